@@ -1,0 +1,99 @@
+//! The capture file format, line by line.
+//!
+//! A capture is UTF-8 JSON lines (one JSON object per line, `\n`-terminated), so it
+//! can be streamed, tailed, grepped and piped to `jq`. Every line is an object with a
+//! `type` field:
+//!
+//! 1. **`header`**, exactly once, first:
+//!    `{"type":"header","format":"barwatch-capture","version":"1.0","kernel":"6.1.0-37-amd64",
+//!    "hostname":"lab3","clock":"CLOCK_MONOTONIC","started_unix_ns":…,"started_monotonic_ns":…,
+//!    "probes":[…]}`. `probes` is the probe table ([`ProbeStatus`]): every probe point with
+//!    its role, the mechanism that attached (absent when blind) and each attempt's failure.
+//!    `started_monotonic_ns` and `started_unix_ns` were read together, so an event's wall
+//!    time is `started_unix_ns + (ts_ns - started_monotonic_ns)`.
+//! 2. **`event`**, any number, in the order the agent received them (close to, but not
+//!    strictly, time order across CPUs): the fields of [`Event`] flattened next to
+//!    `"type":"event"`, with a `kind` tag selecting the rest (`ioctl_enter`, `irq_handler_exit`,
+//!    …). Kernel addresses and ioctl numbers are `"0x…"` strings.
+//! 3. **`trailer`**, exactly once, last, when the recorder ended cleanly: totals per probe,
+//!    records lost per probe because the ring buffer was full, and records that could not
+//!    be decoded. A capture without a trailer was cut (the recorder was killed or the disk
+//!    filled): every complete line before the cut is still valid.
+//!
+//! Versioning: `version` is `MAJOR.MINOR`. Readers accept any minor of a major they know
+//! (new fields are optional and unknown fields ignored) and refuse a newer major with a
+//! message saying which version they read.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{event::Event, probe_table::ProbeStatus};
+
+/// The `format` value of every barwatch capture header.
+pub const FORMAT_NAME: &str = "barwatch-capture";
+/// The major version this build writes and the newest it reads.
+pub const FORMAT_MAJOR: u32 = 1;
+/// The minor version this build writes.
+pub const FORMAT_MINOR: u32 = 0;
+/// The longest line a reader accepts; a longer one is corrupt input, not an event.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+/// The clock that event timestamps come from.
+pub const CLOCK: &str = "CLOCK_MONOTONIC";
+
+/// The first line: where, when and with which probes the capture was made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    /// Always [`FORMAT_NAME`].
+    pub format: String,
+    /// `MAJOR.MINOR`.
+    pub version: String,
+    /// `uname -r` of the traced kernel.
+    pub kernel: String,
+    /// Host name of the traced machine.
+    pub hostname: String,
+    /// The clock of `ts_ns`, always [`CLOCK`].
+    pub clock: String,
+    /// Wall-clock time at start, nanoseconds since the Unix epoch.
+    pub started_unix_ns: u64,
+    /// CLOCK_MONOTONIC at start, read together with `started_unix_ns`.
+    pub started_monotonic_ns: u64,
+    /// The probe table: every probe point and how it attached or why not.
+    pub probes: Vec<ProbeStatus>,
+}
+
+/// Totals for one probe point, in the trailer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeTotals {
+    /// Events written for this probe.
+    pub events: u64,
+    /// Records dropped in the kernel because the ring buffer was full.
+    pub lost: u64,
+}
+
+/// The last line of a capture that ended cleanly.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trailer {
+    /// Wall-clock time at the end, nanoseconds since the Unix epoch.
+    pub ended_unix_ns: u64,
+    /// Events written in all.
+    pub events: u64,
+    /// Records lost in all.
+    pub lost: u64,
+    /// Records the agent could not decode (a BPF object/agent mismatch).
+    pub decode_errors: u64,
+    /// Per probe point name: events and losses.
+    pub probes: BTreeMap<String, ProbeTotals>,
+}
+
+/// One line of a capture file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Line {
+    /// The header line.
+    Header(Header),
+    /// An event line.
+    Event(Event),
+    /// The trailer line.
+    Trailer(Trailer),
+}

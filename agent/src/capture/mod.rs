@@ -1,0 +1,5 @@
+//! Capture files: the documented JSON-lines format, its writer and its reader.
+
+pub mod format;
+pub mod reader;
+pub mod writer;

@@ -1,0 +1,121 @@
+//! Command-line flags, and their validation into what the commands run with.
+
+use std::{path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+
+/// barwatch traces Linux PCI drivers while their MMIO BARs are unmapped and moved.
+#[derive(Debug, Parser)]
+#[command(name = "barwatch", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Record probe events to a capture file (needs CAP_BPF + CAP_PERFMON, or root).
+    Record(RecordArgs),
+    /// Show every probe point, whether it attached, how, or why not (needs privileges).
+    Probes(ProbesArgs),
+    /// Summarise a capture file (no privileges needed).
+    Report(ReportArgs),
+}
+
+/// Flags of `barwatch record`.
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Write the capture here (mode 0600); without it, to standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Stop after this long (e.g. 10s, 500ms, 2m); without it, run until Ctrl-C or SIGTERM.
+    #[arg(short, long, value_name = "D", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Attach only these probe points (repeatable), named as `barwatch probes` shows them.
+    #[arg(long = "probe", value_name = "NAME")]
+    pub probes: Vec<String>,
+    /// Record only these processes (repeatable); default: every process.
+    #[arg(long = "pid", value_name = "PID")]
+    pub pids: Vec<u32>,
+    /// Record only these IRQs (repeatable); default: every IRQ.
+    #[arg(long = "irq", value_name = "N")]
+    pub irqs: Vec<u32>,
+    /// Ring buffer size, a power of two of at least 4096 bytes (e.g. 4194304).
+    #[arg(long, value_name = "BYTES", default_value_t = 4 << 20, value_parser = parse_ring_size)]
+    pub ring_size: u32,
+}
+
+/// Flags of `barwatch probes`.
+#[derive(Debug, Args)]
+pub struct ProbesArgs {
+    /// Print the table as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `barwatch report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The capture file to summarise.
+    pub file: PathBuf,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parses `10s`, `500ms`, `2m`, …
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e} (try e.g. 10s, 500ms or 2m)"))
+}
+
+/// Accepts powers of two of at least a page, as BPF ring buffers need.
+fn parse_ring_size(text: &str) -> Result<u32, String> {
+    let size: u32 = text
+        .parse()
+        .map_err(|e| format!("`{text}` is not a byte count: {e}"))?;
+    if size < 4096 || !size.is_power_of_two() {
+        return Err(format!(
+            "{size} is not a power of two of at least 4096 (BPF ring buffers need that)"
+        ));
+    }
+    Ok(size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "barwatch",
+            "record",
+            "-o",
+            "x.jsonl",
+            "--duration",
+            "5s",
+            "--probe",
+            "irq:irq_handler_entry",
+            "--pid",
+            "42",
+        ])
+        .unwrap();
+        let Command::Record(args) = cli.command else {
+            panic!("not record")
+        };
+        assert_eq!(args.duration, Some(Duration::from_secs(5)));
+        assert_eq!(args.probes, ["irq:irq_handler_entry"]);
+        assert_eq!(args.pids, [42]);
+        assert_eq!(args.ring_size, 4 << 20);
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        let err = Cli::try_parse_from(["barwatch", "record", "--duration", "soon"]).unwrap_err();
+        assert!(err.to_string().contains("try e.g. 10s"), "{err}");
+        let err = Cli::try_parse_from(["barwatch", "record", "--ring-size", "5000"]).unwrap_err();
+        assert!(err.to_string().contains("power of two"), "{err}");
+    }
+}

@@ -1,0 +1,431 @@
+//! Ring-buffer bytes to typed records to domain [`Event`]s.
+//!
+//! The decoder never trusts the bytes: it checks the length before reading the
+//! header, the kind before choosing a payload, and the exact size before reading
+//! it. A bad record is a [`DecodeError`], never a panic or a transmute into an
+//! enum.
+
+use std::mem::size_of;
+
+use barwatch_abi::{
+    FuncRecord, IoctlRecord, IrqRecord, RecordHeader, WorkRecord, kind, probe_id, record_size,
+};
+use thiserror::Error;
+
+use crate::{
+    event::{Event, EventData, Hex},
+    ioctl,
+};
+
+/// Why a ring-buffer record could not be decoded.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The record is shorter than the fixed header.
+    #[error("record of {len} bytes is shorter than the {need}-byte header")]
+    NotEnoughBytes {
+        /// Bytes received.
+        len: usize,
+        /// Bytes the header needs.
+        need: usize,
+    },
+    /// The header names a kind this agent does not know: the BPF object and the
+    /// agent come from different builds.
+    #[error("record kind {kind} is unknown; the BPF object and the agent do not match")]
+    UnknownKind {
+        /// The kind number found.
+        kind: u32,
+    },
+    /// The record's size does not match what its kind needs.
+    #[error("record of kind {kind} has {len} bytes (header says {declared}); it needs {need}")]
+    SizeMismatch {
+        /// The kind number found.
+        kind: u32,
+        /// Bytes received.
+        len: usize,
+        /// Bytes the header claims.
+        declared: u32,
+        /// Bytes the kind needs.
+        need: usize,
+    },
+}
+
+/// A record as the BPF side wrote it, checked and copied out of the ring buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Record {
+    /// An interrupt handler entry or exit.
+    Irq(IrqRecord),
+    /// A work item start or end.
+    Work(WorkRecord),
+    /// An ALSA ioctl entry or exit.
+    Ioctl(IoctlRecord),
+    /// A kernel function entry or return.
+    Func(FuncRecord),
+}
+
+impl Record {
+    /// The common header of whichever record this is.
+    pub fn header(&self) -> &RecordHeader {
+        match self {
+            Record::Irq(r) => &r.header,
+            Record::Work(r) => &r.header,
+            Record::Ioctl(r) => &r.header,
+            Record::Func(r) => &r.header,
+        }
+    }
+}
+
+/// Copies a `T` out of `bytes`, which the caller has checked to be exactly its size.
+fn read<T: Copy>(bytes: &[u8]) -> T {
+    assert_eq!(bytes.len(), size_of::<T>());
+    // SAFETY: the length is checked above, T is a plain `#[repr(C)]` integer record
+    // for which every bit pattern is valid, and read_unaligned needs no alignment.
+    unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) }
+}
+
+/// Checks and copies one record out of the ring buffer's bytes.
+pub fn parse(bytes: &[u8]) -> Result<Record, DecodeError> {
+    let need = size_of::<RecordHeader>();
+    if bytes.len() < need {
+        return Err(DecodeError::NotEnoughBytes {
+            len: bytes.len(),
+            need,
+        });
+    }
+    let header: RecordHeader = read(&bytes[..need]);
+    let Some(size) = record_size(header.kind) else {
+        return Err(DecodeError::UnknownKind { kind: header.kind });
+    };
+    if bytes.len() != size || header.len as usize != size {
+        return Err(DecodeError::SizeMismatch {
+            kind: header.kind,
+            len: bytes.len(),
+            declared: header.len,
+            need: size,
+        });
+    }
+    Ok(match header.kind {
+        kind::IRQ_HANDLER_ENTRY | kind::IRQ_HANDLER_EXIT => Record::Irq(read(bytes)),
+        kind::WORK_EXECUTE_START | kind::WORK_EXECUTE_END => Record::Work(read(bytes)),
+        kind::IOCTL_ENTER | kind::IOCTL_EXIT => Record::Ioctl(read(bytes)),
+        kind::FUNC_ENTRY | kind::FUNC_EXIT => Record::Func(read(bytes)),
+        other => return Err(DecodeError::UnknownKind { kind: other }),
+    })
+}
+
+/// Turns kernel addresses into symbol names; the live agent backs it with
+/// `/proc/kallsyms`, tests with a table.
+pub trait Symbols {
+    /// The name of the function at exactly or containing `addr`, if known.
+    fn symbol(&self, addr: u64) -> Option<String>;
+}
+
+/// A [`Symbols`] that knows no symbol: events keep raw addresses.
+pub struct NoSymbols;
+
+impl Symbols for NoSymbols {
+    fn symbol(&self, _addr: u64) -> Option<String> {
+        None
+    }
+}
+
+/// The catalogue name of a tracepoint probe id, as shown in captures and tables.
+pub fn tracepoint_probe_name(probe: u32) -> Option<&'static str> {
+    Some(match probe {
+        probe_id::IRQ_HANDLER_ENTRY => "irq:irq_handler_entry",
+        probe_id::IRQ_HANDLER_EXIT => "irq:irq_handler_exit",
+        probe_id::WORK_EXECUTE_START => "workqueue:workqueue_execute_start",
+        probe_id::WORK_EXECUTE_END => "workqueue:workqueue_execute_end",
+        probe_id::IOCTL_ENTER => "syscalls:sys_enter_ioctl",
+        probe_id::IOCTL_EXIT => "syscalls:sys_exit_ioctl",
+        _ => return None,
+    })
+}
+
+/// The catalogue name of a function probe: `kprobe:NAME` or `kretprobe:NAME`.
+pub fn function_probe_name(exit: bool, function: &str) -> String {
+    let mechanism = if exit { "kretprobe" } else { "kprobe" };
+    format!("{mechanism}:{function}")
+}
+
+/// `IRQ_HANDLED`: the bit of `irqreturn_t` that says the handler claimed the IRQ.
+const IRQ_HANDLED: u32 = 1;
+
+/// Builds the domain event for a checked record, naming symbols through `symbols`.
+pub fn to_event(record: &Record, symbols: &dyn Symbols) -> Event {
+    let header = record.header();
+    let (probe, data) = match record {
+        Record::Irq(r) => {
+            let data = if header.kind == kind::IRQ_HANDLER_ENTRY {
+                EventData::IrqHandlerEntry { irq: r.irq }
+            } else {
+                EventData::IrqHandlerExit {
+                    irq: r.irq,
+                    handled: r.ret & IRQ_HANDLED != 0,
+                }
+            };
+            (probe_name(header.probe), data)
+        }
+        Record::Work(r) => {
+            let (work, function) = (Hex(r.work), Hex(r.function));
+            let symbol = (r.function != 0)
+                .then(|| symbols.symbol(r.function))
+                .flatten();
+            let data = if header.kind == kind::WORK_EXECUTE_START {
+                EventData::WorkStart {
+                    work,
+                    function,
+                    symbol,
+                }
+            } else {
+                EventData::WorkEnd {
+                    work,
+                    function,
+                    symbol,
+                }
+            };
+            (probe_name(header.probe), data)
+        }
+        Record::Ioctl(r) => {
+            let (cmd, cmd_name) = (Hex(r.cmd.into()), ioctl::describe(r.cmd));
+            let data = if header.kind == kind::IOCTL_ENTER {
+                EventData::IoctlEnter {
+                    fd: r.fd,
+                    cmd,
+                    cmd_name,
+                    arg: Hex(r.arg),
+                }
+            } else {
+                EventData::IoctlExit {
+                    fd: r.fd,
+                    cmd,
+                    cmd_name,
+                    ret: r.ret,
+                }
+            };
+            (probe_name(header.probe), data)
+        }
+        Record::Func(r) => {
+            let function = symbols
+                .symbol(r.ip)
+                .unwrap_or_else(|| Hex(r.ip).to_string());
+            let exit = header.kind == kind::FUNC_EXIT;
+            let probe = function_probe_name(exit, &function);
+            let data = if exit {
+                EventData::FuncExit {
+                    function,
+                    ip: Hex(r.ip),
+                    ret: Hex(r.ret),
+                }
+            } else {
+                EventData::FuncEntry {
+                    function,
+                    ip: Hex(r.ip),
+                    args: r.args.map(Hex),
+                }
+            };
+            (probe, data)
+        }
+    };
+    Event {
+        ts_ns: header.ts_ns,
+        cpu: header.cpu,
+        pid: header.pid,
+        tid: header.tid,
+        comm: comm_string(&header.comm),
+        probe,
+        data,
+    }
+}
+
+/// The name of a tracepoint probe id, or a placeholder that says the id is unknown.
+fn probe_name(probe: u32) -> String {
+    tracepoint_probe_name(probe).map_or_else(|| format!("probe#{probe}"), str::to_owned)
+}
+
+/// A NUL-padded kernel `comm` as text.
+fn comm_string(comm: &[u8]) -> String {
+    let end = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
+    String::from_utf8_lossy(&comm[..end]).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use barwatch_abi::COMM_LEN;
+
+    use super::*;
+
+    struct Table(HashMap<u64, &'static str>);
+
+    impl Symbols for Table {
+        fn symbol(&self, addr: u64) -> Option<String> {
+            self.0.get(&addr).map(|s| (*s).to_owned())
+        }
+    }
+
+    fn header(kind: u32, probe: u32, len: usize) -> RecordHeader {
+        let mut comm = [0u8; COMM_LEN];
+        comm[..5].copy_from_slice(b"aplay");
+        RecordHeader {
+            kind,
+            len: len as u32,
+            ts_ns: 1_000,
+            cpu: 1,
+            pid: 42,
+            tid: 43,
+            probe,
+            comm,
+        }
+    }
+
+    fn bytes<T: Copy>(record: &T) -> Vec<u8> {
+        // SAFETY: records are plain integer structs without padding.
+        unsafe { std::slice::from_raw_parts((record as *const T).cast::<u8>(), size_of::<T>()) }
+            .to_vec()
+    }
+
+    fn decode(raw: &[u8]) -> Event {
+        let symbols = Table(HashMap::from([
+            (0xffff_0000_0000_1000, "azx_stop_chip"),
+            (0xffff_0000_0000_2000, "azx_irq_pending_work"),
+        ]));
+        to_event(&parse(raw).unwrap(), &symbols)
+    }
+
+    #[test]
+    fn irq_entry_and_exit() {
+        let entry = IrqRecord {
+            header: header(kind::IRQ_HANDLER_ENTRY, probe_id::IRQ_HANDLER_ENTRY, 56),
+            irq: 11,
+            ret: 0,
+        };
+        let event = decode(&bytes(&entry));
+        assert_eq!(event.probe, "irq:irq_handler_entry");
+        assert_eq!(event.data, EventData::IrqHandlerEntry { irq: 11 });
+        assert_eq!(
+            (event.pid, event.tid, event.comm.as_str()),
+            (42, 43, "aplay")
+        );
+
+        let exit = IrqRecord {
+            header: header(kind::IRQ_HANDLER_EXIT, probe_id::IRQ_HANDLER_EXIT, 56),
+            irq: 11,
+            ret: 1,
+        };
+        assert_eq!(
+            decode(&bytes(&exit)).data,
+            EventData::IrqHandlerExit {
+                irq: 11,
+                handled: true
+            }
+        );
+    }
+
+    #[test]
+    fn work_start_and_end_name_the_function() {
+        for (k, p) in [
+            (kind::WORK_EXECUTE_START, probe_id::WORK_EXECUTE_START),
+            (kind::WORK_EXECUTE_END, probe_id::WORK_EXECUTE_END),
+        ] {
+            let record = WorkRecord {
+                header: header(k, p, 64),
+                work: 0xffff_8000_0000_0040,
+                function: 0xffff_0000_0000_2000,
+            };
+            let event = decode(&bytes(&record));
+            assert!(event.probe.starts_with("workqueue:workqueue_execute_"));
+            assert!(event.data.to_string().ends_with("azx_irq_pending_work"));
+        }
+    }
+
+    #[test]
+    fn ioctl_entry_and_exit_decode_the_command() {
+        let enter = IoctlRecord {
+            header: header(kind::IOCTL_ENTER, probe_id::IOCTL_ENTER, 72),
+            fd: 3,
+            cmd: 0x8004_5500,
+            arg: 0x7fff_0000,
+            ret: 0,
+        };
+        assert_eq!(
+            decode(&bytes(&enter)).data.to_string(),
+            "ioctl(3, SNDRV_CTL_IOCTL_PVERSION)"
+        );
+        let exit = IoctlRecord {
+            header: header(kind::IOCTL_EXIT, probe_id::IOCTL_EXIT, 72),
+            ret: -25,
+            ..enter
+        };
+        let event = decode(&bytes(&exit));
+        assert_eq!(event.probe, "syscalls:sys_exit_ioctl");
+        assert_eq!(
+            event.data.to_string(),
+            "ioctl(3, SNDRV_CTL_IOCTL_PVERSION) = -25"
+        );
+    }
+
+    #[test]
+    fn function_entry_and_return_are_named_by_symbol() {
+        let entry = FuncRecord {
+            header: header(kind::FUNC_ENTRY, probe_id::FUNC_ENTRY, 96),
+            ip: 0xffff_0000_0000_1000,
+            args: [1, 2, 3, 4],
+            ret: 0,
+        };
+        let event = decode(&bytes(&entry));
+        assert_eq!(event.probe, "kprobe:azx_stop_chip");
+        let exit = FuncRecord {
+            header: header(kind::FUNC_EXIT, probe_id::FUNC_EXIT, 96),
+            ip: 0xffff_0000_0000_3000,
+            args: [0; 4],
+            ret: 7,
+        };
+        let event = decode(&bytes(&exit));
+        assert_eq!(event.probe, "kretprobe:0xffff000000003000");
+    }
+
+    #[test]
+    fn short_records_are_errors_not_panics() {
+        let entry = IoctlRecord {
+            header: header(kind::IOCTL_ENTER, probe_id::IOCTL_ENTER, 72),
+            fd: 3,
+            cmd: 0x8004_5500,
+            arg: 0,
+            ret: 0,
+        };
+        let raw = bytes(&entry);
+        assert_eq!(
+            parse(&raw[..10]),
+            Err(DecodeError::NotEnoughBytes { len: 10, need: 48 })
+        );
+        assert_eq!(
+            parse(&raw[..60]),
+            Err(DecodeError::SizeMismatch {
+                kind: kind::IOCTL_ENTER,
+                len: 60,
+                declared: 72,
+                need: 72
+            })
+        );
+    }
+
+    #[test]
+    fn unknown_kinds_and_lying_lengths_are_rejected() {
+        let mut record = IrqRecord {
+            header: header(99, 0, 56),
+            irq: 1,
+            ret: 0,
+        };
+        assert_eq!(
+            parse(&bytes(&record)),
+            Err(DecodeError::UnknownKind { kind: 99 })
+        );
+        record.header.kind = kind::IRQ_HANDLER_ENTRY;
+        record.header.len = 200;
+        assert!(matches!(
+            parse(&bytes(&record)),
+            Err(DecodeError::SizeMismatch { declared: 200, .. })
+        ));
+    }
+}

@@ -1,0 +1,231 @@
+//! The domain event: one thing a probe saw, decoded and named.
+//!
+//! Events are what the capture file stores, what reports count and what later
+//! stages (timelines, rules, the terminal UI) consume. They know nothing of BPF:
+//! [`crate::decode`] builds them from ring-buffer records, and the capture reader
+//! builds them from JSON.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A kernel address or other 64-bit value that people read in hex.
+///
+/// Serialized as a `"0x…"` string: JSON numbers above 2^53 lose precision in most
+/// readers (jq among them), and kernel addresses are all above that.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Hex(pub u64);
+
+impl fmt::Display for Hex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#x}", self.0)
+    }
+}
+
+impl Serialize for Hex {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Hex {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let digits = text
+            .strip_prefix("0x")
+            .ok_or_else(|| serde::de::Error::custom(format!("`{text}` does not start with 0x")))?;
+        u64::from_str_radix(digits, 16)
+            .map(Hex)
+            .map_err(|e| serde::de::Error::custom(format!("`{text}` is not a hex number: {e}")))
+    }
+}
+
+/// One observation from one probe, with the task context it happened in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// CLOCK_MONOTONIC nanoseconds (`bpf_ktime_get_ns`) when the probe fired.
+    pub ts_ns: u64,
+    /// CPU the probe fired on.
+    pub cpu: u32,
+    /// Process id (tgid) of the current task.
+    pub pid: u32,
+    /// Thread id of the current task.
+    pub tid: u32,
+    /// Command name of the current task.
+    pub comm: String,
+    /// The catalogue name of the probe point that produced the event, e.g.
+    /// `irq:irq_handler_entry` or `kprobe:azx_stop_chip`.
+    pub probe: String,
+    /// What the probe saw.
+    #[serde(flatten)]
+    pub data: EventData,
+}
+
+/// The probe-specific part of an [`Event`]; `kind` in JSON says which.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventData {
+    /// An interrupt handler started.
+    IrqHandlerEntry {
+        /// IRQ number.
+        irq: u32,
+    },
+    /// An interrupt handler returned.
+    IrqHandlerExit {
+        /// IRQ number.
+        irq: u32,
+        /// Whether the handler claimed the interrupt (`IRQ_HANDLED` bit set).
+        handled: bool,
+    },
+    /// A work item started on a workqueue worker.
+    WorkStart {
+        /// Address of the `struct work_struct`.
+        work: Hex,
+        /// Address of the work function (0 when it could not be read).
+        function: Hex,
+        /// The work function's symbol, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        symbol: Option<String>,
+    },
+    /// A work item finished.
+    WorkEnd {
+        /// Address of the `struct work_struct`.
+        work: Hex,
+        /// Address of the work function.
+        function: Hex,
+        /// The work function's symbol, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        symbol: Option<String>,
+    },
+    /// An ALSA ioctl entered the kernel.
+    IoctlEnter {
+        /// File descriptor.
+        fd: u32,
+        /// The raw command number.
+        cmd: Hex,
+        /// The command's SNDRV_* name, or its `_IOx(...)` form when unknown.
+        cmd_name: String,
+        /// The ioctl's argument.
+        arg: Hex,
+    },
+    /// An ALSA ioctl returned.
+    IoctlExit {
+        /// File descriptor.
+        fd: u32,
+        /// The raw command number.
+        cmd: Hex,
+        /// The command's SNDRV_* name, or its `_IOx(...)` form when unknown.
+        cmd_name: String,
+        /// Return value: 0 or positive on success, a negative errno on failure.
+        ret: i64,
+    },
+    /// A probed kernel function was entered.
+    FuncEntry {
+        /// The function's name.
+        function: String,
+        /// The function's address.
+        ip: Hex,
+        /// Its first four arguments, raw.
+        args: [Hex; 4],
+    },
+    /// A probed kernel function returned.
+    FuncExit {
+        /// The function's name.
+        function: String,
+        /// The function's address.
+        ip: Hex,
+        /// Its return value, raw.
+        ret: Hex,
+    },
+}
+
+impl EventData {
+    /// The `kind` tag as written in captures, for counting and filtering.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EventData::IrqHandlerEntry { .. } => "irq_handler_entry",
+            EventData::IrqHandlerExit { .. } => "irq_handler_exit",
+            EventData::WorkStart { .. } => "work_start",
+            EventData::WorkEnd { .. } => "work_end",
+            EventData::IoctlEnter { .. } => "ioctl_enter",
+            EventData::IoctlExit { .. } => "ioctl_exit",
+            EventData::FuncEntry { .. } => "func_entry",
+            EventData::FuncExit { .. } => "func_exit",
+        }
+    }
+}
+
+impl fmt::Display for EventData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EventData::IrqHandlerEntry { irq } => write!(f, "irq {irq} handler entry"),
+            EventData::IrqHandlerExit { irq, handled } => {
+                let verdict = if *handled { "handled" } else { "not handled" };
+                write!(f, "irq {irq} handler exit ({verdict})")
+            }
+            EventData::WorkStart {
+                function, symbol, ..
+            } => write!(f, "work start {}", symbol_or_addr(symbol, *function)),
+            EventData::WorkEnd {
+                function, symbol, ..
+            } => write!(f, "work end {}", symbol_or_addr(symbol, *function)),
+            EventData::IoctlEnter { fd, cmd_name, .. } => write!(f, "ioctl({fd}, {cmd_name})"),
+            EventData::IoctlExit {
+                fd, cmd_name, ret, ..
+            } => write!(f, "ioctl({fd}, {cmd_name}) = {ret}"),
+            EventData::FuncEntry { function, args, .. } => {
+                write!(
+                    f,
+                    "{function}({}, {}, {}, {})",
+                    args[0], args[1], args[2], args[3]
+                )
+            }
+            EventData::FuncExit { function, ret, .. } => write!(f, "{function}() = {ret}"),
+        }
+    }
+}
+
+/// A symbol name when known, else the address in hex.
+fn symbol_or_addr(symbol: &Option<String>, addr: Hex) -> String {
+    symbol.clone().unwrap_or_else(|| addr.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trips_through_json_as_a_string() {
+        let addr = Hex(0xffff_ffff_c0a1_2345);
+        let json = serde_json::to_string(&addr).unwrap();
+        assert_eq!(json, "\"0xffffffffc0a12345\"");
+        assert_eq!(serde_json::from_str::<Hex>(&json).unwrap(), addr);
+        assert!(serde_json::from_str::<Hex>("\"12\"").is_err());
+        assert!(serde_json::from_str::<Hex>("\"0xzz\"").is_err());
+    }
+
+    #[test]
+    fn event_json_is_flat_with_a_kind_tag() {
+        let event = Event {
+            ts_ns: 5,
+            cpu: 1,
+            pid: 10,
+            tid: 11,
+            comm: "aplay".into(),
+            probe: "syscalls:sys_enter_ioctl".into(),
+            data: EventData::IoctlEnter {
+                fd: 3,
+                cmd: Hex(0x8120_4101),
+                cmd_name: "SNDRV_PCM_IOCTL_INFO".into(),
+                arg: Hex(0x7ffd_0000),
+            },
+        };
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["kind"], "ioctl_enter");
+        assert_eq!(json["cmd_name"], "SNDRV_PCM_IOCTL_INFO");
+        assert_eq!(json["cmd"], "0x81204101");
+        let back: Event = serde_json::from_value(json).unwrap();
+        assert_eq!(back, event);
+        assert_eq!(back.data.to_string(), "ioctl(3, SNDRV_PCM_IOCTL_INFO)");
+    }
+}

@@ -1,0 +1,15 @@
+//! barwatch: traces Linux PCI drivers while their MMIO BARs are unmapped and moved.
+//!
+//! The crate is layered like aya-obj under aya: the model (events, decoding, capture
+//! files, reports) makes no syscalls and needs no privileges, so captures can be
+//! replayed and analysed anywhere. The `live` feature adds the adapter that loads the
+//! BPF programs, attaches them and feeds their records into the same model.
+
+pub mod capture;
+pub mod decode;
+pub mod event;
+pub mod ioctl;
+#[cfg(feature = "live")]
+pub mod live;
+pub mod probe_table;
+pub mod report;

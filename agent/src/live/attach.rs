@@ -1,0 +1,505 @@
+//! The attach strategy: for each catalogue entry, try the mechanisms in order and
+//! record what worked and why the others did not.
+//!
+//! The decision of what to try is pure ([`function_plan`]) so it can be tested
+//! against fake kernels; [`Attacher`] carries it out against the loaded object.
+
+use std::path::Path;
+
+use aya::{
+    Btf, Ebpf,
+    programs::{FEntry, FExit, KProbe, ProgramError, RawTracePoint, TracePoint},
+};
+
+use super::catalogue::{ProbePoint, Target};
+use crate::probe_table::{Attempt, Mechanism, ProbeStatus};
+
+/// Program names in the BPF object, one per mechanism for function probes.
+mod program {
+    /// Generic kprobe on a function's entry.
+    pub const KPROBE: &str = "func_entry";
+    /// Generic kretprobe on a function's return.
+    pub const KRETPROBE: &str = "func_exit";
+    /// fentry on a function's entry; its target is fixed at load time.
+    pub const FENTRY: &str = "func_fentry";
+    /// fexit on a function's return; its target is fixed at load time.
+    pub const FEXIT: &str = "func_fexit";
+}
+
+/// Where the kernel lists the perf PMUs; `kprobe` is there when kprobes are built in.
+const KPROBE_PMU: &str = "/sys/bus/event_source/devices/kprobe";
+
+/// What is known about the running kernel before any attach is tried.
+#[derive(Clone, Copy, Debug)]
+pub struct KernelFacts {
+    /// Whether the kprobe PMU exists (CONFIG_KPROBES and perf kprobe events).
+    pub kprobe_pmu: bool,
+}
+
+impl KernelFacts {
+    /// Reads the facts from the running kernel.
+    pub fn probe() -> Self {
+        Self {
+            kprobe_pmu: Path::new(KPROBE_PMU).exists(),
+        }
+    }
+}
+
+/// One step of a plan: try a mechanism, or record up front why it cannot work.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Try this mechanism.
+    Try(Mechanism),
+    /// Do not try; the attempt already failed for this reason.
+    Skip(Attempt),
+}
+
+/// The mechanisms to try for a function, in order, given where its symbol lives
+/// (`symbol`: `None` absent, `Some(None)` vmlinux, `Some(Some(m))` module `m`).
+pub fn function_plan(
+    name: &str,
+    module_hint: Option<&str>,
+    exit: bool,
+    symbol: Option<Option<&str>>,
+    facts: KernelFacts,
+) -> Vec<Step> {
+    let (probe, trampoline) = if exit {
+        (Mechanism::Kretprobe, Mechanism::Fexit)
+    } else {
+        (Mechanism::Kprobe, Mechanism::Fentry)
+    };
+    let Some(module) = symbol else {
+        let failure = match module_hint {
+            Some(m) => format!("symbol {name} not present: is {m} loaded?"),
+            None => format!("symbol {name} not present in this kernel (/proc/kallsyms)"),
+        };
+        return vec![Step::Skip(Attempt {
+            mechanism: probe,
+            failure: Some(failure),
+        })];
+    };
+    let first = if facts.kprobe_pmu {
+        Step::Try(probe)
+    } else {
+        Step::Skip(Attempt {
+            mechanism: probe,
+            failure: Some(
+                "kprobes compiled out (no kprobe PMU in /sys/bus/event_source/devices)".into(),
+            ),
+        })
+    };
+    let second = match module {
+        None => Step::Try(trampoline),
+        Some(m) => Step::Skip(Attempt {
+            mechanism: trampoline,
+            failure: Some(format!(
+                "{trampoline} reaches vmlinux functions only; {name} is in module {m}"
+            )),
+        }),
+    };
+    vec![first, second]
+}
+
+/// The state of a program that can serve one target only (fentry/fexit fix their
+/// target when loaded).
+#[derive(Debug)]
+enum Slot {
+    /// Not loaded yet.
+    Free,
+    /// Loaded and attached for this function.
+    Taken(String),
+    /// Loading or attaching failed; every later attempt fails the same way.
+    Broken(String),
+}
+
+/// Carries out attach plans against a loaded BPF object, keeping the links alive as
+/// long as the object lives.
+pub struct Attacher<'a> {
+    ebpf: &'a mut Ebpf,
+    facts: KernelFacts,
+    kallsyms: &'a super::kallsyms::Kallsyms,
+    tracefs: Result<std::path::PathBuf, String>,
+    btf: Option<Result<Btf, String>>,
+    loaded: Vec<&'static str>,
+    fentry: Slot,
+    fexit: Slot,
+}
+
+impl<'a> Attacher<'a> {
+    /// An attacher over `ebpf` for a kernel described by `facts` and `kallsyms`;
+    /// `tracefs` is where classic tracepoints are found, or why it is unavailable.
+    pub fn new(
+        ebpf: &'a mut Ebpf,
+        facts: KernelFacts,
+        kallsyms: &'a super::kallsyms::Kallsyms,
+        tracefs: Result<std::path::PathBuf, String>,
+    ) -> Self {
+        Self {
+            ebpf,
+            facts,
+            kallsyms,
+            tracefs,
+            btf: None,
+            loaded: Vec::new(),
+            fentry: Slot::Free,
+            fexit: Slot::Free,
+        }
+    }
+
+    /// Attaches one probe point and says how, or why not.
+    pub fn attach(&mut self, point: &ProbePoint) -> ProbeStatus {
+        let steps = match point.target {
+            Target::Function { name, module, exit } => {
+                function_plan(name, module, exit, self.kallsyms.find(name), self.facts)
+            }
+            Target::Tracepoint {
+                raw_program,
+                classic_program,
+                ..
+            } => {
+                let mut steps = Vec::new();
+                if raw_program.is_some() {
+                    steps.push(Step::Try(Mechanism::RawTracepoint));
+                }
+                if classic_program.is_some() {
+                    steps.push(Step::Try(Mechanism::Tracepoint));
+                }
+                steps
+            }
+        };
+        let mut status = ProbeStatus {
+            name: point.name(),
+            role: point.role,
+            attached: None,
+            attempts: Vec::new(),
+        };
+        for step in steps {
+            let attempt = match step {
+                Step::Skip(attempt) => attempt,
+                Step::Try(mechanism) => Attempt {
+                    mechanism,
+                    failure: self.try_mechanism(point, mechanism).err(),
+                },
+            };
+            let worked = attempt.failure.is_none();
+            status.attempts.push(attempt);
+            if worked {
+                status.attached = status.attempts.last().map(|a| a.mechanism);
+                break;
+            }
+        }
+        status
+    }
+
+    /// Tries one mechanism; `Err` holds the reason in words a kernel developer acts on.
+    fn try_mechanism(&mut self, point: &ProbePoint, mechanism: Mechanism) -> Result<(), String> {
+        match (point.target, mechanism) {
+            (Target::Function { name, .. }, Mechanism::Kprobe | Mechanism::Kretprobe) => {
+                let program_name = if mechanism == Mechanism::Kprobe {
+                    program::KPROBE
+                } else {
+                    program::KRETPROBE
+                };
+                let program: &mut KProbe = self.program(program_name)?;
+                program
+                    .attach(name, 0)
+                    .map(drop)
+                    .map_err(|e| explain(mechanism, &e))
+            }
+            (Target::Function { name, .. }, Mechanism::Fentry | Mechanism::Fexit) => {
+                self.attach_trampoline(name, mechanism)
+            }
+            (
+                Target::Tracepoint {
+                    name,
+                    raw_program: Some(program_name),
+                    ..
+                },
+                Mechanism::RawTracepoint,
+            ) => {
+                let program: &mut RawTracePoint = self.program(program_name)?;
+                program
+                    .attach(name)
+                    .map(drop)
+                    .map_err(|e| explain(mechanism, &e))
+            }
+            (
+                Target::Tracepoint {
+                    category,
+                    name,
+                    classic_program: Some(program_name),
+                    ..
+                },
+                Mechanism::Tracepoint,
+            ) => {
+                self.tracefs.clone()?;
+                let program: &mut TracePoint = self.program(program_name)?;
+                program
+                    .attach(category, name)
+                    .map(drop)
+                    .map_err(|e| explain(mechanism, &e))
+            }
+            (_, other) => Err(format!("{other} does not apply to {}", point.name())),
+        }
+    }
+
+    /// Loads (once) and attaches the fentry or fexit program to `name`.
+    fn attach_trampoline(&mut self, name: &str, mechanism: Mechanism) -> Result<(), String> {
+        let slot = if mechanism == Mechanism::Fentry {
+            &self.fentry
+        } else {
+            &self.fexit
+        };
+        match slot {
+            Slot::Broken(reason) => return Err(reason.clone()),
+            Slot::Taken(other) => {
+                return Err(format!(
+                    "{mechanism} serves one function per run and is attached to {other}"
+                ));
+            }
+            Slot::Free => {}
+        }
+        if self.btf.is_none() {
+            self.btf = Some(Btf::from_sys_fs().map_err(|e| {
+                format!("{mechanism} needs vmlinux BTF, which could not be read: {e}")
+            }));
+        }
+        let btf = match self.btf.as_ref() {
+            Some(Ok(btf)) => btf,
+            Some(Err(reason)) => return Err(reason.clone()),
+            None => return Err(format!("{mechanism}: BTF not loaded")),
+        };
+        let result = if mechanism == Mechanism::Fentry {
+            trampoline::<FEntry>(self.ebpf, program::FENTRY, name, btf, mechanism)
+        } else {
+            trampoline::<FExit>(self.ebpf, program::FEXIT, name, btf, mechanism)
+        };
+        let new_state = match &result {
+            Ok(()) => Slot::Taken(name.to_owned()),
+            Err(reason) => Slot::Broken(reason.clone()),
+        };
+        if mechanism == Mechanism::Fentry {
+            self.fentry = new_state;
+        } else {
+            self.fexit = new_state;
+        }
+        result
+    }
+
+    /// The program `name`, converted to its type and loaded on first use.
+    fn program<P>(&mut self, name: &'static str) -> Result<&mut P, String>
+    where
+        P: LoadableProgram,
+        for<'p> &'p mut P: TryFrom<&'p mut aya::programs::Program, Error = ProgramError>,
+    {
+        let first_use = !self.loaded.contains(&name);
+        let program: &mut P = self
+            .ebpf
+            .program_mut(name)
+            .ok_or_else(|| format!("program {name} missing from the BPF object"))?
+            .try_into()
+            .map_err(|e: ProgramError| format!("program {name}: {e}"))?;
+        if first_use {
+            program
+                .load_program()
+                .map_err(|e| format!("the kernel refused to load program {name}: {}", chain(&e)))?;
+            self.loaded.push(name);
+        }
+        Ok(program)
+    }
+}
+
+/// Loads a BTF-typed program for `target` and attaches it.
+fn trampoline<P>(
+    ebpf: &mut Ebpf,
+    program_name: &str,
+    target: &str,
+    btf: &Btf,
+    mechanism: Mechanism,
+) -> Result<(), String>
+where
+    P: TrampolineProgram,
+    for<'p> &'p mut P: TryFrom<&'p mut aya::programs::Program, Error = ProgramError>,
+{
+    let program: &mut P = ebpf
+        .program_mut(program_name)
+        .ok_or_else(|| format!("program {program_name} missing from the BPF object"))?
+        .try_into()
+        .map_err(|e: ProgramError| format!("program {program_name}: {e}"))?;
+    program
+        .load_for(target, btf)
+        .map_err(|e| explain(mechanism, &e))?;
+    program.attach_loaded().map_err(|e| explain(mechanism, &e))
+}
+
+/// Programs whose load takes no target.
+trait LoadableProgram {
+    /// Loads the program into the kernel.
+    fn load_program(&mut self) -> Result<(), ProgramError>;
+}
+
+macro_rules! loadable {
+    ($($ty:ty),*) => {$(
+        impl LoadableProgram for $ty {
+            fn load_program(&mut self) -> Result<(), ProgramError> {
+                self.load()
+            }
+        }
+    )*};
+}
+loadable!(KProbe, RawTracePoint, TracePoint);
+
+/// Programs whose target is fixed at load time through BTF.
+trait TrampolineProgram {
+    /// Loads the program for `target`.
+    fn load_for(&mut self, target: &str, btf: &Btf) -> Result<(), ProgramError>;
+    /// Attaches the loaded program.
+    fn attach_loaded(&mut self) -> Result<(), ProgramError>;
+}
+
+macro_rules! trampoline_program {
+    ($($ty:ty),*) => {$(
+        impl TrampolineProgram for $ty {
+            fn load_for(&mut self, target: &str, btf: &Btf) -> Result<(), ProgramError> {
+                self.load(target, btf)
+            }
+            fn attach_loaded(&mut self) -> Result<(), ProgramError> {
+                self.attach().map(drop)
+            }
+        }
+    )*};
+}
+trampoline_program!(FEntry, FExit);
+
+/// An error and its causes on one line.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The errno behind an error, found anywhere in its cause chain.
+fn errno(error: &(dyn std::error::Error + 'static)) -> Option<i32> {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && let Some(code) = io.raw_os_error()
+        {
+            return Some(code);
+        }
+        current = e.source();
+    }
+    None
+}
+
+/// The symbolic name of the errnos attach failures produce.
+fn errno_name(code: i32) -> Option<&'static str> {
+    Some(match code {
+        libc::EPERM => "EPERM",
+        libc::ENOENT => "ENOENT",
+        libc::ESRCH => "ESRCH",
+        libc::EACCES => "EACCES",
+        libc::EBUSY => "EBUSY",
+        libc::EINVAL => "EINVAL",
+        libc::E2BIG => "E2BIG",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        524 => "ENOTSUPP",
+        _ => return None,
+    })
+}
+
+/// A failed attach, worded for a kernel developer: `fentry refused: EPERM
+/// (Operation not permitted)`; the full cause chain when the errno says too little.
+fn explain(mechanism: Mechanism, error: &ProgramError) -> String {
+    match errno(error).and_then(|code| errno_name(code).map(|name| (code, name))) {
+        Some((code, name)) => {
+            let text = std::io::Error::from_raw_os_error(code).to_string();
+            let text = text.split(" (os error").next().unwrap_or(&text).to_owned();
+            format!("{mechanism} refused: {name} ({text})")
+        }
+        None => format!("{mechanism} failed: {}", chain(error)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WITH_KPROBES: KernelFacts = KernelFacts { kprobe_pmu: true };
+    const WITHOUT_KPROBES: KernelFacts = KernelFacts { kprobe_pmu: false };
+
+    #[test]
+    fn vmlinux_function_tries_kprobe_then_fentry() {
+        let plan = function_plan("ioremap", None, false, Some(None), WITH_KPROBES);
+        assert_eq!(
+            plan,
+            [Step::Try(Mechanism::Kprobe), Step::Try(Mechanism::Fentry)]
+        );
+        let plan = function_plan("ioremap", None, true, Some(None), WITH_KPROBES);
+        assert_eq!(
+            plan,
+            [Step::Try(Mechanism::Kretprobe), Step::Try(Mechanism::Fexit)]
+        );
+    }
+
+    #[test]
+    fn without_kprobes_a_vmlinux_function_falls_back_to_fentry() {
+        let plan = function_plan("iounmap", None, false, Some(None), WITHOUT_KPROBES);
+        let Step::Skip(skipped) = &plan[0] else {
+            panic!("kprobe should be skipped: {plan:?}")
+        };
+        assert_eq!(
+            skipped.failure.as_deref(),
+            Some("kprobes compiled out (no kprobe PMU in /sys/bus/event_source/devices)")
+        );
+        assert_eq!(plan[1], Step::Try(Mechanism::Fentry));
+    }
+
+    #[test]
+    fn module_functions_cannot_use_fentry() {
+        let plan = function_plan(
+            "azx_stop_chip",
+            Some("snd_hda_codec"),
+            false,
+            Some(Some("snd_hda_codec")),
+            WITHOUT_KPROBES,
+        );
+        let Step::Skip(fentry) = &plan[1] else {
+            panic!("fentry should be skipped: {plan:?}")
+        };
+        assert_eq!(
+            fentry.failure.as_deref(),
+            Some("fentry reaches vmlinux functions only; azx_stop_chip is in module snd_hda_codec")
+        );
+    }
+
+    #[test]
+    fn absent_symbols_name_the_module_to_load() {
+        let plan = function_plan(
+            "azx_stop_chip",
+            Some("snd_hda_codec"),
+            false,
+            None,
+            WITH_KPROBES,
+        );
+        assert_eq!(
+            plan,
+            [Step::Skip(Attempt {
+                mechanism: Mechanism::Kprobe,
+                failure: Some("symbol azx_stop_chip not present: is snd_hda_codec loaded?".into()),
+            })]
+        );
+    }
+
+    #[test]
+    fn errno_names_cover_the_usual_refusals() {
+        assert_eq!(errno_name(libc::EPERM), Some("EPERM"));
+        assert_eq!(errno_name(524), Some("ENOTSUPP"));
+        assert_eq!(errno_name(12345), None);
+    }
+}

@@ -1,0 +1,236 @@
+//! Loading the embedded BPF object, configuring it for this kernel and attaching
+//! the catalogue: the edge where the model meets aya and root.
+
+use std::{collections::BTreeMap, path::Path};
+
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{HashMap as BpfHashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
+};
+use barwatch_abi::{
+    GLOBAL_IOCTL_ARG_OFFSET, GLOBAL_IOCTL_CMD_OFFSET, GLOBAL_IOCTL_FD_OFFSET,
+    GLOBAL_IOCTL_RET_OFFSET, GLOBAL_IRQ_FILTER_ON, GLOBAL_PID_FILTER_ON, GLOBAL_WORK_FUNC_OFFSET,
+    MAP_EVENTS, MAP_FUNC_LOST, MAP_IOCTL_CMDS, MAP_IRQ_FILTER, MAP_LOST, MAP_PID_FILTER,
+    OFFSET_UNKNOWN, is_alsa_ioctl, probe_id,
+};
+use thiserror::Error;
+
+use super::{
+    attach::{Attacher, KernelFacts},
+    btf,
+    catalogue::ProbePoint,
+    kallsyms::Kallsyms,
+    privileges, tracefs,
+};
+use crate::{
+    decode::{Symbols, function_probe_name, tracepoint_probe_name},
+    ioctl,
+    probe_table::ProbeStatus,
+};
+
+/// The BPF object built by agent/build.rs, embedded so the binary is self-contained.
+static BPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/barwatch"));
+
+/// Why the live probes could not be started.
+#[derive(Debug, Error)]
+pub enum LiveError {
+    /// The process lacks the capabilities to load BPF.
+    #[error(transparent)]
+    Privileges(#[from] privileges::PrivilegeError),
+    /// `/proc/kallsyms` could not be read.
+    #[error("cannot read /proc/kallsyms to resolve kernel functions; is /proc mounted?")]
+    Kallsyms(#[source] std::io::Error),
+    /// The kernel refused the BPF object.
+    #[error(
+        "the kernel refused barwatch's BPF object; check `dmesg`, that the kernel has \
+         CONFIG_BPF_SYSCALL and BPF ring buffers (5.8+), and that no LSM blocks bpf()"
+    )]
+    Load(#[source] aya::EbpfError),
+    /// A map the programs need is missing or of the wrong type.
+    #[error("BPF map {name} is missing or malformed; the agent and its BPF object do not match")]
+    Map {
+        /// The map's name.
+        name: &'static str,
+        /// The underlying error.
+        #[source]
+        source: aya::maps::MapError,
+    },
+}
+
+/// Which processes and IRQs the kernel side records; empty means all.
+#[derive(Clone, Debug, Default)]
+pub struct Filters {
+    /// Process ids (tgid) to record; empty records every process.
+    pub pids: Vec<u32>,
+    /// IRQ numbers to record; empty records every IRQ.
+    pub irqs: Vec<u32>,
+}
+
+/// How to start the probes.
+#[derive(Clone, Debug)]
+pub struct LiveOptions {
+    /// Which catalogue entries to attach.
+    pub points: Vec<ProbePoint>,
+    /// Kernel-side filters.
+    pub filters: Filters,
+    /// Ring buffer size in bytes (a power of two, multiple of the page size).
+    pub ring_bytes: u32,
+}
+
+/// The loaded, attached probes: keep it alive for as long as recording goes on.
+pub struct LiveProbes {
+    ebpf: Ebpf,
+    /// How every requested probe point attached, or why not.
+    pub table: Vec<ProbeStatus>,
+    /// The kernel's symbols, for naming functions in events.
+    pub kallsyms: Kallsyms,
+    /// Forwards aya-log messages from the programs to the `log` crate.
+    logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
+}
+
+impl LiveProbes {
+    /// Checks privileges, loads the object configured for this kernel, fills the
+    /// filter maps and attaches every requested probe point.
+    pub fn start(options: &LiveOptions) -> Result<Self, LiveError> {
+        privileges::check()?;
+        let kallsyms = Kallsyms::load().map_err(LiveError::Kallsyms)?;
+        let tracefs = tracefs::ensure_mounted().map_err(|e| e.to_string());
+        let ioctl_offsets = tracefs
+            .as_ref()
+            .ok()
+            .and_then(|t| ioctl_field_offsets(t).ok());
+        let work_func_offset = btf::load(Path::new(btf::VMLINUX_BTF))
+            .and_then(|b| btf::member_offset(&b, "work_struct", "func"))
+            .unwrap_or_else(|e| {
+                log::warn!("work functions will not be named: {e}");
+                OFFSET_UNKNOWN
+            });
+
+        let irq_on = u32::from(!options.filters.irqs.is_empty());
+        let pid_on = u32::from(!options.filters.pids.is_empty());
+        let [fd, cmd, arg, ret] = ioctl_offsets.unwrap_or([16, 24, 32, 16]);
+        let mut loader = EbpfLoader::new();
+        loader
+            .override_global(GLOBAL_IRQ_FILTER_ON, &irq_on, true)
+            .override_global(GLOBAL_PID_FILTER_ON, &pid_on, true)
+            .override_global(GLOBAL_WORK_FUNC_OFFSET, &work_func_offset, true)
+            .override_global(GLOBAL_IOCTL_FD_OFFSET, &fd, true)
+            .override_global(GLOBAL_IOCTL_CMD_OFFSET, &cmd, true)
+            .override_global(GLOBAL_IOCTL_ARG_OFFSET, &arg, true)
+            .override_global(GLOBAL_IOCTL_RET_OFFSET, &ret, true)
+            .map_max_entries(MAP_EVENTS, options.ring_bytes);
+        let mut ebpf = loader.load(BPF_OBJECT).map_err(LiveError::Load)?;
+        let logger = aya_log::EbpfLogger::init(&mut ebpf)
+            .inspect_err(|e| log::debug!("BPF logging unavailable: {e}"))
+            .ok();
+
+        fill_filter(&mut ebpf, MAP_PID_FILTER, &options.filters.pids)?;
+        fill_filter(&mut ebpf, MAP_IRQ_FILTER, &options.filters.irqs)?;
+        let commands: Vec<u32> = ioctl::known_commands()
+            .map(|(cmd, _)| cmd)
+            .filter(|&cmd| is_alsa_ioctl(cmd))
+            .collect();
+        fill_filter(&mut ebpf, MAP_IOCTL_CMDS, &commands)?;
+
+        let facts = KernelFacts::probe();
+        let table = {
+            let mut attacher = Attacher::new(&mut ebpf, facts, &kallsyms, tracefs);
+            options.points.iter().map(|p| attacher.attach(p)).collect()
+        };
+        Ok(Self {
+            ebpf,
+            table,
+            kallsyms,
+            logger,
+        })
+    }
+
+    /// Takes the ring buffer out of the object, for the reader.
+    pub fn take_ring(&mut self) -> Result<RingBuf<MapData>, LiveError> {
+        let map = self.ebpf.take_map(MAP_EVENTS).ok_or(LiveError::Map {
+            name: MAP_EVENTS,
+            source: aya::maps::MapError::InvalidName {
+                name: MAP_EVENTS.into(),
+            },
+        })?;
+        RingBuf::try_from(map).map_err(|source| LiveError::Map {
+            name: MAP_EVENTS,
+            source,
+        })
+    }
+
+    /// Takes the logger out, so the caller can poll it.
+    pub fn take_logger(&mut self) -> Option<aya_log::EbpfLogger<&'static dyn log::Log>> {
+        self.logger.take()
+    }
+
+    /// Records lost in the kernel so far, per probe point name.
+    pub fn lost_by_probe(&self) -> Result<BTreeMap<String, u64>, LiveError> {
+        let mut lost = BTreeMap::new();
+        let map_error = |name: &'static str| move |source| LiveError::Map { name, source };
+        let per_probe: PerCpuArray<_, u64> = PerCpuArray::try_from(
+            self.ebpf
+                .map(MAP_LOST)
+                .ok_or(aya::maps::MapError::InvalidName {
+                    name: MAP_LOST.into(),
+                })
+                .map_err(map_error(MAP_LOST))?,
+        )
+        .map_err(map_error(MAP_LOST))?;
+        for probe in 0..probe_id::COUNT {
+            let Some(name) = tracepoint_probe_name(probe) else {
+                continue;
+            };
+            let values = per_probe.get(&probe, 0).map_err(map_error(MAP_LOST))?;
+            let total: u64 = values.iter().sum();
+            if total > 0 {
+                *lost.entry(name.to_owned()).or_default() += total;
+            }
+        }
+        let per_function: PerCpuHashMap<_, [u64; 2], u64> = PerCpuHashMap::try_from(
+            self.ebpf
+                .map(MAP_FUNC_LOST)
+                .ok_or(aya::maps::MapError::InvalidName {
+                    name: MAP_FUNC_LOST.into(),
+                })
+                .map_err(map_error(MAP_FUNC_LOST))?,
+        )
+        .map_err(map_error(MAP_FUNC_LOST))?;
+        for entry in per_function.iter() {
+            let ([ip, probe], values) = entry.map_err(map_error(MAP_FUNC_LOST))?;
+            let function = self
+                .kallsyms
+                .symbol(ip)
+                .unwrap_or_else(|| format!("{ip:#x}"));
+            let name = function_probe_name(probe == u64::from(probe_id::FUNC_EXIT), &function);
+            *lost.entry(name).or_default() += values.iter().sum::<u64>();
+        }
+        Ok(lost)
+    }
+}
+
+/// Fills a `u32 -> u8` filter map with `keys`.
+fn fill_filter(ebpf: &mut Ebpf, name: &'static str, keys: &[u32]) -> Result<(), LiveError> {
+    let map_error = |source| LiveError::Map { name, source };
+    let map = ebpf.map_mut(name).ok_or(LiveError::Map {
+        name,
+        source: aya::maps::MapError::InvalidName { name: name.into() },
+    })?;
+    let mut filter: BpfHashMap<_, u32, u8> = BpfHashMap::try_from(map).map_err(map_error)?;
+    for key in keys {
+        filter.insert(key, 1, 0).map_err(map_error)?;
+    }
+    Ok(())
+}
+
+/// The offsets of `fd`, `cmd`, `arg` in `sys_enter_ioctl` and `ret` in `sys_exit_ioctl`.
+fn ioctl_field_offsets(tracefs: &Path) -> Result<[u32; 4], tracefs::TracefsError> {
+    let enter = tracefs::field_offsets(
+        tracefs,
+        "syscalls",
+        "sys_enter_ioctl",
+        &["fd", "cmd", "arg"],
+    )?;
+    let exit = tracefs::field_offsets(tracefs, "syscalls", "sys_exit_ioctl", &["ret"])?;
+    Ok([enter[0], enter[1], enter[2], exit[0]])
+}

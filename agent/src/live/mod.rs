@@ -1,0 +1,12 @@
+//! The live adapter: privileges, kernel facts, loading and attaching the BPF
+//! programs, and the recording loop. Everything here needs a kernel and root;
+//! everything it produces is the model's plain data.
+
+pub mod attach;
+pub mod btf;
+pub mod catalogue;
+pub mod kallsyms;
+pub mod loader;
+pub mod privileges;
+pub mod record;
+pub mod tracefs;

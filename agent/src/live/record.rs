@@ -1,0 +1,144 @@
+//! The recording loop: ring buffer to events to capture file, until a duration
+//! passes, Ctrl-C or SIGTERM, always ending with the trailer.
+
+use std::{io::Write, time::Duration};
+
+use aya::maps::{MapData, RingBuf};
+use thiserror::Error;
+use tokio::{
+    io::{Interest, unix::AsyncFd},
+    signal::unix::{SignalKind, signal},
+    time::{Instant, MissedTickBehavior, interval, sleep_until},
+};
+
+use super::loader::{LiveError, LiveProbes};
+use crate::{
+    capture::{format::Trailer, writer::CaptureWriter, writer::WriteError},
+    decode,
+};
+
+/// How often buffered capture lines reach the file at the latest.
+pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+/// Why recording stopped with an error.
+#[derive(Debug, Error)]
+pub enum RecordError {
+    /// Starting or reading the probes failed.
+    #[error(transparent)]
+    Live(#[from] LiveError),
+    /// Writing the capture failed.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// Waiting on the ring buffer or on signals failed.
+    #[error("waiting for kernel records or signals failed")]
+    Wait(#[source] std::io::Error),
+}
+
+/// Why the recording ended normally.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// The requested duration passed.
+    Duration,
+    /// SIGINT (Ctrl-C).
+    Interrupt,
+    /// SIGTERM.
+    Terminate,
+}
+
+/// What a finished recording reports.
+#[derive(Debug)]
+pub struct Recorded {
+    /// The trailer that was written.
+    pub trailer: Trailer,
+    /// Why recording stopped.
+    pub reason: StopReason,
+}
+
+/// Records from `probes` into `writer` until `duration` (if any) passes or a signal
+/// arrives, then writes the trailer with the kernel's loss counts.
+pub async fn record<W: Write>(
+    mut probes: LiveProbes,
+    mut writer: CaptureWriter<W>,
+    duration: Option<Duration>,
+) -> Result<Recorded, RecordError> {
+    let mut ring = readable(probes.take_ring()?)?;
+    let mut logger = match probes.take_logger() {
+        Some(logger) => Some(readable(logger)?),
+        None => None,
+    };
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(RecordError::Wait)?;
+    let mut terminate = signal(SignalKind::terminate()).map_err(RecordError::Wait)?;
+    let mut flush = interval(FLUSH_EVERY);
+    flush.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let deadline = duration.map(|d| Instant::now() + d);
+    let mut decode_errors = 0u64;
+
+    let reason = loop {
+        tokio::select! {
+            ready = ring.readable_mut() => {
+                let mut guard = ready.map_err(RecordError::Wait)?;
+                decode_errors += drain(guard.get_inner_mut(), &probes, &mut writer)?;
+                guard.clear_ready();
+            }
+            ready = async { logger.as_mut().expect("guarded by the branch condition").readable_mut().await }, if logger.is_some() => {
+                let mut guard = ready.map_err(RecordError::Wait)?;
+                guard.get_inner_mut().flush();
+                guard.clear_ready();
+            }
+            _ = flush.tick() => writer.flush()?,
+            _ = interrupt.recv() => break StopReason::Interrupt,
+            _ = terminate.recv() => break StopReason::Terminate,
+            _ = async { sleep_until(deadline.expect("guarded by the branch condition")).await }, if deadline.is_some() => break StopReason::Duration,
+        }
+    };
+    decode_errors += drain(ring.get_mut(), &probes, &mut writer)?;
+    let lost = probes.lost_by_probe()?;
+    let trailer = writer.finish(lost, decode_errors, unix_now_ns())?;
+    Ok(Recorded { trailer, reason })
+}
+
+/// Registers a BPF map's file descriptor with the reactor for readability.
+fn readable<T: std::os::fd::AsRawFd>(inner: T) -> Result<AsyncFd<T>, RecordError> {
+    // SAFETY: `inner` owns its file descriptor (a BPF map fd) for its whole
+    // lifetime, and the AsyncFd owns `inner`, so the fd stays open and the same.
+    unsafe { AsyncFd::register_with_interest(inner, Interest::READABLE) }
+        .map_err(|e| RecordError::Wait(std::io::Error::other(e.to_string())))
+}
+
+/// Writes every record waiting in the ring buffer; returns how many could not be
+/// decoded (each is also logged).
+fn drain<W: Write>(
+    ring: &mut RingBuf<MapData>,
+    probes: &LiveProbes,
+    writer: &mut CaptureWriter<W>,
+) -> Result<u64, WriteError> {
+    let mut errors = 0;
+    while let Some(item) = ring.next() {
+        match decode::parse(&item) {
+            Ok(record) => writer.write_event(&decode::to_event(&record, &probes.kallsyms))?,
+            Err(e) => {
+                errors += 1;
+                log::warn!("skipping a kernel record: {e}");
+            }
+        }
+    }
+    Ok(errors)
+}
+
+/// Nanoseconds since the Unix epoch, now.
+pub fn unix_now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: the clock of `bpf_ktime_get_ns`.
+pub fn monotonic_now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the call to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}

@@ -1,0 +1,195 @@
+//! The `barwatch` binary: record, probes, report.
+//!
+//! Exit codes: 0 success, 1 error (the message says what went wrong and what to do),
+//! 2 usage error (from clap). A closed output pipe (`barwatch record | head`) ends
+//! quietly with 0.
+
+mod cli;
+
+use std::{
+    io::{self, BufWriter, Write},
+    process::ExitCode,
+};
+
+use anyhow::{Context as _, Result};
+use barwatch::{
+    capture::{
+        format::Header,
+        reader::read_capture,
+        writer::{CaptureWriter, create_private},
+    },
+    live::{
+        catalogue,
+        loader::{Filters, LiveOptions, LiveProbes},
+        record::{self, StopReason, monotonic_now_ns, unix_now_ns},
+    },
+    probe_table::ProbeStatus,
+    report::Summary,
+};
+use clap::Parser as _;
+use cli::{Cli, Command, ProbesArgs, RecordArgs, ReportArgs};
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("barwatch: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one subcommand.
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Record(args) => record(args),
+        Command::Probes(args) => probes(args),
+        Command::Report(args) => report(args),
+    }
+}
+
+/// Whether the error is a closed output pipe somewhere in its chain.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Attaches the requested probe points.
+fn start_probes(names: &[String], filters: Filters, ring_bytes: u32) -> Result<LiveProbes> {
+    let points = catalogue::select(names).map_err(|unknown| {
+        anyhow::anyhow!("no probe point named `{unknown}`; `barwatch probes` lists them")
+    })?;
+    Ok(LiveProbes::start(&LiveOptions {
+        points,
+        filters,
+        ring_bytes,
+    })?)
+}
+
+/// `barwatch record`.
+fn record(args: RecordArgs) -> Result<()> {
+    let filters = Filters {
+        pids: args.pids,
+        irqs: args.irqs,
+    };
+    let probes = start_probes(&args.probes, filters, args.ring_size)?;
+    let attached = probes.table.iter().filter(|p| p.is_attached()).count();
+    if attached == 0 {
+        anyhow::bail!("no probe point attached; run `barwatch probes` to see why for each one");
+    }
+    let header = Header::new(
+        read_trimmed("/proc/sys/kernel/osrelease"),
+        read_trimmed("/proc/sys/kernel/hostname"),
+        unix_now_ns(),
+        monotonic_now_ns(),
+        probes.table.clone(),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the event loop")?;
+    let (recorded, target) = match &args.output {
+        Some(path) => {
+            let file = create_private(path)
+                .with_context(|| format!("cannot create capture file {}", path.display()))?;
+            let writer = CaptureWriter::new(file, &header)?;
+            let recorded = runtime.block_on(record::record(probes, writer, args.duration))?;
+            (recorded, path.display().to_string())
+        }
+        None => {
+            let writer = CaptureWriter::new(BufWriter::new(io::stdout().lock()), &header)?;
+            let recorded = runtime.block_on(record::record(probes, writer, args.duration))?;
+            (recorded, "standard output".to_owned())
+        }
+    };
+    let why = match recorded.reason {
+        StopReason::Duration => "duration reached",
+        StopReason::Interrupt => "interrupted",
+        StopReason::Terminate => "terminated",
+    };
+    eprintln!(
+        "barwatch: recorded {} events ({} lost, {} undecodable) from {attached} probe points to {target}; {why}",
+        recorded.trailer.events, recorded.trailer.lost, recorded.trailer.decode_errors
+    );
+    if recorded.trailer.lost > 0 {
+        eprintln!(
+            "barwatch: records were lost because the ring buffer was full; try a larger --ring-size"
+        );
+    }
+    Ok(())
+}
+
+/// `barwatch probes`.
+fn probes(args: ProbesArgs) -> Result<()> {
+    let probes = start_probes(&[], Filters::default(), 4096 * 16)?;
+    let mut out = io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &probes.table)?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{}", probe_table_text(&probes.table))?;
+    }
+    Ok(())
+}
+
+/// The probe table as aligned text: one row per point, the reason when blind.
+fn probe_table_text(table: &[ProbeStatus]) -> String {
+    let width = table.iter().map(|p| p.name.len()).max().unwrap_or(5).max(5);
+    let mut text = format!(
+        "{:width$}  {:14}  {:14}  DETAIL\n",
+        "PROBE", "ROLE", "ATTACHED"
+    );
+    for p in table {
+        let (how, detail) = match p.attached {
+            Some(m) => (m.to_string(), fallbacks(p)),
+            None => ("no".to_owned(), fallbacks(p)),
+        };
+        text.push_str(&format!(
+            "{:width$}  {:14}  {:14}  {detail}\n",
+            p.name,
+            p.role.to_string(),
+            how
+        ));
+    }
+    let attached = table.iter().filter(|p| p.is_attached()).count();
+    text.push_str(&format!(
+        "{attached}/{} probe points attached\n",
+        table.len()
+    ));
+    text
+}
+
+/// Every mechanism that failed for a point and why, in the order tried.
+fn fallbacks(status: &ProbeStatus) -> String {
+    status
+        .attempts
+        .iter()
+        .filter_map(|a| a.failure.as_deref())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// `barwatch report`.
+fn report(args: ReportArgs) -> Result<()> {
+    let capture = read_capture(&args.file)
+        .with_context(|| format!("cannot read capture {}", args.file.display()))?;
+    let summary = Summary::of(&capture);
+    let mut out = io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &summary)?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{summary}")?;
+    }
+    Ok(())
+}
+
+/// A one-line /proc file, trimmed; `unknown` when unreadable.
+fn read_trimmed(path: &str) -> String {
+    std::fs::read_to_string(path).map_or_else(|_| "unknown".to_owned(), |s| s.trim().to_owned())
+}

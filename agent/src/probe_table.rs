@@ -1,0 +1,124 @@
+//! The probe table: for every probe point, its role and how (or why not) it attached.
+//!
+//! It is the agent's honest account of what it can see on this kernel: `barwatch
+//! probes` prints it, every capture carries it in its header, and later analysis
+//! uses it to say "not checked" instead of "pass" when a probe was missing.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// What a probe point tells the story of a quiescing device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// PCI remove, rescan, resize and driver probe/remove.
+    PciLifecycle,
+    /// ioremap/iounmap of MMIO ranges.
+    Mapping,
+    /// A driver marker that the device is being stopped or restarted.
+    QuiesceMarker,
+    /// A driver function that touches the device's MMIO registers.
+    MmioAccessor,
+    /// An ALSA PCM or control ioctl entering the driver.
+    AlsaEntry,
+    /// An interrupt handler.
+    Irq,
+    /// A workqueue work item.
+    Work,
+    /// A kernel page fault.
+    PageFault,
+    /// A module load, to attach to drivers that load later.
+    ModuleLoad,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::PciLifecycle => "pci-lifecycle",
+            Role::Mapping => "mapping",
+            Role::QuiesceMarker => "quiesce-marker",
+            Role::MmioAccessor => "mmio-accessor",
+            Role::AlsaEntry => "alsa-entry",
+            Role::Irq => "irq",
+            Role::Work => "work",
+            Role::PageFault => "page-fault",
+            Role::ModuleLoad => "module-load",
+        })
+    }
+}
+
+/// A way the kernel lets a BPF program observe a probe point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mechanism {
+    /// kprobe on a function's entry.
+    Kprobe,
+    /// kretprobe on a function's return.
+    Kretprobe,
+    /// fentry (BTF trampoline) on a function's entry.
+    Fentry,
+    /// fexit (BTF trampoline) on a function's return.
+    Fexit,
+    /// Raw tracepoint: the tracepoint's arguments, no tracefs needed.
+    RawTracepoint,
+    /// Classic tracepoint: the trace event's record, through tracefs.
+    Tracepoint,
+}
+
+impl fmt::Display for Mechanism {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mechanism::Kprobe => "kprobe",
+            Mechanism::Kretprobe => "kretprobe",
+            Mechanism::Fentry => "fentry",
+            Mechanism::Fexit => "fexit",
+            Mechanism::RawTracepoint => "raw_tracepoint",
+            Mechanism::Tracepoint => "tracepoint",
+        })
+    }
+}
+
+/// One try at attaching a probe point with one mechanism.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// The mechanism tried.
+    pub mechanism: Mechanism,
+    /// `None` when it attached, else why it did not, in words a kernel developer acts on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+/// The outcome for one probe point of the catalogue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeStatus {
+    /// The probe point's name, e.g. `irq:irq_handler_entry` or `kprobe:azx_stop_chip`.
+    pub name: String,
+    /// Its role in the quiesce story.
+    pub role: Role,
+    /// The mechanism that attached, or `None` when the point is blind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attached: Option<Mechanism>,
+    /// Every mechanism tried, in order, with why it failed.
+    pub attempts: Vec<Attempt>,
+}
+
+impl ProbeStatus {
+    /// Whether the probe point is being observed.
+    pub fn is_attached(&self) -> bool {
+        self.attached.is_some()
+    }
+
+    /// Why the point is blind: every failed attempt's reason, in the order tried.
+    pub fn reason(&self) -> Option<String> {
+        if self.is_attached() {
+            return None;
+        }
+        let reasons: Vec<&str> = self
+            .attempts
+            .iter()
+            .filter_map(|a| a.failure.as_deref())
+            .collect();
+        (!reasons.is_empty()).then(|| reasons.join("; "))
+    }
+}

@@ -1,0 +1,869 @@
+//! A capture's summary: what was seen, by whom, how much was lost, and what was blind.
+//!
+//! `barwatch report` prints it as text ([`fmt::Display`]) or as JSON
+//! ([`Serialize`]). Everything is ordered deterministically so the output can be
+//! diffed between runs and snapshot-tested.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt,
+};
+
+use serde::Serialize;
+
+use crate::{
+    capture::reader::{Capture, CaptureEnd, PartialLine},
+    event::EventData,
+    probe_table::{Mechanism, Role},
+};
+
+/// How many processes the text report lists; the JSON has them all.
+const TOP_PROCESSES: usize = 20;
+
+/// Everything `barwatch report` says about one capture.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// `uname -r` of the traced kernel.
+    pub kernel: String,
+    /// Host name of the traced machine.
+    pub hostname: String,
+    /// The capture format version.
+    pub version: String,
+    /// Wall-clock start, nanoseconds since the Unix epoch.
+    pub started_unix_ns: u64,
+    /// Events in the capture.
+    pub events: u64,
+    /// From the earliest to the latest event timestamp; `None` without events.
+    pub span: Option<Span>,
+    /// The header's probe table in its order, then probes that appear only in
+    /// events or the trailer, by name.
+    pub probes: Vec<ProbeSummary>,
+    /// Events per process, most events first, then by pid and command.
+    pub processes: Vec<ProcessSummary>,
+    /// Events per [`EventData::kind`].
+    pub kinds: BTreeMap<&'static str, u64>,
+    /// ALSA ioctl entries per command name.
+    pub alsa_ioctls: BTreeMap<String, u64>,
+    /// ALSA ioctl entries per process and command: who issued what, how often.
+    pub alsa_ioctls_by_process: Vec<ProcessIoctls>,
+    /// Whether the capture ended cleanly, with the trailer's totals, or was cut.
+    pub ending: Ending,
+}
+
+/// The time covered by a capture's events, in CLOCK_MONOTONIC nanoseconds.
+///
+/// Events are stored in arrival order, which is not strictly time order across
+/// CPUs, so these are the minimum and maximum timestamps, not the first and last
+/// lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Span {
+    /// The earliest event timestamp.
+    pub first_ts_ns: u64,
+    /// The latest event timestamp.
+    pub last_ts_ns: u64,
+    /// `last_ts_ns - first_ts_ns`.
+    pub duration_ns: u64,
+}
+
+/// One probe point: how it attached and what it produced.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ProbeSummary {
+    /// The probe point's name.
+    pub name: String,
+    /// Its role; `None` when the header's probe table does not list it.
+    pub role: Option<Role>,
+    /// The mechanism that attached; `None` when blind or not in the table.
+    pub mechanism: Option<Mechanism>,
+    /// Why it is blind, when the table says so.
+    pub blind_reason: Option<String>,
+    /// Events in the capture from this probe.
+    pub events: u64,
+    /// Events the trailer says were written; `None` when the capture was cut.
+    pub trailer_events: Option<u64>,
+    /// Records lost from the ring buffer; `None` when the capture was cut.
+    pub lost: Option<u64>,
+}
+
+/// Events from one process (a pid under one command name; an `exec` starts a new row).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ProcessSummary {
+    /// Process id (tgid).
+    pub pid: u32,
+    /// Command name.
+    pub comm: String,
+    /// Events from it.
+    pub events: u64,
+}
+
+/// How often one process issued one ALSA ioctl command.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ProcessIoctls {
+    /// Process id (tgid).
+    pub pid: u32,
+    /// Command name.
+    pub comm: String,
+    /// The ioctl command's name.
+    pub cmd_name: String,
+    /// Calls (entries) seen.
+    pub calls: u64,
+}
+
+/// How the capture ended, which decides whether the loss counts are known.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Ending {
+    /// The recorder ended cleanly and wrote a trailer.
+    Clean {
+        /// Wall-clock end, nanoseconds since the Unix epoch.
+        ended_unix_ns: u64,
+        /// Events the trailer says were written.
+        trailer_events: u64,
+        /// Records lost in all.
+        lost: u64,
+        /// Records the agent could not decode.
+        decode_errors: u64,
+    },
+    /// No trailer: the recorder was killed or the disk filled, so losses are unknown.
+    Cut {
+        /// Complete lines, the header included.
+        complete_lines: usize,
+        /// The final line that was cut mid-write, if any.
+        partial: Option<PartialLine>,
+    },
+}
+
+impl Summary {
+    /// Summarizes a loaded capture.
+    pub fn of(capture: &Capture) -> Self {
+        let trailer = match &capture.end {
+            CaptureEnd::Trailer(trailer) => Some(trailer),
+            CaptureEnd::Cut { .. } => None,
+        };
+
+        let mut by_probe: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut by_process: BTreeMap<(u32, &str), u64> = BTreeMap::new();
+        let mut kinds = BTreeMap::new();
+        let mut alsa_ioctls: BTreeMap<String, u64> = BTreeMap::new();
+        let mut by_process_ioctl: BTreeMap<(u32, &str, &str), u64> = BTreeMap::new();
+        for event in &capture.events {
+            *by_probe.entry(&event.probe).or_default() += 1;
+            *by_process.entry((event.pid, &event.comm)).or_default() += 1;
+            *kinds.entry(event.data.kind()).or_default() += 1;
+            if let EventData::IoctlEnter { cmd_name, .. } = &event.data {
+                *by_process_ioctl
+                    .entry((event.pid, &event.comm, cmd_name))
+                    .or_default() += 1;
+                match alsa_ioctls.get_mut(cmd_name) {
+                    Some(count) => *count += 1,
+                    None => {
+                        alsa_ioctls.insert(cmd_name.clone(), 1);
+                    }
+                }
+            }
+        }
+
+        let trailer_totals = |name: &str| {
+            trailer.map(|trailer| trailer.probes.get(name).cloned().unwrap_or_default())
+        };
+        let mut probes: Vec<ProbeSummary> = capture
+            .header
+            .probes
+            .iter()
+            .map(|status| {
+                let totals = trailer_totals(&status.name);
+                ProbeSummary {
+                    name: status.name.clone(),
+                    role: Some(status.role),
+                    mechanism: status.attached,
+                    blind_reason: status.reason(),
+                    events: by_probe.get(status.name.as_str()).copied().unwrap_or(0),
+                    trailer_events: totals.as_ref().map(|totals| totals.events),
+                    lost: totals.map(|totals| totals.lost),
+                }
+            })
+            .collect();
+        let in_table: BTreeSet<&str> = capture
+            .header
+            .probes
+            .iter()
+            .map(|status| status.name.as_str())
+            .collect();
+        let mut extra: BTreeSet<&str> = by_probe.keys().copied().collect();
+        extra.extend(
+            trailer
+                .iter()
+                .flat_map(|t| t.probes.keys().map(String::as_str)),
+        );
+        for name in extra.difference(&in_table) {
+            let totals = trailer_totals(name);
+            probes.push(ProbeSummary {
+                name: (*name).to_owned(),
+                role: None,
+                mechanism: None,
+                blind_reason: None,
+                events: by_probe.get(name).copied().unwrap_or(0),
+                trailer_events: totals.as_ref().map(|totals| totals.events),
+                lost: totals.map(|totals| totals.lost),
+            });
+        }
+
+        let mut processes: Vec<ProcessSummary> = by_process
+            .into_iter()
+            .map(|((pid, comm), events)| ProcessSummary {
+                pid,
+                comm: comm.to_owned(),
+                events,
+            })
+            .collect();
+        processes.sort_by(|a, b| {
+            b.events
+                .cmp(&a.events)
+                .then(a.pid.cmp(&b.pid))
+                .then(a.comm.cmp(&b.comm))
+        });
+
+        let first = capture.events.iter().map(|event| event.ts_ns).min();
+        let last = capture.events.iter().map(|event| event.ts_ns).max();
+        let span = first.zip(last).map(|(first_ts_ns, last_ts_ns)| Span {
+            first_ts_ns,
+            last_ts_ns,
+            duration_ns: last_ts_ns - first_ts_ns,
+        });
+
+        let ending = match &capture.end {
+            CaptureEnd::Trailer(trailer) => Ending::Clean {
+                ended_unix_ns: trailer.ended_unix_ns,
+                trailer_events: trailer.events,
+                lost: trailer.lost,
+                decode_errors: trailer.decode_errors,
+            },
+            CaptureEnd::Cut {
+                complete_lines,
+                partial,
+            } => Ending::Cut {
+                complete_lines: *complete_lines,
+                partial: *partial,
+            },
+        };
+
+        Summary {
+            kernel: capture.header.kernel.clone(),
+            hostname: capture.header.hostname.clone(),
+            version: capture.header.version.clone(),
+            started_unix_ns: capture.header.started_unix_ns,
+            events: capture.events.len() as u64,
+            span,
+            probes,
+            processes,
+            kinds,
+            alsa_ioctls,
+            alsa_ioctls_by_process: {
+                let mut rows: Vec<ProcessIoctls> = by_process_ioctl
+                    .into_iter()
+                    .map(|((pid, comm, cmd_name), calls)| ProcessIoctls {
+                        pid,
+                        comm: comm.to_owned(),
+                        cmd_name: cmd_name.to_owned(),
+                        calls,
+                    })
+                    .collect();
+                rows.sort_by(|a, b| b.calls.cmp(&a.calls).then(a.pid.cmp(&b.pid)));
+                rows
+            },
+            ending,
+        }
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "barwatch capture: host {}, kernel {}, format {}",
+            self.hostname, self.kernel, self.version
+        )?;
+        let span = match &self.span {
+            Some(span) => format!(" over {}", HumanDuration(span.duration_ns)),
+            None => String::new(),
+        };
+        match &self.ending {
+            Ending::Clean {
+                lost,
+                decode_errors,
+                ..
+            } => writeln!(
+                f,
+                "{}{span}, lost {lost}, decode errors {decode_errors}",
+                Count(self.events, "event")
+            )?,
+            Ending::Cut { .. } => writeln!(
+                f,
+                "{}{span}, lost unknown, decode errors unknown",
+                Count(self.events, "event")
+            )?,
+        }
+        match &self.ending {
+            Ending::Cut {
+                complete_lines,
+                partial,
+            } => {
+                write!(
+                    f,
+                    "WARNING: no trailer: capture was cut after line {complete_lines}"
+                )?;
+                if let Some(partial) = partial {
+                    write!(
+                        f,
+                        " (line {} is a partial line of {} bytes)",
+                        partial.line, partial.bytes
+                    )?;
+                }
+                writeln!(f, "; losses are unknown")?;
+            }
+            Ending::Clean { trailer_events, .. } if *trailer_events != self.events => writeln!(
+                f,
+                "WARNING: the trailer counts {trailer_events} events but the capture holds {}; the file was altered",
+                self.events
+            )?,
+            Ending::Clean { .. } => {}
+        }
+
+        writeln!(f, "\nProbes")?;
+        let rows = self.probes.iter().map(|probe| {
+            let how = match (&probe.role, probe.mechanism, &probe.blind_reason) {
+                (None, ..) => "not in the probe table".to_owned(),
+                (Some(_), Some(mechanism), _) => mechanism.to_string(),
+                (Some(_), None, Some(reason)) => format!("blind: {reason}"),
+                (Some(_), None, None) => "blind".to_owned(),
+            };
+            vec![
+                probe.name.clone(),
+                probe
+                    .role
+                    .map_or_else(|| "?".to_owned(), |role| role.to_string()),
+                probe.events.to_string(),
+                probe
+                    .lost
+                    .map_or_else(|| "?".to_owned(), |lost| lost.to_string()),
+                how,
+            ]
+        });
+        write_table(
+            f,
+            &[
+                ("NAME", Align::Left),
+                ("ROLE", Align::Left),
+                ("EVENTS", Align::Right),
+                ("LOST", Align::Right),
+                ("MECHANISM", Align::Left),
+            ],
+            rows.collect(),
+        )?;
+
+        writeln!(f, "\nEvent kinds")?;
+        let rows = self
+            .kinds
+            .iter()
+            .map(|(kind, count)| vec![(*kind).to_owned(), count.to_string()]);
+        write_table(
+            f,
+            &[("KIND", Align::Left), ("EVENTS", Align::Right)],
+            rows.collect(),
+        )?;
+
+        if self.processes.len() > TOP_PROCESSES {
+            writeln!(
+                f,
+                "\nProcesses (top {TOP_PROCESSES} of {})",
+                self.processes.len()
+            )?;
+        } else {
+            writeln!(f, "\nProcesses")?;
+        }
+        let rows = self.processes.iter().take(TOP_PROCESSES).map(|process| {
+            vec![
+                process.pid.to_string(),
+                process.comm.clone(),
+                process.events.to_string(),
+            ]
+        });
+        write_table(
+            f,
+            &[
+                ("PID", Align::Right),
+                ("COMM", Align::Left),
+                ("EVENTS", Align::Right),
+            ],
+            rows.collect(),
+        )?;
+
+        writeln!(f, "\nALSA ioctls")?;
+        let mut ioctls: Vec<(&String, &u64)> = self.alsa_ioctls.iter().collect();
+        ioctls.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let rows = ioctls
+            .into_iter()
+            .map(|(name, count)| vec![name.clone(), count.to_string()]);
+        write_table(
+            f,
+            &[("NAME", Align::Left), ("COUNT", Align::Right)],
+            rows.collect(),
+        )?;
+
+        writeln!(f, "\nALSA ioctls by process")?;
+        let rows = self.alsa_ioctls_by_process.iter().map(|row| {
+            vec![
+                row.pid.to_string(),
+                row.comm.clone(),
+                row.cmd_name.clone(),
+                row.calls.to_string(),
+            ]
+        });
+        write_table(
+            f,
+            &[
+                ("PID", Align::Right),
+                ("COMM", Align::Left),
+                ("NAME", Align::Left),
+                ("CALLS", Align::Right),
+            ],
+            rows.collect(),
+        )
+    }
+}
+
+/// A nanosecond duration in the largest unit that keeps it at least 1, to 3 decimals.
+struct HumanDuration(u64);
+
+impl fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ns = self.0;
+        let (divisor, unit) = match ns {
+            0..1_000 => return write!(f, "{ns} ns"),
+            1_000..1_000_000 => (1_000, "µs"),
+            1_000_000..1_000_000_000 => (1_000_000, "ms"),
+            _ => (1_000_000_000, "s"),
+        };
+        let thousandths = (ns % divisor) / (divisor / 1_000);
+        write!(f, "{}.{thousandths:03} {unit}", ns / divisor)
+    }
+}
+
+/// A count and a noun, plural unless the count is 1: `1 event`, `7 events`.
+struct Count(u64, &'static str);
+
+impl fmt::Display for Count {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Count(count, noun) = *self;
+        let plural = if count == 1 { "" } else { "s" };
+        write!(f, "{count} {noun}{plural}")
+    }
+}
+
+/// How a table column lines up.
+#[derive(Clone, Copy)]
+enum Align {
+    Left,
+    Right,
+}
+
+/// Writes an indented table with a heading row, columns two spaces apart and no
+/// trailing spaces; `(none)` when there are no rows.
+fn write_table(
+    f: &mut fmt::Formatter<'_>,
+    columns: &[(&str, Align)],
+    rows: Vec<Vec<String>>,
+) -> fmt::Result {
+    if rows.is_empty() {
+        return writeln!(f, "  (none)");
+    }
+    let heading: Vec<String> = columns.iter().map(|(name, _)| (*name).to_owned()).collect();
+    let widths: Vec<usize> = (0..columns.len())
+        .map(|column| {
+            std::iter::once(&heading)
+                .chain(&rows)
+                .map(|row| row.get(column).map_or(0, |cell| cell.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in std::iter::once(&heading).chain(&rows) {
+        let mut line = String::from(" ");
+        for ((cell, (_, align)), width) in row.iter().zip(columns).zip(&widths) {
+            line.push(' ');
+            match align {
+                Align::Left => line.push_str(&format!("{cell:<width$}")),
+                Align::Right => line.push_str(&format!("{cell:>width$}")),
+            }
+            line.push(' ');
+        }
+        writeln!(f, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        capture::{
+            format::{Header, Trailer},
+            reader::read_capture_from,
+            writer::CaptureWriter,
+        },
+        event::{Event, Hex},
+        probe_table::{Attempt, ProbeStatus},
+    };
+
+    fn header() -> Header {
+        Header::new(
+            "6.1.0-37-amd64",
+            "lab3",
+            1_700_000_000_000_000_000,
+            1_000,
+            vec![
+                ProbeStatus {
+                    name: "irq:irq_handler_entry".into(),
+                    role: Role::Irq,
+                    attached: Some(Mechanism::RawTracepoint),
+                    attempts: vec![Attempt {
+                        mechanism: Mechanism::RawTracepoint,
+                        failure: None,
+                    }],
+                },
+                ProbeStatus {
+                    name: "syscalls:sys_enter_ioctl".into(),
+                    role: Role::AlsaEntry,
+                    attached: Some(Mechanism::Tracepoint),
+                    attempts: vec![
+                        Attempt {
+                            mechanism: Mechanism::RawTracepoint,
+                            failure: Some("raw tracepoints disabled".into()),
+                        },
+                        Attempt {
+                            mechanism: Mechanism::Tracepoint,
+                            failure: None,
+                        },
+                    ],
+                },
+                ProbeStatus {
+                    name: "kprobe:azx_stop_chip".into(),
+                    role: Role::QuiesceMarker,
+                    attached: None,
+                    attempts: vec![Attempt {
+                        mechanism: Mechanism::Kprobe,
+                        failure: Some("azx_stop_chip is not in kallsyms".into()),
+                    }],
+                },
+            ],
+        )
+    }
+
+    fn irq(ts_ns: u64, cpu: u32) -> Event {
+        Event {
+            ts_ns,
+            cpu,
+            pid: 0,
+            tid: 0,
+            comm: "swapper/0".into(),
+            probe: "irq:irq_handler_entry".into(),
+            data: EventData::IrqHandlerEntry { irq: 42 },
+        }
+    }
+
+    fn ioctl(ts_ns: u64, pid: u32, comm: &str, cmd_name: &str) -> Event {
+        Event {
+            ts_ns,
+            cpu: 2,
+            pid,
+            tid: pid,
+            comm: comm.into(),
+            probe: "syscalls:sys_enter_ioctl".into(),
+            data: EventData::IoctlEnter {
+                fd: 3,
+                cmd: Hex(0x4140),
+                cmd_name: cmd_name.into(),
+                arg: Hex(0),
+            },
+        }
+    }
+
+    fn events() -> Vec<Event> {
+        vec![
+            irq(1_000_000_000, 0),
+            ioctl(1_200_000_000, 4242, "aplay", "SNDRV_PCM_IOCTL_PREPARE"),
+            // Arrives late from another CPU: the earliest timestamp is not first.
+            irq(900_000_000, 1),
+            ioctl(1_300_000_000, 4242, "aplay", "SNDRV_PCM_IOCTL_START"),
+            ioctl(1_400_000_000, 4242, "aplay", "SNDRV_PCM_IOCTL_PREPARE"),
+            ioctl(2_400_000_000, 777, "pipewire", "SNDRV_PCM_IOCTL_PREPARE"),
+            Event {
+                probe: "workqueue:workqueue_execute_start".into(),
+                data: EventData::WorkStart {
+                    work: Hex(0xffff_8880_0123_4000),
+                    function: Hex(0xffff_ffff_c0a1_2345),
+                    symbol: Some("azx_probe_work".into()),
+                },
+                ..irq(1_500_000_000, 3)
+            },
+        ]
+    }
+
+    /// A capture written through the real writer, complete or cut.
+    fn capture(complete: bool) -> Capture {
+        let mut out = Vec::new();
+        let mut writer = CaptureWriter::new(&mut out, &header()).unwrap();
+        for event in events() {
+            writer.write_event(&event).unwrap();
+        }
+        if complete {
+            let lost = BTreeMap::from([("irq:irq_handler_entry".to_owned(), 3)]);
+            writer.finish(lost, 1, 1_700_000_002_000_000_000).unwrap();
+        } else {
+            writer.flush().unwrap();
+            drop(writer);
+            out.extend_from_slice(b"{\"type\":\"event\",\"ts_ns\":25");
+        }
+        read_capture_from(&out[..]).unwrap()
+    }
+
+    #[test]
+    fn counts_of_a_complete_capture() {
+        let summary = Summary::of(&capture(true));
+        assert_eq!(summary.events, 7);
+        assert_eq!(
+            summary.span,
+            Some(Span {
+                first_ts_ns: 900_000_000,
+                last_ts_ns: 2_400_000_000,
+                duration_ns: 1_500_000_000,
+            })
+        );
+        let names: Vec<&str> = summary.probes.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "irq:irq_handler_entry",
+                "syscalls:sys_enter_ioctl",
+                "kprobe:azx_stop_chip",
+                "workqueue:workqueue_execute_start",
+            ]
+        );
+        assert_eq!(summary.probes[0].events, 2);
+        assert_eq!(summary.probes[0].trailer_events, Some(2));
+        assert_eq!(summary.probes[0].lost, Some(3));
+        assert_eq!(summary.probes[1].events, 4);
+        assert_eq!(
+            summary.probes[2].blind_reason.as_deref(),
+            Some("azx_stop_chip is not in kallsyms")
+        );
+        assert_eq!(summary.probes[2].lost, Some(0));
+        assert_eq!(summary.probes[3].role, None);
+        assert_eq!(summary.probes[3].events, 1);
+        assert_eq!(
+            summary.processes,
+            [
+                ProcessSummary {
+                    pid: 0,
+                    comm: "swapper/0".into(),
+                    events: 3
+                },
+                ProcessSummary {
+                    pid: 4242,
+                    comm: "aplay".into(),
+                    events: 3
+                },
+                ProcessSummary {
+                    pid: 777,
+                    comm: "pipewire".into(),
+                    events: 1
+                },
+            ]
+        );
+        assert_eq!(
+            summary.kinds,
+            BTreeMap::from([
+                ("ioctl_enter", 4),
+                ("irq_handler_entry", 2),
+                ("work_start", 1)
+            ])
+        );
+        assert_eq!(
+            summary.alsa_ioctls,
+            BTreeMap::from([
+                ("SNDRV_PCM_IOCTL_PREPARE".to_owned(), 3),
+                ("SNDRV_PCM_IOCTL_START".to_owned(), 1),
+            ])
+        );
+        assert_eq!(
+            summary.ending,
+            Ending::Clean {
+                ended_unix_ns: 1_700_000_002_000_000_000,
+                trailer_events: 7,
+                lost: 3,
+                decode_errors: 1,
+            }
+        );
+    }
+
+    #[test]
+    fn text_report_of_a_complete_capture() {
+        let text = Summary::of(&capture(true)).to_string();
+        let expected = "\
+barwatch capture: host lab3, kernel 6.1.0-37-amd64, format 1.0
+7 events over 1.500 s, lost 3, decode errors 1
+
+Probes
+  NAME                               ROLE            EVENTS  LOST  MECHANISM
+  irq:irq_handler_entry              irq                  2     3  raw_tracepoint
+  syscalls:sys_enter_ioctl           alsa-entry           4     0  tracepoint
+  kprobe:azx_stop_chip               quiesce-marker       0     0  blind: azx_stop_chip is not in kallsyms
+  workqueue:workqueue_execute_start  ?                    1     0  not in the probe table
+
+Event kinds
+  KIND               EVENTS
+  ioctl_enter             4
+  irq_handler_entry       2
+  work_start              1
+
+Processes
+   PID  COMM       EVENTS
+     0  swapper/0       3
+  4242  aplay           3
+   777  pipewire        1
+
+ALSA ioctls
+  NAME                     COUNT
+  SNDRV_PCM_IOCTL_PREPARE      3
+  SNDRV_PCM_IOCTL_START        1
+
+ALSA ioctls by process
+   PID  COMM      NAME                     CALLS
+  4242  aplay     SNDRV_PCM_IOCTL_PREPARE      2
+   777  pipewire  SNDRV_PCM_IOCTL_PREPARE      1
+  4242  aplay     SNDRV_PCM_IOCTL_START        1
+";
+        assert_eq!(text, expected, "\n{text}");
+    }
+
+    #[test]
+    fn a_cut_capture_is_flagged() {
+        let capture = capture(false);
+        let summary = Summary::of(&capture);
+        assert_eq!(summary.events, 7);
+        assert_eq!(
+            summary.ending,
+            Ending::Cut {
+                complete_lines: 8,
+                partial: Some(PartialLine { line: 9, bytes: 26 }),
+            }
+        );
+        assert!(summary.probes.iter().all(|probe| probe.lost.is_none()));
+        assert!(summary.probes.iter().all(|p| p.trailer_events.is_none()));
+
+        let text = summary.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[..3],
+            [
+                "barwatch capture: host lab3, kernel 6.1.0-37-amd64, format 1.0",
+                "7 events over 1.500 s, lost unknown, decode errors unknown",
+                "WARNING: no trailer: capture was cut after line 8 (line 9 is a partial line of 26 bytes); losses are unknown",
+            ]
+        );
+        assert!(lines.contains(
+            &"  irq:irq_handler_entry              irq                  2     ?  raw_tracepoint"
+        ));
+    }
+
+    #[test]
+    fn an_empty_capture_has_no_span_and_empty_sections() {
+        let capture = Capture {
+            header: Header::new("6.1.0", "lab3", 0, 0, Vec::new()),
+            events: Vec::new(),
+            end: CaptureEnd::Trailer(Trailer::default()),
+        };
+        let summary = Summary::of(&capture);
+        assert_eq!(summary.span, None);
+        let text = summary.to_string();
+        assert_eq!(
+            text,
+            "\
+barwatch capture: host lab3, kernel 6.1.0, format 1.0
+0 events, lost 0, decode errors 0
+
+Probes
+  (none)
+
+Event kinds
+  (none)
+
+Processes
+  (none)
+
+ALSA ioctls
+  (none)
+
+ALSA ioctls by process
+  (none)
+"
+        );
+    }
+
+    #[test]
+    fn a_trailer_that_disagrees_with_the_events_is_flagged() {
+        let mut capture = capture(true);
+        capture.events.pop();
+        let text = Summary::of(&capture).to_string();
+        assert_eq!(
+            text.lines().nth(2),
+            Some(
+                "WARNING: the trailer counts 7 events but the capture holds 6; the file was altered"
+            )
+        );
+    }
+
+    #[test]
+    fn only_the_top_processes_are_listed() {
+        let mut capture = capture(true);
+        capture.events = (0..25)
+            .flat_map(|pid| (0..=pid).map(move |i| ioctl(u64::from(pid * 100 + i), pid, "p", "X")))
+            .collect();
+        let summary = Summary::of(&capture);
+        assert_eq!(summary.processes.len(), 25);
+        assert_eq!(summary.processes[0].pid, 24);
+        let text = summary.to_string();
+        assert!(text.contains("\nProcesses (top 20 of 25)\n"));
+        let listed = text
+            .lines()
+            .skip_while(|line| !line.starts_with("Processes"))
+            .skip(2)
+            .take_while(|line| !line.is_empty())
+            .count();
+        assert_eq!(listed, 20);
+    }
+
+    #[test]
+    fn durations_and_counts_read_naturally() {
+        assert_eq!(HumanDuration(0).to_string(), "0 ns");
+        assert_eq!(HumanDuration(999).to_string(), "999 ns");
+        assert_eq!(HumanDuration(2_100).to_string(), "2.100 µs");
+        assert_eq!(HumanDuration(1_234_567).to_string(), "1.234 ms");
+        assert_eq!(HumanDuration(61_000_000_000).to_string(), "61.000 s");
+        assert_eq!(Count(1, "event").to_string(), "1 event");
+        assert_eq!(Count(0, "event").to_string(), "0 events");
+    }
+
+    #[test]
+    fn json_has_every_section() {
+        let json = serde_json::to_value(Summary::of(&capture(false))).unwrap();
+        assert_eq!(json["events"], 7);
+        assert_eq!(json["ending"]["status"], "cut");
+        assert_eq!(json["ending"]["partial"]["line"], 9);
+        assert_eq!(json["probes"][0]["role"], "irq");
+        assert_eq!(json["probes"][0]["mechanism"], "raw_tracepoint");
+        assert_eq!(json["probes"][0]["lost"], serde_json::Value::Null);
+        assert_eq!(json["alsa_ioctls"]["SNDRV_PCM_IOCTL_PREPARE"], 3);
+        assert_eq!(json["kinds"]["irq_handler_entry"], 2);
+        assert_eq!(json["processes"][0]["comm"], "swapper/0");
+    }
+}

@@ -1,0 +1,141 @@
+//! Recording on the real kernel of this machine: the BPF object loads, the
+//! tracepoints attach, and exactly the ALSA ioctls a thread issued arrive.
+//!
+//! These tests need root (or CAP_BPF + CAP_PERFMON). Without it they say why they
+//! skipped, except under `CI=true`, where a missing precondition is a failure.
+
+mod util;
+
+use std::{thread, time::Duration};
+
+use barwatch::{
+    capture::reader::{CaptureEnd, read_capture},
+    event::EventData,
+};
+use util::{Recorder, issue_alsa_ioctls, require_privileges};
+
+#[test]
+fn records_exactly_the_alsa_ioctls_a_thread_issued() {
+    if !require_privileges() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("capture.jsonl");
+    let recorder = Recorder::start(&path);
+
+    let tid = issue_alsa_ioctls(1000);
+    thread::sleep(Duration::from_millis(1500));
+    recorder.terminate();
+
+    let capture = read_capture(&path).expect("the capture reads back");
+    let CaptureEnd::Trailer(trailer) = &capture.end else {
+        panic!("a terminated recorder writes its trailer: {:?}", capture.end)
+    };
+    assert_eq!(trailer.lost, 0, "no record may be lost: {trailer:?}");
+    assert_eq!(trailer.decode_errors, 0);
+
+    let ours: Vec<_> = capture.events.iter().filter(|e| e.tid == tid).collect();
+    let names_of = |want_exit: bool| -> Vec<String> {
+        ours.iter()
+            .filter_map(|e| match &e.data {
+                EventData::IoctlEnter { cmd_name, .. } if !want_exit => Some(cmd_name.clone()),
+                EventData::IoctlExit { cmd_name, ret, .. } if want_exit => {
+                    assert_eq!(*ret, -i64::from(libc::ENOTTY), "/dev/null answers ENOTTY");
+                    Some(cmd_name.clone())
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    for exits in [false, true] {
+        let names = names_of(exits);
+        assert_eq!(names.len(), 1000, "ioctl {} records", if exits { "exit" } else { "entry" });
+        let pversion = names.iter().filter(|n| *n == "SNDRV_CTL_IOCTL_PVERSION").count();
+        let info = names.iter().filter(|n| *n == "SNDRV_PCM_IOCTL_INFO").count();
+        assert_eq!((pversion, info), (500, 500));
+    }
+    assert!(
+        ours.iter().all(|e| e.pid == std::process::id()),
+        "records carry the issuing process's pid"
+    );
+    assert!(
+        capture.events.iter().any(|e| matches!(
+            e.data,
+            EventData::IrqHandlerEntry { .. } | EventData::WorkStart { .. }
+        )),
+        "an IRQ or work item runs within 1.5 s on any machine"
+    );
+    assert_eq!(
+        capture.events.len() as u64,
+        trailer.events,
+        "the trailer counts every event line"
+    );
+}
+
+#[test]
+fn a_capture_cut_by_sigkill_stays_readable() {
+    if !require_privileges() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut.jsonl");
+    let recorder = Recorder::start(&path);
+    let tid = issue_alsa_ioctls(100);
+    // The recorder flushes at least every second; give it two.
+    thread::sleep(Duration::from_millis(2200));
+    recorder.kill();
+
+    let capture = read_capture(&path).expect("a cut capture reads up to its last complete line");
+    assert!(
+        matches!(capture.end, CaptureEnd::Cut { .. }),
+        "no trailer after SIGKILL: {:?}",
+        capture.end
+    );
+    let entries = capture
+        .events
+        .iter()
+        .filter(|e| e.tid == tid && matches!(e.data, EventData::IoctlEnter { .. }))
+        .count();
+    assert_eq!(entries, 100, "every ioctl flushed before the kill is there");
+
+    let report = util::barwatch(&["report", path.to_str().unwrap()]);
+    assert!(report.status.success(), "{report:?}");
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(text.contains("no trailer"), "the report says the capture was cut:\n{text}");
+}
+
+#[test]
+fn probes_lists_every_point_with_how_or_why_not() {
+    if !require_privileges() {
+        return;
+    }
+    let out = util::barwatch(&["probes", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table: Vec<barwatch::probe_table::ProbeStatus> =
+        serde_json::from_slice(&out.stdout).expect("probes --json is a JSON table");
+    let irq = table
+        .iter()
+        .find(|p| p.name == "irq:irq_handler_entry")
+        .expect("the IRQ tracepoint is in the table");
+    assert_eq!(
+        irq.attached,
+        Some(barwatch::probe_table::Mechanism::RawTracepoint),
+        "raw tracepoints are preferred"
+    );
+    for p in &table {
+        if !p.is_attached() {
+            assert!(p.reason().is_some(), "{} is blind without a reason", p.name);
+        }
+    }
+    let kprobes_built_in = std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists();
+    if !kprobes_built_in {
+        let ioremap = table.iter().find(|p| p.name == "kprobe:ioremap").unwrap();
+        assert!(
+            ioremap.attempts[0]
+                .failure
+                .as_deref()
+                .is_some_and(|f| f.starts_with("kprobes compiled out")),
+            "{ioremap:?}"
+        );
+    }
+}

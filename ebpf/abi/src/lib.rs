@@ -1,0 +1,284 @@
+//! Records and constants shared by barwatch's BPF programs and its agent.
+//!
+//! Every record that crosses the ring buffer starts with a [`RecordHeader`] whose
+//! `kind` says which payload follows and whose `len` is the size of the whole
+//! record. All fields are fixed-width integers laid out with `#[repr(C)]` and
+//! explicit padding, so both sides agree on every byte and no value can be an
+//! invalid Rust enum discriminant.
+#![no_std]
+
+use core::mem::size_of;
+
+/// Length of a task's command name (`TASK_COMM_LEN` in the kernel).
+pub const COMM_LEN: usize = 16;
+
+/// Name of the BPF ring buffer every program writes its records into.
+pub const MAP_EVENTS: &str = "EVENTS";
+/// Name of the per-CPU array counting records dropped because the ring buffer was full,
+/// indexed by probe id.
+pub const MAP_LOST: &str = "LOST";
+/// Name of the per-CPU hash map counting records dropped by function probes, keyed by
+/// `[function address, probe id]` so entries and returns are counted apart.
+pub const MAP_FUNC_LOST: &str = "FUNC_LOST";
+/// Name of the hash map of IRQ numbers to record when [`GLOBAL_IRQ_FILTER_ON`] is set.
+pub const MAP_IRQ_FILTER: &str = "IRQ_FILTER";
+/// Name of the hash map of process ids (tgid) to record when [`GLOBAL_PID_FILTER_ON`] is set.
+pub const MAP_PID_FILTER: &str = "PID_FILTER";
+/// Name of the hash map of the exact ALSA ioctl command numbers to record.
+pub const MAP_IOCTL_CMDS: &str = "IOCTL_CMDS";
+/// Name of the hash map that carries an ALSA ioctl from its entry to its exit, keyed by tid.
+pub const MAP_IOCTL_INFLIGHT: &str = "IOCTL_INFLIGHT";
+
+/// Global: non-zero to record only the IRQs listed in [`MAP_IRQ_FILTER`].
+pub const GLOBAL_IRQ_FILTER_ON: &str = "IRQ_FILTER_ON";
+/// Global: non-zero to record only the processes listed in [`MAP_PID_FILTER`].
+pub const GLOBAL_PID_FILTER_ON: &str = "PID_FILTER_ON";
+/// Global: offset of `work_struct.func`, resolved from BTF; [`OFFSET_UNKNOWN`] when it
+/// could not be resolved (the function is then not read).
+pub const GLOBAL_WORK_FUNC_OFFSET: &str = "WORK_FUNC_OFFSET";
+/// Global: offset of the `fd` field in the `syscalls:sys_enter_ioctl` record.
+pub const GLOBAL_IOCTL_FD_OFFSET: &str = "IOCTL_FD_OFFSET";
+/// Global: offset of the `cmd` field in the `syscalls:sys_enter_ioctl` record.
+pub const GLOBAL_IOCTL_CMD_OFFSET: &str = "IOCTL_CMD_OFFSET";
+/// Global: offset of the `arg` field in the `syscalls:sys_enter_ioctl` record.
+pub const GLOBAL_IOCTL_ARG_OFFSET: &str = "IOCTL_ARG_OFFSET";
+/// Global: offset of the `ret` field in the `syscalls:sys_exit_ioctl` record.
+pub const GLOBAL_IOCTL_RET_OFFSET: &str = "IOCTL_RET_OFFSET";
+
+/// Marks an offset global that userspace could not resolve.
+pub const OFFSET_UNKNOWN: u32 = u32::MAX;
+
+/// Maximum number of entries in the IRQ and pid filter maps.
+pub const FILTER_CAPACITY: u32 = 1024;
+/// Maximum number of ALSA ioctls in flight at once that can be matched to their exit.
+pub const INFLIGHT_CAPACITY: u32 = 16384;
+/// Maximum number of distinct probed functions whose losses are counted.
+pub const FUNC_LOST_CAPACITY: u32 = 4096;
+
+/// The ioctl command types (`_IOC_TYPE`) that belong to ALSA: PCM, control, timer, hwdep.
+pub const ALSA_IOCTL_TYPES: [u8; 4] = [b'A', b'U', b'T', b'H'];
+
+/// Identifies one BPF program, and so the probe it serves, in records and loss counters.
+pub mod probe_id {
+    /// `irq:irq_handler_entry` (raw tracepoint).
+    pub const IRQ_HANDLER_ENTRY: u32 = 0;
+    /// `irq:irq_handler_exit` (raw tracepoint).
+    pub const IRQ_HANDLER_EXIT: u32 = 1;
+    /// `workqueue:workqueue_execute_start` (raw tracepoint).
+    pub const WORK_EXECUTE_START: u32 = 2;
+    /// `workqueue:workqueue_execute_end` (raw tracepoint).
+    pub const WORK_EXECUTE_END: u32 = 3;
+    /// `syscalls:sys_enter_ioctl` (tracepoint), ALSA commands only.
+    pub const IOCTL_ENTER: u32 = 4;
+    /// `syscalls:sys_exit_ioctl` (tracepoint), ALSA commands only.
+    pub const IOCTL_EXIT: u32 = 5;
+    /// Entry of a kernel function (kprobe), shared by every function probe.
+    pub const FUNC_ENTRY: u32 = 6;
+    /// Return of a kernel function (kretprobe), shared by every function probe.
+    pub const FUNC_EXIT: u32 = 7;
+    /// Number of probe ids; the size of the loss counter array.
+    pub const COUNT: u32 = 8;
+}
+
+/// Stable numbers that say which payload follows a [`RecordHeader`].
+pub mod kind {
+    /// An [`IrqRecord`](super::IrqRecord) from the handler's entry.
+    pub const IRQ_HANDLER_ENTRY: u32 = 1;
+    /// An [`IrqRecord`](super::IrqRecord) from the handler's exit.
+    pub const IRQ_HANDLER_EXIT: u32 = 2;
+    /// A [`WorkRecord`](super::WorkRecord) from the start of a work item.
+    pub const WORK_EXECUTE_START: u32 = 3;
+    /// A [`WorkRecord`](super::WorkRecord) from the end of a work item.
+    pub const WORK_EXECUTE_END: u32 = 4;
+    /// An [`IoctlRecord`](super::IoctlRecord) from the entry of an ALSA ioctl.
+    pub const IOCTL_ENTER: u32 = 5;
+    /// An [`IoctlRecord`](super::IoctlRecord) from the exit of an ALSA ioctl.
+    pub const IOCTL_EXIT: u32 = 6;
+    /// A [`FuncRecord`](super::FuncRecord) from a function's entry.
+    pub const FUNC_ENTRY: u32 = 7;
+    /// A [`FuncRecord`](super::FuncRecord) from a function's return.
+    pub const FUNC_EXIT: u32 = 8;
+}
+
+/// The size in bytes a record of `kind` must have, or `None` for an unknown kind.
+///
+/// Spelled out for every kind, with no catch-all for known ones, so that a new kind
+/// cannot be added without saying how large it is.
+pub const fn record_size(kind: u32) -> Option<usize> {
+    match kind {
+        kind::IRQ_HANDLER_ENTRY | kind::IRQ_HANDLER_EXIT => Some(size_of::<IrqRecord>()),
+        kind::WORK_EXECUTE_START | kind::WORK_EXECUTE_END => Some(size_of::<WorkRecord>()),
+        kind::IOCTL_ENTER | kind::IOCTL_EXIT => Some(size_of::<IoctlRecord>()),
+        kind::FUNC_ENTRY | kind::FUNC_EXIT => Some(size_of::<FuncRecord>()),
+        _ => None,
+    }
+}
+
+/// The largest record any program writes; the reader's upper bound for one record.
+pub const MAX_RECORD_SIZE: usize = {
+    let sizes = [
+        size_of::<IrqRecord>(),
+        size_of::<WorkRecord>(),
+        size_of::<IoctlRecord>(),
+        size_of::<FuncRecord>(),
+    ];
+    let mut max = 0;
+    let mut i = 0;
+    while i < sizes.len() {
+        if sizes[i] > max {
+            max = sizes[i];
+        }
+        i += 1;
+    }
+    max
+};
+
+/// The fixed part every record starts with: what it is, when and where it happened.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordHeader {
+    /// One of the [`kind`] constants.
+    pub kind: u32,
+    /// Size of the whole record in bytes, header included.
+    pub len: u32,
+    /// `bpf_ktime_get_ns()`: CLOCK_MONOTONIC nanoseconds when the probe fired.
+    pub ts_ns: u64,
+    /// CPU the probe fired on.
+    pub cpu: u32,
+    /// Process id (the kernel's tgid).
+    pub pid: u32,
+    /// Thread id (the kernel's pid).
+    pub tid: u32,
+    /// One of the [`probe_id`] constants.
+    pub probe: u32,
+    /// The current task's command name, NUL-padded.
+    pub comm: [u8; COMM_LEN],
+}
+
+/// An interrupt handler's entry or exit.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IrqRecord {
+    /// The common header.
+    pub header: RecordHeader,
+    /// IRQ number.
+    pub irq: u32,
+    /// Handler's return value (`irqreturn_t`) on exit; 0 on entry.
+    pub ret: u32,
+}
+
+/// A work item's start or end on a workqueue worker.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorkRecord {
+    /// The common header.
+    pub header: RecordHeader,
+    /// Address of the `struct work_struct`.
+    pub work: u64,
+    /// Address of the work function; 0 when it could not be read.
+    pub function: u64,
+}
+
+/// An ALSA ioctl's entry or exit, from the syscall tracepoints.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IoctlRecord {
+    /// The common header.
+    pub header: RecordHeader,
+    /// File descriptor the ioctl was issued on.
+    pub fd: u32,
+    /// The ioctl command number.
+    pub cmd: u32,
+    /// The ioctl's argument (usually a user pointer).
+    pub arg: u64,
+    /// Return value on exit; 0 on entry.
+    pub ret: i64,
+}
+
+/// A kernel function's entry (arguments) or return (return value).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FuncRecord {
+    /// The common header.
+    pub header: RecordHeader,
+    /// Address of the probed function.
+    pub ip: u64,
+    /// The first arguments on entry; zero on return.
+    pub args: [u64; 4],
+    /// The return value on return; zero on entry.
+    pub ret: u64,
+}
+
+const _: () = assert!(size_of::<RecordHeader>() == 48);
+const _: () = assert!(size_of::<IrqRecord>() == 56);
+const _: () = assert!(size_of::<WorkRecord>() == 64);
+const _: () = assert!(size_of::<IoctlRecord>() == 72);
+const _: () = assert!(size_of::<FuncRecord>() == 96);
+
+/// An ioctl in flight between its entry and its exit, kept per thread in the kernel.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IoctlInflight {
+    /// File descriptor from the entry.
+    pub fd: u32,
+    /// Command from the entry.
+    pub cmd: u32,
+    /// Argument from the entry.
+    pub arg: u64,
+}
+
+const _: () = assert!(size_of::<IoctlInflight>() == 16);
+
+/// `_IOC_TYPE(cmd)`: the ioctl command's type byte.
+pub const fn ioctl_type(cmd: u32) -> u8 {
+    ((cmd >> 8) & 0xff) as u8
+}
+
+/// Whether `cmd` is one of ALSA's ioctl command types ([`ALSA_IOCTL_TYPES`]).
+pub const fn is_alsa_ioctl(cmd: u32) -> bool {
+    let t = ioctl_type(cmd);
+    t == ALSA_IOCTL_TYPES[0]
+        || t == ALSA_IOCTL_TYPES[1]
+        || t == ALSA_IOCTL_TYPES[2]
+        || t == ALSA_IOCTL_TYPES[3]
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: every record is `#[repr(C)]`, made only of integers with no implicit
+    // padding (checked by the size assertions), so any bit pattern is valid.
+    unsafe impl aya::Pod for super::RecordHeader {}
+    unsafe impl aya::Pod for super::IrqRecord {}
+    unsafe impl aya::Pod for super::WorkRecord {}
+    unsafe impl aya::Pod for super::IoctlRecord {}
+    unsafe impl aya::Pod for super::FuncRecord {}
+    unsafe impl aya::Pod for super::IoctlInflight {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alsa_types_are_recognised() {
+        // SNDRV_PCM_IOCTL_INFO = _IOR('A', 0x01, struct snd_pcm_info)
+        assert!(is_alsa_ioctl(0x8120_4101));
+        // SNDRV_CTL_IOCTL_PVERSION = _IOR('U', 0x00, int)
+        assert!(is_alsa_ioctl(0x8004_5500));
+        // TCGETS (0x5401) is a tty ioctl that shares ALSA timer's type byte: this
+        // cheap pre-filter keeps it, the exact command map in the kernel drops it.
+        assert!(is_alsa_ioctl(0x5401));
+        // FS_IOC_GETFLAGS ('f') is not ALSA at all.
+        assert!(!is_alsa_ioctl(0x8008_6601));
+    }
+
+    #[test]
+    fn every_kind_has_a_size_and_unknown_kinds_do_not() {
+        for k in 1..=8 {
+            assert!(record_size(k).is_some(), "kind {k}");
+        }
+        assert_eq!(record_size(0), None);
+        assert_eq!(record_size(9), None);
+        assert_eq!(MAX_RECORD_SIZE, size_of::<FuncRecord>());
+    }
+}

@@ -1,0 +1,393 @@
+//! barwatch's BPF programs.
+//!
+//! Each program observes one probe point, drops what the agent did not ask for as
+//! early as it can (filters are maps and globals that userspace fills), and writes
+//! one fixed-size record into the shared ring buffer. When the ring buffer is full
+//! the record is counted as lost for its probe instead. Nothing here writes to
+//! kernel memory or changes what the kernel does.
+#![no_std]
+#![no_main]
+
+use core::ptr::read_volatile;
+
+use aya_log_ebpf::debug;
+use aya_ebpf::{
+    EbpfContext,
+    helpers::{
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_probe_read_kernel,
+        generated::{
+            bpf_get_func_arg, bpf_get_func_ip, bpf_get_func_ret, bpf_get_smp_processor_id,
+            bpf_ktime_get_ns,
+        },
+    },
+    macros::{fentry, fexit, kprobe, kretprobe, map, raw_tracepoint, tracepoint},
+    maps::{HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
+    programs::{
+        FEntryContext, FExitContext, ProbeContext, RawTracePointContext, RetProbeContext,
+        TracePointContext,
+    },
+};
+use barwatch_abi::{
+    FILTER_CAPACITY, FUNC_LOST_CAPACITY, FuncRecord, INFLIGHT_CAPACITY, IoctlInflight,
+    IoctlRecord, IrqRecord, OFFSET_UNKNOWN, RecordHeader, WorkRecord, is_alsa_ioctl, kind,
+    probe_id,
+};
+
+/// Default ring buffer size; the agent may override it at load time.
+const EVENTS_BYTES: u32 = 4 * 1024 * 1024;
+
+#[map(name = "EVENTS")]
+static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
+
+#[map(name = "LOST")]
+static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(probe_id::COUNT, 0);
+
+#[map(name = "FUNC_LOST")]
+static FUNC_LOST: PerCpuHashMap<[u64; 2], u64> = PerCpuHashMap::with_max_entries(FUNC_LOST_CAPACITY, 0);
+
+#[map(name = "IRQ_FILTER")]
+static IRQ_FILTER: HashMap<u32, u8> = HashMap::with_max_entries(FILTER_CAPACITY, 0);
+
+#[map(name = "PID_FILTER")]
+static PID_FILTER: HashMap<u32, u8> = HashMap::with_max_entries(FILTER_CAPACITY, 0);
+
+#[map(name = "IOCTL_CMDS")]
+static IOCTL_CMDS: HashMap<u32, u8> = HashMap::with_max_entries(FILTER_CAPACITY, 0);
+
+#[map(name = "IOCTL_INFLIGHT")]
+static IOCTL_INFLIGHT: HashMap<u32, IoctlInflight> =
+    HashMap::with_max_entries(INFLIGHT_CAPACITY, 0);
+
+#[unsafe(no_mangle)]
+static IRQ_FILTER_ON: u32 = 0;
+#[unsafe(no_mangle)]
+static PID_FILTER_ON: u32 = 0;
+#[unsafe(no_mangle)]
+static WORK_FUNC_OFFSET: u32 = OFFSET_UNKNOWN;
+#[unsafe(no_mangle)]
+static IOCTL_FD_OFFSET: u32 = 16;
+#[unsafe(no_mangle)]
+static IOCTL_CMD_OFFSET: u32 = 24;
+#[unsafe(no_mangle)]
+static IOCTL_ARG_OFFSET: u32 = 32;
+#[unsafe(no_mangle)]
+static IOCTL_RET_OFFSET: u32 = 16;
+
+/// Reads a global that userspace set at load time; volatile so the compiler keeps the
+/// load instead of folding in the default.
+#[inline(always)]
+fn global(value: &u32) -> u32 {
+    // SAFETY: `value` is a valid reference to a static.
+    unsafe { read_volatile(value) }
+}
+
+/// Whether the current process passes the pid filter.
+#[inline(always)]
+fn pid_wanted(tgid: u32) -> bool {
+    // SAFETY: map lookups return a pointer valid for this program run.
+    global(&PID_FILTER_ON) == 0 || unsafe { PID_FILTER.get(&tgid) }.is_some()
+}
+
+/// Counts one lost record for `probe`.
+#[inline(always)]
+fn count_lost(probe: u32) {
+    if let Some(counter) = LOST.get_ptr_mut(probe) {
+        // SAFETY: per-CPU slot, only this CPU writes it while this program runs.
+        unsafe { *counter += 1 };
+    }
+}
+
+/// Counts one lost record for the function at `ip`, seen by `probe` (entry or exit).
+#[inline(always)]
+fn count_func_lost(ip: u64, probe: u32) {
+    let key = [ip, probe as u64];
+    match FUNC_LOST.get_ptr_mut(&key) {
+        // SAFETY: per-CPU value, only this CPU writes it while this program runs.
+        Some(counter) => unsafe { *counter += 1 },
+        None => {
+            let _ = FUNC_LOST.insert(&key, &1, 0);
+        }
+    }
+}
+
+/// The common header for a record of `kind` from `probe`.
+#[inline(always)]
+fn header(kind: u32, len: usize, probe: u32, pid_tgid: u64) -> RecordHeader {
+    RecordHeader {
+        kind,
+        len: len as u32,
+        // SAFETY: plain helper calls without pointer arguments.
+        ts_ns: unsafe { bpf_ktime_get_ns() },
+        cpu: unsafe { bpf_get_smp_processor_id() },
+        pid: (pid_tgid >> 32) as u32,
+        tid: pid_tgid as u32,
+        probe,
+        comm: bpf_get_current_comm().unwrap_or([0; 16]),
+    }
+}
+
+/// Writes `record` to the ring buffer, or counts it lost for `probe`. Returns whether
+/// it was written.
+#[inline(always)]
+fn emit<T: 'static, C: EbpfContext>(ctx: &C, record: T, probe: u32) -> bool {
+    match EVENTS.reserve::<T>(0) {
+        Some(mut entry) => {
+            entry.write(record);
+            entry.submit(0);
+            true
+        }
+        None => {
+            count_lost(probe);
+            debug!(ctx, "ring buffer full: record of probe {} lost", probe);
+            false
+        }
+    }
+}
+
+/// Records an interrupt handler's entry or exit if its IRQ passes the filter.
+#[inline(always)]
+fn irq_event(ctx: &RawTracePointContext, kind: u32, probe: u32, with_ret: bool) {
+    let irq: u64 = ctx.arg(0);
+    let irq = irq as u32;
+    // SAFETY: map lookup.
+    if global(&IRQ_FILTER_ON) != 0 && unsafe { IRQ_FILTER.get(&irq) }.is_none() {
+        return;
+    }
+    let pid_tgid = bpf_get_current_pid_tgid();
+    if !pid_wanted((pid_tgid >> 32) as u32) {
+        return;
+    }
+    let ret = if with_ret { ctx.arg::<u64>(2) as u32 } else { 0 };
+    emit(
+        ctx,
+        IrqRecord {
+            header: header(kind, size_of::<IrqRecord>(), probe, pid_tgid),
+            irq,
+            ret,
+        },
+        probe,
+    );
+}
+
+#[raw_tracepoint(tracepoint = "irq_handler_entry")]
+pub fn irq_handler_entry(ctx: RawTracePointContext) -> i32 {
+    irq_event(&ctx, kind::IRQ_HANDLER_ENTRY, probe_id::IRQ_HANDLER_ENTRY, false);
+    0
+}
+
+#[raw_tracepoint(tracepoint = "irq_handler_exit")]
+pub fn irq_handler_exit(ctx: RawTracePointContext) -> i32 {
+    irq_event(&ctx, kind::IRQ_HANDLER_EXIT, probe_id::IRQ_HANDLER_EXIT, true);
+    0
+}
+
+/// Records a work item's start or end; `function` is the work function when the
+/// tracepoint passes it, otherwise it is read from the work item at the BTF offset.
+#[inline(always)]
+fn work_event(
+    ctx: &RawTracePointContext,
+    kind: u32,
+    probe: u32,
+    work: u64,
+    function: Option<u64>,
+) {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    if !pid_wanted((pid_tgid >> 32) as u32) {
+        return;
+    }
+    let function = function.unwrap_or_else(|| {
+        let offset = global(&WORK_FUNC_OFFSET);
+        if offset == OFFSET_UNKNOWN || work == 0 {
+            return 0;
+        }
+        // SAFETY: bpf_probe_read_kernel checks the address and fails on a bad one.
+        unsafe { bpf_probe_read_kernel((work + offset as u64) as *const u64) }.unwrap_or(0)
+    });
+    emit(
+        ctx,
+        WorkRecord {
+            header: header(kind, size_of::<WorkRecord>(), probe, pid_tgid),
+            work,
+            function,
+        },
+        probe,
+    );
+}
+
+#[raw_tracepoint(tracepoint = "workqueue_execute_start")]
+pub fn workqueue_execute_start(ctx: RawTracePointContext) -> i32 {
+    work_event(
+        &ctx,
+        kind::WORK_EXECUTE_START,
+        probe_id::WORK_EXECUTE_START,
+        ctx.arg(0),
+        None,
+    );
+    0
+}
+
+#[raw_tracepoint(tracepoint = "workqueue_execute_end")]
+pub fn workqueue_execute_end(ctx: RawTracePointContext) -> i32 {
+    work_event(
+        &ctx,
+        kind::WORK_EXECUTE_END,
+        probe_id::WORK_EXECUTE_END,
+        ctx.arg(0),
+        Some(ctx.arg(1)),
+    );
+    0
+}
+
+/// Reads a `u64` field of a classic tracepoint record at a userspace-given offset.
+#[inline(always)]
+fn field(ctx: &TracePointContext, offset: &u32) -> u64 {
+    // SAFETY: read_at goes through bpf_probe_read_kernel, which checks the address.
+    unsafe { ctx.read_at::<u64>(global(offset) as usize) }.unwrap_or(0)
+}
+
+/// Whether an ioctl command is one the agent asked for: the type byte first (cheap),
+/// then the exact command in the map of known ALSA commands, so tty ioctls that share
+/// ALSA timer's type byte stay out.
+#[inline(always)]
+fn ioctl_wanted(cmd: u32) -> bool {
+    // SAFETY: map lookup.
+    is_alsa_ioctl(cmd) && unsafe { IOCTL_CMDS.get(&cmd) }.is_some()
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_ioctl")]
+pub fn sys_enter_ioctl(ctx: TracePointContext) -> i32 {
+    let cmd = field(&ctx, &IOCTL_CMD_OFFSET) as u32;
+    if !ioctl_wanted(cmd) {
+        return 0;
+    }
+    let pid_tgid = bpf_get_current_pid_tgid();
+    if !pid_wanted((pid_tgid >> 32) as u32) {
+        return 0;
+    }
+    let inflight = IoctlInflight {
+        fd: field(&ctx, &IOCTL_FD_OFFSET) as u32,
+        cmd,
+        arg: field(&ctx, &IOCTL_ARG_OFFSET),
+    };
+    let probe = probe_id::IOCTL_ENTER;
+    let written = emit(
+        &ctx,
+        IoctlRecord {
+            header: header(kind::IOCTL_ENTER, size_of::<IoctlRecord>(), probe, pid_tgid),
+            fd: inflight.fd,
+            cmd,
+            arg: inflight.arg,
+            ret: 0,
+        },
+        probe,
+    );
+    if written {
+        let _ = IOCTL_INFLIGHT.insert(&(pid_tgid as u32), &inflight, 0);
+    }
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_exit_ioctl")]
+pub fn sys_exit_ioctl(ctx: TracePointContext) -> i32 {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let tid = pid_tgid as u32;
+    // SAFETY: map lookup; the value is copied out before the entry is removed.
+    let Some(inflight) = (unsafe { IOCTL_INFLIGHT.get(&tid) }).copied() else {
+        return 0;
+    };
+    let _ = IOCTL_INFLIGHT.remove(&tid);
+    let probe = probe_id::IOCTL_EXIT;
+    emit(
+        &ctx,
+        IoctlRecord {
+            header: header(kind::IOCTL_EXIT, size_of::<IoctlRecord>(), probe, pid_tgid),
+            fd: inflight.fd,
+            cmd: inflight.cmd,
+            arg: inflight.arg,
+            ret: field(&ctx, &IOCTL_RET_OFFSET) as i64,
+        },
+        probe,
+    );
+    0
+}
+
+/// Records a function entry or return for whichever function this program is
+/// attached to; one program serves every function probe.
+#[inline(always)]
+fn func_event<C: EbpfContext>(ctx: &C, kind: u32, probe: u32, args: [u64; 4], ret: u64) {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    if !pid_wanted((pid_tgid >> 32) as u32) {
+        return;
+    }
+    // SAFETY: bpf_get_func_ip only reads the program's context.
+    let ip = unsafe { bpf_get_func_ip(ctx.as_ptr()) };
+    let written = emit(
+        ctx,
+        FuncRecord {
+            header: header(kind, size_of::<FuncRecord>(), probe, pid_tgid),
+            ip,
+            args,
+            ret,
+        },
+        probe,
+    );
+    if !written {
+        count_func_lost(ip, probe);
+    }
+}
+
+#[kprobe]
+pub fn func_entry(ctx: ProbeContext) -> u32 {
+    let args = [
+        ctx.arg::<u64>(0).unwrap_or(0),
+        ctx.arg::<u64>(1).unwrap_or(0),
+        ctx.arg::<u64>(2).unwrap_or(0),
+        ctx.arg::<u64>(3).unwrap_or(0),
+    ];
+    func_event(&ctx, kind::FUNC_ENTRY, probe_id::FUNC_ENTRY, args, 0);
+    0
+}
+
+#[kretprobe]
+pub fn func_exit(ctx: RetProbeContext) -> u32 {
+    let ret: u64 = ctx.ret();
+    func_event(&ctx, kind::FUNC_EXIT, probe_id::FUNC_EXIT, [0; 4], ret);
+    0
+}
+
+/// The fentry twin of [`func_entry`], for kernels without kprobes. The target named
+/// here is only a default: the agent picks the function at load time. Arguments are
+/// read with `bpf_get_func_arg`, which fails cleanly past the function's arity.
+#[fentry(function = "ioremap")]
+pub fn func_fentry(ctx: FEntryContext) -> i32 {
+    let mut args = [0u64; 4];
+    for (n, slot) in args.iter_mut().enumerate() {
+        let mut value = 0u64;
+        // SAFETY: the helper writes one u64 into `value` and checks `n`.
+        if unsafe { bpf_get_func_arg(ctx.as_ptr(), n as u32, &mut value) } == 0 {
+            *slot = value;
+        }
+    }
+    func_event(&ctx, kind::FUNC_ENTRY, probe_id::FUNC_ENTRY, args, 0);
+    0
+}
+
+/// The fexit twin of [`func_exit`]; the agent picks the target at load time.
+#[fexit(function = "ioremap")]
+pub fn func_fexit(ctx: FExitContext) -> i32 {
+    let mut ret = 0u64;
+    // SAFETY: the helper writes one u64 into `ret`.
+    unsafe { bpf_get_func_ret(ctx.as_ptr(), &mut ret) };
+    func_event(&ctx, kind::FUNC_EXIT, probe_id::FUNC_EXIT, [0; 4], ret);
+    0
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";

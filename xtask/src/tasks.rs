@@ -1,0 +1,58 @@
+//! The build, test and demo tasks.
+
+use std::{path::PathBuf, process::Command};
+
+use anyhow::{Context as _, Result};
+
+use crate::shell;
+
+/// The workspace root (xtask lives one level below it).
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// A cargo command run at the workspace root.
+fn cargo(args: &[&str]) -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.args(args).current_dir(root());
+    cmd
+}
+
+/// `cargo xtask build`: release binaries with the BPF object embedded.
+pub fn build() -> Result<()> {
+    shell::run(&mut cargo(&["build", "--release", "--workspace"]))
+}
+
+/// `cargo xtask test`: formatting, lints, then every test (kernel tests included;
+/// under `CI=true` they fail rather than skip when their preconditions are missing).
+pub fn test() -> Result<()> {
+    shell::run(&mut cargo(&["fmt", "--all", "--check"]))
+        .context("formatting differs; run `cargo fmt --all`")?;
+    shell::run(&mut cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    shell::run(&mut cargo(&["test", "--workspace"]))
+}
+
+/// `cargo xtask demo`: record this machine for `duration` and print the report.
+pub fn demo(duration: &str) -> Result<()> {
+    build()?;
+    let dir = root().join("target/demo");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let capture = dir.join("capture.jsonl");
+    let barwatch = root().join("target/release/barwatch");
+    let capture_arg = capture.to_string_lossy().into_owned();
+    eprintln!("demo: recording this machine for {duration} (needs root for BPF)");
+    shell::run(Command::new(&barwatch).args(["record", "--duration", duration, "-o", &capture_arg]))?;
+    shell::run(Command::new(&barwatch).args(["report", &capture_arg]))?;
+    eprintln!("demo: the capture is {capture_arg}; replay it with `target/release/barwatch-tui {capture_arg}`");
+    Ok(())
+}
