@@ -15,12 +15,18 @@ const SNDRV_PCM_IOCTL_INFO: u64 = 0x8120_4101;
 fn main() -> std::io::Result<()> {
     let count: u32 = std::env::args()
         .nth(1)
-        .map(|a| a.parse().expect("the argument is the number of ioctls to issue"))
+        .map(|a| {
+            a.parse()
+                .expect("the argument is the number of ioctls to issue")
+        })
         .unwrap_or(1000);
     let null = File::open("/dev/null")?;
     // SAFETY: gettid has no arguments and cannot fail.
     let tid = unsafe { libc::gettid() };
-    println!("pid {} tid {tid} issuing {count} ALSA-typed ioctls", std::process::id());
+    println!(
+        "pid {} tid {tid} issuing {count} ALSA-typed ioctls",
+        std::process::id()
+    );
     let mut buffer = [0u8; 512];
     for i in 0..count {
         let cmd = if i % 2 == 0 {

@@ -93,6 +93,8 @@ pub struct ProcessSummary {
     pub comm: String,
     /// Events from it.
     pub events: u64,
+    /// ALSA ioctl calls (entries) it issued.
+    pub alsa_ioctls: u64,
 }
 
 /// How often one process issued one ALSA ioctl command.
@@ -145,6 +147,7 @@ impl Summary {
         let mut kinds = BTreeMap::new();
         let mut alsa_ioctls: BTreeMap<String, u64> = BTreeMap::new();
         let mut by_process_ioctl: BTreeMap<(u32, &str, &str), u64> = BTreeMap::new();
+        let mut ioctls_by_process: BTreeMap<(u32, &str), u64> = BTreeMap::new();
         for event in &capture.events {
             *by_probe.entry(&event.probe).or_default() += 1;
             *by_process.entry((event.pid, &event.comm)).or_default() += 1;
@@ -152,6 +155,9 @@ impl Summary {
             if let EventData::IoctlEnter { cmd_name, .. } = &event.data {
                 *by_process_ioctl
                     .entry((event.pid, &event.comm, cmd_name))
+                    .or_default() += 1;
+                *ioctls_by_process
+                    .entry((event.pid, &event.comm))
                     .or_default() += 1;
                 match alsa_ioctls.get_mut(cmd_name) {
                     Some(count) => *count += 1,
@@ -213,6 +219,7 @@ impl Summary {
                 pid,
                 comm: comm.to_owned(),
                 events,
+                alsa_ioctls: ioctls_by_process.get(&(pid, comm)).copied().unwrap_or(0),
             })
             .collect();
         processes.sort_by(|a, b| {
@@ -385,6 +392,7 @@ impl fmt::Display for Summary {
                 process.pid.to_string(),
                 process.comm.clone(),
                 process.events.to_string(),
+                process.alsa_ioctls.to_string(),
             ]
         });
         write_table(
@@ -393,6 +401,7 @@ impl fmt::Display for Summary {
                 ("PID", Align::Right),
                 ("COMM", Align::Left),
                 ("EVENTS", Align::Right),
+                ("ALSA IOCTLS", Align::Right),
             ],
             rows.collect(),
         )?;
@@ -665,17 +674,20 @@ mod tests {
                 ProcessSummary {
                     pid: 0,
                     comm: "swapper/0".into(),
-                    events: 3
+                    events: 3,
+                    alsa_ioctls: 0,
                 },
                 ProcessSummary {
                     pid: 4242,
                     comm: "aplay".into(),
-                    events: 3
+                    events: 3,
+                    alsa_ioctls: 3,
                 },
                 ProcessSummary {
                     pid: 777,
                     comm: "pipewire".into(),
-                    events: 1
+                    events: 1,
+                    alsa_ioctls: 1,
                 },
             ]
         );
@@ -726,10 +738,10 @@ Event kinds
   work_start              1
 
 Processes
-   PID  COMM       EVENTS
-     0  swapper/0       3
-  4242  aplay           3
-   777  pipewire        1
+   PID  COMM       EVENTS  ALSA IOCTLS
+     0  swapper/0       3            0
+  4242  aplay           3            3
+   777  pipewire        1            1
 
 ALSA ioctls
   NAME                     COUNT

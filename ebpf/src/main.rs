@@ -10,7 +10,6 @@
 
 use core::ptr::read_volatile;
 
-use aya_log_ebpf::debug;
 use aya_ebpf::{
     EbpfContext,
     helpers::{
@@ -27,10 +26,10 @@ use aya_ebpf::{
         TracePointContext,
     },
 };
+use aya_log_ebpf::debug;
 use barwatch_abi::{
-    FILTER_CAPACITY, FUNC_LOST_CAPACITY, FuncRecord, INFLIGHT_CAPACITY, IoctlInflight,
-    IoctlRecord, IrqRecord, OFFSET_UNKNOWN, RecordHeader, WorkRecord, is_alsa_ioctl, kind,
-    probe_id,
+    FILTER_CAPACITY, FUNC_LOST_CAPACITY, FuncRecord, INFLIGHT_CAPACITY, IoctlInflight, IoctlRecord,
+    IrqRecord, OFFSET_UNKNOWN, RecordHeader, WorkRecord, is_alsa_ioctl, kind, probe_id,
 };
 
 /// Default ring buffer size; the agent may override it at load time.
@@ -43,7 +42,8 @@ static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
 static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(probe_id::COUNT, 0);
 
 #[map(name = "FUNC_LOST")]
-static FUNC_LOST: PerCpuHashMap<[u64; 2], u64> = PerCpuHashMap::with_max_entries(FUNC_LOST_CAPACITY, 0);
+static FUNC_LOST: PerCpuHashMap<[u64; 2], u64> =
+    PerCpuHashMap::with_max_entries(FUNC_LOST_CAPACITY, 0);
 
 #[map(name = "IRQ_FILTER")]
 static IRQ_FILTER: HashMap<u32, u8> = HashMap::with_max_entries(FILTER_CAPACITY, 0);
@@ -157,7 +157,11 @@ fn irq_event(ctx: &RawTracePointContext, kind: u32, probe: u32, with_ret: bool) 
     if !pid_wanted((pid_tgid >> 32) as u32) {
         return;
     }
-    let ret = if with_ret { ctx.arg::<u64>(2) as u32 } else { 0 };
+    let ret = if with_ret {
+        ctx.arg::<u64>(2) as u32
+    } else {
+        0
+    };
     emit(
         ctx,
         IrqRecord {
@@ -171,26 +175,30 @@ fn irq_event(ctx: &RawTracePointContext, kind: u32, probe: u32, with_ret: bool) 
 
 #[raw_tracepoint(tracepoint = "irq_handler_entry")]
 pub fn irq_handler_entry(ctx: RawTracePointContext) -> i32 {
-    irq_event(&ctx, kind::IRQ_HANDLER_ENTRY, probe_id::IRQ_HANDLER_ENTRY, false);
+    irq_event(
+        &ctx,
+        kind::IRQ_HANDLER_ENTRY,
+        probe_id::IRQ_HANDLER_ENTRY,
+        false,
+    );
     0
 }
 
 #[raw_tracepoint(tracepoint = "irq_handler_exit")]
 pub fn irq_handler_exit(ctx: RawTracePointContext) -> i32 {
-    irq_event(&ctx, kind::IRQ_HANDLER_EXIT, probe_id::IRQ_HANDLER_EXIT, true);
+    irq_event(
+        &ctx,
+        kind::IRQ_HANDLER_EXIT,
+        probe_id::IRQ_HANDLER_EXIT,
+        true,
+    );
     0
 }
 
 /// Records a work item's start or end; `function` is the work function when the
 /// tracepoint passes it, otherwise it is read from the work item at the BTF offset.
 #[inline(always)]
-fn work_event(
-    ctx: &RawTracePointContext,
-    kind: u32,
-    probe: u32,
-    work: u64,
-    function: Option<u64>,
-) {
+fn work_event(ctx: &RawTracePointContext, kind: u32, probe: u32, work: u64, function: Option<u64>) {
     let pid_tgid = bpf_get_current_pid_tgid();
     if !pid_wanted((pid_tgid >> 32) as u32) {
         return;

@@ -52,8 +52,9 @@ fn ensure_packages(packages: &[&str], apt_updated: &mut bool) -> Result<()> {
         return Ok(());
     }
     if !*apt_updated {
-        shell::run(Command::new("apt-get").args(["update", "-q"]))
-            .context("apt-get update failed; is this a Debian bookworm machine with network to its archive?")?;
+        shell::run(Command::new("apt-get").args(["update", "-q"])).context(
+            "apt-get update failed; is this a Debian bookworm machine with network to its archive?",
+        )?;
         *apt_updated = true;
     }
     shell::run(
@@ -121,7 +122,10 @@ fn ensure_bpf_linker(llvm: u32) -> Result<()> {
 fn ensure_toolchain_link() -> Result<()> {
     let list = shell::stdout(Command::new("rustup").args(["toolchain", "list"]))
         .context("rustup is needed to hand Debian's compiler to aya-build")?;
-    if list.lines().any(|l| l.split_whitespace().next() == Some(TOOLCHAIN)) {
+    if list
+        .lines()
+        .any(|l| l.split_whitespace().next() == Some(TOOLCHAIN))
+    {
         step(&format!("rustup toolchain {TOOLCHAIN}"), "already linked");
         return Ok(());
     }

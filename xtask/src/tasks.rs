@@ -23,7 +23,7 @@ fn cargo(args: &[&str]) -> Command {
 
 /// `cargo xtask build`: release binaries with the BPF object embedded.
 pub fn build() -> Result<()> {
-    shell::run(&mut cargo(&["build", "--release", "--workspace"]))
+    shell::run(&mut cargo(&["build", "--release"]))
 }
 
 /// `cargo xtask test`: formatting, lints, then every test (kernel tests included;
@@ -31,15 +31,16 @@ pub fn build() -> Result<()> {
 pub fn test() -> Result<()> {
     shell::run(&mut cargo(&["fmt", "--all", "--check"]))
         .context("formatting differs; run `cargo fmt --all`")?;
+    // The default members: the BPF crate only builds for the BPF target, through
+    // agent/build.rs, which these commands run.
     shell::run(&mut cargo(&[
         "clippy",
-        "--workspace",
         "--all-targets",
         "--",
         "-D",
         "warnings",
     ]))?;
-    shell::run(&mut cargo(&["test", "--workspace"]))
+    shell::run(&mut cargo(&["test"]))
 }
 
 /// `cargo xtask demo`: record this machine for `duration` and print the report.
@@ -51,8 +52,16 @@ pub fn demo(duration: &str) -> Result<()> {
     let barwatch = root().join("target/release/barwatch");
     let capture_arg = capture.to_string_lossy().into_owned();
     eprintln!("demo: recording this machine for {duration} (needs root for BPF)");
-    shell::run(Command::new(&barwatch).args(["record", "--duration", duration, "-o", &capture_arg]))?;
+    shell::run(Command::new(&barwatch).args([
+        "record",
+        "--duration",
+        duration,
+        "-o",
+        &capture_arg,
+    ]))?;
     shell::run(Command::new(&barwatch).args(["report", &capture_arg]))?;
-    eprintln!("demo: the capture is {capture_arg}; replay it with `target/release/barwatch-tui {capture_arg}`");
+    eprintln!(
+        "demo: the capture is {capture_arg}; replay it with `target/release/barwatch-tui {capture_arg}`"
+    );
     Ok(())
 }

@@ -172,7 +172,7 @@ pub const BUILTIN: &[ProbePoint] = &[
 ];
 
 /// Looks up catalogue entries by name (as `barwatch record --probe NAME` takes them).
-pub fn select<'a>(names: &[String]) -> Result<Vec<ProbePoint>, String> {
+pub fn select(names: &[String]) -> Result<Vec<ProbePoint>, String> {
     if names.is_empty() {
         return Ok(BUILTIN.to_vec());
     }

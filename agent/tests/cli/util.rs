@@ -1,5 +1,4 @@
 //! Helpers for driving the real `barwatch` binary from tests.
-#![allow(dead_code)]
 
 use std::{
     fs::File,
@@ -62,7 +61,10 @@ impl Recorder {
                 std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).ok();
                 panic!("barwatch record exited early ({status}): {stderr}");
             }
-            assert!(Instant::now() < deadline, "barwatch record wrote no header in 60 s");
+            assert!(
+                Instant::now() < deadline,
+                "barwatch record wrote no header in 60 s"
+            );
             thread::sleep(Duration::from_millis(50));
         }
     }
@@ -73,7 +75,10 @@ impl Recorder {
         let status = self.child.wait().unwrap();
         let mut stderr = String::new();
         std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut stderr).ok();
-        assert!(status.success(), "barwatch record failed on SIGTERM: {stderr}");
+        assert!(
+            status.success(),
+            "barwatch record failed on SIGTERM: {stderr}"
+        );
     }
 
     /// Sends SIGKILL and reaps the process.

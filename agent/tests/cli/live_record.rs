@@ -4,15 +4,13 @@
 //! These tests need root (or CAP_BPF + CAP_PERFMON). Without it they say why they
 //! skipped, except under `CI=true`, where a missing precondition is a failure.
 
-mod util;
-
 use std::{thread, time::Duration};
 
+use crate::util::{self, Recorder, issue_alsa_ioctls, require_privileges};
 use barwatch::{
     capture::reader::{CaptureEnd, read_capture},
     event::EventData,
 };
-use util::{Recorder, issue_alsa_ioctls, require_privileges};
 
 #[test]
 fn records_exactly_the_alsa_ioctls_a_thread_issued() {
@@ -29,7 +27,10 @@ fn records_exactly_the_alsa_ioctls_a_thread_issued() {
 
     let capture = read_capture(&path).expect("the capture reads back");
     let CaptureEnd::Trailer(trailer) = &capture.end else {
-        panic!("a terminated recorder writes its trailer: {:?}", capture.end)
+        panic!(
+            "a terminated recorder writes its trailer: {:?}",
+            capture.end
+        )
     };
     assert_eq!(trailer.lost, 0, "no record may be lost: {trailer:?}");
     assert_eq!(trailer.decode_errors, 0);
@@ -49,9 +50,20 @@ fn records_exactly_the_alsa_ioctls_a_thread_issued() {
     };
     for exits in [false, true] {
         let names = names_of(exits);
-        assert_eq!(names.len(), 1000, "ioctl {} records", if exits { "exit" } else { "entry" });
-        let pversion = names.iter().filter(|n| *n == "SNDRV_CTL_IOCTL_PVERSION").count();
-        let info = names.iter().filter(|n| *n == "SNDRV_PCM_IOCTL_INFO").count();
+        assert_eq!(
+            names.len(),
+            1000,
+            "ioctl {} records",
+            if exits { "exit" } else { "entry" }
+        );
+        let pversion = names
+            .iter()
+            .filter(|n| *n == "SNDRV_CTL_IOCTL_PVERSION")
+            .count();
+        let info = names
+            .iter()
+            .filter(|n| *n == "SNDRV_PCM_IOCTL_INFO")
+            .count();
         assert_eq!((pversion, info), (500, 500));
     }
     assert!(
@@ -101,7 +113,10 @@ fn a_capture_cut_by_sigkill_stays_readable() {
     let report = util::barwatch(&["report", path.to_str().unwrap()]);
     assert!(report.status.success(), "{report:?}");
     let text = String::from_utf8_lossy(&report.stdout);
-    assert!(text.contains("no trailer"), "the report says the capture was cut:\n{text}");
+    assert!(
+        text.contains("no trailer"),
+        "the report says the capture was cut:\n{text}"
+    );
 }
 
 #[test]
@@ -110,7 +125,11 @@ fn probes_lists_every_point_with_how_or_why_not() {
         return;
     }
     let out = util::barwatch(&["probes", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let table: Vec<barwatch::probe_table::ProbeStatus> =
         serde_json::from_slice(&out.stdout).expect("probes --json is a JSON table");
     let irq = table

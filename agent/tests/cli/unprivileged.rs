@@ -1,11 +1,9 @@
 //! What works without privileges: reading captures. What does not (recording)
 //! must say plainly what is missing.
 
-mod util;
-
 use std::{os::unix::fs::PermissionsExt, process::Command};
 
-use util::fixture_capture;
+use crate::util::{self, fixture_capture};
 
 /// Runs the barwatch binary as the unprivileged `nobody` user, if this process may
 /// switch users (it is root); `None` otherwise.
@@ -16,7 +14,12 @@ fn as_nobody(args: &[&str]) -> Option<std::process::Output> {
     }
     Some(
         Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--inh-caps=-all",
+            ])
             .arg(env!("CARGO_BIN_EXE_barwatch"))
             .args(args)
             .output()
@@ -63,6 +66,9 @@ fn a_malformed_capture_is_a_clear_error_not_a_panic() {
     let out = util::barwatch(&["report", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("line 3") && stderr.contains("not JSON"), "{stderr}");
+    assert!(
+        stderr.contains("line 3") && stderr.contains("not JSON"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }

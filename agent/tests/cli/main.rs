@@ -1,0 +1,6 @@
+//! Tests that drive the real `barwatch` binary: live recording on this machine's
+//! kernel, and what works (and fails clearly) without privileges.
+
+mod live_record;
+mod unprivileged;
+mod util;

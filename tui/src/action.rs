@@ -1,0 +1,40 @@
+//! Everything that can change the [`App`](crate::app::App).
+//!
+//! Keys become actions through the [`keymap`](crate::keymap); the event loop adds
+//! [`Action::Resize`]. Keeping the vocabulary in one enum lets the state be driven
+//! (and tested) without a terminal.
+
+/// One request to change the application state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Leave the program.
+    Quit,
+    /// Clear the active filter, or quit when there is none.
+    ClearFilterOrQuit,
+    /// Select the previous event.
+    Up,
+    /// Select the next event.
+    Down,
+    /// Move the selection one screenful up.
+    PageUp,
+    /// Move the selection one screenful down.
+    PageDown,
+    /// Select the first event.
+    Top,
+    /// Select the last event.
+    Bottom,
+    /// Open the filter prompt, starting from the active filter.
+    OpenFilter,
+    /// Append a typed character to the filter prompt.
+    FilterChar(char),
+    /// Delete the last character of the filter prompt.
+    FilterBackspace,
+    /// Close the prompt and filter the list by what was typed.
+    ApplyFilter,
+    /// Close the prompt and show every event again.
+    ClearFilter,
+    /// Show or hide the key help overlay.
+    ToggleHelp,
+    /// The event list now has room for this many rows.
+    Resize(usize),
+}

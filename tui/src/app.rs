@@ -1,0 +1,234 @@
+//! The application state and the one place it changes.
+//!
+//! [`App::update`] is pure: it takes an [`Action`] and makes no I/O, so every
+//! behaviour of the UI can be tested by feeding actions (or keys through the
+//! keymap) and looking at the state. Drawing reads the state and never changes it.
+
+use barwatch::{
+    capture::{
+        format::Header,
+        reader::{Capture, CaptureEnd},
+    },
+    event::Event,
+};
+
+use crate::action::Action;
+
+/// What the keyboard is talking to right now; the keymap has a table per mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Browsing the event list.
+    List,
+    /// Typing in the filter prompt.
+    Filter,
+    /// Reading the key help overlay.
+    Help,
+}
+
+/// Everything the UI shows: the capture, the filter and where the user is in the list.
+pub struct App {
+    source: String,
+    header: Header,
+    end: CaptureEnd,
+    events: Vec<Event>,
+    /// Lowercased comm, probe, kind and display text of each event, for filtering.
+    haystacks: Vec<String>,
+    first_ts_ns: u64,
+    mode: Mode,
+    filter: String,
+    input: String,
+    /// Indices into `events` of the events that match `filter`, in capture order.
+    visible: Vec<usize>,
+    /// Index into `visible` of the selected event.
+    selected: usize,
+    /// Index into `visible` of the topmost row on screen.
+    offset: usize,
+    /// Rows the event list has on screen.
+    viewport: usize,
+    quit: bool,
+}
+
+impl App {
+    /// Builds the state for browsing `capture`, read from the file named `source`.
+    pub fn new(source: impl Into<String>, capture: Capture) -> Self {
+        let Capture {
+            header,
+            events,
+            end,
+        } = capture;
+        let haystacks = events.iter().map(haystack).collect();
+        let first_ts_ns = events.iter().map(|e| e.ts_ns).min().unwrap_or(0);
+        let visible = (0..events.len()).collect();
+        App {
+            source: source.into(),
+            header,
+            end,
+            events,
+            haystacks,
+            first_ts_ns,
+            mode: Mode::List,
+            filter: String::new(),
+            input: String::new(),
+            visible,
+            selected: 0,
+            offset: 0,
+            viewport: 1,
+            quit: false,
+        }
+    }
+
+    /// Applies one action to the state.
+    pub fn update(&mut self, action: Action) {
+        match action {
+            Action::Quit => self.quit = true,
+            Action::ClearFilterOrQuit if self.filter.is_empty() => self.quit = true,
+            Action::ClearFilterOrQuit | Action::ClearFilter => {
+                self.input.clear();
+                self.mode = Mode::List;
+                self.set_filter(String::new());
+            }
+            Action::Up => self.selected = self.selected.saturating_sub(1),
+            Action::Down => self.selected = self.selected.saturating_add(1),
+            Action::PageUp => self.selected = self.selected.saturating_sub(self.viewport),
+            Action::PageDown => self.selected = self.selected.saturating_add(self.viewport),
+            Action::Top => self.selected = 0,
+            Action::Bottom => self.selected = self.visible.len().saturating_sub(1),
+            Action::OpenFilter => {
+                self.input = self.filter.clone();
+                self.mode = Mode::Filter;
+            }
+            Action::FilterChar(c) if self.mode == Mode::Filter => self.input.push(c),
+            Action::FilterBackspace if self.mode == Mode::Filter => {
+                self.input.pop();
+            }
+            Action::FilterChar(_) | Action::FilterBackspace => {}
+            Action::ApplyFilter => {
+                self.mode = Mode::List;
+                self.set_filter(self.input.trim().to_owned());
+            }
+            Action::ToggleHelp => {
+                self.mode = match self.mode {
+                    Mode::Help => Mode::List,
+                    Mode::List | Mode::Filter => Mode::Help,
+                }
+            }
+            Action::Resize(rows) => self.viewport = rows.max(1),
+        }
+        self.keep_selection_in_view();
+    }
+
+    /// Whether the user asked to leave.
+    pub fn should_quit(&self) -> bool {
+        self.quit
+    }
+
+    /// What the keyboard is talking to.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The name of the capture file, as given on the command line.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The capture's header: kernel, host and probe table.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Records the kernel dropped, known only when the capture has a trailer.
+    pub fn lost(&self) -> Option<u64> {
+        match &self.end {
+            CaptureEnd::Trailer(trailer) => Some(trailer.lost),
+            CaptureEnd::Cut { .. } => None,
+        }
+    }
+
+    /// Whether the capture was cut (it has no trailer, so its totals are unknown).
+    pub fn is_cut(&self) -> bool {
+        matches!(self.end, CaptureEnd::Cut { .. })
+    }
+
+    /// Number of events in the capture.
+    pub fn total(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Number of events the filter lets through.
+    pub fn matching(&self) -> usize {
+        self.visible.len()
+    }
+
+    /// The applied filter; empty when every event is shown.
+    pub fn filter(&self) -> &str {
+        &self.filter
+    }
+
+    /// The text in the filter prompt while it is open.
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+
+    /// Position of the selected event among the matching ones, if any match.
+    pub fn selected(&self) -> Option<usize> {
+        (!self.visible.is_empty()).then_some(self.selected)
+    }
+
+    /// Every event of the capture, in capture order, whether it matches or not.
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// The earliest timestamp in the capture; event times are shown relative to it.
+    pub fn first_ts_ns(&self) -> u64 {
+        self.first_ts_ns
+    }
+
+    /// The matching events from the top of the screen on, at most `rows` of them,
+    /// each with whether it is the selected one.
+    pub fn window(&self, rows: usize) -> impl Iterator<Item = (bool, &Event)> + '_ {
+        self.visible
+            .iter()
+            .enumerate()
+            .skip(self.offset)
+            .take(rows)
+            .map(|(pos, &index)| (pos == self.selected, &self.events[index]))
+    }
+
+    /// Replaces the applied filter, keeping the selection on the same event or the
+    /// next one that still matches.
+    fn set_filter(&mut self, filter: String) {
+        let anchor = self.visible.get(self.selected).copied().unwrap_or(0);
+        let needle = filter.to_lowercase();
+        self.visible = (0..self.events.len())
+            .filter(|&i| self.haystacks[i].contains(&needle))
+            .collect();
+        self.selected = self.visible.partition_point(|&i| i < anchor);
+        self.filter = filter;
+    }
+
+    /// Clamps the selection to the matching events and scrolls just enough to show it.
+    fn keep_selection_in_view(&mut self) {
+        let len = self.visible.len();
+        self.selected = self.selected.min(len.saturating_sub(1));
+        self.offset = self.offset.min(len.saturating_sub(self.viewport));
+        if self.selected < self.offset {
+            self.offset = self.selected;
+        } else if self.selected >= self.offset + self.viewport {
+            self.offset = self.selected + 1 - self.viewport;
+        }
+    }
+}
+
+/// The text a filter is matched against: comm, probe, kind and the display text.
+fn haystack(event: &Event) -> String {
+    format!(
+        "{}\n{}\n{}\n{}",
+        event.comm,
+        event.probe,
+        event.data.kind(),
+        event.data
+    )
+    .to_lowercase()
+}

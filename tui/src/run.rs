@@ -1,0 +1,27 @@
+//! The event loop: the only place where the terminal, the keymap, the state and
+//! the drawing meet.
+
+use anyhow::Context;
+use crossterm::event::{self, Event as TermEvent};
+
+use crate::{action::Action, app::App, keymap, terminal::TerminalGuard, theme::Theme, ui};
+
+/// Takes over the terminal and runs the UI until the user quits.
+pub fn run(app: &mut App, theme: &Theme) -> anyhow::Result<()> {
+    let mut guard = TerminalGuard::enter().context("cannot set up the terminal")?;
+    let terminal = guard.terminal();
+    while !app.should_quit() {
+        let size = terminal.size().context("cannot read the terminal size")?;
+        app.update(Action::Resize(ui::list_rows(size.into())));
+        terminal
+            .draw(|frame| ui::draw(frame, app, theme))
+            .context("cannot draw")?;
+        // Anything but a key (a resize, focus, paste) just redraws on the next turn.
+        if let TermEvent::Key(key) = event::read().context("cannot read the keyboard")?
+            && let Some(action) = keymap::action_for(app.mode(), &key)
+        {
+            app.update(action);
+        }
+    }
+    Ok(())
+}

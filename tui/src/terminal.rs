@@ -1,0 +1,85 @@
+//! Owning the terminal: raw mode and the alternate screen, given back on every exit.
+//!
+//! [`TerminalGuard`] sets the terminal up and restores it when dropped, on return
+//! and on error alike. A panic unwinds past the guard only after the default hook
+//! has printed the message, onto the alternate screen where it would vanish, so
+//! [`TerminalGuard::enter`] also installs a hook that restores the terminal first.
+
+use std::{
+    io::{self, Stdout},
+    panic,
+    sync::{
+        Once,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+
+use crossterm::{
+    cursor::Show,
+    execute,
+    terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode},
+};
+use ratatui::{Terminal, backend::CrosstermBackend};
+
+/// Whether a guard currently holds the terminal, so the panic hook only restores
+/// what was set up.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+/// The panic hook is chained once per process.
+static PANIC_HOOK: Once = Once::new();
+
+/// The terminal in raw mode on the alternate screen, for as long as this lives.
+pub struct TerminalGuard {
+    terminal: Terminal<CrosstermBackend<Stdout>>,
+}
+
+impl TerminalGuard {
+    /// Switches the terminal to raw mode and the alternate screen.
+    pub fn enter() -> io::Result<Self> {
+        install_panic_hook();
+        enable_raw_mode()?;
+        ACTIVE.store(true, Ordering::SeqCst);
+        let mut stdout = io::stdout();
+        if let Err(error) = execute!(stdout, EnterAlternateScreen) {
+            restore();
+            return Err(error);
+        }
+        match Terminal::new(CrosstermBackend::new(stdout)) {
+            Ok(terminal) => Ok(TerminalGuard { terminal }),
+            Err(error) => {
+                restore();
+                Err(error)
+            }
+        }
+    }
+
+    /// The terminal to draw on.
+    pub fn terminal(&mut self) -> &mut Terminal<CrosstermBackend<Stdout>> {
+        &mut self.terminal
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+/// Chains a panic hook that gives the terminal back before the panic is printed.
+fn install_panic_hook() {
+    PANIC_HOOK.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            restore();
+            previous(info);
+        }));
+    });
+}
+
+/// Leaves the alternate screen and raw mode, once, if a guard had entered them.
+/// Errors are ignored: this runs on the way out, when nothing better can be done.
+fn restore() {
+    if ACTIVE.swap(false, Ordering::SeqCst) {
+        let _ = execute!(io::stdout(), LeaveAlternateScreen, Show);
+        let _ = disable_raw_mode();
+    }
+}

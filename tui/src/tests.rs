@@ -1,0 +1,630 @@
+//! Behaviour tests: key sequences through the keymap into the state, and snapshots
+//! of the screen drawn from a small synthetic capture.
+
+use barwatch::{
+    capture::{
+        format::{CLOCK, FORMAT_NAME, Header, Trailer},
+        reader::{Capture, CaptureEnd},
+    },
+    event::{Event, EventData, Hex},
+    probe_table::{Attempt, Mechanism, ProbeStatus, Role},
+};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::{
+    Terminal,
+    backend::TestBackend,
+    style::{Color, Modifier},
+};
+
+use crate::{
+    action::Action,
+    app::{App, Mode},
+    keymap::{self, BINDINGS, Key},
+    theme::Theme,
+    ui,
+};
+
+const T0: u64 = 7_000_000_000;
+
+fn event(
+    offset_ns: u64,
+    cpu: u32,
+    pid: u32,
+    tid: u32,
+    comm: &str,
+    probe: &str,
+    data: EventData,
+) -> Event {
+    Event {
+        ts_ns: T0 + offset_ns,
+        cpu,
+        pid,
+        tid,
+        comm: comm.into(),
+        probe: probe.into(),
+        data,
+    }
+}
+
+fn events() -> Vec<Event> {
+    let ioctl = |fd, cmd, name: &str| EventData::IoctlEnter {
+        fd,
+        cmd: Hex(cmd),
+        cmd_name: name.into(),
+        arg: Hex(0x7ffd_1234_5000),
+    };
+    let ioctl_exit = |fd, cmd, name: &str, ret| EventData::IoctlExit {
+        fd,
+        cmd: Hex(cmd),
+        cmd_name: name.into(),
+        ret,
+    };
+    let enter = "syscalls:sys_enter_ioctl";
+    let exit = "syscalls:sys_exit_ioctl";
+    vec![
+        event(
+            0,
+            2,
+            4242,
+            4242,
+            "aplay",
+            enter,
+            ioctl(3, 0x8120_4101, "SNDRV_PCM_IOCTL_INFO"),
+        ),
+        event(
+            18_250,
+            2,
+            4242,
+            4242,
+            "aplay",
+            exit,
+            ioctl_exit(3, 0x8120_4101, "SNDRV_PCM_IOCTL_INFO", 0),
+        ),
+        event(
+            1_204_003,
+            0,
+            0,
+            0,
+            "swapper/0",
+            "irq:irq_handler_entry",
+            EventData::IrqHandlerEntry { irq: 131 },
+        ),
+        event(
+            1_209_871,
+            0,
+            0,
+            0,
+            "swapper/0",
+            "irq:irq_handler_exit",
+            EventData::IrqHandlerExit {
+                irq: 131,
+                handled: true,
+            },
+        ),
+        event(
+            1_530_000,
+            1,
+            117,
+            117,
+            "kworker/1:2",
+            "workqueue:workqueue_execute_start",
+            EventData::WorkStart {
+                work: Hex(0xffff_8881_0a2b_3c40),
+                function: Hex(0xffff_ffff_c0a1_2345),
+                symbol: Some("azx_probe_work".into()),
+            },
+        ),
+        event(
+            2_815_500,
+            1,
+            117,
+            117,
+            "kworker/1:2",
+            "kprobe:azx_stop_chip",
+            EventData::FuncEntry {
+                function: "azx_stop_chip".into(),
+                ip: Hex(0xffff_ffff_c0a1_0f00),
+                args: [Hex(0xffff_8881_0c00_0000), Hex(0), Hex(0), Hex(0)],
+            },
+        ),
+        event(
+            2_990_125,
+            1,
+            117,
+            117,
+            "kworker/1:2",
+            "kretprobe:azx_stop_chip",
+            EventData::FuncExit {
+                function: "azx_stop_chip".into(),
+                ip: Hex(0xffff_ffff_c0a1_0f00),
+                ret: Hex(0),
+            },
+        ),
+        event(
+            3_001_000,
+            1,
+            117,
+            117,
+            "kworker/1:2",
+            "workqueue:workqueue_execute_end",
+            EventData::WorkEnd {
+                work: Hex(0xffff_8881_0a2b_3c40),
+                function: Hex(0xffff_ffff_c0a1_2345),
+                symbol: None,
+            },
+        ),
+        event(
+            1_234_567_890,
+            3,
+            4242,
+            4250,
+            "aplay",
+            enter,
+            ioctl(3, 0x4142, "SNDRV_PCM_IOCTL_PREPARE"),
+        ),
+        event(
+            1_234_601_000,
+            3,
+            4242,
+            4250,
+            "aplay",
+            exit,
+            ioctl_exit(3, 0x4142, "SNDRV_PCM_IOCTL_PREPARE", -19),
+        ),
+        event(
+            1_240_000_000,
+            2,
+            0,
+            0,
+            "swapper/2",
+            "irq:irq_handler_entry",
+            EventData::IrqHandlerEntry { irq: 131 },
+        ),
+        event(
+            1_240_004_500,
+            2,
+            0,
+            0,
+            "swapper/2",
+            "irq:irq_handler_exit",
+            EventData::IrqHandlerExit {
+                irq: 131,
+                handled: false,
+            },
+        ),
+    ]
+}
+
+fn header() -> Header {
+    let attached = |name: &str, role, mechanism| ProbeStatus {
+        name: name.into(),
+        role,
+        attached: Some(mechanism),
+        attempts: vec![Attempt {
+            mechanism,
+            failure: None,
+        }],
+    };
+    Header {
+        format: FORMAT_NAME.into(),
+        version: "1.0".into(),
+        kernel: "6.1.0-37-amd64".into(),
+        hostname: "lab3".into(),
+        clock: CLOCK.into(),
+        started_unix_ns: 1_750_000_000_000_000_000,
+        started_monotonic_ns: T0 - 1_000_000,
+        probes: vec![
+            attached("irq:irq_handler_entry", Role::Irq, Mechanism::RawTracepoint),
+            attached(
+                "kprobe:azx_stop_chip",
+                Role::QuiesceMarker,
+                Mechanism::Kprobe,
+            ),
+        ],
+    }
+}
+
+fn capture(end: CaptureEnd) -> Capture {
+    Capture {
+        header: header(),
+        events: events(),
+        end,
+    }
+}
+
+fn trailer() -> CaptureEnd {
+    CaptureEnd::Trailer(Trailer {
+        ended_unix_ns: 1_750_000_002_000_000_000,
+        events: 12,
+        lost: 3,
+        decode_errors: 0,
+        probes: Default::default(),
+    })
+}
+
+fn cut() -> CaptureEnd {
+    CaptureEnd::Cut {
+        complete_lines: 13,
+        partial: None,
+    }
+}
+
+fn app() -> App {
+    let mut app = App::new("captures/hda-rescan.jsonl", capture(trailer()));
+    app.update(Action::Resize(5));
+    app
+}
+
+fn ch(c: char) -> KeyEvent {
+    let modifiers = if c.is_ascii_uppercase() {
+        KeyModifiers::SHIFT
+    } else {
+        KeyModifiers::NONE
+    };
+    KeyEvent::new(KeyCode::Char(c), modifiers)
+}
+
+fn code(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+fn ctrl(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
+}
+
+/// Presses each key in turn, as the event loop does.
+fn press(app: &mut App, keys: impl IntoIterator<Item = KeyEvent>) {
+    for key in keys {
+        if let Some(action) = keymap::action_for(app.mode(), &key) {
+            app.update(action);
+        }
+    }
+}
+
+/// Types `text` one character at a time.
+fn typing(text: &str) -> Vec<KeyEvent> {
+    text.chars().map(ch).collect()
+}
+
+fn selected_comm_and_text(app: &App) -> (String, String) {
+    let (_, event) = app
+        .window(usize::MAX)
+        .find(|(selected, _)| *selected)
+        .expect("an event is selected");
+    (event.comm.clone(), event.data.to_string())
+}
+
+#[test]
+fn slash_types_a_filter_that_enter_applies_case_insensitively() {
+    let mut app = app();
+    press(&mut app, typing("/IRQ"));
+    assert_eq!(app.mode(), Mode::Filter);
+    assert_eq!(app.input(), "IRQ");
+    assert_eq!(app.matching(), 12, "typing alone does not filter");
+    press(&mut app, [code(KeyCode::Enter)]);
+    assert_eq!(app.mode(), Mode::List);
+    assert_eq!(app.filter(), "IRQ");
+    assert_eq!(app.matching(), 4);
+    assert!(
+        app.window(usize::MAX)
+            .all(|(_, e)| e.data.kind().starts_with("irq_"))
+    );
+}
+
+#[test]
+fn the_filter_matches_comm_probe_kind_and_text() {
+    for (filter, matching) in [
+        ("kworker", 4),
+        ("kretprobe:", 1),
+        ("func_entry", 1),
+        ("= -19", 1),
+        ("not handled", 1),
+        ("azx_probe_work", 1),
+        ("nothing like this", 0),
+    ] {
+        let mut app = app();
+        press(&mut app, [ch('/')]);
+        press(&mut app, typing(filter));
+        press(&mut app, [code(KeyCode::Enter)]);
+        assert_eq!(app.matching(), matching, "filter {filter:?}");
+    }
+}
+
+#[test]
+fn backspace_edits_and_slash_reopens_with_the_applied_filter() {
+    let mut app = app();
+    press(&mut app, typing("/aplayx"));
+    press(&mut app, [code(KeyCode::Backspace), code(KeyCode::Enter)]);
+    assert_eq!(app.filter(), "aplay");
+    assert_eq!(app.matching(), 4);
+    press(&mut app, [ch('/')]);
+    assert_eq!(app.input(), "aplay");
+}
+
+#[test]
+fn esc_clears_the_filter_before_it_quits() {
+    let mut app = app();
+    press(&mut app, typing("/irq"));
+    press(&mut app, [code(KeyCode::Esc)]);
+    assert_eq!(
+        (app.mode(), app.filter(), app.input()),
+        (Mode::List, "", "")
+    );
+    assert!(!app.should_quit());
+
+    press(&mut app, typing("/irq"));
+    press(&mut app, [code(KeyCode::Enter), code(KeyCode::Esc)]);
+    assert_eq!(app.filter(), "");
+    assert_eq!(app.matching(), 12);
+    assert!(!app.should_quit());
+
+    press(&mut app, [code(KeyCode::Esc)]);
+    assert!(app.should_quit());
+}
+
+#[test]
+fn q_quits_from_the_list_but_is_text_in_the_prompt() {
+    let mut app = app();
+    press(&mut app, typing("/q"));
+    assert!(!app.should_quit());
+    assert_eq!(app.input(), "q");
+    press(&mut app, [code(KeyCode::Esc), ch('q')]);
+    assert!(app.should_quit());
+}
+
+#[test]
+fn ctrl_c_quits_from_every_mode() {
+    for opening in [vec![], vec![ch('/')], vec![ch('?')]] {
+        let mut app = app();
+        press(&mut app, opening);
+        press(&mut app, [ctrl('c')]);
+        assert!(app.should_quit(), "in {:?}", app.mode());
+    }
+}
+
+#[test]
+fn moving_clamps_at_both_ends_and_scrolls_the_selection_into_view() {
+    let mut app = app();
+    press(&mut app, [ch('k'), code(KeyCode::Up)]);
+    assert_eq!(app.selected(), Some(0));
+    press(&mut app, [ch('j'), code(KeyCode::Down), ch('j')]);
+    assert_eq!(app.selected(), Some(3));
+    assert_eq!(app.window(5).next().map(|(_, e)| e.ts_ns), Some(T0));
+
+    press(&mut app, [ch('j'), ch('j')]);
+    assert_eq!(app.selected(), Some(5));
+    let window: Vec<_> = app.window(5).collect();
+    assert_eq!(window.len(), 5);
+    assert!(window[4].0, "the selection is the bottom row");
+
+    press(&mut app, [ch('G')]);
+    assert_eq!(app.selected(), Some(11));
+    press(&mut app, [ch('j')]);
+    assert_eq!(app.selected(), Some(11));
+    press(&mut app, [ch('g')]);
+    assert_eq!(app.selected(), Some(0));
+    press(&mut app, [code(KeyCode::End)]);
+    assert_eq!(app.selected(), Some(11));
+    press(&mut app, [code(KeyCode::Home)]);
+    assert_eq!(app.selected(), Some(0));
+}
+
+#[test]
+fn pages_move_by_the_rows_on_screen() {
+    let mut app = app();
+    press(&mut app, [code(KeyCode::PageDown)]);
+    assert_eq!(app.selected(), Some(5));
+    press(&mut app, [code(KeyCode::PageDown), code(KeyCode::PageDown)]);
+    assert_eq!(app.selected(), Some(11));
+    press(&mut app, [code(KeyCode::PageUp)]);
+    assert_eq!(app.selected(), Some(6));
+    assert!(
+        app.window(5).next().unwrap().0,
+        "the selection is the top row"
+    );
+    app.update(Action::Resize(20));
+    press(&mut app, [code(KeyCode::PageUp)]);
+    assert_eq!(app.selected(), Some(0));
+}
+
+#[test]
+fn filtering_keeps_the_selected_event_or_the_next_match() {
+    let mut app = app();
+    press(&mut app, [ch('G'), ch('k'), ch('k'), ch('k')]);
+    assert_eq!(selected_comm_and_text(&app).0, "aplay");
+    press(&mut app, typing("/aplay"));
+    press(&mut app, [code(KeyCode::Enter)]);
+    assert_eq!(
+        selected_comm_and_text(&app),
+        ("aplay".into(), "ioctl(3, SNDRV_PCM_IOCTL_PREPARE)".into())
+    );
+    press(&mut app, [ch('j'), code(KeyCode::Esc)]);
+    assert_eq!(
+        selected_comm_and_text(&app),
+        (
+            "aplay".into(),
+            "ioctl(3, SNDRV_PCM_IOCTL_PREPARE) = -19".into()
+        )
+    );
+
+    press(&mut app, typing("/swapper/0"));
+    press(&mut app, [code(KeyCode::Enter)]);
+    assert_eq!(app.selected(), Some(1), "nothing after: the last match");
+}
+
+#[test]
+fn a_filter_that_matches_nothing_leaves_no_selection() {
+    let mut app = app();
+    press(&mut app, typing("/zzz"));
+    press(
+        &mut app,
+        [
+            code(KeyCode::Enter),
+            ch('j'),
+            ch('G'),
+            code(KeyCode::PageDown),
+        ],
+    );
+    assert_eq!(app.selected(), None);
+    assert_eq!(app.window(5).count(), 0);
+}
+
+#[test]
+fn help_opens_with_question_mark_and_closes_without_quitting() {
+    for close in [ch('?'), code(KeyCode::Esc), ch('q')] {
+        let mut app = app();
+        press(&mut app, [ch('?')]);
+        assert_eq!(app.mode(), Mode::Help);
+        press(&mut app, [ch('j'), close]);
+        assert_eq!(app.mode(), Mode::List);
+        assert_eq!(
+            app.selected(),
+            Some(0),
+            "the list ignores keys under the help"
+        );
+        assert!(!app.should_quit());
+    }
+}
+
+#[test]
+fn no_key_is_bound_twice_in_one_mode() {
+    for mode in [Mode::List, Mode::Filter, Mode::Help] {
+        let keys: Vec<Key> = keymap::bindings_in(mode)
+            .flat_map(|binding| binding.keys.iter().copied())
+            .collect();
+        for (i, key) in keys.iter().enumerate() {
+            assert!(!keys[i + 1..].contains(key), "{key:?} twice in {mode:?}");
+        }
+    }
+}
+
+fn draw(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal
+        .draw(|frame| ui::draw(frame, app, &Theme::colour()))
+        .unwrap();
+    terminal
+}
+
+/// Builds the app for a screen of the given size, as the event loop does.
+fn app_for(end: CaptureEnd, width: u16, height: u16) -> App {
+    let mut app = App::new("captures/hda-rescan.jsonl", capture(end));
+    app.update(Action::Resize(ui::list_rows(ratatui::layout::Rect::new(
+        0, 0, width, height,
+    ))));
+    app
+}
+
+#[test]
+fn the_help_overlay_lists_every_binding() {
+    let mut app = app_for(trailer(), 80, 24);
+    press(&mut app, [ch('?')]);
+    let screen = draw(&app, 80, 24).backend().to_string();
+    for binding in BINDINGS {
+        for key in binding.keys {
+            assert!(screen.contains(&key.label()), "{key:?} missing:\n{screen}");
+        }
+        assert!(
+            screen.contains(binding.help),
+            "{:?} missing:\n{screen}",
+            binding.help
+        );
+    }
+}
+
+#[test]
+fn screen_80x24() {
+    let mut app = app_for(trailer(), 80, 24);
+    press(&mut app, [ch('j'), ch('j')]);
+    insta::assert_snapshot!(draw(&app, 80, 24).backend());
+}
+
+#[test]
+fn screen_120x30_cut_capture() {
+    let app = app_for(cut(), 120, 30);
+    insta::assert_snapshot!(draw(&app, 120, 30).backend());
+}
+
+#[test]
+fn screen_80x24_filter_prompt() {
+    let mut app = app_for(trailer(), 80, 24);
+    press(&mut app, typing("/azx"));
+    insta::assert_snapshot!(draw(&app, 80, 24).backend());
+}
+
+#[test]
+fn screen_80x24_filter_applied() {
+    let mut app = app_for(trailer(), 80, 24);
+    press(&mut app, typing("/azx"));
+    press(&mut app, [code(KeyCode::Enter), ch('G')]);
+    insta::assert_snapshot!(draw(&app, 80, 24).backend());
+}
+
+#[test]
+fn screen_80x24_no_match() {
+    let mut app = app_for(cut(), 80, 24);
+    press(&mut app, typing("/zzz"));
+    press(&mut app, [code(KeyCode::Enter)]);
+    insta::assert_snapshot!(draw(&app, 80, 24).backend());
+}
+
+#[test]
+fn screen_80x24_help() {
+    let mut app = app_for(trailer(), 80, 24);
+    press(&mut app, [ch('?')]);
+    insta::assert_snapshot!(draw(&app, 80, 24).backend());
+}
+
+#[test]
+fn screen_80x10_scrolled_to_the_end() {
+    let mut app = app_for(trailer(), 80, 10);
+    press(&mut app, [ch('G')]);
+    insta::assert_snapshot!(draw(&app, 80, 10).backend());
+}
+
+#[test]
+fn the_selected_row_is_in_reverse_video() {
+    let mut app = app_for(trailer(), 80, 24);
+    press(&mut app, [ch('j')]);
+    let terminal = draw(&app, 80, 24);
+    let buffer = terminal.backend().buffer();
+    let reversed = |y| buffer[(5, y)].modifier.contains(Modifier::REVERSED);
+    // Header, border and column titles come first: the second event is on row 4.
+    assert!(reversed(4));
+    assert!(!reversed(3));
+    assert!(!reversed(5));
+}
+
+#[test]
+fn no_color_draws_without_colours() {
+    for keys in [vec![], vec![ch('/')], vec![ch('?')]] {
+        let mut app = app_for(cut(), 80, 24);
+        press(&mut app, keys);
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        terminal
+            .draw(|frame| ui::draw(frame, &app, &Theme::monochrome()))
+            .unwrap();
+        let buffer = terminal.backend().buffer();
+        assert!(
+            buffer
+                .content()
+                .iter()
+                .all(|cell| cell.fg == Color::Reset && cell.bg == Color::Reset),
+            "a colour in {:?} mode",
+            app.mode()
+        );
+    }
+}
+
+#[test]
+fn a_long_file_name_keeps_its_end() {
+    let mut app = App::new(
+        "/var/tmp/barwatch/captures/2026-05-01/hda-rescan.jsonl",
+        capture(cut()),
+    );
+    app.update(Action::Resize(5));
+    let screen = draw(&app, 80, 24).backend().to_string();
+    let first = screen.lines().next().unwrap();
+    assert!(first.starts_with("\"…"), "{first}");
+    assert!(first.contains("CUT"), "{first}");
+}

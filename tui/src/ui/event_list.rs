@@ -1,0 +1,159 @@
+//! The scrolling event list: one row per matching event, the selected one highlighted.
+
+use barwatch::event::Event;
+use ratatui::{
+    Frame,
+    layout::{Constraint, Rect},
+    text::{Line, Span},
+    widgets::{Block, Cell, Paragraph, Row, Table},
+};
+
+use crate::{app::App, theme::Theme};
+
+/// Column titles, in column order.
+const TITLES: [&str; 6] = ["TIME", "CPU", "PID/TID", "COMM", "PROBE", "EVENT"];
+/// The kernel keeps at most 15 characters of a command name.
+const COMM_MAX: usize = 15;
+/// The probe column never shrinks below this.
+const PROBE_MIN: usize = 10;
+/// The probe column gives way to keep at least this much room for the event text.
+const EVENT_MIN: usize = 28;
+/// Blank columns between table columns.
+const SPACING: usize = 1;
+
+/// How many event rows fit in the list's area: the borders and column titles take three.
+pub(super) fn rows(area: Rect) -> u16 {
+    area.height.saturating_sub(3)
+}
+
+/// Draws the bordered list with the selection position in its title.
+pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let block = Block::bordered()
+        .border_style(theme.border)
+        .title(Span::styled(" Events ", theme.header))
+        .title_top(Line::from(position(app)).right_aligned());
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+
+    if app.matching() == 0 {
+        let message = if app.total() == 0 {
+            "The capture has no events.".to_owned()
+        } else {
+            format!("No event matches \"{}\".", app.filter())
+        };
+        frame.render_widget(
+            Paragraph::new(Span::styled(message, theme.dim)).centered(),
+            inner,
+        );
+        return;
+    }
+
+    let widths = Widths::measure(app, usize::from(inner.width));
+    let rows = app
+        .window(usize::from(rows(area)))
+        .map(|(selected, event)| {
+            let row = widths.row(event, app.first_ts_ns(), theme);
+            if selected {
+                row.style(theme.selected)
+            } else {
+                row
+            }
+        });
+    let table = Table::new(rows, widths.constraints())
+        .header(Row::new(TITLES).style(theme.column_titles))
+        .column_spacing(SPACING as u16);
+    frame.render_widget(table, inner);
+}
+
+/// `3/40`, or `3/12 of 40` when a filter hides some events.
+fn position(app: &App) -> String {
+    let at = app.selected().map_or(0, |selected| selected + 1);
+    if app.filter().is_empty() {
+        format!(" {at}/{} ", app.total())
+    } else {
+        format!(" {at}/{} of {} ", app.matching(), app.total())
+    }
+}
+
+/// The time since the capture's first event, in milliseconds with microsecond precision.
+fn relative_time(ns: u64) -> String {
+    format!("+{}.{:03}ms", ns / 1_000_000, ns % 1_000_000 / 1_000)
+}
+
+/// The width of each fixed column, measured over the whole capture so that the
+/// columns stay put while scrolling.
+struct Widths {
+    time: usize,
+    cpu: usize,
+    task: usize,
+    comm: usize,
+    probe: usize,
+}
+
+impl Widths {
+    /// Measures every event, then narrows the probe column to leave the event text
+    /// room on a `width`-column list.
+    fn measure(app: &App, width: usize) -> Self {
+        let events = app.events();
+        let last = events.iter().map(|e| e.ts_ns).max().unwrap_or(0);
+        let widest = |len: fn(&Event) -> usize, title: &str| {
+            events.iter().map(len).max().unwrap_or(0).max(title.len())
+        };
+        let mut widths = Widths {
+            time: relative_time(last - app.first_ts_ns())
+                .len()
+                .max(TITLES[0].len()),
+            cpu: widest(|e| digits(e.cpu.into()), TITLES[1]),
+            task: widest(
+                |e| digits(e.pid.into()) + 1 + digits(e.tid.into()),
+                TITLES[2],
+            ),
+            comm: widest(|e| e.comm.chars().count(), TITLES[3]).min(COMM_MAX),
+            probe: widest(|e| e.probe.chars().count(), TITLES[4]),
+        };
+        let fixed = widths.time + widths.cpu + widths.task + widths.comm + SPACING * 5;
+        let room = width.saturating_sub(fixed + EVENT_MIN).max(PROBE_MIN);
+        widths.probe = widths.probe.min(room);
+        widths
+    }
+
+    /// Column constraints: the fixed columns, then the event text taking the rest.
+    fn constraints(&self) -> [Constraint; 6] {
+        let length = |width: usize| Constraint::Length(u16::try_from(width).unwrap_or(u16::MAX));
+        [
+            length(self.time),
+            length(self.cpu),
+            length(self.task),
+            length(self.comm),
+            length(self.probe),
+            Constraint::Fill(1),
+        ]
+    }
+
+    /// One event as a table row.
+    fn row(&self, event: &Event, first_ts_ns: u64, theme: &Theme) -> Row<'static> {
+        Row::new([
+            Cell::from(Span::styled(
+                format!(
+                    "{:>width$}",
+                    relative_time(event.ts_ns - first_ts_ns),
+                    width = self.time
+                ),
+                theme.time,
+            )),
+            Cell::from(format!("{:>width$}", event.cpu, width = self.cpu)),
+            Cell::from(format!("{}/{}", event.pid, event.tid)),
+            Cell::from(super::fit(&event.comm, self.comm)),
+            Cell::from(Span::styled(
+                super::fit(&event.probe, self.probe),
+                theme.probe,
+            )),
+            Cell::from(event.data.to_string()),
+        ])
+    }
+}
+
+/// Decimal digits of `n`.
+fn digits(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |log| log as usize + 1)
+}

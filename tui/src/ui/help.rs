@@ -1,0 +1,76 @@
+//! The help overlay: every binding of the keymap, grouped by the modes it works in.
+
+use ratatui::{
+    Frame,
+    layout::{Constraint, Flex, Layout, Rect},
+    text::{Line, Span},
+    widgets::{Block, Clear, Paragraph},
+};
+
+use crate::{app::Mode, keymap, theme::Theme};
+
+/// Draws the overlay centred on `area`.
+pub(super) fn render(frame: &mut Frame, area: Rect, theme: &Theme) {
+    let lines = lines(theme);
+    let width = lines.iter().map(Line::width).max().unwrap_or(0) + 2;
+    let [area] = Layout::horizontal([Constraint::Length(to_u16(width))])
+        .flex(Flex::Center)
+        .areas(area);
+    let [area] = Layout::vertical([Constraint::Length(to_u16(lines.len() + 2))])
+        .flex(Flex::Center)
+        .areas(area);
+    let block = Block::bordered()
+        .border_style(theme.border)
+        .title(Span::styled(" Keys ", theme.header));
+    frame.render_widget(Clear, area);
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+/// One heading per run of bindings that share their modes, then a line per binding.
+fn lines(theme: &Theme) -> Vec<Line<'static>> {
+    let keys_of = |binding: &keymap::Binding| {
+        binding
+            .keys
+            .iter()
+            .map(|key| key.label())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let key_width = keymap::BINDINGS
+        .iter()
+        .map(|binding| keys_of(binding).chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut lines = Vec::new();
+    let mut modes: &[Mode] = &[];
+    for binding in keymap::BINDINGS {
+        if binding.modes != modes {
+            modes = binding.modes;
+            lines.push(Line::from(Span::styled(heading(modes), theme.header)));
+        }
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {:<key_width$}  ", keys_of(binding)), theme.key),
+            Span::raw(format!("{} ", binding.help)),
+        ]));
+    }
+    lines
+}
+
+/// The name of the group of bindings that work in `modes`.
+fn heading(modes: &[Mode]) -> String {
+    let name = |mode: &Mode| match mode {
+        Mode::List => "Event list",
+        Mode::Filter => "Filter prompt",
+        Mode::Help => "This help",
+    };
+    if modes == keymap::ANYWHERE {
+        "Anywhere".to_owned()
+    } else {
+        modes.iter().map(name).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// A length for a layout constraint, saturating on absurd sizes.
+fn to_u16(n: usize) -> u16 {
+    u16::try_from(n).unwrap_or(u16::MAX)
+}
