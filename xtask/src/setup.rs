@@ -22,7 +22,12 @@ const DEBIAN_RUSTC: &str = "/usr/bin/rustc";
 /// Runs every set-up step.
 pub fn run() -> Result<()> {
     let mut apt_updated = false;
-    ensure_packages(&["rustc-web", "libstd-rust-web-dev-bpf"], &mut apt_updated)?;
+    // cargo-web pairs with rustc-web: without it rustup falls back to whatever other
+    // toolchain's cargo it finds, or fails on a machine that has none.
+    ensure_packages(
+        &["rustc-web", "cargo-web", "libstd-rust-web-dev-bpf"],
+        &mut apt_updated,
+    )?;
     let llvm = llvm_major()?;
     step(&format!("rustc-web uses LLVM {llvm}"), "found");
     ensure_packages(&[&format!("llvm-{llvm}-dev")], &mut apt_updated)?;

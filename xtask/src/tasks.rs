@@ -40,7 +40,12 @@ pub fn test() -> Result<()> {
         "-D",
         "warnings",
     ]))?;
-    shell::run(&mut cargo(&["test"]))
+    let totals = shell::run_counting_tests(&mut cargo(&["test"]))?;
+    println!(
+        "tests: {} passed, {} failed, {} skipped",
+        totals.passed, totals.failed, totals.ignored
+    );
+    Ok(())
 }
 
 /// `cargo xtask demo`: record this machine for `duration` and print the report.
