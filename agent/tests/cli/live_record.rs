@@ -158,3 +158,44 @@ fn probes_lists_every_point_with_how_or_why_not() {
         );
     }
 }
+
+#[test]
+fn a_full_ring_buffer_loses_records_and_counts_every_one() {
+    if !require_privileges() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lossy.jsonl");
+    // One page holds about 56 ioctl records; a tight loop of 20000 overruns it.
+    let recorder = Recorder::start_with(&path, &["--ring-size", "4096"]);
+    let issued = 20_000;
+    let tid = issue_alsa_ioctls(issued);
+    thread::sleep(Duration::from_millis(1500));
+    recorder.terminate();
+
+    let capture = read_capture(&path).unwrap();
+    let CaptureEnd::Trailer(trailer) = &capture.end else {
+        panic!("no trailer: {:?}", capture.end)
+    };
+    let lost_entries = trailer.probes["syscalls:sys_enter_ioctl"].lost;
+    assert!(
+        lost_entries > 0,
+        "a one-page ring must overflow: {trailer:?}"
+    );
+    let recorded_entries = capture
+        .events
+        .iter()
+        .filter(|e| e.tid == tid && matches!(e.data, EventData::IoctlEnter { .. }))
+        .count() as u64;
+    assert_eq!(
+        recorded_entries + lost_entries,
+        u64::from(issued),
+        "every ioctl is either recorded or counted lost"
+    );
+    let report = util::barwatch(&["report", path.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(
+        text.contains(&format!("lost {}", trailer.lost)),
+        "the report's headline shows the losses:\n{text}"
+    );
+}

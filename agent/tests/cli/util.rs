@@ -6,6 +6,7 @@ use std::{
     os::fd::AsRawFd,
     path::Path,
     process::{Child, Command, Output, Stdio},
+    sync::{Mutex, MutexGuard},
     thread,
     time::{Duration, Instant},
 };
@@ -34,17 +35,31 @@ pub fn barwatch(args: &[&str]) -> Output {
         .expect("the barwatch binary runs")
 }
 
+/// Serialises recordings: each recorder sees every ALSA ioctl on the machine, so
+/// two tests recording at once would count each other's calls.
+static RECORDING: Mutex<()> = Mutex::new(());
+
 /// A `barwatch record -o PATH` running in the background.
 pub struct Recorder {
     child: Child,
+    _exclusive: MutexGuard<'static, ()>,
 }
 
 impl Recorder {
     /// Starts recording into `path` and waits until the probes are attached (the
     /// header line is on disk).
     pub fn start(path: &Path) -> Self {
+        Self::start_with(path, &[])
+    }
+
+    /// Like [`Recorder::start`], with extra `record` flags.
+    pub fn start_with(path: &Path, extra: &[&str]) -> Self {
+        let exclusive = RECORDING
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut child = Command::new(env!("CARGO_BIN_EXE_barwatch"))
             .args(["record", "-o", path.to_str().unwrap()])
+            .args(extra)
             .stderr(Stdio::piped())
             .spawn()
             .expect("barwatch record starts");
@@ -53,7 +68,10 @@ impl Recorder {
             if let Ok(file) = File::open(path) {
                 let mut first = String::new();
                 if BufReader::new(file).read_line(&mut first).is_ok() && first.ends_with('\n') {
-                    return Self { child };
+                    return Self {
+                        child,
+                        _exclusive: exclusive,
+                    };
                 }
             }
             if let Some(status) = child.try_wait().unwrap() {
