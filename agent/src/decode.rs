@@ -115,15 +115,40 @@ pub fn parse(bytes: &[u8]) -> Result<Record, DecodeError> {
 /// Turns kernel addresses into symbol names; the live agent backs it with
 /// `/proc/kallsyms`, tests with a table.
 pub trait Symbols {
-    /// The name of the function at exactly or containing `addr`, if known.
-    fn symbol(&self, addr: u64) -> Option<String>;
+    /// The function at exactly or containing `addr`, if known.
+    fn symbol(&self, addr: u64) -> Option<Symbol>;
+}
+
+/// A kernel address resolved to a function.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Symbol {
+    /// The function's name.
+    pub name: String,
+    /// Bytes from the function's start.
+    pub offset: u64,
+    /// The module it is in; `None` for vmlinux.
+    pub module: Option<String>,
+}
+
+impl std::fmt::Display for Symbol {
+    /// Kernel style: `azx_irq_pending_work+0x10 [snd_hda_codec]`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)?;
+        if self.offset != 0 {
+            write!(f, "+{:#x}", self.offset)?;
+        }
+        if let Some(module) = &self.module {
+            write!(f, " [{module}]")?;
+        }
+        Ok(())
+    }
 }
 
 /// A [`Symbols`] that knows no symbol: events keep raw addresses.
 pub struct NoSymbols;
 
 impl Symbols for NoSymbols {
-    fn symbol(&self, _addr: u64) -> Option<String> {
+    fn symbol(&self, _addr: u64) -> Option<Symbol> {
         None
     }
 }
@@ -169,7 +194,8 @@ pub fn to_event(record: &Record, symbols: &dyn Symbols) -> Event {
             let (work, function) = (Hex(r.work), Hex(r.function));
             let symbol = (r.function != 0)
                 .then(|| symbols.symbol(r.function))
-                .flatten();
+                .flatten()
+                .map(|s| s.to_string());
             let data = if header.kind == kind::WORK_EXECUTE_START {
                 EventData::WorkStart {
                     work,
@@ -205,20 +231,26 @@ pub fn to_event(record: &Record, symbols: &dyn Symbols) -> Event {
             (probe_name(header.probe), data)
         }
         Record::Func(r) => {
-            let function = symbols
-                .symbol(r.ip)
-                .unwrap_or_else(|| Hex(r.ip).to_string());
+            let symbol = symbols.symbol(r.ip);
+            let module = symbol.as_ref().and_then(|s| s.module.clone());
+            let function = match symbol {
+                Some(s) if s.offset == 0 => s.name,
+                Some(s) => format!("{}+{:#x}", s.name, s.offset),
+                None => Hex(r.ip).to_string(),
+            };
             let exit = header.kind == kind::FUNC_EXIT;
             let probe = function_probe_name(exit, &function);
             let data = if exit {
                 EventData::FuncExit {
                     function,
+                    module,
                     ip: Hex(r.ip),
                     ret: Hex(r.ret),
                 }
             } else {
                 EventData::FuncEntry {
                     function,
+                    module,
                     ip: Hex(r.ip),
                     args: r.args.map(Hex),
                 }
@@ -259,8 +291,12 @@ mod tests {
     struct Table(HashMap<u64, &'static str>);
 
     impl Symbols for Table {
-        fn symbol(&self, addr: u64) -> Option<String> {
-            self.0.get(&addr).map(|s| (*s).to_owned())
+        fn symbol(&self, addr: u64) -> Option<Symbol> {
+            self.0.get(&addr).map(|s| Symbol {
+                name: (*s).to_owned(),
+                offset: 0,
+                module: s.starts_with("azx").then(|| "snd_hda_codec".to_owned()),
+            })
         }
     }
 
@@ -335,7 +371,14 @@ mod tests {
             };
             let event = decode(&bytes(&record));
             assert!(event.probe.starts_with("workqueue:workqueue_execute_"));
-            assert!(event.data.to_string().ends_with("azx_irq_pending_work"));
+            assert!(
+                event
+                    .data
+                    .to_string()
+                    .ends_with("azx_irq_pending_work [snd_hda_codec]"),
+                "{}",
+                event.data
+            );
         }
     }
 

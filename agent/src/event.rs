@@ -123,6 +123,9 @@ pub enum EventData {
     FuncEntry {
         /// The function's name.
         function: String,
+        /// The module the function is in; absent for vmlinux.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        module: Option<String>,
         /// The function's address.
         ip: Hex,
         /// Its first four arguments, raw.
@@ -132,6 +135,9 @@ pub enum EventData {
     FuncExit {
         /// The function's name.
         function: String,
+        /// The module the function is in; absent for vmlinux.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        module: Option<String>,
         /// The function's address.
         ip: Hex,
         /// Its return value, raw.

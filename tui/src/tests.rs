@@ -123,6 +123,7 @@ fn events() -> Vec<Event> {
             "kprobe:azx_stop_chip",
             EventData::FuncEntry {
                 function: "azx_stop_chip".into(),
+                module: Some("snd_hda_codec".into()),
                 ip: Hex(0xffff_ffff_c0a1_0f00),
                 args: [Hex(0xffff_8881_0c00_0000), Hex(0), Hex(0), Hex(0)],
             },
@@ -136,6 +137,7 @@ fn events() -> Vec<Event> {
             "kretprobe:azx_stop_chip",
             EventData::FuncExit {
                 function: "azx_stop_chip".into(),
+                module: Some("snd_hda_codec".into()),
                 ip: Hex(0xffff_ffff_c0a1_0f00),
                 ret: Hex(0),
             },

@@ -586,6 +586,7 @@ mod tests {
                 "kprobe:azx_stop_chip",
                 EventData::FuncEntry {
                     function: "azx_stop_chip".into(),
+                    module: Some("snd_hda_codec".into()),
                     ip: Hex(0xffff_ffff_c0a0_0000),
                     args: [Hex(1), Hex(2), Hex(3), Hex(4)],
                 },
@@ -595,6 +596,7 @@ mod tests {
                 "kretprobe:azx_stop_chip",
                 EventData::FuncExit {
                     function: "azx_stop_chip".into(),
+                    module: None,
                     ip: Hex(0xffff_ffff_c0a0_0000),
                     ret: Hex(0),
                 },

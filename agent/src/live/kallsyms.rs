@@ -3,7 +3,7 @@
 
 use std::{collections::HashMap, fs, io};
 
-use crate::decode::Symbols;
+use crate::decode::{Symbol as Resolved, Symbols};
 
 /// One text symbol.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,7 +70,7 @@ impl Kallsyms {
 }
 
 impl Symbols for Kallsyms {
-    fn symbol(&self, addr: u64) -> Option<String> {
+    fn symbol(&self, addr: u64) -> Option<Resolved> {
         if addr == 0 || !self.addresses_visible() {
             return None;
         }
@@ -79,15 +79,10 @@ impl Symbols for Kallsyms {
             .partition_point(|s| s.addr <= addr)
             .checked_sub(1)?;
         let s = &self.by_addr[i];
-        let offset = addr - s.addr;
-        let base = match &s.module {
-            Some(m) => format!("{}@{m}", s.name),
-            None => s.name.clone(),
-        };
-        Some(if offset == 0 {
-            base
-        } else {
-            format!("{base}+{offset:#x}")
+        Some(Resolved {
+            name: s.name.clone(),
+            offset: addr - s.addr,
+            module: s.module.clone(),
         })
     }
 }
@@ -117,14 +112,12 @@ ffffffffc0a10100 t azx_interrupt\t[snd_hda_codec]
     #[test]
     fn names_addresses_with_offsets_and_modules() {
         let k = Kallsyms::parse(TEXT);
-        assert_eq!(k.symbol(0xffffffff81234560).as_deref(), Some("ioremap"));
+        let named = |addr| k.symbol(addr).map(|s| s.to_string());
+        assert_eq!(named(0xffffffff81234560).as_deref(), Some("ioremap"));
+        assert_eq!(named(0xffffffff81234570).as_deref(), Some("ioremap+0x10"));
         assert_eq!(
-            k.symbol(0xffffffff81234570).as_deref(),
-            Some("ioremap+0x10")
-        );
-        assert_eq!(
-            k.symbol(0xffffffffc0a10100).as_deref(),
-            Some("azx_interrupt@snd_hda_codec")
+            named(0xffffffffc0a10100).as_deref(),
+            Some("azx_interrupt [snd_hda_codec]")
         );
         assert_eq!(k.symbol(0x1000), None);
     }
