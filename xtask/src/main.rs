@@ -1,11 +1,8 @@
 //! `cargo xtask`: the project's tasks, so a fresh machine needs two commands.
 
-mod setup;
-mod shell;
-mod tasks;
-
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use xtask::{setup, tasks, vm};
 
 /// barwatch's project tasks.
 #[derive(Debug, Parser)]
@@ -25,6 +22,11 @@ enum Task {
     Build,
     /// Set up, then run every test: formatting, clippy, unit, integration and kernel tests.
     Test,
+    /// The real-kernel test bench: Debian's kernel under QEMU with snd_hda_intel.
+    Vm {
+        #[command(subcommand)]
+        command: VmCommand,
+    },
     /// Set up, build, record this machine for a while and print the capture's report.
     Demo {
         /// How long to record.
@@ -33,12 +35,34 @@ enum Task {
     },
 }
 
+/// The bench's commands.
+#[derive(Debug, Subcommand)]
+enum VmCommand {
+    /// Install QEMU and friends, fetch and unpack the guest kernel, headers and tools.
+    Prepare,
+    /// Boot the guest and run a scenario (see xtask/bench/scenarios).
+    Run {
+        /// The scenario's name, e.g. playback-remove-rescan.
+        scenario: String,
+        /// Scenario parameters, KEY=VALUE (e.g. cycles=5).
+        #[arg(long = "param", value_parser = vm::parse_param)]
+        params: Vec<(String, String)>,
+    },
+    /// Boot the guest with an interactive shell on the serial console.
+    Shell,
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.task {
         Task::Setup => setup::run(),
         Task::Build => setup::run().and_then(|()| tasks::build()),
         Task::Test => setup::run().and_then(|()| tasks::test()),
+        Task::Vm { command } => match command {
+            VmCommand::Prepare => vm::prepare().map(drop),
+            VmCommand::Run { scenario, params } => vm::run_command(&scenario, &params),
+            VmCommand::Shell => vm::shell(),
+        },
         Task::Demo { duration } => setup::run().and_then(|()| tasks::demo(&duration)),
     };
     report(result)

@@ -36,6 +36,11 @@ pub fn run() -> Result<()> {
     Ok(())
 }
 
+/// Installs the Debian packages in `packages` that are missing.
+pub fn ensure_host_packages(packages: &[&str]) -> Result<()> {
+    ensure_packages(packages, &mut false)
+}
+
 /// Prints one set-up line.
 fn step(what: &str, outcome: &str) {
     eprintln!("setup: {what}: {outcome}");

@@ -1,0 +1,163 @@
+# Helpers every bench scenario uses. Sourced by /init; scenarios run in a subshell
+# with these functions and `set -e` semantics they opt into themselves.
+
+TRACE=/sys/kernel/tracing
+R=/results
+
+# Logs to the serial console and the kernel log, so both tell the same story.
+log() {
+    echo "bench: $*"
+    echo "bench: $*" > /dev/kmsg
+}
+
+# A scenario parameter from the kernel command line (barwatch.NAME=VALUE), or $2.
+param() {
+    value=$(sed -n "s/.*barwatch\.$1=\([^ ]*\).*/\1/p" /proc/cmdline)
+    echo "${value:-$2}"
+}
+
+# Marks the start of a phase in the ground-truth trace and the logs. Tracing is
+# switched back on first: the kernel turns it off at every Oops (oops_enter), and
+# the fixture scenarios commit Oopses on purpose.
+phase() {
+    if [ "$(cat $TRACE/tracing_on)" = 0 ] && [ -n "$GROUND_TRUTH_ON" ]; then
+        log "ground truth: tracing was off (an Oops stops it); on again"
+        echo 1 > $TRACE/tracing_on
+    fi
+    echo "barwatch-phase: $1" > $TRACE/trace_marker
+    log "phase $1"
+}
+
+# Ground truth: kprobe events on the functions barwatch watches, counted by the
+# kernel's own tracing. Module functions use MODULE:function so they can be
+# probed before the module loads.
+ground_truth_start() {
+    echo 16384 > $TRACE/buffer_size_kb
+    echo > $TRACE/trace
+    grep -v '^#' /bench/ground-truth.list | while read -r spec; do
+        [ -n "$spec" ] || continue
+        echo "$spec" >> $TRACE/kprobe_events 2>/dev/null || log "ground truth cannot probe: $spec"
+    done
+    echo 1 > $TRACE/events/bw/enable
+    echo 1 > $TRACE/tracing_on
+    GROUND_TRUTH_ON=1
+}
+
+ground_truth_stop() {
+    GROUND_TRUTH_ON=
+    echo 0 > $TRACE/tracing_on
+    cat $TRACE/trace > $R/trace.txt
+    cat $TRACE/kprobe_events > $R/kprobe_events.txt
+}
+
+# Starts `barwatch record` and waits until its probes are attached.
+barwatch_start() {
+    barwatch probes > $R/probes.txt 2>&1 || true
+    barwatch probes --json > $R/probes.json 2> $R/probes.err || true
+    barwatch record -o $R/capture.jsonl 2> $R/record.log &
+    BARWATCH=$!
+    i=0
+    while [ "$(head -c 1 $R/capture.jsonl 2>/dev/null)" != "{" ] || ! head -n 1 $R/capture.jsonl | grep -q '}$'; do
+        i=$((i + 1))
+        if [ $i -gt 600 ] || ! kill -0 $BARWATCH 2>/dev/null; then
+            log "barwatch record did not start"; cat $R/record.log; return 1
+        fi
+        sleep 0.1
+    done
+    log "barwatch recording (pid $BARWATCH)"
+}
+
+barwatch_stop() {
+    kill -TERM $BARWATCH
+    wait $BARWATCH
+    log "barwatch record exited with $?"
+}
+
+# The PCI address of the device bound to driver $1 (e.g. snd_hda_intel).
+bound_bdf() {
+    for dev in /sys/bus/pci/drivers/$1/0000:*; do
+        [ -e "$dev" ] && basename "$dev" && return 0
+    done
+    return 1
+}
+
+# The PCI address of the first device with vendor:device $1:$2.
+find_bdf() {
+    for dev in /sys/bus/pci/devices/*; do
+        if [ "$(cat $dev/vendor)" = "$1" ] && [ "$(cat $dev/device)" = "$2" ]; then
+            basename "$dev"; return 0
+        fi
+    done
+    return 1
+}
+
+# BAR0's start address of device $1.
+bar0() {
+    head -n 1 /sys/bus/pci/devices/$1/resource | cut -d' ' -f1
+}
+
+# Waits up to $2 seconds (default 20) for file $1 to exist.
+wait_for() {
+    i=0
+    while [ ! -e "$1" ]; do
+        i=$((i + 1)); [ $i -gt $((${2:-20} * 10)) ] && return 1
+        sleep 0.1
+    done
+}
+
+# Plays silence on card 0 until killed or the card goes away.
+play() {
+    aplay -q -D hw:0,0 -t raw -f S16_LE -r 48000 -c 2 "$@" /dev/zero
+}
+
+# Runs the scenario script in a subshell, records its status and saves results.
+run_scenario() {
+    log "scenario $1 starting"
+    ( . /bench/scenarios/$1.sh ) > $R/scenario.log 2>&1
+    status=$?
+    cat $R/scenario.log
+    echo $status > $R/status
+    dmesg > $R/dmesg.txt
+    log "scenario $1 finished with status $status"
+    sync
+    tar -cf /dev/vda -C $R .
+    sync
+}
+
+# Loads the fixture driver in mode $1 and waits until it has bound the edu
+# device; sets FIXTURE_BDF.
+fixture_load() {
+    FIXTURE_BDF=$(find_bdf 0x1234 0x11e8) || { log "no edu device"; return 1; }
+    insmod /bench/fixture/barwatch_fixture.ko mode=$1 || return 1
+    wait_for /sys/bus/pci/drivers/barwatch_fixture/$FIXTURE_BDF 10 || { log "the fixture did not bind"; return 1; }
+    echo "fixture_bdf=$FIXTURE_BDF" >> $R/facts
+}
+
+# One fixture story: load in mode $1, let it work, remove the device (running
+# $2, if given, in the background meanwhile), rescan, let the re-probed driver
+# work, and record BAR0 before and after.
+fixture_cycle() {
+    ground_truth_start
+    barwatch_start
+    phase setup
+    fixture_load "$1" || return 1
+    echo "bar0_before=$(bar0 $FIXTURE_BDF)" >> $R/facts
+    sleep 1
+    if [ -n "$2" ]; then
+        $2 &
+        helper=$!
+        sleep 0.5
+    fi
+    phase remove
+    echo 1 > /sys/bus/pci/devices/$FIXTURE_BDF/remove
+    sleep 1
+    [ -n "$2" ] && { kill $helper 2>/dev/null; wait $helper; }
+    phase rescan
+    echo 1 > /sys/bus/pci/rescan
+    wait_for /sys/bus/pci/drivers/barwatch_fixture/$FIXTURE_BDF 10 || log "the fixture did not bind again"
+    echo "bar0_after=$(bar0 $FIXTURE_BDF)" >> $R/facts
+    sleep 1
+    phase done
+    barwatch_stop
+    ground_truth_stop
+}

@@ -1,0 +1,31 @@
+# expect: clean
+# timeout: 240
+# amixer reads and writes controls in a tight loop while the controller is
+# removed; ALSA's own tracking must keep every control ioctl away from the
+# unmapped BAR.
+ground_truth_start
+barwatch_start
+
+phase setup
+bdf=$(bound_bdf snd_hda_intel) || { log "snd_hda_intel bound no device"; exit 1; }
+echo "bdf=$bdf" >> $R/facts
+(
+    while [ -e /dev/snd/controlC0 ]; do
+        amixer -q -c 0 sset Master 50% >/dev/null 2>&1
+        amixer -c 0 sget Master >/dev/null 2>&1
+    done
+) &
+storm=$!
+sleep 2
+
+phase remove
+echo 1 > /sys/bus/pci/devices/$bdf/remove
+wait $storm
+
+phase rescan
+echo 1 > /sys/bus/pci/rescan
+wait_for /proc/asound/card0/pcm0p 30 || { log "the card did not come back"; exit 1; }
+
+phase done
+barwatch_stop
+ground_truth_stop

@@ -1,0 +1,44 @@
+/*
+ * ioctl_loop PATH CMD: issues ioctl(CMD) on PATH in a tight loop until killed,
+ * reopening the file when it goes away, so an ioctl is in flight whenever the
+ * device behind it is removed. Built statically for the bench guest.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+	unsigned long cmd;
+	unsigned long long calls = 0, failures = 0;
+	char buffer[4096];
+	int fd = -1;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s PATH CMD\n", argv[0]);
+		return 2;
+	}
+	cmd = strtoul(argv[2], NULL, 0);
+	for (;;) {
+		if (fd < 0) {
+			fd = open(argv[1], O_RDWR);
+			if (fd < 0) {
+				usleep(1000);
+				continue;
+			}
+		}
+		calls++;
+		if (ioctl(fd, cmd, buffer) < 0) {
+			failures++;
+			if (errno == ENODEV || errno == EBADF) {
+				close(fd);
+				fd = -1;
+			}
+		}
+		if ((calls & 0xffff) == 0)
+			fprintf(stderr, "ioctl_loop: %llu calls, %llu failed\n", calls, failures);
+	}
+}

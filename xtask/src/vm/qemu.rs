@@ -1,0 +1,120 @@
+//! Booting the guest under QEMU (TCG), with the HD-audio controller, the `edu`
+//! device and a raw results disk, always reaping QEMU.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result};
+
+use crate::shell;
+
+/// Size of the raw disk the guest writes its results to (as a tar archive).
+const RESULTS_DISK_BYTES: u64 = 256 << 20;
+
+/// How to boot the guest.
+pub struct Boot<'a> {
+    /// The kernel image.
+    pub kernel: &'a Path,
+    /// The initramfs.
+    pub initramfs: &'a Path,
+    /// Extra kernel command line words (`barwatch.scenario=…`).
+    pub cmdline: String,
+    /// Where the results disk, serial log and unpacked results go.
+    pub out: &'a Path,
+}
+
+/// What one boot left behind.
+pub struct Booted {
+    /// The serial console log.
+    pub serial: PathBuf,
+    /// The raw results disk.
+    pub disk: PathBuf,
+    /// Whether QEMU had to be killed at the timeout.
+    pub timed_out: bool,
+}
+
+/// The QEMU command line shared by scenario runs and the interactive shell.
+fn qemu(boot: &Boot<'_>, disk: &Path) -> Command {
+    let mut cmd = Command::new("qemu-system-x86_64");
+    cmd.args([
+        "-M",
+        "pc",
+        "-accel",
+        "tcg",
+        "-m",
+        "1024",
+        "-smp",
+        "2",
+        "-no-reboot",
+    ])
+    .arg("-kernel")
+    .arg(boot.kernel)
+    .arg("-initrd")
+    .arg(boot.initramfs)
+    .arg("-append")
+    .arg(format!(
+        "console=ttyS0 panic=-1 loglevel=6 tsc=reliable {}",
+        boot.cmdline
+    ))
+    .args(["-audiodev", "none,id=snd0", "-device", "intel-hda"])
+    .args(["-device", "hda-duplex,audiodev=snd0", "-device", "edu"])
+    .arg("-drive")
+    .arg(format!("file={},format=raw,if=virtio", disk.display()));
+    cmd
+}
+
+/// Creates an empty results disk.
+fn fresh_disk(out: &Path) -> Result<PathBuf> {
+    fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let disk = out.join("results.img");
+    let file =
+        fs::File::create(&disk).with_context(|| format!("cannot create {}", disk.display()))?;
+    file.set_len(RESULTS_DISK_BYTES)?;
+    Ok(disk)
+}
+
+/// Boots the guest headless, with the serial console in a file, and waits for it
+/// to power off or for `timeout`, killing QEMU then. QEMU is always reaped.
+pub fn run(boot: &Boot<'_>, timeout: Duration) -> Result<Booted> {
+    let disk = fresh_disk(boot.out)?;
+    let serial = boot.out.join("serial.log");
+    let mut cmd = qemu(boot, &disk);
+    cmd.args(["-display", "none", "-monitor", "none"])
+        .arg("-serial")
+        .arg(format!("file:{}", serial.display()))
+        .stdin(Stdio::null());
+    eprintln!("+ {}", shell::describe(&cmd));
+    let mut child = cmd
+        .spawn()
+        .context("cannot start qemu-system-x86_64 (`cargo xtask vm prepare` installs it)")?;
+    let deadline = Instant::now() + timeout;
+    let timed_out = loop {
+        if child.try_wait()?.is_some() {
+            break false;
+        }
+        if Instant::now() >= deadline {
+            child.kill().ok();
+            child.wait()?;
+            break true;
+        }
+        thread::sleep(Duration::from_millis(100));
+    };
+    Ok(Booted {
+        serial,
+        disk,
+        timed_out,
+    })
+}
+
+/// Boots the guest with its serial console on this terminal.
+pub fn interactive(boot: &Boot<'_>) -> Result<()> {
+    let disk = fresh_disk(boot.out)?;
+    let mut cmd = qemu(boot, &disk);
+    cmd.arg("-nographic");
+    shell::run(&mut cmd)
+}

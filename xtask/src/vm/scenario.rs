@@ -1,0 +1,111 @@
+//! Scenario scripts and what they declare about themselves in header comments:
+//! `# expect: clean` (no Oops allowed) or `# expect: oops` (the fixture commits
+//! one on purpose), and `# timeout: SECONDS`.
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use anyhow::{Context as _, Result, bail};
+
+/// What the serial log may contain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expectation {
+    /// No Oops, BUG or WARNING.
+    Clean,
+    /// At least one Oops: the fixture touches an unmapped BAR on purpose.
+    Oops,
+}
+
+/// One scenario script.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// Its name (the script's file stem).
+    pub name: String,
+    /// The script.
+    pub path: PathBuf,
+    /// What the kernel log may hold.
+    pub expect: Expectation,
+    /// How long the whole boot may take.
+    pub timeout: Duration,
+}
+
+impl Scenario {
+    /// Loads `bench/scenarios/NAME.sh` and its header.
+    pub fn load(bench: &Path, name: &str) -> Result<Self> {
+        let path = bench.join("scenarios").join(format!("{name}.sh"));
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "no scenario {name} ({} missing); the scenarios are: {}",
+                path.display(),
+                Self::names(bench).unwrap_or_default().join(", ")
+            )
+        })?;
+        let (expect, timeout) = parse_header(&text)?;
+        Ok(Self {
+            name: name.to_owned(),
+            path,
+            expect,
+            timeout,
+        })
+    }
+
+    /// Every scenario's name.
+    pub fn names(bench: &Path) -> Result<Vec<String>> {
+        let mut names: Vec<String> = std::fs::read_dir(bench.join("scenarios"))?
+            .filter_map(|e| e.ok()?.path().file_stem()?.to_str().map(str::to_owned))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+}
+
+/// Reads `# expect:` and `# timeout:` from a script's comments.
+fn parse_header(text: &str) -> Result<(Expectation, Duration)> {
+    let mut expect = Expectation::Clean;
+    let mut timeout = super::DEFAULT_TIMEOUT;
+    for line in text.lines().take_while(|l| l.starts_with('#')) {
+        if let Some(value) = line.strip_prefix("# expect:") {
+            expect = match value.trim() {
+                "clean" => Expectation::Clean,
+                "oops" => Expectation::Oops,
+                other => bail!("`# expect: {other}` is neither clean nor oops"),
+            };
+        } else if let Some(value) = line.strip_prefix("# timeout:") {
+            let seconds: u64 = value
+                .trim()
+                .parse()
+                .with_context(|| format!("`# timeout:{value}` is not a number of seconds"))?;
+            timeout = Duration::from_secs(seconds);
+        }
+    }
+    Ok((expect, timeout))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_header() {
+        let (expect, timeout) =
+            parse_header("#!/bin/sh\n# expect: oops\n# timeout: 90\necho hi\n").unwrap();
+        assert_eq!(expect, Expectation::Oops);
+        assert_eq!(timeout, Duration::from_secs(90));
+        assert!(parse_header("# expect: maybe\n").is_err());
+    }
+
+    #[test]
+    fn every_bench_scenario_has_a_valid_header() {
+        let bench = super::super::bench_dir();
+        let names = Scenario::names(&bench).unwrap();
+        assert!(
+            names.contains(&"playback-remove-rescan".to_owned()),
+            "{names:?}"
+        );
+        for name in names {
+            Scenario::load(&bench, &name).unwrap();
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! End-to-end runs on the real-kernel bench: Debian's kernel in QEMU with the real
+//! snd_hda_intel and the fixture driver. Each test boots the guest once and checks
+//! the kernel's own ground truth, the scenario's facts and barwatch's capture.
+//!
+//! They need root (the bench installs QEMU and builds the guest) and take a minute
+//! each under TCG. Without root they say why they skipped, except under `CI=true`,
+//! where that is a failure.
+
+use std::{collections::BTreeMap, fs, sync::Mutex};
+
+use barwatch::{
+    capture::reader::read_capture,
+    probe_table::{Mechanism, ProbeStatus},
+};
+use xtask::vm::{self, RunReport};
+
+/// One guest at a time: they share the build folders and the machine's two cores.
+static BENCH: Mutex<()> = Mutex::new(());
+
+/// Runs a scenario if the bench can run here, failing on any problem it reports.
+fn run(scenario: &str) -> Option<RunReport> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        let reason = "not root: the bench installs QEMU and builds a guest as root";
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{reason} (CI=true makes this a failure)"
+        );
+        eprintln!("skipped because {reason}");
+        return None;
+    }
+    let _one_at_a_time = BENCH.lock().unwrap_or_else(|p| p.into_inner());
+    let report = vm::run(scenario, &[]).expect("the bench runs the scenario");
+    vm::print_report(&report);
+    assert!(
+        report.problems().is_empty(),
+        "{scenario}: {:?}",
+        report.problems()
+    );
+    Some(report)
+}
+
+/// `KEY=VALUE` lines the scenario wrote to /results/facts.
+fn facts(report: &RunReport) -> BTreeMap<String, String> {
+    fs::read_to_string(report.file("facts"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// Parses a `0x…` address.
+fn address(text: &str) -> u64 {
+    u64::from_str_radix(text.trim_start_matches("0x"), 16).expect("a hex address")
+}
+
+#[test]
+fn playback_remove_rescan_unmaps_after_disconnect_and_remaps_the_moved_bar() {
+    let Some(report) = run("playback-remove-rescan") else {
+        return;
+    };
+    let truth = &report.truth;
+    let facts = facts(&report);
+
+    let disconnect = truth
+        .of("snd_card_disconnect")
+        .next()
+        .expect("snd_card_disconnect ran");
+    assert_eq!(disconnect.phase, "remove");
+    assert!(
+        truth.count("remove", "azx_stop_chip") >= 1,
+        "the chip is stopped on remove\n{truth}"
+    );
+    let unmap = truth
+        .of("iounmap")
+        .find(|h| h.phase == "remove")
+        .expect("iounmap on remove");
+    assert!(
+        unmap.ts > disconnect.ts,
+        "iounmap comes after snd_card_disconnect\n{truth}"
+    );
+
+    assert!(truth.count("rescan", "pci_rescan_bus") >= 1, "{truth}");
+    let (before, after) = (
+        address(&facts["bar0_before"]),
+        address(&facts["bar0_after"]),
+    );
+    assert_ne!(before, after, "the first rescan on -M pc moves BAR0");
+    assert!(
+        truth
+            .of("ioremap")
+            .any(|h| h.phase == "rescan" && address(&h.args["phys"]) == after),
+        "the driver maps the new BAR0 {after:#x} on rescan\n{truth}"
+    );
+    assert_eq!(
+        facts["aplay_after_exit"], "0",
+        "aplay plays again after the rescan"
+    );
+
+    let probes: Vec<ProbeStatus> =
+        serde_json::from_str(&fs::read_to_string(report.file("probes.json")).unwrap()).unwrap();
+    let stop = probes
+        .iter()
+        .find(|p| p.name == "kprobe:azx_stop_chip")
+        .unwrap();
+    assert_eq!(
+        stop.attached,
+        Some(Mechanism::Kprobe),
+        "module functions attach by kprobe in the guest: {stop:?}"
+    );
+
+    let capture =
+        read_capture(&report.file("capture.jsonl")).expect("the guest's capture reads back");
+    assert!(
+        capture
+            .events
+            .iter()
+            .any(|e| e.comm.starts_with("aplay") && e.probe.ends_with("_ioctl")),
+        "aplay's ioctls are in the capture"
+    );
+}
+
+#[test]
+fn fixture_correct_never_reads_after_unmap() {
+    let Some(report) = run("fixture-correct") else {
+        return;
+    };
+    let truth = &report.truth;
+    let unmap = truth
+        .of("iounmap")
+        .find(|h| h.phase == "remove")
+        .expect("the fixture unmaps BAR0 on remove");
+    assert!(
+        truth.of("barwatch_fixture_read").any(|h| h.ts < unmap.ts),
+        "the accessor runs before remove\n{truth}"
+    );
+    assert!(
+        !truth
+            .of("barwatch_fixture_read")
+            .any(|h| h.phase == "remove" && h.ts > unmap.ts),
+        "no access between unmap and the rescan\n{truth}"
+    );
+}
+
+#[test]
+fn fixture_touch_after_unmap_reads_the_unmapped_bar() {
+    let Some(report) = run("fixture-touch-after-unmap") else {
+        return;
+    };
+    let truth = &report.truth;
+    let unmap = truth
+        .of("iounmap")
+        .find(|h| h.phase == "remove")
+        .expect("the fixture unmaps BAR0 on remove");
+    let base = address(&unmap.args["addr"]);
+    assert!(
+        truth
+            .of("barwatch_fixture_read")
+            .any(|h| h.ts > unmap.ts && address(&h.args["base"]) == base),
+        "the accessor reads the unmapped base {base:#x} after iounmap\n{truth}"
+    );
+    assert!(
+        report
+            .complaints
+            .iter()
+            .any(|l| l.contains("page fault") || l.contains("Oops")),
+        "the read faults under TCG: {:?}",
+        report.complaints
+    );
+}
+
+#[test]
+fn fixture_irq_after_unmap_runs_its_handler_in_the_unmap_window() {
+    let Some(report) = run("fixture-irq-after-unmap") else {
+        return;
+    };
+    let truth = &report.truth;
+    let unmap = truth
+        .of("iounmap")
+        .find(|h| h.phase == "remove")
+        .expect("the fixture unmaps BAR0 on remove");
+    assert!(
+        truth
+            .of("fixture_irq_thread")
+            .any(|h| h.phase == "remove" && h.ts > unmap.ts),
+        "the threaded handler runs after iounmap\n{truth}"
+    );
+}
+
+#[test]
+fn fixture_stale_remap_maps_the_previous_bar_after_it_moved() {
+    let Some(report) = run("fixture-stale-remap") else {
+        return;
+    };
+    let facts = facts(&report);
+    let (before, after) = (
+        address(&facts["bar0_before"]),
+        address(&facts["bar0_after"]),
+    );
+    assert_ne!(before, after, "the rescan moved BAR0");
+    let remap = report
+        .truth
+        .of("ioremap")
+        .find(|h| h.phase == "rescan")
+        .expect("the re-probe maps BAR0");
+    assert_eq!(
+        address(&remap.args["phys"]),
+        before,
+        "the re-probe maps the old address"
+    );
+}
+
+#[test]
+fn fixture_ioctl_race_reads_the_bar_from_an_ioctl_after_unmap() {
+    let Some(report) = run("fixture-ioctl-race") else {
+        return;
+    };
+    let truth = &report.truth;
+    let unmap = truth
+        .of("iounmap")
+        .find(|h| h.phase == "remove")
+        .expect("the fixture unmaps BAR0 on remove");
+    let base = address(&unmap.args["addr"]);
+    assert!(
+        truth
+            .of("barwatch_fixture_read")
+            .any(|h| h.ts > unmap.ts && address(&h.args["base"]) == base),
+        "an ioctl reads the unmapped base after iounmap\n{truth}"
+    );
+}
