@@ -12,7 +12,7 @@ use barwatch::{
     capture::reader::read_capture,
     probe_table::{Mechanism, ProbeStatus},
 };
-use xtask::vm::{self, RunReport};
+use xtask::vm::{self, GroundTruth, RunReport, results::Hit};
 
 /// One guest at a time: they share the build folders and the machine's two cores.
 static BENCH: Mutex<()> = Mutex::new(());
@@ -50,6 +50,14 @@ fn facts(report: &RunReport) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The iounmap of the remove phase, which every remove scenario has.
+fn unmap_on_remove(truth: &GroundTruth) -> &Hit {
+    truth
+        .of("iounmap")
+        .find(|h| h.phase == "remove")
+        .unwrap_or_else(|| panic!("no iounmap on remove\n{truth}"))
+}
+
 /// Parses a `0x…` address.
 fn address(text: &str) -> u64 {
     u64::from_str_radix(text.trim_start_matches("0x"), 16).expect("a hex address")
@@ -72,10 +80,7 @@ fn playback_remove_rescan_unmaps_after_disconnect_and_remaps_the_moved_bar() {
         truth.count("remove", "azx_stop_chip") >= 1,
         "the chip is stopped on remove\n{truth}"
     );
-    let unmap = truth
-        .of("iounmap")
-        .find(|h| h.phase == "remove")
-        .expect("iounmap on remove");
+    let unmap = unmap_on_remove(truth);
     assert!(
         unmap.ts > disconnect.ts,
         "iounmap comes after snd_card_disconnect\n{truth}"
@@ -127,10 +132,7 @@ fn fixture_correct_never_reads_after_unmap() {
         return;
     };
     let truth = &report.truth;
-    let unmap = truth
-        .of("iounmap")
-        .find(|h| h.phase == "remove")
-        .expect("the fixture unmaps BAR0 on remove");
+    let unmap = unmap_on_remove(truth);
     assert!(
         truth.of("barwatch_fixture_read").any(|h| h.ts < unmap.ts),
         "the accessor runs before remove\n{truth}"
@@ -149,10 +151,7 @@ fn fixture_touch_after_unmap_reads_the_unmapped_bar() {
         return;
     };
     let truth = &report.truth;
-    let unmap = truth
-        .of("iounmap")
-        .find(|h| h.phase == "remove")
-        .expect("the fixture unmaps BAR0 on remove");
+    let unmap = unmap_on_remove(truth);
     let base = address(&unmap.args["addr"]);
     assert!(
         truth
@@ -176,10 +175,7 @@ fn fixture_irq_after_unmap_runs_its_handler_in_the_unmap_window() {
         return;
     };
     let truth = &report.truth;
-    let unmap = truth
-        .of("iounmap")
-        .find(|h| h.phase == "remove")
-        .expect("the fixture unmaps BAR0 on remove");
+    let unmap = unmap_on_remove(truth);
     assert!(
         truth
             .of("fixture_irq_thread")
@@ -217,10 +213,7 @@ fn fixture_ioctl_race_reads_the_bar_from_an_ioctl_after_unmap() {
         return;
     };
     let truth = &report.truth;
-    let unmap = truth
-        .of("iounmap")
-        .find(|h| h.phase == "remove")
-        .expect("the fixture unmaps BAR0 on remove");
+    let unmap = unmap_on_remove(truth);
     let base = address(&unmap.args["addr"]);
     assert!(
         truth

@@ -1,13 +1,8 @@
 # expect: clean
 # timeout: 240
 # The HD-audio controller is removed and rescanned with no client open.
-ground_truth_start
-barwatch_start
-
-phase setup
-bdf=$(bound_bdf snd_hda_intel) || { log "snd_hda_intel bound no device"; exit 1; }
-echo "bdf=$bdf" >> $R/facts
-echo "bar0_before=$(bar0 $bdf)" >> $R/facts
+hda_setup || exit 1
+bdf=$HDA_BDF
 sleep 1
 
 phase remove

@@ -3,12 +3,8 @@
 # amixer reads and writes controls in a tight loop while the controller is
 # removed; ALSA's own tracking must keep every control ioctl away from the
 # unmapped BAR.
-ground_truth_start
-barwatch_start
-
-phase setup
-bdf=$(bound_bdf snd_hda_intel) || { log "snd_hda_intel bound no device"; exit 1; }
-echo "bdf=$bdf" >> $R/facts
+hda_setup || exit 1
+bdf=$HDA_BDF
 (
     while [ -e /dev/snd/controlC0 ]; do
         amixer -q -c 0 sset Master 50% >/dev/null 2>&1

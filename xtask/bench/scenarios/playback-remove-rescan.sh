@@ -2,13 +2,8 @@
 # timeout: 240
 # aplay is playing when the HD-audio controller is removed through sysfs; the
 # bus is rescanned and aplay plays again on the re-probed card.
-ground_truth_start
-barwatch_start
-
-phase setup
-bdf=$(bound_bdf snd_hda_intel) || { log "snd_hda_intel bound no device"; exit 1; }
-echo "bdf=$bdf" >> $R/facts
-echo "bar0_before=$(bar0 $bdf)" >> $R/facts
+hda_setup || exit 1
+bdf=$HDA_BDF
 play > $R/aplay-before.log 2>&1 &
 player=$!
 sleep 2
