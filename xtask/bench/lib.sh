@@ -33,14 +33,21 @@ phase() {
 # probed before the module loads.
 ground_truth_start() {
     echo 16384 > $TRACE/buffer_size_kb
+    # CLOCK_MONOTONIC, the clock of barwatch's bpf_ktime_get_ns timestamps.
+    echo mono > $TRACE/trace_clock
     echo > $TRACE/trace
-    grep -v '^#' /bench/ground-truth.list | while read -r spec; do
+    ground_truth_add /bench/ground-truth.list
+    echo 1 > $TRACE/tracing_on
+    GROUND_TRUTH_ON=1
+}
+
+# Adds and enables the kprobe events listed in file $1.
+ground_truth_add() {
+    grep -v '^#' "$1" | while read -r spec; do
         [ -n "$spec" ] || continue
         echo "$spec" >> $TRACE/kprobe_events 2>/dev/null || log "ground truth cannot probe: $spec"
     done
     echo 1 > $TRACE/events/bw/enable
-    echo 1 > $TRACE/tracing_on
-    GROUND_TRUTH_ON=1
 }
 
 ground_truth_stop() {
@@ -129,6 +136,7 @@ run_scenario() {
 fixture_load() {
     FIXTURE_BDF=$(find_bdf 0x1234 0x11e8) || { log "no edu device"; return 1; }
     insmod /bench/fixture/barwatch_fixture.ko mode=$1 || return 1
+    ground_truth_add /bench/ground-truth-fixture.list
     wait_for /sys/bus/pci/drivers/barwatch_fixture/$FIXTURE_BDF 10 || { log "the fixture did not bind"; return 1; }
     echo "fixture_bdf=$FIXTURE_BDF" >> $R/facts
 }

@@ -9,7 +9,7 @@
 use std::{collections::BTreeMap, fs, sync::Mutex};
 
 use barwatch::{
-    capture::reader::read_capture,
+    capture::reader::{CaptureEnd, read_capture},
     probe_table::{Mechanism, ProbeStatus},
 };
 use xtask::vm::{self, GroundTruth, RunReport, results::Hit};
@@ -58,6 +58,71 @@ fn unmap_on_remove(truth: &GroundTruth) -> &Hit {
         .unwrap_or_else(|| panic!("no iounmap on remove\n{truth}"))
 }
 
+/// Checks that barwatch saw exactly as many calls of every probed function as the
+/// kernel's own tracing, between the `setup` and `done` phases, with nothing lost;
+/// prints both tables side by side when they differ.
+fn assert_counts_match_ground_truth(report: &RunReport) {
+    let capture =
+        read_capture(&report.file("capture.jsonl")).expect("the guest's capture reads back");
+    let CaptureEnd::Trailer(trailer) = &capture.end else {
+        panic!("barwatch's capture was cut: {:?}", capture.end)
+    };
+    assert_eq!(trailer.lost, 0, "records lost: {trailer:?}");
+    let truth = &report.truth;
+    let (start, end) = (truth.phase_starts["setup"], truth.phase_starts["done"]);
+    let mut rows = Vec::new();
+    let mut differ = false;
+    let mut functions: Vec<&str> = truth.hits.iter().map(|h| h.function.as_str()).collect();
+    functions.sort_unstable();
+    functions.dedup();
+    for function in functions {
+        let probe = match function.strip_suffix("_ret") {
+            Some(name) => format!("kretprobe:{name}"),
+            None => format!("kprobe:{function}"),
+        };
+        let attached = capture
+            .header
+            .probes
+            .iter()
+            .any(|p| p.name == probe && p.is_attached());
+        if !attached {
+            rows.push(format!(
+                "{function:40} {:>8} {:>8}  (not in barwatch's catalogue or not attached)",
+                truth.count_between(function, "setup", "done").unwrap_or(0),
+                "-"
+            ));
+            continue;
+        }
+        let kernel = truth.count_between(function, "setup", "done").unwrap_or(0);
+        let ours = capture
+            .events
+            .iter()
+            .filter(|e| e.probe == probe)
+            .filter(|e| {
+                let ts = e.ts_ns as f64 / 1e9;
+                ts >= start && ts < end
+            })
+            .count();
+        differ |= kernel != ours;
+        rows.push(format!(
+            "{probe:40} {kernel:>8} {ours:>8}{}",
+            if kernel == ours { "" } else { "  <-- differs" }
+        ));
+    }
+    let table = format!(
+        "{:40} {:>8} {:>8}\n{}",
+        "FUNCTION",
+        "KERNEL",
+        "BARWATCH",
+        rows.join("\n")
+    );
+    eprintln!("{table}");
+    assert!(
+        !differ,
+        "barwatch's counts differ from the kernel's:\n{table}"
+    );
+}
+
 /// Parses a `0x…` address.
 fn address(text: &str) -> u64 {
     u64::from_str_radix(text.trim_start_matches("0x"), 16).expect("a hex address")
@@ -102,6 +167,7 @@ fn playback_remove_rescan_unmaps_after_disconnect_and_remaps_the_moved_bar() {
         facts["aplay_after_exit"], "0",
         "aplay plays again after the rescan"
     );
+    assert_counts_match_ground_truth(&report);
 
     let probes: Vec<ProbeStatus> =
         serde_json::from_str(&fs::read_to_string(report.file("probes.json")).unwrap()).unwrap();
@@ -131,6 +197,7 @@ fn fixture_correct_never_reads_after_unmap() {
     let Some(report) = run("fixture-correct") else {
         return;
     };
+    assert_counts_match_ground_truth(&report);
     let truth = &report.truth;
     let unmap = unmap_on_remove(truth);
     assert!(
@@ -150,6 +217,7 @@ fn fixture_touch_after_unmap_reads_the_unmapped_bar() {
     let Some(report) = run("fixture-touch-after-unmap") else {
         return;
     };
+    assert_counts_match_ground_truth(&report);
     let truth = &report.truth;
     let unmap = unmap_on_remove(truth);
     let base = address(&unmap.args["addr"]);
@@ -221,4 +289,17 @@ fn fixture_ioctl_race_reads_the_bar_from_an_ioctl_after_unmap() {
             .any(|h| h.ts > unmap.ts && address(&h.args["base"]) == base),
         "an ioctl reads the unmapped base after iounmap\n{truth}"
     );
+}
+
+#[test]
+fn system_sleep_stops_the_chip_and_barwatch_counts_what_the_kernel_counts() {
+    let Some(report) = run("system-sleep") else {
+        return;
+    };
+    let truth = &report.truth;
+    assert!(
+        truth.count("suspend", "azx_suspend") >= 1 && truth.count("suspend", "azx_stop_chip") >= 1,
+        "the driver suspends and stops the chip\n{truth}"
+    );
+    assert_counts_match_ground_truth(&report);
 }

@@ -50,6 +50,8 @@ pub struct Hit {
 pub struct GroundTruth {
     /// Phases in the order the scenario entered them.
     pub phases: Vec<String>,
+    /// When each phase after `boot` started, in trace seconds (CLOCK_MONOTONIC).
+    pub phase_starts: BTreeMap<String, f64>,
     /// Every hit, in trace order.
     pub hits: Vec<Hit>,
 }
@@ -60,6 +62,7 @@ impl GroundTruth {
     pub fn parse(trace: &str) -> Self {
         let mut truth = GroundTruth {
             phases: vec!["boot".to_owned()],
+            phase_starts: BTreeMap::new(),
             hits: Vec::new(),
         };
         for line in trace.lines().filter(|l| !l.starts_with('#')) {
@@ -68,7 +71,9 @@ impl GroundTruth {
             };
             if event == "tracing_mark_write" {
                 if let Some(phase) = rest.trim().strip_prefix("barwatch-phase: ") {
-                    truth.phases.push(phase.trim().to_owned());
+                    let phase = phase.trim().to_owned();
+                    truth.phase_starts.entry(phase.clone()).or_insert(ts);
+                    truth.phases.push(phase);
                 }
                 continue;
             }
@@ -93,6 +98,16 @@ impl GroundTruth {
             .iter()
             .filter(|h| h.phase == phase && h.function == function)
             .count()
+    }
+
+    /// Calls of `function` between the starts of phases `from` and `to`.
+    pub fn count_between(&self, function: &str, from: &str, to: &str) -> Option<usize> {
+        let (start, end) = (self.phase_starts.get(from)?, self.phase_starts.get(to)?);
+        Some(
+            self.of(function)
+                .filter(|h| h.ts >= *start && h.ts < *end)
+                .count(),
+        )
     }
 
     /// Hits of `function`, in trace order.
