@@ -36,6 +36,9 @@ pub struct RecordArgs {
     /// Attach only these probe points (repeatable), named as `barwatch probes` shows them.
     #[arg(long = "probe", value_name = "NAME")]
     pub probes: Vec<String>,
+    /// Add a driver profile's probe points (TOML, repeatable) to the built-in ones.
+    #[arg(long = "profile", value_name = "FILE")]
+    pub profiles: Vec<PathBuf>,
     /// Record only these processes (repeatable); default: every process.
     #[arg(long = "pid", value_name = "PID")]
     pub pids: Vec<u32>,
@@ -53,6 +56,9 @@ pub struct ProbesArgs {
     /// Print the table as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Add a driver profile's probe points (TOML, repeatable) to the built-in ones.
+    #[arg(long = "profile", value_name = "FILE")]
+    pub profiles: Vec<PathBuf>,
 }
 
 /// Flags of `barwatch report`.

@@ -117,6 +117,11 @@ pub fn parse(bytes: &[u8]) -> Result<Record, DecodeError> {
 pub trait Symbols {
     /// The function at exactly or containing `addr`, if known.
     fn symbol(&self, addr: u64) -> Option<Symbol>;
+
+    /// The return addresses of kernel stack `stack_id`, innermost first, if known.
+    fn stack(&self, _stack_id: i64) -> Option<Vec<u64>> {
+        None
+    }
 }
 
 /// A kernel address resolved to a function.
@@ -240,12 +245,28 @@ pub fn to_event(record: &Record, symbols: &dyn Symbols) -> Event {
             };
             let exit = header.kind == kind::FUNC_EXIT;
             let probe = function_probe_name(exit, &function);
+            let stack = if r.stack_id == barwatch_abi::NO_STACK {
+                Vec::new()
+            } else {
+                symbols
+                    .stack(r.stack_id)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|ip| {
+                        symbols
+                            .symbol(ip)
+                            .map_or_else(|| Hex(ip).to_string(), |s| s.to_string())
+                    })
+                    .collect()
+            };
+            let base = (r.base != 0).then_some(Hex(r.base));
             let data = if exit {
                 EventData::FuncExit {
                     function,
                     module,
                     ip: Hex(r.ip),
                     ret: Hex(r.ret),
+                    stack,
                 }
             } else {
                 EventData::FuncEntry {
@@ -253,6 +274,8 @@ pub fn to_event(record: &Record, symbols: &dyn Symbols) -> Event {
                     module,
                     ip: Hex(r.ip),
                     args: r.args.map(Hex),
+                    base,
+                    stack,
                 }
             };
             (probe, data)
@@ -291,6 +314,10 @@ mod tests {
     struct Table(HashMap<u64, &'static str>);
 
     impl Symbols for Table {
+        fn stack(&self, stack_id: i64) -> Option<Vec<u64>> {
+            (stack_id == 7).then(|| vec![0xffff_0000_0000_1000, 0xffff_0000_0000_2000])
+        }
+
         fn symbol(&self, addr: u64) -> Option<Symbol> {
             self.0.get(&addr).map(|s| Symbol {
                 name: (*s).to_owned(),
@@ -411,18 +438,33 @@ mod tests {
     #[test]
     fn function_entry_and_return_are_named_by_symbol() {
         let entry = FuncRecord {
-            header: header(kind::FUNC_ENTRY, probe_id::FUNC_ENTRY, 96),
+            header: header(kind::FUNC_ENTRY, probe_id::FUNC_ENTRY, 112),
             ip: 0xffff_0000_0000_1000,
             args: [1, 2, 3, 4],
             ret: 0,
+            base: 0xffff_c900_0030_0000,
+            stack_id: 7,
         };
         let event = decode(&bytes(&entry));
         assert_eq!(event.probe, "kprobe:azx_stop_chip");
+        let EventData::FuncEntry { base, stack, .. } = &event.data else {
+            panic!("{event:?}")
+        };
+        assert_eq!(*base, Some(Hex(0xffff_c900_0030_0000)));
+        assert_eq!(
+            stack,
+            &[
+                "azx_stop_chip [snd_hda_codec]",
+                "azx_irq_pending_work [snd_hda_codec]"
+            ]
+        );
         let exit = FuncRecord {
-            header: header(kind::FUNC_EXIT, probe_id::FUNC_EXIT, 96),
+            header: header(kind::FUNC_EXIT, probe_id::FUNC_EXIT, 112),
             ip: 0xffff_0000_0000_3000,
             args: [0; 4],
             ret: 7,
+            base: 0,
+            stack_id: barwatch_abi::NO_STACK,
         };
         let event = decode(&bytes(&exit));
         assert_eq!(event.probe, "kretprobe:0xffff000000003000");

@@ -130,6 +130,13 @@ pub enum EventData {
         ip: Hex,
         /// Its first four arguments, raw.
         args: [Hex; 4],
+        /// The device's MMIO base the function is about to touch, read through the
+        /// profile's base path (accessors only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        base: Option<Hex>,
+        /// The kernel stack, innermost frame first, when the profile asks for one.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        stack: Vec<String>,
     },
     /// A probed kernel function returned.
     FuncExit {
@@ -142,6 +149,9 @@ pub enum EventData {
         ip: Hex,
         /// Its return value, raw.
         ret: Hex,
+        /// The kernel stack, innermost frame first, when the profile asks for one.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        stack: Vec<String>,
     },
 }
 

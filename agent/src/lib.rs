@@ -12,4 +12,5 @@ pub mod ioctl;
 #[cfg(feature = "live")]
 pub mod live;
 pub mod probe_table;
+pub mod profile;
 pub mod report;

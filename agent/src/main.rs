@@ -24,6 +24,7 @@ use barwatch::{
         record::{self, StopReason, monotonic_now_ns, unix_now_ns},
     },
     probe_table::ProbeStatus,
+    profile::Profile,
     report::Summary,
 };
 use clap::Parser as _;
@@ -59,9 +60,26 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
     })
 }
 
-/// Attaches the requested probe points.
-fn start_probes(names: &[String], filters: Filters, ring_bytes: u32) -> Result<LiveProbes> {
-    let points = catalogue::select(names).map_err(|unknown| {
+/// The built-in profiles and those named on the command line.
+fn load_profiles(files: &[std::path::PathBuf]) -> Result<Vec<Profile>> {
+    let mut profiles = Profile::builtin();
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read profile {}", file.display()))?;
+        profiles.push(Profile::parse(&file.display().to_string(), &text)?);
+    }
+    Ok(profiles)
+}
+
+/// Attaches the requested probe points of the loaded profiles.
+fn start_probes(
+    names: &[String],
+    profiles: &[std::path::PathBuf],
+    filters: Filters,
+    ring_bytes: u32,
+) -> Result<LiveProbes> {
+    let all = catalogue::catalogue(&load_profiles(profiles)?);
+    let points = catalogue::select(all, names).map_err(|unknown| {
         anyhow::anyhow!("no probe point named `{unknown}`; `barwatch probes` lists them")
     })?;
     Ok(LiveProbes::start(&LiveOptions {
@@ -77,7 +95,7 @@ fn record(args: RecordArgs) -> Result<()> {
         pids: args.pids,
         irqs: args.irqs,
     };
-    let probes = start_probes(&args.probes, filters, args.ring_size)?;
+    let probes = start_probes(&args.probes, &args.profiles, filters, args.ring_size)?;
     let attached = probes.table.iter().filter(|p| p.is_attached()).count();
     if attached == 0 {
         anyhow::bail!("no probe point attached; run `barwatch probes` to see why for each one");
@@ -126,7 +144,7 @@ fn record(args: RecordArgs) -> Result<()> {
 
 /// `barwatch probes`.
 fn probes(args: ProbesArgs) -> Result<()> {
-    let probes = start_probes(&[], Filters::default(), 4096 * 16)?;
+    let probes = start_probes(&[], &args.profiles, Filters::default(), 4096 * 16)?;
     let mut out = io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &probes.table)?;

@@ -10,6 +10,7 @@
 
 use core::ptr::read_volatile;
 
+use aya_ebpf::programs::tracing::StackIdContext;
 use aya_ebpf::{
     EbpfContext,
     helpers::{
@@ -20,7 +21,7 @@ use aya_ebpf::{
         },
     },
     macros::{fentry, fexit, kprobe, kretprobe, map, raw_tracepoint, tracepoint},
-    maps::{HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{HashMap, PerCpuArray, PerCpuHashMap, RingBuf, StackTrace},
     programs::{
         FEntryContext, FExitContext, ProbeContext, RawTracePointContext, RetProbeContext,
         TracePointContext,
@@ -28,8 +29,11 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::debug;
 use barwatch_abi::{
-    FILTER_CAPACITY, FUNC_LOST_CAPACITY, FuncRecord, INFLIGHT_CAPACITY, IoctlInflight, IoctlRecord,
-    IrqRecord, OFFSET_UNKNOWN, RecordHeader, WorkRecord, is_alsa_ioctl, kind, probe_id,
+    FILTER_CAPACITY, FUNC_BASE, FUNC_CONFIG_CAPACITY, FUNC_LOST_CAPACITY, FUNC_MAPS_RET,
+    FUNC_STACK, FUNC_STACK_IF_UNMAPPED, FUNC_UNMAPS_ARG0, FuncConfig, FuncRecord,
+    INFLIGHT_CAPACITY, IoctlInflight, IoctlRecord, IrqRecord, MAX_BASE_HOPS, NO_STACK,
+    OFFSET_UNKNOWN, RecordHeader, STACKS_CAPACITY, UNMAPPED_CAPACITY, WorkRecord, is_alsa_ioctl,
+    kind, probe_id,
 };
 
 /// Default ring buffer size; the agent may override it at load time.
@@ -57,6 +61,16 @@ static IOCTL_CMDS: HashMap<u32, u8> = HashMap::with_max_entries(FILTER_CAPACITY,
 #[map(name = "IOCTL_INFLIGHT")]
 static IOCTL_INFLIGHT: HashMap<u32, IoctlInflight> =
     HashMap::with_max_entries(INFLIGHT_CAPACITY, 0);
+
+#[map(name = "FUNC_CONFIG")]
+static FUNC_CONFIG: HashMap<[u64; 2], FuncConfig> =
+    HashMap::with_max_entries(FUNC_CONFIG_CAPACITY, 0);
+
+#[map(name = "STACKS")]
+static STACKS: StackTrace = StackTrace::with_max_entries(STACKS_CAPACITY, 0);
+
+#[map(name = "UNMAPPED")]
+static UNMAPPED: HashMap<u64, u8> = HashMap::with_max_entries(UNMAPPED_CAPACITY, 0);
 
 #[unsafe(no_mangle)]
 static IRQ_FILTER_ON: u32 = 0;
@@ -319,16 +333,64 @@ pub fn sys_exit_ioctl(ctx: TracePointContext) -> i32 {
     0
 }
 
-/// Records a function entry or return for whichever function this program is
-/// attached to; one program serves every function probe.
+/// Follows a function's base path from its arguments to the MMIO base: each hop
+/// reads the u64 at `pointer + offset`. Zero when the path breaks.
 #[inline(always)]
-fn func_event<C: EbpfContext>(ctx: &C, kind: u32, probe: u32, args: [u64; 4], ret: u64) {
+fn mmio_base(config: &FuncConfig, args: &[u64; 4]) -> u64 {
+    let mut pointer = args[(config.base_arg & 3) as usize];
+    for hop in 0..MAX_BASE_HOPS {
+        if hop as u32 >= config.base_hops || pointer == 0 {
+            break;
+        }
+        let at = pointer.wrapping_add(config.base_offsets[hop] as u64);
+        // SAFETY: bpf_probe_read_kernel checks the address and fails on a bad one.
+        pointer = unsafe { bpf_probe_read_kernel(at as *const u64) }.unwrap_or(0);
+    }
+    pointer
+}
+
+/// Records a function entry or return for whichever function this program is
+/// attached to; one program serves every function probe. Per-function settings
+/// say whether to read an MMIO base, take a stack, or track mappings.
+#[inline(always)]
+fn func_event<C: EbpfContext + StackIdContext>(
+    ctx: &C,
+    kind: u32,
+    probe: u32,
+    args: [u64; 4],
+    ret: u64,
+) {
     let pid_tgid = bpf_get_current_pid_tgid();
     if !pid_wanted((pid_tgid >> 32) as u32) {
         return;
     }
     // SAFETY: bpf_get_func_ip only reads the program's context.
     let ip = unsafe { bpf_get_func_ip(ctx.as_ptr()) };
+    let exit = kind == kind::FUNC_EXIT;
+    // SAFETY: map lookup; the value is copied out.
+    let config = unsafe { FUNC_CONFIG.get(&[ip, exit as u64]) }
+        .copied()
+        .unwrap_or_default();
+    if exit && config.flags & FUNC_MAPS_RET != 0 && ret != 0 {
+        let _ = UNMAPPED.remove(&ret);
+    }
+    if !exit && config.flags & FUNC_UNMAPS_ARG0 != 0 && args[0] != 0 {
+        let _ = UNMAPPED.insert(&args[0], &1, 0);
+    }
+    let base = if !exit && config.flags & FUNC_BASE != 0 {
+        mmio_base(&config, &args)
+    } else {
+        0
+    };
+    // SAFETY: map lookup.
+    let base_unmapped = base != 0 && unsafe { UNMAPPED.get(&base) }.is_some();
+    let want_stack = config.flags & FUNC_STACK != 0
+        || (config.flags & FUNC_STACK_IF_UNMAPPED != 0 && base_unmapped);
+    let stack_id = if want_stack {
+        ctx.get_stackid(&STACKS, 0).map_or(NO_STACK, |id| id as i64)
+    } else {
+        NO_STACK
+    };
     let written = emit(
         ctx,
         FuncRecord {
@@ -336,6 +398,8 @@ fn func_event<C: EbpfContext>(ctx: &C, kind: u32, probe: u32, args: [u64; 4], re
             ip,
             args,
             ret,
+            base,
+            stack_id,
         },
         probe,
     );

@@ -126,6 +126,8 @@ fn events() -> Vec<Event> {
                 module: Some("snd_hda_codec".into()),
                 ip: Hex(0xffff_ffff_c0a1_0f00),
                 args: [Hex(0xffff_8881_0c00_0000), Hex(0), Hex(0), Hex(0)],
+                base: None,
+                stack: Vec::new(),
             },
         ),
         event(
@@ -140,6 +142,7 @@ fn events() -> Vec<Event> {
                 module: Some("snd_hda_codec".into()),
                 ip: Hex(0xffff_ffff_c0a1_0f00),
                 ret: Hex(0),
+                stack: vec!["azx_stop_chip".into(), "azx_remove [snd_hda_intel]".into()],
             },
         ),
         event(

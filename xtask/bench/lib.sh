@@ -57,11 +57,12 @@ ground_truth_stop() {
     cat $TRACE/kprobe_events > $R/kprobe_events.txt
 }
 
-# Starts `barwatch record` and waits until its probes are attached.
+# Starts `barwatch record` (with extra arguments "$@", e.g. --profile FILE) and
+# waits until its probes are attached.
 barwatch_start() {
-    barwatch probes > $R/probes.txt 2>&1 || true
-    barwatch probes --json > $R/probes.json 2> $R/probes.err || true
-    barwatch record -o $R/capture.jsonl 2> $R/record.log &
+    barwatch probes "$@" > $R/probes.txt 2>&1 || true
+    barwatch probes --json "$@" > $R/probes.json 2> $R/probes.err || true
+    barwatch record -o $R/capture.jsonl "$@" 2> $R/record.log &
     BARWATCH=$!
     i=0
     while [ "$(head -c 1 $R/capture.jsonl 2>/dev/null)" != "{" ] || ! head -n 1 $R/capture.jsonl | grep -q '}$'; do
@@ -146,9 +147,12 @@ fixture_load() {
 # work, and record BAR0 before and after.
 fixture_cycle() {
     ground_truth_start
-    barwatch_start
-    phase setup
+    # barwatch attaches to the fixture's functions only once the module is loaded
+    # (it does not yet watch module loads), so it starts after the load.
+    phase load
     fixture_load "$1" || return 1
+    barwatch_start --profile /bench/profiles/fixture.toml
+    phase setup
     echo "bar0_before=$(bar0 $FIXTURE_BDF)" >> $R/facts
     sleep 1
     if [ -n "$2" ]; then

@@ -589,6 +589,8 @@ mod tests {
                     module: Some("snd_hda_codec".into()),
                     ip: Hex(0xffff_ffff_c0a0_0000),
                     args: [Hex(1), Hex(2), Hex(3), Hex(4)],
+                    base: None,
+                    stack: Vec::new(),
                 },
             ),
             event(
@@ -599,6 +601,7 @@ mod tests {
                     module: None,
                     ip: Hex(0xffff_ffff_c0a0_0000),
                     ret: Hex(0),
+                    stack: vec!["azx_stop_chip".into(), "azx_remove [snd_hda_intel]".into()],
                 },
             ),
         ]

@@ -8,11 +8,22 @@ use std::path::Path;
 
 use aya::{
     Btf, Ebpf,
+    maps::HashMap as BpfHashMap,
     programs::{FEntry, FExit, KProbe, ProgramError, RawTracePoint, TracePoint},
 };
+use barwatch_abi::{
+    FUNC_BASE, FUNC_MAPS_RET, FUNC_STACK, FUNC_STACK_IF_UNMAPPED, FUNC_UNMAPS_ARG0, FuncConfig,
+    MAP_FUNC_CONFIG,
+};
 
-use super::catalogue::{ProbePoint, Target};
-use crate::probe_table::{Attempt, Mechanism, ProbeStatus};
+use super::{
+    btf::BtfCache,
+    catalogue::{ProbePoint, TracepointProbe},
+};
+use crate::{
+    probe_table::{Attempt, Mechanism, ProbeStatus},
+    profile::{FunctionProbe, StackPolicy, Tracking},
+};
 
 /// Program names in the BPF object, one per mechanism for function probes.
 mod program {
@@ -60,6 +71,7 @@ pub fn function_plan(
     name: &str,
     module_hint: Option<&str>,
     exit: bool,
+    optional: bool,
     symbol: Option<Option<&str>>,
     facts: KernelFacts,
 ) -> Vec<Step> {
@@ -72,6 +84,11 @@ pub fn function_plan(
         let failure = match module_hint {
             Some(m) => format!("symbol {name} not present: is {m} loaded?"),
             None => format!("symbol {name} not present in this kernel (/proc/kallsyms)"),
+        };
+        let failure = if optional {
+            format!("{failure} (optional: only kernels with the patch set that adds it have it)")
+        } else {
+            failure
         };
         return vec![Step::Skip(Attempt {
             mechanism: probe,
@@ -120,6 +137,7 @@ pub struct Attacher<'a> {
     kallsyms: &'a super::kallsyms::Kallsyms,
     tracefs: Result<std::path::PathBuf, String>,
     btf: Option<Result<Btf, String>>,
+    struct_btf: BtfCache,
     loaded: Vec<&'static str>,
     fentry: Slot,
     fexit: Slot,
@@ -140,6 +158,7 @@ impl<'a> Attacher<'a> {
             kallsyms,
             tracefs,
             btf: None,
+            struct_btf: BtfCache::default(),
             loaded: Vec::new(),
             fentry: Slot::Free,
             fexit: Slot::Free,
@@ -148,30 +167,48 @@ impl<'a> Attacher<'a> {
 
     /// Attaches one probe point and says how, or why not.
     pub fn attach(&mut self, point: &ProbePoint) -> ProbeStatus {
-        let steps = match point.target {
-            Target::Function { name, module, exit } => {
-                function_plan(name, module, exit, self.kallsyms.find(name), self.facts)
+        let mut status = ProbeStatus {
+            name: point.name(),
+            role: point.role(),
+            attached: None,
+            attempts: Vec::new(),
+        };
+        let steps = match point {
+            ProbePoint::Function(f) => {
+                let symbol = self.kallsyms.find(&f.name);
+                let mut steps = function_plan(
+                    &f.name,
+                    f.module.as_deref(),
+                    f.exit,
+                    f.optional,
+                    symbol,
+                    self.facts,
+                );
+                if let Some(module) = symbol
+                    && let Err(reason) = self.configure(f, module)
+                {
+                    let mechanism = if f.exit {
+                        Mechanism::Kretprobe
+                    } else {
+                        Mechanism::Kprobe
+                    };
+                    steps = vec![Step::Skip(Attempt {
+                        mechanism,
+                        failure: Some(reason),
+                    })];
+                }
+                steps
             }
-            Target::Tracepoint {
-                raw_program,
-                classic_program,
-                ..
-            } => {
+            ProbePoint::Tracepoint(t) => {
                 let mut steps = Vec::new();
-                if raw_program.is_some() {
+                if t.raw_program.is_some() {
                     steps.push(Step::Try(Mechanism::RawTracepoint));
                 }
-                if classic_program.is_some() {
+                if t.classic_program.is_some() {
                     steps.push(Step::Try(Mechanism::Tracepoint));
                 }
                 steps
             }
-        };
-        let mut status = ProbeStatus {
-            name: point.name(),
-            role: point.role,
-            attached: None,
-            attempts: Vec::new(),
         };
         for step in steps {
             let attempt = match step {
@@ -191,10 +228,56 @@ impl<'a> Attacher<'a> {
         status
     }
 
+    /// Works out what the function's probe reads and records and hands it to the
+    /// programs, keyed by the function's address. Fails, so the point stays blind
+    /// rather than reading garbage, when a struct member of its base path is not in
+    /// BTF.
+    fn configure(&mut self, f: &FunctionProbe, module: Option<&str>) -> Result<(), String> {
+        let mut config = FuncConfig::default();
+        match f.stack {
+            StackPolicy::Never => {}
+            StackPolicy::Always => config.flags |= FUNC_STACK,
+            StackPolicy::IfUnmapped => config.flags |= FUNC_STACK_IF_UNMAPPED,
+        }
+        match f.tracks {
+            Some(Tracking::MapsReturn) => config.flags |= FUNC_MAPS_RET,
+            Some(Tracking::UnmapsArg0) => config.flags |= FUNC_UNMAPS_ARG0,
+            None => {}
+        }
+        if let Some(path) = &f.base {
+            config.flags |= FUNC_BASE;
+            config.base_arg = path.arg;
+            config.base_hops = path.hops.len() as u32;
+            for (slot, (strukt, member)) in config.base_offsets.iter_mut().zip(&path.hops) {
+                *slot = self
+                    .struct_btf
+                    .member_offset(module.or(f.module.as_deref()), strukt, member)
+                    .map_err(|e| format!("cannot read the MMIO base ({path}): {e}"))?;
+            }
+        }
+        if config == FuncConfig::default() {
+            return Ok(());
+        }
+        let address = self
+            .kallsyms
+            .address(&f.name)
+            .filter(|a| *a != 0)
+            .ok_or_else(|| format!("the address of {} is hidden (kptr_restrict)", f.name))?;
+        let map = self
+            .ebpf
+            .map_mut(MAP_FUNC_CONFIG)
+            .ok_or_else(|| format!("map {MAP_FUNC_CONFIG} missing from the BPF object"))?;
+        let mut configs: BpfHashMap<_, [u64; 2], FuncConfig> =
+            BpfHashMap::try_from(map).map_err(|e| format!("map {MAP_FUNC_CONFIG}: {e}"))?;
+        configs
+            .insert([address, u64::from(f.exit)], config, 0)
+            .map_err(|e| format!("map {MAP_FUNC_CONFIG}: {e}"))
+    }
+
     /// Tries one mechanism; `Err` holds the reason in words a kernel developer acts on.
     fn try_mechanism(&mut self, point: &ProbePoint, mechanism: Mechanism) -> Result<(), String> {
-        match (point.target, mechanism) {
-            (Target::Function { name, .. }, Mechanism::Kprobe | Mechanism::Kretprobe) => {
+        match (point, mechanism) {
+            (ProbePoint::Function(f), Mechanism::Kprobe | Mechanism::Kretprobe) => {
                 let program_name = if mechanism == Mechanism::Kprobe {
                     program::KPROBE
                 } else {
@@ -202,19 +285,20 @@ impl<'a> Attacher<'a> {
                 };
                 let program: &mut KProbe = self.program(program_name)?;
                 program
-                    .attach(name, 0)
+                    .attach(&f.name, 0)
                     .map(drop)
                     .map_err(|e| explain(mechanism, &e))
             }
-            (Target::Function { name, .. }, Mechanism::Fentry | Mechanism::Fexit) => {
-                self.attach_trampoline(name, mechanism)
+            (ProbePoint::Function(f), Mechanism::Fentry | Mechanism::Fexit) => {
+                let name = f.name.clone();
+                self.attach_trampoline(&name, mechanism)
             }
             (
-                Target::Tracepoint {
+                ProbePoint::Tracepoint(TracepointProbe {
                     name,
                     raw_program: Some(program_name),
                     ..
-                },
+                }),
                 Mechanism::RawTracepoint,
             ) => {
                 let program: &mut RawTracePoint = self.program(program_name)?;
@@ -224,12 +308,12 @@ impl<'a> Attacher<'a> {
                     .map_err(|e| explain(mechanism, &e))
             }
             (
-                Target::Tracepoint {
+                ProbePoint::Tracepoint(TracepointProbe {
                     category,
                     name,
                     classic_program: Some(program_name),
                     ..
-                },
+                }),
                 Mechanism::Tracepoint,
             ) => {
                 self.tracefs.clone()?;
@@ -435,12 +519,12 @@ mod tests {
 
     #[test]
     fn vmlinux_function_tries_kprobe_then_fentry() {
-        let plan = function_plan("ioremap", None, false, Some(None), WITH_KPROBES);
+        let plan = function_plan("ioremap", None, false, false, Some(None), WITH_KPROBES);
         assert_eq!(
             plan,
             [Step::Try(Mechanism::Kprobe), Step::Try(Mechanism::Fentry)]
         );
-        let plan = function_plan("ioremap", None, true, Some(None), WITH_KPROBES);
+        let plan = function_plan("ioremap", None, true, false, Some(None), WITH_KPROBES);
         assert_eq!(
             plan,
             [Step::Try(Mechanism::Kretprobe), Step::Try(Mechanism::Fexit)]
@@ -449,7 +533,7 @@ mod tests {
 
     #[test]
     fn without_kprobes_a_vmlinux_function_falls_back_to_fentry() {
-        let plan = function_plan("iounmap", None, false, Some(None), WITHOUT_KPROBES);
+        let plan = function_plan("iounmap", None, false, false, Some(None), WITHOUT_KPROBES);
         let Step::Skip(skipped) = &plan[0] else {
             panic!("kprobe should be skipped: {plan:?}")
         };
@@ -465,6 +549,7 @@ mod tests {
         let plan = function_plan(
             "azx_stop_chip",
             Some("snd_hda_codec"),
+            false,
             false,
             Some(Some("snd_hda_codec")),
             WITHOUT_KPROBES,
@@ -484,6 +569,7 @@ mod tests {
             "azx_stop_chip",
             Some("snd_hda_codec"),
             false,
+            false,
             None,
             WITH_KPROBES,
         );
@@ -494,6 +580,22 @@ mod tests {
                 failure: Some("symbol azx_stop_chip not present: is snd_hda_codec loaded?".into()),
             })]
         );
+    }
+
+    #[test]
+    fn absent_optional_hooks_say_why_they_are_optional() {
+        let plan = function_plan(
+            "pci_bus_rescan_prepare",
+            None,
+            false,
+            true,
+            None,
+            WITH_KPROBES,
+        );
+        let Step::Skip(skipped) = &plan[0] else {
+            panic!("{plan:?}")
+        };
+        assert!(skipped.failure.as_deref().unwrap().contains("optional"));
     }
 
     #[test]

@@ -114,3 +114,68 @@ mod tests {
         ));
     }
 }
+
+/// vmlinux BTF and modules' split BTF, each parsed once on first use.
+#[derive(Default)]
+pub struct BtfCache {
+    vmlinux: Option<Result<Btf, String>>,
+    modules: std::collections::HashMap<String, Result<Btf, String>>,
+}
+
+impl BtfCache {
+    /// vmlinux's BTF, or why it is unavailable.
+    fn vmlinux(&mut self) -> Result<&Btf, String> {
+        self.vmlinux
+            .get_or_insert_with(|| load(Path::new(VMLINUX_BTF)).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// A module's split BTF over vmlinux's, or why it is unavailable.
+    fn module(&mut self, module: &str) -> Result<&Btf, String> {
+        if !self.modules.contains_key(module) {
+            let path = Path::new("/sys/kernel/btf").join(module);
+            let loaded = match self.vmlinux() {
+                Ok(base) => Btf::from_split_file(&path, base).map_err(|e| {
+                    format!(
+                        "cannot read {}: {e}; was {module} built with BTF?",
+                        path.display()
+                    )
+                }),
+                Err(e) => Err(e),
+            };
+            self.modules.insert(module.to_owned(), loaded);
+        }
+        self.modules[module].as_ref().map_err(Clone::clone)
+    }
+
+    /// The byte offset of `strukt.member`, looked up in `module`'s split BTF first
+    /// (types such as `struct hdac_bus` live only there) and then in vmlinux's.
+    pub fn member_offset(
+        &mut self,
+        module: Option<&str>,
+        strukt: &str,
+        member: &str,
+    ) -> Result<u32, String> {
+        let mut reasons = Vec::new();
+        if let Some(module) = module {
+            match self.module(module) {
+                Ok(btf) => match member_offset(btf, strukt, member) {
+                    Ok(offset) => return Ok(offset),
+                    Err(e) => reasons.push(format!("{e} (BTF of {module})")),
+                },
+                Err(e) => reasons.push(e),
+            }
+        }
+        match self
+            .vmlinux()
+            .and_then(|btf| member_offset(btf, strukt, member).map_err(|e| e.to_string()))
+        {
+            Ok(offset) => Ok(offset),
+            Err(e) => {
+                reasons.push(e);
+                Err(reasons.join("; "))
+            }
+        }
+    }
+}

@@ -63,6 +63,11 @@ impl Kallsyms {
             .map(|&i| self.by_addr[i].module.as_deref())
     }
 
+    /// The address of function `name` (zero when kptr_restrict hides addresses).
+    pub fn address(&self, name: &str) -> Option<u64> {
+        self.by_name.get(name).map(|&i| self.by_addr[i].addr)
+    }
+
     /// Whether addresses are visible (not all zero because of kptr_restrict).
     pub fn addresses_visible(&self) -> bool {
         self.by_addr.last().is_some_and(|s| s.addr != 0)

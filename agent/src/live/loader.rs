@@ -11,7 +11,7 @@ use barwatch_abi::{
     GLOBAL_IOCTL_ARG_OFFSET, GLOBAL_IOCTL_CMD_OFFSET, GLOBAL_IOCTL_FD_OFFSET,
     GLOBAL_IOCTL_RET_OFFSET, GLOBAL_IRQ_FILTER_ON, GLOBAL_PID_FILTER_ON, GLOBAL_WORK_FUNC_OFFSET,
     MAP_EVENTS, MAP_FUNC_LOST, MAP_IOCTL_CMDS, MAP_IRQ_FILTER, MAP_LOST, MAP_PID_FILTER,
-    OFFSET_UNKNOWN, is_alsa_ioctl, probe_id,
+    MAP_STACKS, OFFSET_UNKNOWN, is_alsa_ioctl, probe_id,
 };
 use thiserror::Error;
 
@@ -155,6 +155,20 @@ impl LiveProbes {
         })?;
         RingBuf::try_from(map).map_err(|source| LiveError::Map {
             name: MAP_EVENTS,
+            source,
+        })
+    }
+
+    /// Takes the stack trace map out, for the reader to resolve stack ids.
+    pub fn take_stacks(&mut self) -> Result<aya::maps::StackTraceMap<MapData>, LiveError> {
+        let map = self.ebpf.take_map(MAP_STACKS).ok_or(LiveError::Map {
+            name: MAP_STACKS,
+            source: aya::maps::MapError::InvalidName {
+                name: MAP_STACKS.into(),
+            },
+        })?;
+        aya::maps::StackTraceMap::try_from(map).map_err(|source| LiveError::Map {
+            name: MAP_STACKS,
             source,
         })
     }

@@ -3,7 +3,7 @@
 
 use std::{io::Write, time::Duration};
 
-use aya::maps::{MapData, RingBuf};
+use aya::maps::{MapData, RingBuf, StackTraceMap};
 use thiserror::Error;
 use tokio::{
     io::{Interest, unix::AsyncFd},
@@ -14,7 +14,7 @@ use tokio::{
 use super::loader::{LiveError, LiveProbes};
 use crate::{
     capture::{format::Trailer, writer::CaptureWriter, writer::WriteError},
-    decode,
+    decode::{self, Symbol, Symbols},
 };
 
 /// How often buffered capture lines reach the file at the latest.
@@ -62,6 +62,7 @@ pub async fn record<W: Write>(
     duration: Option<Duration>,
 ) -> Result<Recorded, RecordError> {
     let mut ring = readable(probes.take_ring()?)?;
+    let stacks = probes.take_stacks()?;
     let mut logger = match probes.take_logger() {
         Some(logger) => Some(readable(logger)?),
         None => None,
@@ -77,7 +78,7 @@ pub async fn record<W: Write>(
         tokio::select! {
             ready = ring.readable_mut() => {
                 let mut guard = ready.map_err(RecordError::Wait)?;
-                decode_errors += drain(guard.get_inner_mut(), &probes, &mut writer)?;
+                decode_errors += drain(guard.get_inner_mut(), &resolver(&probes, &stacks), &mut writer)?;
                 guard.clear_ready();
             }
             ready = async { logger.as_mut().expect("guarded by the branch condition").readable_mut().await }, if logger.is_some() => {
@@ -91,10 +92,36 @@ pub async fn record<W: Write>(
             _ = async { sleep_until(deadline.expect("guarded by the branch condition")).await }, if deadline.is_some() => break StopReason::Duration,
         }
     };
-    decode_errors += drain(ring.get_mut(), &probes, &mut writer)?;
+    decode_errors += drain(ring.get_mut(), &resolver(&probes, &stacks), &mut writer)?;
     let lost = probes.lost_by_probe()?;
     let trailer = writer.finish(lost, decode_errors, unix_now_ns())?;
     Ok(Recorded { trailer, reason })
+}
+
+/// Names kernel addresses from kallsyms and resolves stack ids from the stack map.
+struct LiveSymbols<'a> {
+    kallsyms: &'a super::kallsyms::Kallsyms,
+    stacks: &'a StackTraceMap<MapData>,
+}
+
+impl Symbols for LiveSymbols<'_> {
+    fn symbol(&self, addr: u64) -> Option<Symbol> {
+        self.kallsyms.symbol(addr)
+    }
+
+    fn stack(&self, stack_id: i64) -> Option<Vec<u64>> {
+        let id = u32::try_from(stack_id).ok()?;
+        let trace = self.stacks.get(&id, 0).ok()?;
+        Some(trace.frames().iter().map(|f| f.ip).collect())
+    }
+}
+
+/// The resolver for one drain.
+fn resolver<'a>(probes: &'a LiveProbes, stacks: &'a StackTraceMap<MapData>) -> LiveSymbols<'a> {
+    LiveSymbols {
+        kallsyms: &probes.kallsyms,
+        stacks,
+    }
 }
 
 /// Registers a BPF map's file descriptor with the reactor for readability.
@@ -109,13 +136,13 @@ fn readable<T: std::os::fd::AsRawFd>(inner: T) -> Result<AsyncFd<T>, RecordError
 /// decoded (each is also logged).
 fn drain<W: Write>(
     ring: &mut RingBuf<MapData>,
-    probes: &LiveProbes,
+    symbols: &LiveSymbols<'_>,
     writer: &mut CaptureWriter<W>,
 ) -> Result<u64, WriteError> {
     let mut errors = 0;
     while let Some(item) = ring.next() {
         match decode::parse(&item) {
-            Ok(record) => writer.write_event(&decode::to_event(&record, &probes.kallsyms))?,
+            Ok(record) => writer.write_event(&decode::to_event(&record, symbols))?,
             Err(e) => {
                 errors += 1;
                 log::warn!("skipping a kernel record: {e}");

@@ -29,6 +29,15 @@ pub const MAP_IOCTL_CMDS: &str = "IOCTL_CMDS";
 /// Name of the hash map that carries an ALSA ioctl from its entry to its exit, keyed by tid.
 pub const MAP_IOCTL_INFLIGHT: &str = "IOCTL_INFLIGHT";
 
+/// Name of the hash map of per-function settings, keyed by `[function address,
+/// 1 for the return probe else 0]`.
+pub const MAP_FUNC_CONFIG: &str = "FUNC_CONFIG";
+/// Name of the stack trace map that function records' `stack_id` points into.
+pub const MAP_STACKS: &str = "STACKS";
+/// Name of the hash map of MMIO virtual addresses unmapped and not mapped again,
+/// maintained in the kernel by the mapping probes.
+pub const MAP_UNMAPPED: &str = "UNMAPPED";
+
 /// Global: non-zero to record only the IRQs listed in [`MAP_IRQ_FILTER`].
 pub const GLOBAL_IRQ_FILTER_ON: &str = "IRQ_FILTER_ON";
 /// Global: non-zero to record only the processes listed in [`MAP_PID_FILTER`].
@@ -54,6 +63,47 @@ pub const FILTER_CAPACITY: u32 = 1024;
 pub const INFLIGHT_CAPACITY: u32 = 16384;
 /// Maximum number of distinct probed functions whose losses are counted.
 pub const FUNC_LOST_CAPACITY: u32 = 4096;
+/// Maximum number of probed functions with settings.
+pub const FUNC_CONFIG_CAPACITY: u32 = 1024;
+/// Maximum number of distinct kernel stacks kept at once.
+pub const STACKS_CAPACITY: u32 = 16384;
+/// Maximum number of unmapped MMIO addresses tracked at once.
+pub const UNMAPPED_CAPACITY: u32 = 4096;
+/// Pointer hops a [`FuncConfig`] can follow from an argument to the MMIO base.
+pub const MAX_BASE_HOPS: usize = 4;
+/// `stack_id` of a record that carries no stack.
+pub const NO_STACK: i64 = -1;
+
+/// [`FuncConfig::flags`]: record a kernel stack on every call.
+pub const FUNC_STACK: u32 = 1;
+/// [`FuncConfig::flags`]: read the MMIO base through `base_arg` and `base_offsets`.
+pub const FUNC_BASE: u32 = 1 << 1;
+/// [`FuncConfig::flags`]: record a kernel stack when the MMIO base is unmapped.
+pub const FUNC_STACK_IF_UNMAPPED: u32 = 1 << 2;
+/// [`FuncConfig::flags`]: this function unmaps its first argument (iounmap).
+pub const FUNC_UNMAPS_ARG0: u32 = 1 << 3;
+/// [`FuncConfig::flags`]: this function's return value is a new mapping (ioremap).
+pub const FUNC_MAPS_RET: u32 = 1 << 4;
+
+/// What a function probe reads and records beyond its arguments, set by the agent
+/// per function (from the catalogue and BTF offsets).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FuncConfig {
+    /// `FUNC_*` flags.
+    pub flags: u32,
+    /// The argument (0-3) holding the pointer the base path starts from.
+    pub base_arg: u32,
+    /// How many of `base_offsets` to follow: each hop reads the u64 at
+    /// `pointer + offset`, the last one gives the MMIO base.
+    pub base_hops: u32,
+    /// Explicit padding.
+    pub _pad: u32,
+    /// Byte offsets, one per hop.
+    pub base_offsets: [u32; MAX_BASE_HOPS],
+}
+
+const _: () = assert!(size_of::<FuncConfig>() == 32);
 
 /// The ioctl command types (`_IOC_TYPE`) that belong to ALSA: PCM, control, timer, hwdep.
 pub const ALSA_IOCTL_TYPES: [u8; 4] = [b'A', b'U', b'T', b'H'];
@@ -207,13 +257,17 @@ pub struct FuncRecord {
     pub args: [u64; 4],
     /// The return value on return; zero on entry.
     pub ret: u64,
+    /// The MMIO base read through the function's base path; zero when it has none.
+    pub base: u64,
+    /// Id of the kernel stack in the stack map, or [`NO_STACK`].
+    pub stack_id: i64,
 }
 
 const _: () = assert!(size_of::<RecordHeader>() == 48);
 const _: () = assert!(size_of::<IrqRecord>() == 56);
 const _: () = assert!(size_of::<WorkRecord>() == 64);
 const _: () = assert!(size_of::<IoctlRecord>() == 72);
-const _: () = assert!(size_of::<FuncRecord>() == 96);
+const _: () = assert!(size_of::<FuncRecord>() == 112);
 
 /// An ioctl in flight between its entry and its exit, kept per thread in the kernel.
 #[repr(C)]
@@ -253,6 +307,7 @@ mod pod {
     unsafe impl aya::Pod for super::IoctlRecord {}
     unsafe impl aya::Pod for super::FuncRecord {}
     unsafe impl aya::Pod for super::IoctlInflight {}
+    unsafe impl aya::Pod for super::FuncConfig {}
 }
 
 #[cfg(test)]
