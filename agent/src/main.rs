@@ -36,10 +36,17 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("barwatch: {e:#}");
+            say(format_args!("barwatch: {e:#}"));
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes one line to standard error. Unlike `eprintln!` it does not panic when
+/// stderr cannot be written (a full disk under a redirect, a closed pipe): the
+/// capture, already finished, matters more than the message.
+fn say(message: std::fmt::Arguments<'_>) {
+    let _ = writeln!(io::stderr(), "{message}");
 }
 
 /// Runs one subcommand.
@@ -130,14 +137,14 @@ fn record(args: RecordArgs) -> Result<()> {
         StopReason::Interrupt => "interrupted",
         StopReason::Terminate => "terminated",
     };
-    eprintln!(
+    say(format_args!(
         "barwatch: recorded {} events ({} lost, {} undecodable) from {attached} probe points to {target}; {why}",
         recorded.trailer.events, recorded.trailer.lost, recorded.trailer.decode_errors
-    );
+    ));
     if recorded.trailer.lost > 0 {
-        eprintln!(
+        say(format_args!(
             "barwatch: records were lost because the ring buffer was full; try a larger --ring-size"
-        );
+        ));
     }
     Ok(())
 }

@@ -123,6 +123,7 @@ run_scenario() {
     log "scenario $1 starting"
     ( . /bench/scenarios/$1.sh ) > $R/scenario.log 2>&1
     status=$?
+    [ -s $R/record.log ] && cat $R/record.log
     cat $R/scenario.log
     echo $status > $R/status
     dmesg > $R/dmesg.txt

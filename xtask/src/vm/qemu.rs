@@ -41,11 +41,15 @@ pub struct Booted {
 /// The QEMU command line shared by scenario runs and the interactive shell.
 fn qemu(boot: &Boot<'_>, disk: &Path) -> Command {
     let mut cmd = Command::new("qemu-system-x86_64");
+    // Single-threaded TCG: with one host thread per vCPU (MTTCG) a guest that
+    // patches its own text on one CPU while the other runs it (kprobes, static
+    // keys of tracepoints being detached) was once seen locking both vCPUs up in
+    // process_one_work.
     cmd.args([
         "-M",
         "pc",
         "-accel",
-        "tcg",
+        "tcg,thread=single",
         "-m",
         "1024",
         "-smp",
