@@ -8,7 +8,8 @@
 use std::mem::size_of;
 
 use barwatch_abi::{
-    FuncRecord, IoctlRecord, IrqRecord, RecordHeader, WorkRecord, kind, probe_id, record_size,
+    FuncRecord, IoctlRecord, IrqRecord, ModuleRecord, RecordHeader, WorkRecord, kind, probe_id,
+    record_size,
 };
 use thiserror::Error;
 
@@ -60,6 +61,8 @@ pub enum Record {
     Ioctl(IoctlRecord),
     /// A kernel function entry or return.
     Func(FuncRecord),
+    /// A module load.
+    Module(ModuleRecord),
 }
 
 impl Record {
@@ -70,6 +73,7 @@ impl Record {
             Record::Work(r) => &r.header,
             Record::Ioctl(r) => &r.header,
             Record::Func(r) => &r.header,
+            Record::Module(r) => &r.header,
         }
     }
 }
@@ -108,6 +112,7 @@ pub fn parse(bytes: &[u8]) -> Result<Record, DecodeError> {
         kind::WORK_EXECUTE_START | kind::WORK_EXECUTE_END => Record::Work(read(bytes)),
         kind::IOCTL_ENTER | kind::IOCTL_EXIT => Record::Ioctl(read(bytes)),
         kind::FUNC_ENTRY | kind::FUNC_EXIT => Record::Func(read(bytes)),
+        kind::MODULE_LOAD => Record::Module(read(bytes)),
         other => return Err(DecodeError::UnknownKind { kind: other }),
     })
 }
@@ -167,6 +172,7 @@ pub fn tracepoint_probe_name(probe: u32) -> Option<&'static str> {
         probe_id::WORK_EXECUTE_END => "workqueue:workqueue_execute_end",
         probe_id::IOCTL_ENTER => "syscalls:sys_enter_ioctl",
         probe_id::IOCTL_EXIT => "syscalls:sys_exit_ioctl",
+        probe_id::MODULE_LOAD => "module:module_load",
         _ => return None,
     })
 }
@@ -184,6 +190,12 @@ const IRQ_HANDLED: u32 = 1;
 pub fn to_event(record: &Record, symbols: &dyn Symbols) -> Event {
     let header = record.header();
     let (probe, data) = match record {
+        Record::Module(r) => (
+            probe_name(header.probe),
+            EventData::ModuleLoad {
+                module: comm_string(&r.name),
+            },
+        ),
         Record::Irq(r) => {
             let data = if header.kind == kind::IRQ_HANDLER_ENTRY {
                 EventData::IrqHandlerEntry { irq: r.irq }
@@ -468,6 +480,24 @@ mod tests {
         };
         let event = decode(&bytes(&exit));
         assert_eq!(event.probe, "kretprobe:0xffff000000003000");
+    }
+
+    #[test]
+    fn module_loads_carry_the_module_name() {
+        let mut name = [0u8; barwatch_abi::MODULE_NAME_LEN];
+        name[..16].copy_from_slice(b"barwatch_fixture");
+        let record = ModuleRecord {
+            header: header(kind::MODULE_LOAD, probe_id::MODULE_LOAD, 104),
+            name,
+        };
+        let event = decode(&bytes(&record));
+        assert_eq!(event.probe, "module:module_load");
+        assert_eq!(
+            event.data,
+            EventData::ModuleLoad {
+                module: "barwatch_fixture".into()
+            }
+        );
     }
 
     #[test]

@@ -119,6 +119,11 @@ pub enum EventData {
         /// Return value: 0 or positive on success, a negative errno on failure.
         ret: i64,
     },
+    /// A kernel module was loaded.
+    ModuleLoad {
+        /// The module's name.
+        module: String,
+    },
     /// A probed kernel function was entered.
     FuncEntry {
         /// The function's name.
@@ -165,6 +170,7 @@ impl EventData {
             EventData::WorkEnd { .. } => "work_end",
             EventData::IoctlEnter { .. } => "ioctl_enter",
             EventData::IoctlExit { .. } => "ioctl_exit",
+            EventData::ModuleLoad { .. } => "module_load",
             EventData::FuncEntry { .. } => "func_entry",
             EventData::FuncExit { .. } => "func_exit",
         }
@@ -189,6 +195,7 @@ impl fmt::Display for EventData {
             EventData::IoctlExit {
                 fd, cmd_name, ret, ..
             } => write!(f, "ioctl({fd}, {cmd_name}) = {ret}"),
+            EventData::ModuleLoad { module } => write!(f, "module {module} loaded"),
             EventData::FuncEntry { function, args, .. } => {
                 write!(
                     f,

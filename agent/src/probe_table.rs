@@ -101,6 +101,10 @@ pub struct ProbeStatus {
     pub attached: Option<Mechanism>,
     /// Every mechanism tried, in order, with why it failed.
     pub attempts: Vec<Attempt>,
+    /// Anything else a reader of the table must know, e.g. that the point was
+    /// attached late, after its module loaded, so earlier calls were missed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl ProbeStatus {

@@ -538,6 +538,7 @@ mod tests {
                         mechanism: Mechanism::RawTracepoint,
                         failure: None,
                     }],
+                    note: None,
                 },
                 ProbeStatus {
                     name: "syscalls:sys_enter_ioctl".into(),
@@ -553,6 +554,7 @@ mod tests {
                             failure: None,
                         },
                     ],
+                    note: None,
                 },
                 ProbeStatus {
                     name: "kprobe:azx_stop_chip".into(),
@@ -562,6 +564,7 @@ mod tests {
                         mechanism: Mechanism::Kprobe,
                         failure: Some("azx_stop_chip is not in kallsyms".into()),
                     }],
+                    note: None,
                 },
             ],
         )

@@ -15,6 +15,7 @@ use aya_ebpf::{
     EbpfContext,
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_probe_read_kernel,
+        bpf_probe_read_kernel_buf,
         generated::{
             bpf_get_func_arg, bpf_get_func_ip, bpf_get_func_ret, bpf_get_smp_processor_id,
             bpf_ktime_get_ns,
@@ -31,9 +32,9 @@ use aya_log_ebpf::debug;
 use barwatch_abi::{
     FILTER_CAPACITY, FUNC_BASE, FUNC_CONFIG_CAPACITY, FUNC_LOST_CAPACITY, FUNC_MAPS_RET,
     FUNC_STACK, FUNC_STACK_IF_UNMAPPED, FUNC_UNMAPS_ARG0, FuncConfig, FuncRecord,
-    INFLIGHT_CAPACITY, IoctlInflight, IoctlRecord, IrqRecord, MAX_BASE_HOPS, NO_STACK,
-    OFFSET_UNKNOWN, RecordHeader, STACKS_CAPACITY, UNMAPPED_CAPACITY, WorkRecord, is_alsa_ioctl,
-    kind, probe_id,
+    INFLIGHT_CAPACITY, IoctlInflight, IoctlRecord, IrqRecord, MAX_BASE_HOPS, MODULE_NAME_LEN,
+    ModuleRecord, NO_STACK, OFFSET_UNKNOWN, RecordHeader, STACKS_CAPACITY, UNMAPPED_CAPACITY,
+    WorkRecord, is_alsa_ioctl, kind, probe_id,
 };
 
 /// Default ring buffer size; the agent may override it at load time.
@@ -78,6 +79,8 @@ static IRQ_FILTER_ON: u32 = 0;
 static PID_FILTER_ON: u32 = 0;
 #[unsafe(no_mangle)]
 static WORK_FUNC_OFFSET: u32 = OFFSET_UNKNOWN;
+#[unsafe(no_mangle)]
+static MODULE_NAME_OFFSET: u32 = OFFSET_UNKNOWN;
 #[unsafe(no_mangle)]
 static IOCTL_FD_OFFSET: u32 = 16;
 #[unsafe(no_mangle)]
@@ -327,6 +330,35 @@ pub fn sys_exit_ioctl(ctx: TracePointContext) -> i32 {
             cmd: inflight.cmd,
             arg: inflight.arg,
             ret: field(&ctx, &IOCTL_RET_OFFSET) as i64,
+        },
+        probe,
+    );
+    0
+}
+
+/// Records a module load, so the agent can attach the probes waiting for it.
+#[raw_tracepoint(tracepoint = "module_load")]
+pub fn module_load(ctx: RawTracePointContext) -> i32 {
+    let module: u64 = ctx.arg(0);
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let mut name = [0u8; MODULE_NAME_LEN];
+    let offset = global(&MODULE_NAME_OFFSET);
+    if offset != OFFSET_UNKNOWN && module != 0 {
+        // SAFETY: bpf_probe_read_kernel_buf checks the address and fails on a bad one.
+        let _ =
+            unsafe { bpf_probe_read_kernel_buf((module + offset as u64) as *const u8, &mut name) };
+    }
+    let probe = probe_id::MODULE_LOAD;
+    emit(
+        &ctx,
+        ModuleRecord {
+            header: header(
+                kind::MODULE_LOAD,
+                size_of::<ModuleRecord>(),
+                probe,
+                pid_tgid,
+            ),
+            name,
         },
         probe,
     );

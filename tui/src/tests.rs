@@ -209,6 +209,7 @@ fn header() -> Header {
             mechanism,
             failure: None,
         }],
+        note: None,
     };
     Header {
         format: FORMAT_NAME.into(),
@@ -244,6 +245,7 @@ fn trailer() -> CaptureEnd {
         lost: 3,
         decode_errors: 0,
         probes: Default::default(),
+        final_probes: Vec::new(),
     })
 }
 

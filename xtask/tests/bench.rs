@@ -376,3 +376,37 @@ fn system_sleep_stops_the_chip_and_barwatch_counts_what_the_kernel_counts() {
     );
     assert_counts_match_ground_truth(&report);
 }
+
+#[test]
+fn a_module_loaded_while_recording_gets_its_probes_attached_late() {
+    let Some(report) = run("fixture-late-attach") else {
+        return;
+    };
+    let capture = read_capture(&report.file("capture.jsonl")).unwrap();
+    assert!(
+        capture.events.iter().any(
+            |e| matches!(&e.data, EventData::ModuleLoad { module } if module == "barwatch_fixture")
+        ),
+        "barwatch saw the module load"
+    );
+    let CaptureEnd::Trailer(trailer) = &capture.end else {
+        panic!("cut capture")
+    };
+    let read = trailer
+        .final_probes
+        .iter()
+        .find(|p| p.name == "kprobe:barwatch_fixture_read")
+        .expect("the final probe table lists the fixture's accessor");
+    assert_eq!(read.attached, Some(Mechanism::Kprobe), "{read:?}");
+    assert!(
+        read.note.as_deref().is_some_and(|n| n.contains("late")),
+        "the table says it came late: {read:?}"
+    );
+    assert!(
+        capture
+            .events
+            .iter()
+            .any(|e| e.probe == "kprobe:barwatch_fixture_read"),
+        "the accessor's calls after the attach are recorded"
+    );
+}

@@ -17,7 +17,8 @@
 //!    …). Kernel addresses and ioctl numbers are `"0x…"` strings.
 //! 3. **`trailer`**, exactly once, last, when the recorder ended cleanly: totals per probe,
 //!    records lost per probe because the ring buffer was full, and records that could not
-//!    be decoded. A capture without a trailer was cut (the recorder was killed or the disk
+//!    be decoded, and `final_probes`, the probe table at the end when points were
+//!    attached after their module loaded. A capture without a trailer was cut (the recorder was killed or the disk
 //!    filled): every complete line before the cut is still valid.
 //!
 //! Versioning: `version` is `MAJOR.MINOR`. Readers accept any minor of a major they know
@@ -84,6 +85,10 @@ pub struct Trailer {
     pub decode_errors: u64,
     /// Per probe point name: events and losses.
     pub probes: BTreeMap<String, ProbeTotals>,
+    /// The probe table at the end, when it changed during the capture (points
+    /// attached after their module loaded); the header's otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub final_probes: Vec<ProbeStatus>,
 }
 
 /// One line of a capture file.

@@ -511,6 +511,7 @@ mod tests {
                         mechanism: Mechanism::RawTracepoint,
                         failure: None,
                     }],
+                    note: None,
                 },
                 ProbeStatus {
                     name: "kprobe:azx_stop_chip".into(),
@@ -520,6 +521,7 @@ mod tests {
                         mechanism: Mechanism::Kprobe,
                         failure: Some("symbol not in kallsyms".into()),
                     }],
+                    note: None,
                 },
             ],
         )

@@ -112,6 +112,8 @@ pub struct CaptureWriter<W: Write> {
     events: BTreeMap<String, u64>,
     /// Reused serialization buffer for one line.
     line: Vec<u8>,
+    /// The probe table to close the capture with, when it changed.
+    final_probes: Vec<ProbeStatus>,
 }
 
 impl<W: Write> CaptureWriter<W> {
@@ -125,6 +127,7 @@ impl<W: Write> CaptureWriter<W> {
                 .map(|probe| (probe.name.clone(), 0))
                 .collect(),
             line: Vec::new(),
+            final_probes: Vec::new(),
         };
         writer.write_line(&LineRef::Header(header), "header")?;
         Ok(writer)
@@ -148,6 +151,15 @@ impl<W: Write> CaptureWriter<W> {
             part: "buffered lines",
             source,
         })
+    }
+
+    /// Records the probe table as it stands now (points attached late), for the
+    /// trailer; new probe names start counting at zero.
+    pub fn update_probe_table(&mut self, table: &[ProbeStatus]) {
+        for status in table {
+            self.events.entry(status.name.clone()).or_insert(0);
+        }
+        self.final_probes = table.to_vec();
     }
 
     /// Ends the capture: writes the trailer with per-probe totals and flushes.
@@ -174,6 +186,7 @@ impl<W: Write> CaptureWriter<W> {
             lost: probes.values().map(|totals| totals.lost).sum(),
             decode_errors,
             probes,
+            final_probes: std::mem::take(&mut self.final_probes),
         };
         self.write_line(&LineRef::Trailer(&trailer), "trailer")?;
         self.flush()?;
@@ -215,6 +228,7 @@ mod tests {
                     mechanism: Mechanism::RawTracepoint,
                     failure: None,
                 }],
+                note: None,
             }],
         )
     }

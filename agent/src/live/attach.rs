@@ -133,8 +133,15 @@ enum Slot {
 /// long as the object lives.
 pub struct Attacher<'a> {
     ebpf: &'a mut Ebpf,
-    facts: KernelFacts,
     kallsyms: &'a super::kallsyms::Kallsyms,
+    state: &'a mut AttachState,
+}
+
+/// What the attach engine keeps between calls: which programs are loaded, which
+/// single-target programs are taken, parsed BTF and the kernel's facts. Module
+/// loads attach more points long after the first pass.
+pub struct AttachState {
+    facts: KernelFacts,
     tracefs: Result<std::path::PathBuf, String>,
     btf: Option<Result<Btf, String>>,
     struct_btf: BtfCache,
@@ -143,25 +150,34 @@ pub struct Attacher<'a> {
     fexit: Slot,
 }
 
-impl<'a> Attacher<'a> {
-    /// An attacher over `ebpf` for a kernel described by `facts` and `kallsyms`;
-    /// `tracefs` is where classic tracepoints are found, or why it is unavailable.
-    pub fn new(
-        ebpf: &'a mut Ebpf,
-        facts: KernelFacts,
-        kallsyms: &'a super::kallsyms::Kallsyms,
-        tracefs: Result<std::path::PathBuf, String>,
-    ) -> Self {
+impl AttachState {
+    /// Fresh state for a kernel described by `facts`; `tracefs` is where classic
+    /// tracepoints are found, or why it is unavailable.
+    pub fn new(facts: KernelFacts, tracefs: Result<std::path::PathBuf, String>) -> Self {
         Self {
-            ebpf,
             facts,
-            kallsyms,
             tracefs,
             btf: None,
             struct_btf: BtfCache::default(),
             loaded: Vec::new(),
             fentry: Slot::Free,
             fexit: Slot::Free,
+        }
+    }
+}
+
+impl<'a> Attacher<'a> {
+    /// An attacher over `ebpf` for the functions `kallsyms` lists, continuing from
+    /// `state`.
+    pub fn new(
+        ebpf: &'a mut Ebpf,
+        kallsyms: &'a super::kallsyms::Kallsyms,
+        state: &'a mut AttachState,
+    ) -> Self {
+        Self {
+            ebpf,
+            kallsyms,
+            state,
         }
     }
 
@@ -172,6 +188,7 @@ impl<'a> Attacher<'a> {
             role: point.role(),
             attached: None,
             attempts: Vec::new(),
+            note: None,
         };
         let steps = match point {
             ProbePoint::Function(f) => {
@@ -182,7 +199,7 @@ impl<'a> Attacher<'a> {
                     f.exit,
                     f.optional,
                     symbol,
-                    self.facts,
+                    self.state.facts,
                 );
                 if let Some(module) = symbol
                     && let Err(reason) = self.configure(f, module)
@@ -250,6 +267,7 @@ impl<'a> Attacher<'a> {
             config.base_hops = path.hops.len() as u32;
             for (slot, (strukt, member)) in config.base_offsets.iter_mut().zip(&path.hops) {
                 *slot = self
+                    .state
                     .struct_btf
                     .member_offset(module.or(f.module.as_deref()), strukt, member)
                     .map_err(|e| format!("cannot read the MMIO base ({path}): {e}"))?;
@@ -316,7 +334,7 @@ impl<'a> Attacher<'a> {
                 }),
                 Mechanism::Tracepoint,
             ) => {
-                self.tracefs.clone()?;
+                self.state.tracefs.clone()?;
                 let program: &mut TracePoint = self.program(program_name)?;
                 program
                     .attach(category, name)
@@ -330,9 +348,9 @@ impl<'a> Attacher<'a> {
     /// Loads (once) and attaches the fentry or fexit program to `name`.
     fn attach_trampoline(&mut self, name: &str, mechanism: Mechanism) -> Result<(), String> {
         let slot = if mechanism == Mechanism::Fentry {
-            &self.fentry
+            &self.state.fentry
         } else {
-            &self.fexit
+            &self.state.fexit
         };
         match slot {
             Slot::Broken(reason) => return Err(reason.clone()),
@@ -343,12 +361,12 @@ impl<'a> Attacher<'a> {
             }
             Slot::Free => {}
         }
-        if self.btf.is_none() {
-            self.btf = Some(Btf::from_sys_fs().map_err(|e| {
+        if self.state.btf.is_none() {
+            self.state.btf = Some(Btf::from_sys_fs().map_err(|e| {
                 format!("{mechanism} needs vmlinux BTF, which could not be read: {e}")
             }));
         }
-        let btf = match self.btf.as_ref() {
+        let btf = match self.state.btf.as_ref() {
             Some(Ok(btf)) => btf,
             Some(Err(reason)) => return Err(reason.clone()),
             None => return Err(format!("{mechanism}: BTF not loaded")),
@@ -363,9 +381,9 @@ impl<'a> Attacher<'a> {
             Err(reason) => Slot::Broken(reason.clone()),
         };
         if mechanism == Mechanism::Fentry {
-            self.fentry = new_state;
+            self.state.fentry = new_state;
         } else {
-            self.fexit = new_state;
+            self.state.fexit = new_state;
         }
         result
     }
@@ -376,7 +394,7 @@ impl<'a> Attacher<'a> {
         P: LoadableProgram,
         for<'p> &'p mut P: TryFrom<&'p mut aya::programs::Program, Error = ProgramError>,
     {
-        let first_use = !self.loaded.contains(&name);
+        let first_use = !self.state.loaded.contains(&name);
         let program: &mut P = self
             .ebpf
             .program_mut(name)
@@ -387,7 +405,7 @@ impl<'a> Attacher<'a> {
             program
                 .load_program()
                 .map_err(|e| format!("the kernel refused to load program {name}: {}", chain(&e)))?;
-            self.loaded.push(name);
+            self.state.loaded.push(name);
         }
         Ok(program)
     }

@@ -85,6 +85,7 @@ pub const TRACEPOINTS: &[TracepointProbe] = &[
     raw_tp("workqueue", "workqueue_execute_end", Role::Work),
     classic_tp("syscalls", "sys_enter_ioctl", Role::AlsaEntry),
     classic_tp("syscalls", "sys_exit_ioctl", Role::AlsaEntry),
+    raw_tp("module", "module_load", Role::ModuleLoad),
 ];
 
 /// The whole catalogue: the tracepoints, then every profile's functions in order.

@@ -9,14 +9,14 @@ use aya::{
 };
 use barwatch_abi::{
     GLOBAL_IOCTL_ARG_OFFSET, GLOBAL_IOCTL_CMD_OFFSET, GLOBAL_IOCTL_FD_OFFSET,
-    GLOBAL_IOCTL_RET_OFFSET, GLOBAL_IRQ_FILTER_ON, GLOBAL_PID_FILTER_ON, GLOBAL_WORK_FUNC_OFFSET,
-    MAP_EVENTS, MAP_FUNC_LOST, MAP_IOCTL_CMDS, MAP_IRQ_FILTER, MAP_LOST, MAP_PID_FILTER,
-    MAP_STACKS, OFFSET_UNKNOWN, is_alsa_ioctl, probe_id,
+    GLOBAL_IOCTL_RET_OFFSET, GLOBAL_IRQ_FILTER_ON, GLOBAL_MODULE_NAME_OFFSET, GLOBAL_PID_FILTER_ON,
+    GLOBAL_WORK_FUNC_OFFSET, MAP_EVENTS, MAP_FUNC_LOST, MAP_IOCTL_CMDS, MAP_IRQ_FILTER, MAP_LOST,
+    MAP_PID_FILTER, MAP_STACKS, OFFSET_UNKNOWN, is_alsa_ioctl, probe_id,
 };
 use thiserror::Error;
 
 use super::{
-    attach::{Attacher, KernelFacts},
+    attach::{AttachState, Attacher, KernelFacts},
     btf,
     catalogue::ProbePoint,
     kallsyms::Kallsyms,
@@ -86,6 +86,10 @@ pub struct LiveProbes {
     pub kallsyms: Kallsyms,
     /// Forwards aya-log messages from the programs to the `log` crate.
     logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
+    /// The attach engine's state, kept for points attached after module loads.
+    state: AttachState,
+    /// Function points whose symbol did not exist yet: their module may load later.
+    pending: Vec<ProbePoint>,
 }
 
 impl LiveProbes {
@@ -99,12 +103,19 @@ impl LiveProbes {
             .as_ref()
             .ok()
             .and_then(|t| ioctl_field_offsets(t).ok());
-        let work_func_offset = btf::load(Path::new(btf::VMLINUX_BTF))
-            .and_then(|b| btf::member_offset(&b, "work_struct", "func"))
-            .unwrap_or_else(|e| {
-                log::warn!("work functions will not be named: {e}");
+        let vmlinux = btf::load(Path::new(btf::VMLINUX_BTF));
+        let offset = |strukt: &str, member: &str, loss: &str| match &vmlinux {
+            Ok(b) => btf::member_offset(b, strukt, member).unwrap_or_else(|e| {
+                log::warn!("{loss}: {e}");
                 OFFSET_UNKNOWN
-            });
+            }),
+            Err(e) => {
+                log::warn!("{loss}: {e}");
+                OFFSET_UNKNOWN
+            }
+        };
+        let work_func_offset = offset("work_struct", "func", "work functions will not be named");
+        let module_name_offset = offset("module", "name", "module loads will not be named");
 
         let irq_on = u32::from(!options.filters.irqs.is_empty());
         let pid_on = u32::from(!options.filters.pids.is_empty());
@@ -114,6 +125,7 @@ impl LiveProbes {
             .override_global(GLOBAL_IRQ_FILTER_ON, &irq_on, true)
             .override_global(GLOBAL_PID_FILTER_ON, &pid_on, true)
             .override_global(GLOBAL_WORK_FUNC_OFFSET, &work_func_offset, true)
+            .override_global(GLOBAL_MODULE_NAME_OFFSET, &module_name_offset, true)
             .override_global(GLOBAL_IOCTL_FD_OFFSET, &fd, true)
             .override_global(GLOBAL_IOCTL_CMD_OFFSET, &cmd, true)
             .override_global(GLOBAL_IOCTL_ARG_OFFSET, &arg, true)
@@ -132,17 +144,65 @@ impl LiveProbes {
             .collect();
         fill_filter(&mut ebpf, MAP_IOCTL_CMDS, &commands)?;
 
-        let facts = KernelFacts::probe();
-        let table = {
-            let mut attacher = Attacher::new(&mut ebpf, facts, &kallsyms, tracefs);
+        let mut state = AttachState::new(KernelFacts::probe(), tracefs);
+        let table: Vec<ProbeStatus> = {
+            let mut attacher = Attacher::new(&mut ebpf, &kallsyms, &mut state);
             options.points.iter().map(|p| attacher.attach(p)).collect()
         };
+        let pending = options
+            .points
+            .iter()
+            .zip(&table)
+            .filter(|(point, status)| {
+                !status.is_attached()
+                    && matches!(point, ProbePoint::Function(f) if kallsyms.find(&f.name).is_none())
+            })
+            .map(|(point, _)| point.clone())
+            .collect();
         Ok(Self {
             ebpf,
             table,
             kallsyms,
             logger,
+            state,
+            pending,
         })
+    }
+
+    /// After a module loaded: re-reads the kernel's symbols and attaches the
+    /// function points that were waiting for it, marking them late. Returns
+    /// whether the probe table changed.
+    pub fn attach_after_module_load(&mut self, module: &str) -> Result<bool, LiveError> {
+        if self.pending.is_empty() {
+            return Ok(false);
+        }
+        self.kallsyms = Kallsyms::load().map_err(LiveError::Kallsyms)?;
+        let ready: Vec<ProbePoint> = self
+            .pending
+            .iter()
+            .filter(
+                |p| matches!(p, ProbePoint::Function(f) if self.kallsyms.find(&f.name).is_some()),
+            )
+            .cloned()
+            .collect();
+        if ready.is_empty() {
+            return Ok(false);
+        }
+        self.pending.retain(|p| !ready.contains(p));
+        let mut attacher = Attacher::new(&mut self.ebpf, &self.kallsyms, &mut self.state);
+        for point in &ready {
+            let mut status = attacher.attach(point);
+            if status.is_attached() {
+                status.note = Some(format!(
+                    "attached late, after {module} loaded: calls before that were missed"
+                ));
+            }
+            match self.table.iter_mut().find(|s| s.name == status.name) {
+                Some(slot) => *slot = status,
+                None => self.table.push(status),
+            }
+        }
+        Ok(true)
     }
 
     /// Takes the ring buffer out of the object, for the reader.

@@ -15,6 +15,7 @@ use super::loader::{LiveError, LiveProbes};
 use crate::{
     capture::{format::Trailer, writer::CaptureWriter, writer::WriteError},
     decode::{self, Symbol, Symbols},
+    event::EventData,
 };
 
 /// How often buffered capture lines reach the file at the latest.
@@ -78,8 +79,14 @@ pub async fn record<W: Write>(
         tokio::select! {
             ready = ring.readable_mut() => {
                 let mut guard = ready.map_err(RecordError::Wait)?;
-                decode_errors += drain(guard.get_inner_mut(), &resolver(&probes, &stacks), &mut writer)?;
+                let drained = drain(guard.get_inner_mut(), &resolver(&probes, &stacks), &mut writer)?;
                 guard.clear_ready();
+                decode_errors += drained.errors;
+                for module in drained.modules {
+                    if probes.attach_after_module_load(&module)? {
+                        writer.update_probe_table(&probes.table);
+                    }
+                }
             }
             ready = async { logger.as_mut().expect("guarded by the branch condition").readable_mut().await }, if logger.is_some() => {
                 let mut guard = ready.map_err(RecordError::Wait)?;
@@ -92,7 +99,7 @@ pub async fn record<W: Write>(
             _ = async { sleep_until(deadline.expect("guarded by the branch condition")).await }, if deadline.is_some() => break StopReason::Duration,
         }
     };
-    decode_errors += drain(ring.get_mut(), &resolver(&probes, &stacks), &mut writer)?;
+    decode_errors += drain(ring.get_mut(), &resolver(&probes, &stacks), &mut writer)?.errors;
     let lost = probes.lost_by_probe()?;
     let trailer = writer.finish(lost, decode_errors, unix_now_ns())?;
     Ok(Recorded { trailer, reason })
@@ -132,24 +139,40 @@ fn readable<T: std::os::fd::AsRawFd>(inner: T) -> Result<AsyncFd<T>, RecordError
         .map_err(|e| RecordError::Wait(std::io::Error::other(e.to_string())))
 }
 
-/// Writes every record waiting in the ring buffer; returns how many could not be
-/// decoded (each is also logged).
+/// What one drain of the ring buffer saw besides the events it wrote.
+struct Drained {
+    /// Records that could not be decoded (each is also logged).
+    errors: u64,
+    /// Modules that were loaded.
+    modules: Vec<String>,
+}
+
+/// Writes every record waiting in the ring buffer.
 fn drain<W: Write>(
     ring: &mut RingBuf<MapData>,
     symbols: &LiveSymbols<'_>,
     writer: &mut CaptureWriter<W>,
-) -> Result<u64, WriteError> {
-    let mut errors = 0;
+) -> Result<Drained, WriteError> {
+    let mut drained = Drained {
+        errors: 0,
+        modules: Vec::new(),
+    };
     while let Some(item) = ring.next() {
         match decode::parse(&item) {
-            Ok(record) => writer.write_event(&decode::to_event(&record, symbols))?,
+            Ok(record) => {
+                let event = decode::to_event(&record, symbols);
+                if let EventData::ModuleLoad { module } = &event.data {
+                    drained.modules.push(module.clone());
+                }
+                writer.write_event(&event)?;
+            }
             Err(e) => {
-                errors += 1;
+                drained.errors += 1;
                 log::warn!("skipping a kernel record: {e}");
             }
         }
     }
-    Ok(errors)
+    Ok(drained)
 }
 
 /// Nanoseconds since the Unix epoch, now.

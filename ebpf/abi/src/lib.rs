@@ -45,6 +45,9 @@ pub const GLOBAL_PID_FILTER_ON: &str = "PID_FILTER_ON";
 /// Global: offset of `work_struct.func`, resolved from BTF; [`OFFSET_UNKNOWN`] when it
 /// could not be resolved (the function is then not read).
 pub const GLOBAL_WORK_FUNC_OFFSET: &str = "WORK_FUNC_OFFSET";
+/// Global: offset of `module.name`, resolved from BTF; [`OFFSET_UNKNOWN`] when it
+/// could not be resolved (the name is then left empty).
+pub const GLOBAL_MODULE_NAME_OFFSET: &str = "MODULE_NAME_OFFSET";
 /// Global: offset of the `fd` field in the `syscalls:sys_enter_ioctl` record.
 pub const GLOBAL_IOCTL_FD_OFFSET: &str = "IOCTL_FD_OFFSET";
 /// Global: offset of the `cmd` field in the `syscalls:sys_enter_ioctl` record.
@@ -126,8 +129,10 @@ pub mod probe_id {
     pub const FUNC_ENTRY: u32 = 6;
     /// Return of a kernel function (kretprobe), shared by every function probe.
     pub const FUNC_EXIT: u32 = 7;
+    /// `module:module_load` (raw tracepoint).
+    pub const MODULE_LOAD: u32 = 8;
     /// Number of probe ids; the size of the loss counter array.
-    pub const COUNT: u32 = 8;
+    pub const COUNT: u32 = 9;
 }
 
 /// Stable numbers that say which payload follows a [`RecordHeader`].
@@ -148,6 +153,8 @@ pub mod kind {
     pub const FUNC_ENTRY: u32 = 7;
     /// A [`FuncRecord`](super::FuncRecord) from a function's return.
     pub const FUNC_EXIT: u32 = 8;
+    /// A [`ModuleRecord`](super::ModuleRecord) from a module load.
+    pub const MODULE_LOAD: u32 = 9;
 }
 
 /// The size in bytes a record of `kind` must have, or `None` for an unknown kind.
@@ -160,6 +167,7 @@ pub const fn record_size(kind: u32) -> Option<usize> {
         kind::WORK_EXECUTE_START | kind::WORK_EXECUTE_END => Some(size_of::<WorkRecord>()),
         kind::IOCTL_ENTER | kind::IOCTL_EXIT => Some(size_of::<IoctlRecord>()),
         kind::FUNC_ENTRY | kind::FUNC_EXIT => Some(size_of::<FuncRecord>()),
+        kind::MODULE_LOAD => Some(size_of::<ModuleRecord>()),
         _ => None,
     }
 }
@@ -171,6 +179,7 @@ pub const MAX_RECORD_SIZE: usize = {
         size_of::<WorkRecord>(),
         size_of::<IoctlRecord>(),
         size_of::<FuncRecord>(),
+        size_of::<ModuleRecord>(),
     ];
     let mut max = 0;
     let mut i = 0;
@@ -263,6 +272,20 @@ pub struct FuncRecord {
     pub stack_id: i64,
 }
 
+/// Length of a module's name (`MODULE_NAME_LEN` on 64-bit kernels).
+pub const MODULE_NAME_LEN: usize = 56;
+
+/// A module that was just loaded: the agent attaches the probes waiting for it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModuleRecord {
+    /// The common header.
+    pub header: RecordHeader,
+    /// The module's name, NUL-padded.
+    pub name: [u8; MODULE_NAME_LEN],
+}
+
+const _: () = assert!(size_of::<ModuleRecord>() == 104);
 const _: () = assert!(size_of::<RecordHeader>() == 48);
 const _: () = assert!(size_of::<IrqRecord>() == 56);
 const _: () = assert!(size_of::<WorkRecord>() == 64);
@@ -308,6 +331,7 @@ mod pod {
     unsafe impl aya::Pod for super::FuncRecord {}
     unsafe impl aya::Pod for super::IoctlInflight {}
     unsafe impl aya::Pod for super::FuncConfig {}
+    unsafe impl aya::Pod for super::ModuleRecord {}
 }
 
 #[cfg(test)]
@@ -329,11 +353,11 @@ mod tests {
 
     #[test]
     fn every_kind_has_a_size_and_unknown_kinds_do_not() {
-        for k in 1..=8 {
+        for k in 1..=9 {
             assert!(record_size(k).is_some(), "kind {k}");
         }
         assert_eq!(record_size(0), None);
-        assert_eq!(record_size(9), None);
+        assert_eq!(record_size(10), None);
         assert_eq!(MAX_RECORD_SIZE, size_of::<FuncRecord>());
     }
 }
