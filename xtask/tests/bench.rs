@@ -198,6 +198,22 @@ fn playback_remove_rescan_unmaps_after_disconnect_and_remaps_the_moved_bar() {
         remap_stack.iter().any(|frame| frame.starts_with("azx_")),
         "the remap's stack names the driver: {remap_stack:?}"
     );
+    let (remapped_at, new_base) = capture
+        .events
+        .iter()
+        .find_map(|e| match &e.data {
+            EventData::FuncExit { function, ret, .. } if function == "ioremap" => {
+                Some((e.ts_ns, ret.0))
+            }
+            _ => None,
+        })
+        .expect("barwatch saw ioremap return the new mapping");
+    assert!(
+        capture.events.iter().any(|e| e.ts_ns > remapped_at
+            && matches!(&e.data, EventData::FuncEntry { function, base: Some(b), .. }
+                if function == "azx_interrupt" && b.0 == new_base)),
+        "after the rescan azx_interrupt's bus->remap_addr (read at its BTF offset) is the new mapping {new_base:#x}"
+    );
     assert!(
         capture
             .events
