@@ -23,7 +23,7 @@ use barwatch::{
         loader::{Filters, LiveOptions, LiveProbes},
         record::{self, StopReason, monotonic_now_ns, unix_now_ns},
     },
-    probe_table::ProbeStatus,
+    probe_table::{self, ProbeStatus},
     profile::Profile,
     report::Summary,
 };
@@ -107,6 +107,11 @@ fn record(args: RecordArgs) -> Result<()> {
     if attached == 0 {
         anyhow::bail!("no probe point attached; run `barwatch probes` to see why for each one");
     }
+    if let Some(blind) = blind_roles_text(&probes.table) {
+        say(format_args!(
+            "barwatch: {blind}; `barwatch probes` says why for each point"
+        ));
+    }
     let header = Header::new(
         read_trimmed("/proc/sys/kernel/osrelease"),
         read_trimmed("/proc/sys/kernel/hostname"),
@@ -186,7 +191,22 @@ fn probe_table_text(table: &[ProbeStatus]) -> String {
         "{attached}/{} probe points attached\n",
         table.len()
     ));
+    if let Some(blind) = blind_roles_text(table) {
+        text.push_str(&format!("{blind}\n"));
+    }
     text
+}
+
+/// "blind roles: …" when some role of the story has no attached probe point.
+fn blind_roles_text(table: &[ProbeStatus]) -> Option<String> {
+    let blind = probe_table::blind_roles(table);
+    (!blind.is_empty()).then(|| {
+        let names: Vec<String> = blind.iter().map(ToString::to_string).collect();
+        format!(
+            "blind roles (no probe point of theirs attached): {}",
+            names.join(", ")
+        )
+    })
 }
 
 /// Every mechanism that failed for a point and why, in the order tried.

@@ -126,3 +126,70 @@ impl ProbeStatus {
         (!reasons.is_empty()).then(|| reasons.join("; "))
     }
 }
+
+/// The roles of the story that no attached probe point covers: what a capture
+/// made with this table cannot show, so checks that need them are "not checked".
+pub fn blind_roles(table: &[ProbeStatus]) -> Vec<Role> {
+    let mut roles: Vec<Role> = table.iter().map(|p| p.role).collect();
+    roles.sort();
+    roles.dedup();
+    roles
+        .into_iter()
+        .filter(|role| !table.iter().any(|p| p.role == *role && p.is_attached()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(name: &str, role: Role, attached: Option<Mechanism>) -> ProbeStatus {
+        ProbeStatus {
+            name: name.into(),
+            role,
+            attached,
+            attempts: Vec::new(),
+            note: None,
+        }
+    }
+
+    #[test]
+    fn a_role_is_blind_only_when_none_of_its_points_attached() {
+        let table = [
+            status(
+                "irq:irq_handler_entry",
+                Role::Irq,
+                Some(Mechanism::RawTracepoint),
+            ),
+            status("kprobe:ioremap", Role::Mapping, None),
+            status("kprobe:iounmap", Role::Mapping, None),
+            status("kprobe:snd_pcm_ioctl", Role::AlsaEntry, None),
+            status(
+                "syscalls:sys_enter_ioctl",
+                Role::AlsaEntry,
+                Some(Mechanism::Tracepoint),
+            ),
+        ];
+        assert_eq!(blind_roles(&table), [Role::Mapping]);
+        assert!(blind_roles(&[]).is_empty());
+    }
+
+    #[test]
+    fn the_reason_lists_every_failed_attempt_in_order() {
+        let mut s = status("kprobe:ioremap", Role::Mapping, None);
+        s.attempts = vec![
+            Attempt {
+                mechanism: Mechanism::Kprobe,
+                failure: Some("kprobes compiled out".into()),
+            },
+            Attempt {
+                mechanism: Mechanism::Fentry,
+                failure: Some("fentry refused: EPERM".into()),
+            },
+        ];
+        assert_eq!(
+            s.reason().as_deref(),
+            Some("kprobes compiled out; fentry refused: EPERM")
+        );
+    }
+}

@@ -320,10 +320,16 @@ impl<'a> Attacher<'a> {
                 Mechanism::RawTracepoint,
             ) => {
                 let program: &mut RawTracePoint = self.program(program_name)?;
-                program
-                    .attach(name)
-                    .map(drop)
-                    .map_err(|e| explain(mechanism, &e))
+                program.attach(name).map(drop).map_err(|e| {
+                    if errno(&e) == Some(libc::ENOENT) {
+                        format!(
+                            "{mechanism} refused: ENOENT: this kernel has no tracepoint {name} \
+                             (is the subsystem that defines it compiled in?)"
+                        )
+                    } else {
+                        explain(mechanism, &e)
+                    }
+                })
             }
             (
                 ProbePoint::Tracepoint(TracepointProbe {
