@@ -152,13 +152,18 @@ pub struct AttachState {
 
 impl AttachState {
     /// Fresh state for a kernel described by `facts`; `tracefs` is where classic
-    /// tracepoints are found, or why it is unavailable.
-    pub fn new(facts: KernelFacts, tracefs: Result<std::path::PathBuf, String>) -> Self {
+    /// tracepoints are found, or why it is unavailable; `types` is the BTF already
+    /// parsed, reused for base paths.
+    pub fn new(
+        facts: KernelFacts,
+        tracefs: Result<std::path::PathBuf, String>,
+        types: BtfCache,
+    ) -> Self {
         Self {
             facts,
             tracefs,
             btf: None,
-            struct_btf: BtfCache::default(),
+            struct_btf: types,
             loaded: Vec::new(),
             fentry: Slot::Free,
             fexit: Slot::Free,
