@@ -140,13 +140,22 @@ pub struct Symbol {
     pub module: Option<String>,
 }
 
+impl Symbol {
+    /// The function's name with the offset when not at its start
+    /// (`ioremap`, `ioremap+0x10`), the form probe names use.
+    pub fn label(&self) -> String {
+        if self.offset == 0 {
+            self.name.clone()
+        } else {
+            format!("{}+{:#x}", self.name, self.offset)
+        }
+    }
+}
+
 impl std::fmt::Display for Symbol {
     /// Kernel style: `azx_irq_pending_work+0x10 [snd_hda_codec]`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.name)?;
-        if self.offset != 0 {
-            write!(f, "+{:#x}", self.offset)?;
-        }
+        f.write_str(&self.label())?;
         if let Some(module) = &self.module {
             write!(f, " [{module}]")?;
         }
@@ -250,11 +259,7 @@ pub fn to_event(record: &Record, symbols: &dyn Symbols) -> Event {
         Record::Func(r) => {
             let symbol = symbols.symbol(r.ip);
             let module = symbol.as_ref().and_then(|s| s.module.clone());
-            let function = match symbol {
-                Some(s) if s.offset == 0 => s.name,
-                Some(s) => format!("{}+{:#x}", s.name, s.offset),
-                None => Hex(r.ip).to_string(),
-            };
+            let function = symbol.map_or_else(|| Hex(r.ip).to_string(), |s| s.label());
             let exit = header.kind == kind::FUNC_EXIT;
             let probe = function_probe_name(exit, &function);
             let stack = if r.stack_id == barwatch_abi::NO_STACK {

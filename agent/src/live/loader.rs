@@ -271,11 +271,10 @@ impl LiveProbes {
         .map_err(map_error(MAP_FUNC_LOST))?;
         for entry in per_function.iter() {
             let ([ip, probe], values) = entry.map_err(map_error(MAP_FUNC_LOST))?;
-            let function = match self.kallsyms.symbol(ip) {
-                Some(s) if s.offset == 0 => s.name,
-                Some(s) => format!("{}+{:#x}", s.name, s.offset),
-                None => format!("{ip:#x}"),
-            };
+            let function = self
+                .kallsyms
+                .symbol(ip)
+                .map_or_else(|| format!("{ip:#x}"), |s| s.label());
             let name = function_probe_name(probe == u64::from(probe_id::FUNC_EXIT), &function);
             *lost.entry(name).or_default() += values.iter().sum::<u64>();
         }
