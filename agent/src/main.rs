@@ -176,8 +176,8 @@ fn probe_table_text(table: &[ProbeStatus]) -> String {
     );
     for p in table {
         let (how, detail) = match p.attached {
-            Some(m) => (m.to_string(), fallbacks(p)),
-            None => ("no".to_owned(), fallbacks(p)),
+            Some(m) => (m.to_string(), p.failures()),
+            None => ("no".to_owned(), p.failures()),
         };
         text.push_str(&format!(
             "{:width$}  {:14}  {:14}  {detail}\n",
@@ -207,16 +207,6 @@ fn blind_roles_text(table: &[ProbeStatus]) -> Option<String> {
             names.join(", ")
         )
     })
-}
-
-/// Every mechanism that failed for a point and why, in the order tried.
-fn fallbacks(status: &ProbeStatus) -> String {
-    status
-        .attempts
-        .iter()
-        .filter_map(|a| a.failure.as_deref())
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 /// `barwatch report`.

@@ -113,17 +113,20 @@ impl ProbeStatus {
         self.attached.is_some()
     }
 
-    /// Why the point is blind: every failed attempt's reason, in the order tried.
-    pub fn reason(&self) -> Option<String> {
-        if self.is_attached() {
-            return None;
-        }
-        let reasons: Vec<&str> = self
-            .attempts
+    /// Every failed attempt's reason, in the order tried, joined by `; `; for an
+    /// attached point, the mechanisms it fell back from.
+    pub fn failures(&self) -> String {
+        self.attempts
             .iter()
             .filter_map(|a| a.failure.as_deref())
-            .collect();
-        (!reasons.is_empty()).then(|| reasons.join("; "))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// Why the point is blind: every failed attempt's reason, in the order tried.
+    pub fn reason(&self) -> Option<String> {
+        let failures = self.failures();
+        (!self.is_attached() && !failures.is_empty()).then_some(failures)
     }
 }
 
