@@ -7,15 +7,15 @@ use anyhow::{Context as _, Result};
 use crate::shell;
 
 /// The workspace root (xtask lives one level below it).
-fn root() -> PathBuf {
+pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// A cargo command run at the workspace root.
-fn cargo(args: &[&str]) -> Command {
+/// A cargo command (the one running xtask) run at the workspace root.
+pub fn cargo(args: &[&str]) -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.args(args).current_dir(root());
     cmd

@@ -14,23 +14,15 @@ pub mod scenario;
 use std::{
     fs,
     path::{Path, PathBuf},
-    process::Command,
     time::Duration,
 };
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::shell;
+pub use crate::tasks::root;
+use crate::{shell, tasks};
 pub use results::GroundTruth;
 pub use scenario::{Expectation, Scenario};
-
-/// The workspace root.
-pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
 
 /// The bench scripts folder.
 pub fn bench_dir() -> PathBuf {
@@ -50,18 +42,14 @@ fn build_guest(cache: &cache::Cache) -> Result<PathBuf> {
         &bench_dir().join("fixture"),
         &bench_dir().join("tools"),
     )?;
-    shell::run(
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args([
-                "build",
-                "--release",
-                "-p",
-                "barwatch-agent",
-                "--bin",
-                "barwatch",
-            ])
-            .current_dir(root()),
-    )?;
+    shell::run(&mut tasks::cargo(&[
+        "build",
+        "--release",
+        "-p",
+        "barwatch-agent",
+        "--bin",
+        "barwatch",
+    ]))?;
     let barwatch = root().join("target/release/barwatch");
     initramfs::build(
         cache,
