@@ -113,6 +113,13 @@ wait_for() {
     done
 }
 
+# Rescans the PCI bus and waits until the HD-audio card's playback device is
+# back; fails, with a log line, if it is not within 30 seconds.
+rescan_hda() {
+    echo 1 > /sys/bus/pci/rescan
+    wait_for /proc/asound/card0/pcm0p 30 || { log "the card did not come back"; return 1; }
+}
+
 # Plays silence on card 0 until killed or the card goes away.
 play() {
     aplay -q -D hw:0,0 -t raw -f S16_LE -r 48000 -c 2 "$@" /dev/zero

@@ -9,8 +9,7 @@ phase remove
 echo 1 > /sys/bus/pci/devices/$bdf/remove
 
 phase rescan
-echo 1 > /sys/bus/pci/rescan
-wait_for /proc/asound/card0/pcm0p 30 || { log "the card did not come back"; exit 1; }
+rescan_hda || exit 1
 echo "bar0_after=$(bar0 $bdf)" >> $R/facts
 
 phase done

@@ -19,8 +19,7 @@ echo 1 > /sys/bus/pci/devices/$bdf/remove
 wait $storm
 
 phase rescan
-echo 1 > /sys/bus/pci/rescan
-wait_for /proc/asound/card0/pcm0p 30 || { log "the card did not come back"; exit 1; }
+rescan_hda || exit 1
 
 phase done
 barwatch_stop

@@ -14,8 +14,7 @@ wait $player
 echo "aplay_before_exit=$?" >> $R/facts
 
 phase rescan
-echo 1 > /sys/bus/pci/rescan
-wait_for /proc/asound/card0/pcm0p 30 || { log "the card did not come back"; exit 1; }
+rescan_hda || exit 1
 echo "bar0_after=$(bar0 $bdf)" >> $R/facts
 
 phase replay

@@ -16,8 +16,7 @@ while [ $n -le $cycles ]; do
     echo "bar0_cycle$n=$(bar0 $bdf)" >> $R/facts
     echo 1 > /sys/bus/pci/devices/$bdf/remove
     wait $player
-    echo 1 > /sys/bus/pci/rescan
-    wait_for /proc/asound/card0/pcm0p 30 || { log "cycle $n: the card did not come back"; exit 1; }
+    rescan_hda || { log "cycle $n failed"; exit 1; }
     n=$((n + 1))
 done
 phase replay
