@@ -206,11 +206,22 @@ pub fn to_event(record: &Record, symbols: &dyn Symbols) -> Event {
             },
         ),
         Record::Irq(r) => {
+            let handler = Hex(r.handler);
+            let handler_name = (r.handler != 0)
+                .then(|| symbols.symbol(r.handler))
+                .flatten()
+                .map(|s| s.label());
             let data = if header.kind == kind::IRQ_HANDLER_ENTRY {
-                EventData::IrqHandlerEntry { irq: r.irq }
+                EventData::IrqHandlerEntry {
+                    irq: r.irq,
+                    handler,
+                    handler_name,
+                }
             } else {
                 EventData::IrqHandlerExit {
                     irq: r.irq,
+                    handler,
+                    handler_name,
                     handled: r.ret & IRQ_HANDLED != 0,
                 }
             };
@@ -369,6 +380,7 @@ mod tests {
         let symbols = Table(HashMap::from([
             (0xffff_0000_0000_1000, "azx_stop_chip"),
             (0xffff_0000_0000_2000, "azx_irq_pending_work"),
+            (0xffff_0000_0000_5000, "azx_interrupt"),
         ]));
         to_event(&parse(raw).unwrap(), &symbols)
     }
@@ -376,27 +388,38 @@ mod tests {
     #[test]
     fn irq_entry_and_exit() {
         let entry = IrqRecord {
-            header: header(kind::IRQ_HANDLER_ENTRY, probe_id::IRQ_HANDLER_ENTRY, 56),
+            header: header(kind::IRQ_HANDLER_ENTRY, probe_id::IRQ_HANDLER_ENTRY, 64),
             irq: 11,
             ret: 0,
+            handler: 0xffff_0000_0000_5000,
         };
         let event = decode(&bytes(&entry));
         assert_eq!(event.probe, "irq:irq_handler_entry");
-        assert_eq!(event.data, EventData::IrqHandlerEntry { irq: 11 });
+        assert_eq!(
+            event.data,
+            EventData::IrqHandlerEntry {
+                irq: 11,
+                handler: Hex(0xffff_0000_0000_5000),
+                handler_name: Some("azx_interrupt".into()),
+            }
+        );
         assert_eq!(
             (event.pid, event.tid, event.comm.as_str()),
             (42, 43, "aplay")
         );
 
         let exit = IrqRecord {
-            header: header(kind::IRQ_HANDLER_EXIT, probe_id::IRQ_HANDLER_EXIT, 56),
+            header: header(kind::IRQ_HANDLER_EXIT, probe_id::IRQ_HANDLER_EXIT, 64),
             irq: 11,
             ret: 1,
+            handler: 0,
         };
         assert_eq!(
             decode(&bytes(&exit)).data,
             EventData::IrqHandlerExit {
                 irq: 11,
+                handler: Hex(0),
+                handler_name: None,
                 handled: true
             }
         );
@@ -533,9 +556,10 @@ mod tests {
     #[test]
     fn unknown_kinds_and_lying_lengths_are_rejected() {
         let mut record = IrqRecord {
-            header: header(99, 0, 56),
+            header: header(99, 0, 64),
             irq: 1,
             ret: 0,
+            handler: 0,
         };
         assert_eq!(
             parse(&bytes(&record)),

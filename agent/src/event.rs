@@ -69,11 +69,24 @@ pub enum EventData {
     IrqHandlerEntry {
         /// IRQ number.
         irq: u32,
+        /// Address of the handler function (0 when it could not be read).
+        #[serde(default)]
+        handler: Hex,
+        /// The handler function's name, when known: it names the driver, and lets
+        /// replay notice a handler probe the kernel skipped.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        handler_name: Option<String>,
     },
     /// An interrupt handler returned.
     IrqHandlerExit {
         /// IRQ number.
         irq: u32,
+        /// Address of the handler function (0 when it could not be read).
+        #[serde(default)]
+        handler: Hex,
+        /// The handler function's name, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        handler_name: Option<String>,
         /// Whether the handler claimed the interrupt (`IRQ_HANDLED` bit set).
         handled: bool,
     },
@@ -180,10 +193,18 @@ impl EventData {
 impl fmt::Display for EventData {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            EventData::IrqHandlerEntry { irq } => write!(f, "irq {irq} handler entry"),
-            EventData::IrqHandlerExit { irq, handled } => {
+            EventData::IrqHandlerEntry {
+                irq, handler_name, ..
+            } => write!(f, "irq {irq} {} entry", handler_or_generic(handler_name)),
+            EventData::IrqHandlerExit {
+                irq,
+                handler_name,
+                handled,
+                ..
+            } => {
                 let verdict = if *handled { "handled" } else { "not handled" };
-                write!(f, "irq {irq} handler exit ({verdict})")
+                let handler = handler_or_generic(handler_name);
+                write!(f, "irq {irq} {handler} exit ({verdict})")
             }
             EventData::WorkStart {
                 function, symbol, ..
@@ -209,6 +230,11 @@ impl fmt::Display for EventData {
 }
 
 /// A symbol name when known, else the address in hex.
+/// The handler's name when known, else the word "handler".
+fn handler_or_generic(name: &Option<String>) -> &str {
+    name.as_deref().unwrap_or("handler")
+}
+
 fn symbol_or_addr(symbol: &Option<String>, addr: Hex) -> String {
     symbol.clone().unwrap_or_else(|| addr.to_string())
 }

@@ -14,3 +14,6 @@ pub mod live;
 pub mod probe_table;
 pub mod profile;
 pub mod report;
+pub mod skipped;
+#[cfg(test)]
+mod story;

@@ -15,6 +15,7 @@ use crate::{
     capture::reader::{Capture, CaptureEnd, PartialLine},
     event::EventData,
     probe_table::{Mechanism, Role},
+    skipped::{SkippedHandler, skipped_handlers},
 };
 
 /// How many processes the text report lists; the JSON has them all.
@@ -46,6 +47,9 @@ pub struct Summary {
     pub alsa_ioctls: BTreeMap<String, u64>,
     /// ALSA ioctl entries per process and command: who issued what, how often.
     pub alsa_ioctls_by_process: Vec<ProcessIoctls>,
+    /// Interrupt handler calls whose probe the kernel skipped: spans barwatch is
+    /// blind in although nothing was lost from the ring buffer.
+    pub skipped_handlers: Vec<SkippedHandler>,
     /// Whether the capture ended cleanly, with the trailer's totals, or was cut.
     pub ending: Ending,
 }
@@ -82,6 +86,9 @@ pub struct ProbeSummary {
     pub trailer_events: Option<u64>,
     /// Records lost from the ring buffer; `None` when the capture was cut.
     pub lost: Option<u64>,
+    /// Calls the kernel ran without running this probe's program (see
+    /// [`crate::skipped`]); counted for interrupt handlers only.
+    pub skipped: u64,
 }
 
 /// Events from one process (a pid under one command name; an `exec` starts a new row).
@@ -168,6 +175,13 @@ impl Summary {
             }
         }
 
+        let skipped_handlers = skipped_handlers(&capture.events);
+        let skipped = |name: &str| {
+            skipped_handlers
+                .iter()
+                .filter(|skip| skip.probe == name)
+                .count() as u64
+        };
         let trailer_totals = |name: &str| {
             trailer.map(|trailer| trailer.probes.get(name).cloned().unwrap_or_default())
         };
@@ -185,6 +199,7 @@ impl Summary {
                     events: by_probe.get(status.name.as_str()).copied().unwrap_or(0),
                     trailer_events: totals.as_ref().map(|totals| totals.events),
                     lost: totals.map(|totals| totals.lost),
+                    skipped: skipped(&status.name),
                 }
             })
             .collect();
@@ -210,6 +225,7 @@ impl Summary {
                 events: by_probe.get(name).copied().unwrap_or(0),
                 trailer_events: totals.as_ref().map(|totals| totals.events),
                 lost: totals.map(|totals| totals.lost),
+                skipped: skipped(name),
             });
         }
 
@@ -277,6 +293,7 @@ impl Summary {
                 rows.sort_by(|a, b| b.calls.cmp(&a.calls).then(a.pid.cmp(&b.pid)));
                 rows
             },
+            skipped_handlers,
             ending,
         }
     }
@@ -352,6 +369,7 @@ impl fmt::Display for Summary {
                 probe
                     .lost
                     .map_or_else(|| "?".to_owned(), |lost| lost.to_string()),
+                probe.skipped.to_string(),
                 how,
             ]
         });
@@ -362,10 +380,41 @@ impl fmt::Display for Summary {
                 ("ROLE", Align::Left),
                 ("EVENTS", Align::Right),
                 ("LOST", Align::Right),
+                ("SKIPPED", Align::Right),
                 ("MECHANISM", Align::Left),
             ],
             rows.collect(),
         )?;
+
+        if !self.skipped_handlers.is_empty() {
+            writeln!(
+                f,
+                "\nWARNING: the kernel skipped {} of probed interrupt handlers: a kprobe's \
+                 program does not run while another BPF program runs on that CPU, so \
+                 barwatch is blind to these handlers and everything they called",
+                Count(self.skipped_handlers.len() as u64, "call")
+            )?;
+            let rows = self.skipped_handlers.iter().map(|skip| {
+                vec![
+                    skip.cpu.to_string(),
+                    skip.irq.to_string(),
+                    skip.handler.clone(),
+                    Seconds(skip.start_ns).to_string(),
+                    HumanDuration(skip.end_ns - skip.start_ns).to_string(),
+                ]
+            });
+            write_table(
+                f,
+                &[
+                    ("CPU", Align::Right),
+                    ("IRQ", Align::Left),
+                    ("HANDLER", Align::Left),
+                    ("AT", Align::Right),
+                    ("FOR", Align::Right),
+                ],
+                rows.collect(),
+            )?;
+        }
 
         writeln!(f, "\nEvent kinds")?;
         let rows = self
@@ -457,6 +506,20 @@ impl fmt::Display for HumanDuration {
     }
 }
 
+/// A CLOCK_MONOTONIC timestamp in seconds with microseconds, as ftrace prints it.
+struct Seconds(u64);
+
+impl fmt::Display for Seconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}.{:06}",
+            self.0 / 1_000_000_000,
+            self.0 % 1_000_000_000 / 1_000
+        )
+    }
+}
+
 /// A count and a noun, plural unless the count is 1: `1 event`, `7 events`.
 struct Count(u64, &'static str);
 
@@ -521,6 +584,7 @@ mod tests {
         },
         event::{Event, Hex},
         probe_table::{Attempt, ProbeStatus},
+        story::Story,
     };
 
     fn header() -> Header {
@@ -578,7 +642,11 @@ mod tests {
             tid: 0,
             comm: "swapper/0".into(),
             probe: "irq:irq_handler_entry".into(),
-            data: EventData::IrqHandlerEntry { irq: 42 },
+            data: EventData::IrqHandlerEntry {
+                irq: 42,
+                handler: Hex(0xffffffffc0a01230),
+                handler_name: Some("azx_interrupt".into()),
+            },
         }
     }
 
@@ -728,11 +796,11 @@ barwatch capture: host lab3, kernel 6.1.0-37-amd64, format 1.0
 7 events over 1.500 s, lost 3, decode errors 1
 
 Probes
-  NAME                               ROLE            EVENTS  LOST  MECHANISM
-  irq:irq_handler_entry              irq                  2     3  raw_tracepoint
-  syscalls:sys_enter_ioctl           alsa-entry           4     0  tracepoint
-  kprobe:azx_stop_chip               quiesce-marker       0     0  blind: azx_stop_chip is not in kallsyms
-  workqueue:workqueue_execute_start  ?                    1     0  not in the probe table
+  NAME                               ROLE            EVENTS  LOST  SKIPPED  MECHANISM
+  irq:irq_handler_entry              irq                  2     3        0  raw_tracepoint
+  syscalls:sys_enter_ioctl           alsa-entry           4     0        0  tracepoint
+  kprobe:azx_stop_chip               quiesce-marker       0     0        0  blind: azx_stop_chip is not in kallsyms
+  workqueue:workqueue_execute_start  ?                    1     0        0  not in the probe table
 
 Event kinds
   KIND               EVENTS
@@ -761,6 +829,40 @@ ALSA ioctls by process
     }
 
     #[test]
+    fn a_skipped_handler_is_counted_and_its_blind_span_listed() {
+        let story = Story::default()
+            .irq_enters(1_000_000, 0)
+            .handler_probe_fires(1_000_001, 0)
+            .irq_exits(1_000_002, 0)
+            .irq_enters(2_000_000, 1)
+            .irq_exits(2_000_015, 1);
+        let capture = Capture {
+            header: header(),
+            events: story.0,
+            end: CaptureEnd::Trailer(Trailer::default()),
+        };
+        let summary = Summary::of(&capture);
+        let probe = summary
+            .probes
+            .iter()
+            .find(|p| p.name == "kprobe:azx_interrupt")
+            .unwrap();
+        assert_eq!((probe.events, probe.skipped), (1, 1));
+        let text = summary.to_string();
+        assert!(
+            text.contains(
+                "WARNING: the kernel skipped 1 call of probed interrupt handlers: a kprobe's program \
+                 does not run while another BPF program runs on that CPU"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("    1  27   azx_interrupt  2.000000  15.000 µs"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn a_cut_capture_is_flagged() {
         let capture = capture(false);
         let summary = Summary::of(&capture);
@@ -786,7 +888,7 @@ ALSA ioctls by process
             ]
         );
         assert!(lines.contains(
-            &"  irq:irq_handler_entry              irq                  2     ?  raw_tracepoint"
+            &"  irq:irq_handler_entry              irq                  2     ?        0  raw_tracepoint"
         ));
     }
 

@@ -82,6 +82,8 @@ static WORK_FUNC_OFFSET: u32 = OFFSET_UNKNOWN;
 #[unsafe(no_mangle)]
 static MODULE_NAME_OFFSET: u32 = OFFSET_UNKNOWN;
 #[unsafe(no_mangle)]
+static IRQ_HANDLER_OFFSET: u32 = OFFSET_UNKNOWN;
+#[unsafe(no_mangle)]
 static IOCTL_FD_OFFSET: u32 = 16;
 #[unsafe(no_mangle)]
 static IOCTL_CMD_OFFSET: u32 = 24;
@@ -179,12 +181,21 @@ fn irq_event(ctx: &RawTracePointContext, kind: u32, probe: u32, with_ret: bool) 
     } else {
         0
     };
+    let action: u64 = ctx.arg(1);
+    let offset = global(&IRQ_HANDLER_OFFSET);
+    let handler = if offset == OFFSET_UNKNOWN || action == 0 {
+        0
+    } else {
+        // SAFETY: bpf_probe_read_kernel checks the address and fails on a bad one.
+        unsafe { bpf_probe_read_kernel((action + offset as u64) as *const u64) }.unwrap_or(0)
+    };
     emit(
         ctx,
         IrqRecord {
             header: header(kind, size_of::<IrqRecord>(), probe, pid_tgid),
             irq,
             ret,
+            handler,
         },
         probe,
     );

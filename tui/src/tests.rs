@@ -87,7 +87,11 @@ fn events() -> Vec<Event> {
             0,
             "swapper/0",
             "irq:irq_handler_entry",
-            EventData::IrqHandlerEntry { irq: 131 },
+            EventData::IrqHandlerEntry {
+                irq: 131,
+                handler: Hex(0xffffffffc0a01230),
+                handler_name: Some("azx_interrupt".into()),
+            },
         ),
         event(
             1_209_871,
@@ -98,6 +102,8 @@ fn events() -> Vec<Event> {
             "irq:irq_handler_exit",
             EventData::IrqHandlerExit {
                 irq: 131,
+                handler: Hex(0xffffffffc0a01230),
+                handler_name: Some("azx_interrupt".into()),
                 handled: true,
             },
         ),
@@ -183,7 +189,11 @@ fn events() -> Vec<Event> {
             0,
             "swapper/2",
             "irq:irq_handler_entry",
-            EventData::IrqHandlerEntry { irq: 131 },
+            EventData::IrqHandlerEntry {
+                irq: 131,
+                handler: Hex(0xffffffffc0a01230),
+                handler_name: Some("azx_interrupt".into()),
+            },
         ),
         event(
             1_240_004_500,
@@ -194,6 +204,8 @@ fn events() -> Vec<Event> {
             "irq:irq_handler_exit",
             EventData::IrqHandlerExit {
                 irq: 131,
+                handler: Hex(0xffffffffc0a01230),
+                handler_name: Some("azx_interrupt".into()),
                 handled: false,
             },
         ),

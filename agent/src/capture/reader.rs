@@ -544,13 +544,19 @@ mod tests {
             event(
                 2_000,
                 "irq:irq_handler_entry",
-                EventData::IrqHandlerEntry { irq: 42 },
+                EventData::IrqHandlerEntry {
+                    irq: 42,
+                    handler: Hex(0xffffffffc0a01230),
+                    handler_name: Some("azx_interrupt".into()),
+                },
             ),
             event(
                 2_500,
                 "irq:irq_handler_exit",
                 EventData::IrqHandlerExit {
                     irq: 42,
+                    handler: Hex(0xffffffffc0a01230),
+                    handler_name: Some("azx_interrupt".into()),
                     handled: true,
                 },
             ),

@@ -241,7 +241,11 @@ mod tests {
             tid: 0,
             comm: "swapper/0".into(),
             probe: probe.into(),
-            data: EventData::IrqHandlerEntry { irq: 42 },
+            data: EventData::IrqHandlerEntry {
+                irq: 42,
+                handler: Hex(0xffffffffc0a01230),
+                handler_name: Some("azx_interrupt".into()),
+            },
         }
     }
 

@@ -9,9 +9,10 @@ use aya::{
 };
 use barwatch_abi::{
     GLOBAL_IOCTL_ARG_OFFSET, GLOBAL_IOCTL_CMD_OFFSET, GLOBAL_IOCTL_FD_OFFSET,
-    GLOBAL_IOCTL_RET_OFFSET, GLOBAL_IRQ_FILTER_ON, GLOBAL_MODULE_NAME_OFFSET, GLOBAL_PID_FILTER_ON,
-    GLOBAL_WORK_FUNC_OFFSET, MAP_EVENTS, MAP_FUNC_LOST, MAP_IOCTL_CMDS, MAP_IRQ_FILTER, MAP_LOST,
-    MAP_PID_FILTER, MAP_STACKS, OFFSET_UNKNOWN, is_alsa_ioctl, probe_id,
+    GLOBAL_IOCTL_RET_OFFSET, GLOBAL_IRQ_FILTER_ON, GLOBAL_IRQ_HANDLER_OFFSET,
+    GLOBAL_MODULE_NAME_OFFSET, GLOBAL_PID_FILTER_ON, GLOBAL_WORK_FUNC_OFFSET, MAP_EVENTS,
+    MAP_FUNC_LOST, MAP_IOCTL_CMDS, MAP_IRQ_FILTER, MAP_LOST, MAP_PID_FILTER, MAP_STACKS,
+    OFFSET_UNKNOWN, is_alsa_ioctl, probe_id,
 };
 use thiserror::Error;
 
@@ -115,6 +116,11 @@ impl LiveProbes {
         };
         let work_func_offset = offset("work_struct", "func", "work functions will not be named");
         let module_name_offset = offset("module", "name", "module loads will not be named");
+        let irq_handler_offset = offset(
+            "irqaction",
+            "handler",
+            "IRQ handlers will not be named and skipped handler probes not detected",
+        );
 
         let irq_on = u32::from(!options.filters.irqs.is_empty());
         let pid_on = u32::from(!options.filters.pids.is_empty());
@@ -125,6 +131,7 @@ impl LiveProbes {
             .override_global(GLOBAL_PID_FILTER_ON, &pid_on, true)
             .override_global(GLOBAL_WORK_FUNC_OFFSET, &work_func_offset, true)
             .override_global(GLOBAL_MODULE_NAME_OFFSET, &module_name_offset, true)
+            .override_global(GLOBAL_IRQ_HANDLER_OFFSET, &irq_handler_offset, true)
             .override_global(GLOBAL_IOCTL_FD_OFFSET, &fd, true)
             .override_global(GLOBAL_IOCTL_CMD_OFFSET, &cmd, true)
             .override_global(GLOBAL_IOCTL_ARG_OFFSET, &arg, true)

@@ -48,6 +48,9 @@ pub const GLOBAL_WORK_FUNC_OFFSET: &str = "WORK_FUNC_OFFSET";
 /// Global: offset of `module.name`, resolved from BTF; [`OFFSET_UNKNOWN`] when it
 /// could not be resolved (the name is then left empty).
 pub const GLOBAL_MODULE_NAME_OFFSET: &str = "MODULE_NAME_OFFSET";
+/// Global: offset of `irqaction.handler`, resolved from BTF; [`OFFSET_UNKNOWN`] when it
+/// could not be resolved (IRQ records then carry no handler address).
+pub const GLOBAL_IRQ_HANDLER_OFFSET: &str = "IRQ_HANDLER_OFFSET";
 /// Global: offset of the `fd` field in the `syscalls:sys_enter_ioctl` record.
 pub const GLOBAL_IOCTL_FD_OFFSET: &str = "IOCTL_FD_OFFSET";
 /// Global: offset of the `cmd` field in the `syscalls:sys_enter_ioctl` record.
@@ -224,6 +227,9 @@ pub struct IrqRecord {
     pub irq: u32,
     /// Handler's return value (`irqreturn_t`) on exit; 0 on entry.
     pub ret: u32,
+    /// The handler function (`irqaction.handler`), so userspace can tell which
+    /// driver's handler ran and whether its function probe fired; 0 when unknown.
+    pub handler: u64,
 }
 
 /// A work item's start or end on a workqueue worker.
@@ -287,7 +293,7 @@ pub struct ModuleRecord {
 
 const _: () = assert!(size_of::<ModuleRecord>() == 104);
 const _: () = assert!(size_of::<RecordHeader>() == 48);
-const _: () = assert!(size_of::<IrqRecord>() == 56);
+const _: () = assert!(size_of::<IrqRecord>() == 64);
 const _: () = assert!(size_of::<WorkRecord>() == 64);
 const _: () = assert!(size_of::<IoctlRecord>() == 72);
 const _: () = assert!(size_of::<FuncRecord>() == 112);

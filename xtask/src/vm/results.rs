@@ -41,6 +41,8 @@ pub struct Hit {
     pub function: String,
     /// Trace timestamp in seconds.
     pub ts: f64,
+    /// The CPU it ran on.
+    pub cpu: u32,
     /// The fetched arguments, `name=value` pairs.
     pub args: BTreeMap<String, String>,
 }
@@ -66,7 +68,7 @@ impl GroundTruth {
             hits: Vec::new(),
         };
         for line in trace.lines().filter(|l| !l.starts_with('#')) {
-            let Some((ts, event, rest)) = split_trace_line(line) else {
+            let Some((cpu, ts, event, rest)) = split_trace_line(line) else {
                 continue;
             };
             if event == "tracing_mark_write" {
@@ -86,6 +88,7 @@ impl GroundTruth {
                 phase: truth.phases.last().cloned().unwrap_or_default(),
                 function: event.to_owned(),
                 ts,
+                cpu,
                 args,
             });
         }
@@ -100,31 +103,22 @@ impl GroundTruth {
             .count()
     }
 
-    /// Calls of `function` between the starts of phases `from` and `to`.
-    pub fn count_between(&self, function: &str, from: &str, to: &str) -> Option<usize> {
-        let (start, end) = (self.phase_starts.get(from)?, self.phase_starts.get(to)?);
-        Some(
-            self.of(function)
-                .filter(|h| h.ts >= *start && h.ts < *end)
-                .count(),
-        )
-    }
-
     /// Hits of `function`, in trace order.
     pub fn of<'a>(&'a self, function: &'a str) -> impl Iterator<Item = &'a Hit> + 'a {
         self.hits.iter().filter(move |h| h.function == function)
     }
 }
 
-/// Splits `task-pid [cpu] flags  12.345678: event: rest` into its timestamp,
+/// Splits `task-pid [cpu] flags  12.345678: event: rest` into its CPU, timestamp,
 /// event name and the rest.
-fn split_trace_line(line: &str) -> Option<(f64, &str, &str)> {
+fn split_trace_line(line: &str) -> Option<(u32, f64, &str, &str)> {
     let bracket = line.find("] ")?;
+    let cpu = line[..bracket].rsplit_once('[')?.1.trim().parse().ok()?;
     let after = &line[bracket + 2..];
     let (head, tail) = after.split_once(": ")?;
     let ts: f64 = head.split_whitespace().last()?.parse().ok()?;
     let (event, rest) = tail.split_once(':').unwrap_or((tail, ""));
-    Some((ts, event.trim(), rest))
+    Some((cpu, ts, event.trim(), rest))
 }
 
 impl fmt::Display for GroundTruth {
@@ -174,6 +168,7 @@ mod tests {
         let unmap = truth.of("iounmap").next().unwrap();
         assert_eq!(unmap.args["addr"], "0xffffc90000300000");
         assert!((unmap.ts - 6.2).abs() < 1e-9);
+        assert_eq!(truth.of("azx_interrupt").next().unwrap().cpu, 1);
         let table = truth.to_string();
         assert!(table.lines().next().unwrap().contains("remove"));
     }

@@ -1,0 +1,62 @@
+//! A builder for event sequences, so model tests read like the story they check:
+//! `Story::default().irq_enters(10, 0).handler_probe_fires(11, 0).irq_exits(12, 0)`.
+//! Times are microseconds; the builder fills in the rest as the bench's kernel would.
+
+use crate::event::{Event, EventData, Hex};
+
+/// `azx_interrupt`'s address in the stories.
+pub const AZX_INTERRUPT: u64 = 0xffff_ffff_c0a0_1230;
+
+/// Events in the order the story tells them (not necessarily time order).
+#[derive(Default)]
+pub struct Story(pub Vec<Event>);
+
+impl Story {
+    /// Adds `data` from `probe` at `us` microseconds on `cpu`.
+    pub fn at(mut self, us: u64, cpu: u32, data: EventData, probe: &str) -> Self {
+        self.0.push(Event {
+            ts_ns: us * 1_000,
+            cpu,
+            pid: 0,
+            tid: 0,
+            comm: "swapper".into(),
+            probe: probe.into(),
+            data,
+        });
+        self
+    }
+
+    /// IRQ 27 enters `azx_interrupt` on `cpu`.
+    pub fn irq_enters(self, us: u64, cpu: u32) -> Self {
+        let data = EventData::IrqHandlerEntry {
+            irq: 27,
+            handler: Hex(AZX_INTERRUPT),
+            handler_name: Some("azx_interrupt".into()),
+        };
+        self.at(us, cpu, data, "irq:irq_handler_entry")
+    }
+
+    /// IRQ 27 leaves `azx_interrupt` on `cpu`.
+    pub fn irq_exits(self, us: u64, cpu: u32) -> Self {
+        let data = EventData::IrqHandlerExit {
+            irq: 27,
+            handler: Hex(AZX_INTERRUPT),
+            handler_name: Some("azx_interrupt".into()),
+            handled: true,
+        };
+        self.at(us, cpu, data, "irq:irq_handler_exit")
+    }
+
+    /// `kprobe:azx_interrupt` fires on `cpu`.
+    pub fn handler_probe_fires(self, us: u64, cpu: u32) -> Self {
+        let data = EventData::FuncEntry {
+            function: "azx_interrupt".into(),
+            module: Some("snd_hda_codec".into()),
+            ip: Hex(AZX_INTERRUPT),
+            args: [Hex(27), Hex(0), Hex(0), Hex(0)],
+            base: None,
+            stack: Vec::new(),
+        };
+        self.at(us, cpu, data, "kprobe:azx_interrupt")
+    }
+}

@@ -1,0 +1,338 @@
+//! Whether barwatch saw every call the kernel's own tracing saw, call by call.
+//!
+//! Counting calls per phase is not enough: barwatch's BPF program and the kernel's
+//! trace event run in the same kprobe hit but take their timestamps apart (half a
+//! millisecond under TCG, several when the host is busy), so a call right at a phase
+//! boundary falls on different sides of it. Instead:
+//! - kernel calls inside a span barwatch itself reported blind (a handler the kernel
+//!   skipped, see `barwatch::skipped`) are booked as skipped;
+//! - the rest are paired in order with barwatch's events of the same probe on the
+//!   same CPU, within [`SLACK_NS`]; leftovers on either side are disagreements.
+
+use std::fmt;
+
+use barwatch::{capture::reader::Capture, skipped::skipped_handlers};
+use xtask::vm::GroundTruth;
+
+/// How far apart the two timestamps of one call may be. Pairing goes in order, so a
+/// generous slack cannot hide a missing call: it leaves one call unpaired either way.
+const SLACK_NS: u64 = 20_000_000;
+
+/// One probe's row of the comparison.
+#[derive(Debug, Default, PartialEq)]
+pub struct Row {
+    /// barwatch's probe name, e.g. `kprobe:azx_interrupt`.
+    pub probe: String,
+    /// Calls the kernel traced in the window.
+    pub kernel: usize,
+    /// Of those, calls barwatch recorded too.
+    pub paired: usize,
+    /// Kernel calls barwatch did not record but reported as skipped.
+    pub skipped: usize,
+    /// Kernel calls barwatch neither recorded nor reported: `(cpu, ns)`.
+    pub missed: Vec<(u32, u64)>,
+    /// barwatch events inside the window with no kernel call: `(cpu, ns)`.
+    pub invented: Vec<(u32, u64)>,
+}
+
+/// The comparison of every probe both sides know.
+#[derive(Debug, Default)]
+pub struct Agreement {
+    /// One row per probe, by name.
+    pub rows: Vec<Row>,
+    /// Ground-truth functions barwatch did not attach to, with their call counts.
+    pub unprobed: Vec<(String, usize)>,
+}
+
+impl Agreement {
+    /// Whether every kernel call was recorded or reported skipped, and nothing more.
+    pub fn holds(&self) -> bool {
+        self.rows
+            .iter()
+            .all(|row| row.missed.is_empty() && row.invented.is_empty())
+    }
+}
+
+/// barwatch's probe for a ground-truth event name: `foo` is `kprobe:foo`,
+/// `foo_ret` is `kretprobe:foo`.
+fn probe_of(function: &str) -> String {
+    match function.strip_suffix("_ret") {
+        Some(name) => format!("kretprobe:{name}"),
+        None => format!("kprobe:{function}"),
+    }
+}
+
+/// Compares the calls between the starts of phases `from` and `to`.
+pub fn compare(truth: &GroundTruth, capture: &Capture, from: &str, to: &str) -> Agreement {
+    let seconds = |phase: &str| (truth.phase_starts[phase] * 1e9) as u64;
+    let window = seconds(from)..seconds(to);
+    let skipped = skipped_handlers(&capture.events);
+    let mut functions: Vec<&str> = truth.hits.iter().map(|h| h.function.as_str()).collect();
+    functions.sort_unstable();
+    functions.dedup();
+
+    let mut agreement = Agreement::default();
+    for function in functions {
+        let probe = probe_of(function);
+        let mut kernel: Vec<(u32, u64)> = truth
+            .of(function)
+            .map(|hit| (hit.cpu, (hit.ts * 1e9).round() as u64))
+            .filter(|(_, ts)| window.contains(ts))
+            .collect();
+        let attached = capture
+            .header
+            .probes
+            .iter()
+            .any(|p| p.name == probe && p.is_attached());
+        if !attached {
+            agreement.unprobed.push((function.to_owned(), kernel.len()));
+            continue;
+        }
+        let mut ours: Vec<(u32, u64)> = capture
+            .events
+            .iter()
+            .filter(|e| e.probe == probe)
+            .map(|e| (e.cpu, e.ts_ns))
+            .collect();
+        kernel.sort_unstable();
+        ours.sort_unstable();
+
+        let mut row = Row {
+            probe,
+            kernel: kernel.len(),
+            ..Row::default()
+        };
+        kernel.retain(|&(cpu, ts)| {
+            // The kernel's trace event comes after the skipped span's entry timestamp
+            // and before its exit, give or take ftrace's microsecond rounding.
+            let covered = skipped
+                .iter()
+                .any(|span| span.covers(cpu, ts) || span.covers(cpu, ts + 1_000));
+            row.skipped += usize::from(covered);
+            !covered
+        });
+        let mut unpaired_ours = Vec::new();
+        let (mut k, mut o) = (0, 0);
+        while k < kernel.len() || o < ours.len() {
+            match (kernel.get(k), ours.get(o)) {
+                (Some(&(kc, kt)), Some(&(oc, ot))) if kc == oc && kt.abs_diff(ot) <= SLACK_NS => {
+                    row.paired += 1;
+                    (k, o) = (k + 1, o + 1);
+                }
+                (Some(&hit), Some(&event)) if hit < event => {
+                    row.missed.push(hit);
+                    k += 1;
+                }
+                (Some(&hit), None) => {
+                    row.missed.push(hit);
+                    k += 1;
+                }
+                (_, Some(&event)) => {
+                    unpaired_ours.push(event);
+                    o += 1;
+                }
+                (None, None) => unreachable!("the loop condition"),
+            }
+        }
+        let inner = window.start + SLACK_NS..window.end.saturating_sub(SLACK_NS);
+        row.invented = unpaired_ours
+            .into_iter()
+            .filter(|(_, ts)| inner.contains(ts))
+            .collect();
+        agreement.rows.push(row);
+    }
+    agreement
+}
+
+impl fmt::Display for Agreement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{:40} {:>7} {:>9} {:>8}  PROBLEMS",
+            "PROBE", "KERNEL", "BARWATCH", "SKIPPED"
+        )?;
+        for row in &self.rows {
+            let mut problems = Vec::new();
+            if !row.missed.is_empty() {
+                problems.push(format!("missed (cpu, ns) {:?}", row.missed));
+            }
+            if !row.invented.is_empty() {
+                problems.push(format!("no kernel call for (cpu, ns) {:?}", row.invented));
+            }
+            writeln!(
+                f,
+                "{:40} {:>7} {:>9} {:>8}  {}",
+                row.probe,
+                row.kernel,
+                row.paired,
+                row.skipped,
+                problems.join("; ")
+            )?;
+        }
+        for (function, calls) in &self.unprobed {
+            writeln!(
+                f,
+                "{function:40} {calls:>7} {:>9} {:>8}  not attached by barwatch",
+                "-", "-"
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use barwatch::{
+        capture::{
+            format::{Header, Trailer},
+            reader::CaptureEnd,
+        },
+        event::{Event, EventData, Hex},
+        probe_table::{Attempt, Mechanism, ProbeStatus, Role},
+    };
+
+    use super::*;
+
+    /// The kernel's trace: phase marks at 1 s and 2 s, and `azx_interrupt` calls.
+    fn truth(calls: &[(u32, &str)]) -> GroundTruth {
+        let mut trace =
+            String::from("sh-1 [000] ..... 1.000000: tracing_mark_write: barwatch-phase: setup\n");
+        for (cpu, ts) in calls {
+            trace.push_str(&format!(
+                "kworker-9 [{cpu:03}] d.h1. {ts}: azx_interrupt: (azx_interrupt+0x0/0x110 [snd_hda_codec])\n"
+            ));
+        }
+        trace.push_str("sh-1 [000] ..... 2.000000: tracing_mark_write: barwatch-phase: done\n");
+        GroundTruth::parse(&trace)
+    }
+
+    fn event(cpu: u32, ts_ns: u64, probe: &str, data: EventData) -> Event {
+        Event {
+            ts_ns,
+            cpu,
+            pid: 0,
+            tid: 0,
+            comm: "swapper".into(),
+            probe: probe.into(),
+            data,
+        }
+    }
+
+    fn handler_probe(cpu: u32, ts_ns: u64) -> Event {
+        let data = EventData::FuncEntry {
+            function: "azx_interrupt".into(),
+            module: None,
+            ip: Hex(0xffff_ffff_c0a0_1230),
+            args: [Hex(0); 4],
+            base: None,
+            stack: Vec::new(),
+        };
+        event(cpu, ts_ns, "kprobe:azx_interrupt", data)
+    }
+
+    /// An `irq_handler_entry`/`exit` pair around `azx_interrupt` with no probe inside.
+    fn skipped_handler(cpu: u32, from_ns: u64, to_ns: u64) -> [Event; 2] {
+        let (handler, handler_name) = (Hex(0xffff_ffff_c0a0_1230), Some("azx_interrupt".into()));
+        [
+            event(
+                cpu,
+                from_ns,
+                "irq:irq_handler_entry",
+                EventData::IrqHandlerEntry {
+                    irq: 27,
+                    handler,
+                    handler_name: handler_name.clone(),
+                },
+            ),
+            event(
+                cpu,
+                to_ns,
+                "irq:irq_handler_exit",
+                EventData::IrqHandlerExit {
+                    irq: 27,
+                    handler,
+                    handler_name,
+                    handled: true,
+                },
+            ),
+        ]
+    }
+
+    fn capture(events: Vec<Event>) -> Capture {
+        let probe = ProbeStatus {
+            name: "kprobe:azx_interrupt".into(),
+            role: Role::Irq,
+            attached: Some(Mechanism::Kprobe),
+            attempts: vec![Attempt {
+                mechanism: Mechanism::Kprobe,
+                failure: None,
+            }],
+            note: None,
+        };
+        Capture {
+            header: Header::new("6.1.0-56-amd64", "guest", 0, 0, vec![probe]),
+            events,
+            end: CaptureEnd::Trailer(Trailer::default()),
+        }
+    }
+
+    #[test]
+    fn a_call_astride_a_phase_mark_is_one_call_not_a_difference() {
+        // barwatch's program ran just before the setup mark, the kernel's event just after.
+        let truth = truth(&[(1, "1.000100"), (0, "1.500000")]);
+        let capture = capture(vec![
+            handler_probe(1, 999_900_000),
+            handler_probe(0, 1_499_800_000),
+        ]);
+        let agreement = compare(&truth, &capture, "setup", "done");
+        assert!(agreement.holds(), "{agreement}");
+        assert_eq!(agreement.rows[0].paired, 2);
+    }
+
+    #[test]
+    fn a_call_barwatch_reported_skipped_is_accounted_for() {
+        let truth = truth(&[(0, "1.100000"), (1, "1.200010")]);
+        let mut events = vec![handler_probe(0, 1_099_990_000)];
+        events.extend(skipped_handler(1, 1_200_000_000, 1_200_050_000));
+        let agreement = compare(&truth, &capture(events), "setup", "done");
+        assert!(agreement.holds(), "{agreement}");
+        assert_eq!(
+            (agreement.rows[0].paired, agreement.rows[0].skipped),
+            (1, 1)
+        );
+    }
+
+    #[test]
+    fn a_call_barwatch_neither_recorded_nor_reported_is_missed() {
+        let truth = truth(&[(0, "1.100000"), (1, "1.200010")]);
+        let capture = capture(vec![handler_probe(0, 1_099_990_000)]);
+        let agreement = compare(&truth, &capture, "setup", "done");
+        assert!(!agreement.holds());
+        assert_eq!(agreement.rows[0].missed, [(1, 1_200_010_000)]);
+        assert!(agreement.to_string().contains("missed"), "{agreement}");
+    }
+
+    #[test]
+    fn an_event_without_a_kernel_call_is_invented() {
+        let truth = truth(&[(0, "1.100000")]);
+        let capture = capture(vec![
+            handler_probe(0, 1_099_990_000),
+            handler_probe(0, 1_600_000_000),
+        ]);
+        let agreement = compare(&truth, &capture, "setup", "done");
+        assert!(!agreement.holds());
+        assert_eq!(agreement.rows[0].invented, [(0, 1_600_000_000)]);
+    }
+
+    #[test]
+    fn functions_barwatch_does_not_probe_are_listed_apart() {
+        let truth = GroundTruth::parse(
+            "sh-1 [000] ..... 1.000000: tracing_mark_write: barwatch-phase: setup\n\
+             sh-1 [000] ..... 1.500000: azx_resume: (azx_resume+0x0/0x50 [snd_hda_intel])\n\
+             sh-1 [000] ..... 2.000000: tracing_mark_write: barwatch-phase: done\n",
+        );
+        let agreement = compare(&truth, &capture(Vec::new()), "setup", "done");
+        assert!(agreement.holds());
+        assert_eq!(agreement.unprobed, [("azx_resume".to_owned(), 1)]);
+    }
+}
