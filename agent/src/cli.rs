@@ -45,6 +45,11 @@ pub struct RecordArgs {
     /// Record only these IRQs (repeatable); default: every IRQ.
     #[arg(long = "irq", value_name = "N")]
     pub irqs: Vec<u32>,
+    /// Watch these PCI devices (repeatable, e.g. 0000:00:04.0); default: every device
+    /// bound to a driver a loaded profile names. Events are marked with the watched
+    /// device they concern.
+    #[arg(long = "device", value_name = "BDF", value_parser = parse_bdf)]
+    pub devices: Vec<String>,
     /// Ring buffer size, a power of two of at least 4096 bytes (e.g. 4194304).
     #[arg(long, value_name = "BYTES", default_value_t = 4 << 20, value_parser = parse_ring_size)]
     pub ring_size: u32,
@@ -89,6 +94,31 @@ fn parse_ring_size(text: &str) -> Result<u32, String> {
     Ok(size)
 }
 
+/// Checks a PCI address, `DDDD:BB:DD.F` (lower-case hex), as sysfs names devices.
+fn parse_bdf(text: &str) -> Result<String, String> {
+    let bytes = text.as_bytes();
+    let hex_at = |range: std::ops::Range<usize>| {
+        bytes[range]
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+    };
+    let shaped = bytes.len() == 12
+        && bytes[4] == b':'
+        && bytes[7] == b':'
+        && bytes[10] == b'.'
+        && hex_at(0..4)
+        && hex_at(5..7)
+        && hex_at(8..10)
+        && (b'0'..=b'7').contains(&bytes[11]);
+    if shaped {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "`{text}` is not a PCI address like 0000:00:04.0 (domain:bus:device.function, lower-case hex); `ls /sys/bus/pci/devices` lists them"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +136,8 @@ mod tests {
             "irq:irq_handler_entry",
             "--pid",
             "42",
+            "--device",
+            "0000:00:04.0",
         ])
         .unwrap();
         let Command::Record(args) = cli.command else {
@@ -114,7 +146,25 @@ mod tests {
         assert_eq!(args.duration, Some(Duration::from_secs(5)));
         assert_eq!(args.probes, ["irq:irq_handler_entry"]);
         assert_eq!(args.pids, [42]);
+        assert_eq!(args.devices, ["0000:00:04.0"]);
         assert_eq!(args.ring_size, 4 << 20);
+    }
+
+    #[test]
+    fn a_malformed_device_address_is_explained() {
+        for bad in [
+            "00:04.0",
+            "0000:00:04.8",
+            "0000:00:4.0",
+            "0000:00:04.0x",
+            "0000:0G:04.0",
+        ] {
+            let err = Cli::try_parse_from(["barwatch", "record", "--device", bad]).unwrap_err();
+            assert!(
+                err.to_string().contains("is not a PCI address"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use barwatch_abi::{
 use thiserror::Error;
 
 use crate::{
-    event::{Event, EventData, Hex},
+    event::{DevNum, Event, EventData, Hex},
     ioctl,
 };
 
@@ -256,6 +256,7 @@ pub fn to_event(record: &Record, symbols: &dyn Symbols) -> Event {
                     cmd,
                     cmd_name,
                     arg: Hex(r.arg),
+                    dev: DevNum::from_kernel(r.rdev),
                 }
             } else {
                 EventData::IoctlExit {
@@ -263,6 +264,7 @@ pub fn to_event(record: &Record, symbols: &dyn Symbols) -> Event {
                     cmd,
                     cmd_name,
                     ret: r.ret,
+                    dev: DevNum::from_kernel(r.rdev),
                 }
             };
             (probe_name(header.probe), data)
@@ -316,6 +318,7 @@ pub fn to_event(record: &Record, symbols: &dyn Symbols) -> Event {
         tid: header.tid,
         comm: comm_string(&header.comm),
         probe,
+        device: None,
         data,
     }
 }
@@ -452,23 +455,29 @@ mod tests {
     #[test]
     fn ioctl_entry_and_exit_decode_the_command() {
         let enter = IoctlRecord {
-            header: header(kind::IOCTL_ENTER, probe_id::IOCTL_ENTER, 72),
+            header: header(kind::IOCTL_ENTER, probe_id::IOCTL_ENTER, 80),
             fd: 3,
             cmd: 0x8004_5500,
             arg: 0x7fff_0000,
             ret: 0,
+            rdev: (116 << 20) | 3,
+            reserved: 0,
         };
         assert_eq!(
             decode(&bytes(&enter)).data.to_string(),
             "ioctl(3, SNDRV_CTL_IOCTL_PVERSION)"
         );
         let exit = IoctlRecord {
-            header: header(kind::IOCTL_EXIT, probe_id::IOCTL_EXIT, 72),
+            header: header(kind::IOCTL_EXIT, probe_id::IOCTL_EXIT, 80),
             ret: -25,
             ..enter
         };
         let event = decode(&bytes(&exit));
         assert_eq!(event.probe, "syscalls:sys_exit_ioctl");
+        let EventData::IoctlExit { dev, .. } = &event.data else {
+            panic!("{event:?}")
+        };
+        assert_eq!(dev.map(|d| d.to_string()).as_deref(), Some("116:3"));
         assert_eq!(
             event.data.to_string(),
             "ioctl(3, SNDRV_CTL_IOCTL_PVERSION) = -25"
@@ -531,11 +540,13 @@ mod tests {
     #[test]
     fn short_records_are_errors_not_panics() {
         let entry = IoctlRecord {
-            header: header(kind::IOCTL_ENTER, probe_id::IOCTL_ENTER, 72),
+            header: header(kind::IOCTL_ENTER, probe_id::IOCTL_ENTER, 80),
             fd: 3,
             cmd: 0x8004_5500,
             arg: 0,
             ret: 0,
+            rdev: 0,
+            reserved: 0,
         };
         let raw = bytes(&entry);
         assert_eq!(
@@ -547,8 +558,8 @@ mod tests {
             Err(DecodeError::SizeMismatch {
                 kind: kind::IOCTL_ENTER,
                 len: 60,
-                declared: 72,
-                need: 72
+                declared: 80,
+                need: 80
             })
         );
     }

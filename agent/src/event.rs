@@ -40,6 +40,51 @@ impl<'de> Deserialize<'de> for Hex {
     }
 }
 
+/// A character device number as `/sys/dev/char` names it, `MAJOR:MINOR`: the
+/// file an ALSA ioctl was issued on, which leads to its card and PCI device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DevNum {
+    /// Major number (116 for ALSA).
+    pub major: u32,
+    /// Minor number.
+    pub minor: u32,
+}
+
+impl DevNum {
+    /// Splits the kernel's internal `dev_t` (12-bit major, 20-bit minor); 0 means
+    /// the number could not be read.
+    pub fn from_kernel(dev: u32) -> Option<Self> {
+        (dev != 0).then_some(DevNum {
+            major: dev >> 20,
+            minor: dev & 0xf_ffff,
+        })
+    }
+}
+
+impl fmt::Display for DevNum {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.major, self.minor)
+    }
+}
+
+impl Serialize for DevNum {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for DevNum {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let parsed = text
+            .split_once(':')
+            .and_then(|(major, minor)| Some((major.parse().ok()?, minor.parse().ok()?)));
+        parsed
+            .map(|(major, minor)| DevNum { major, minor })
+            .ok_or_else(|| serde::de::Error::custom(format!("`{text}` is not MAJOR:MINOR")))
+    }
+}
+
 /// One observation from one probe, with the task context it happened in.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
@@ -56,6 +101,10 @@ pub struct Event {
     /// The catalogue name of the probe point that produced the event, e.g.
     /// `irq:irq_handler_entry` or `kprobe:azx_stop_chip`.
     pub probe: String,
+    /// The PCI device (`DDDD:BB:DD.F`) the event concerns, when one of the watched
+    /// devices matched; absent for events no watched device explains.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
     /// What the probe saw.
     #[serde(flatten)]
     pub data: EventData,
@@ -120,6 +169,9 @@ pub enum EventData {
         cmd_name: String,
         /// The ioctl's argument.
         arg: Hex,
+        /// The device file's number, when it could be read.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dev: Option<DevNum>,
     },
     /// An ALSA ioctl returned.
     IoctlExit {
@@ -131,6 +183,9 @@ pub enum EventData {
         cmd_name: String,
         /// Return value: 0 or positive on success, a negative errno on failure.
         ret: i64,
+        /// The device file's number, when it could be read.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dev: Option<DevNum>,
     },
     /// A kernel module was loaded.
     ModuleLoad {
@@ -262,16 +317,22 @@ mod tests {
             tid: 11,
             comm: "aplay".into(),
             probe: "syscalls:sys_enter_ioctl".into(),
+            device: None,
             data: EventData::IoctlEnter {
                 fd: 3,
                 cmd: Hex(0x8120_4101),
                 cmd_name: "SNDRV_PCM_IOCTL_INFO".into(),
                 arg: Hex(0x7ffd_0000),
+                dev: Some(DevNum {
+                    major: 116,
+                    minor: 3,
+                }),
             },
         };
         let json = serde_json::to_value(&event).unwrap();
         assert_eq!(json["kind"], "ioctl_enter");
         assert_eq!(json["cmd_name"], "SNDRV_PCM_IOCTL_INFO");
+        assert_eq!(json["dev"], "116:3");
         assert_eq!(json["cmd"], "0x81204101");
         let back: Event = serde_json::from_value(json).unwrap();
         assert_eq!(back, event);

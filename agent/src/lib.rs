@@ -7,6 +7,7 @@
 
 pub mod capture;
 pub mod decode;
+pub mod device;
 pub mod event;
 pub mod ioctl;
 #[cfg(feature = "live")]

@@ -14,9 +14,15 @@ use std::{
 use anyhow::{Context as _, Result};
 use barwatch::{
     capture::{
-        format::Header,
+        format::{Header, WatchedDevice},
         reader::read_capture,
         writer::{CaptureWriter, create_private},
+    },
+    device::{
+        PciDevice,
+        attribution::{DeviceMap, Watch},
+        sysfs::read_pci_devices,
+        vmalloc::parse_vmallocinfo,
     },
     live::{
         catalogue,
@@ -81,11 +87,11 @@ fn load_profiles(files: &[std::path::PathBuf]) -> Result<Vec<Profile>> {
 /// Attaches the requested probe points of the loaded profiles.
 fn start_probes(
     names: &[String],
-    profiles: &[std::path::PathBuf],
+    profiles: &[Profile],
     filters: Filters,
     ring_bytes: u32,
 ) -> Result<LiveProbes> {
-    let all = catalogue::catalogue(&load_profiles(profiles)?);
+    let all = catalogue::catalogue(profiles);
     let points = catalogue::select(all, names).map_err(|unknown| {
         anyhow::anyhow!("no probe point named `{unknown}`; `barwatch probes` lists them")
     })?;
@@ -96,13 +102,85 @@ fn start_probes(
     })?)
 }
 
+/// Which devices to watch and what is known of them at the start: `--device`
+/// addresses, else devices bound to a driver a profile names, else every bound one.
+fn device_map(
+    requested: &[String],
+    profiles: &[Profile],
+) -> Result<(DeviceMap, Vec<WatchedDevice>)> {
+    let devices = read_pci_devices(std::path::Path::new("/sys")).unwrap_or_else(|e| {
+        say(format_args!(
+            "barwatch: cannot read /sys/bus/pci/devices ({e}); events will not name their PCI device"
+        ));
+        Vec::new()
+    });
+    if let Some(missing) = requested
+        .iter()
+        .find(|bdf| !devices.iter().any(|d| &d.bdf == *bdf))
+    {
+        anyhow::bail!(
+            "no PCI device {missing} on this machine; `ls /sys/bus/pci/devices` lists them"
+        );
+    }
+    let drivers: Vec<String> = profiles
+        .iter()
+        .flat_map(|p| p.drivers.iter().cloned())
+        .collect();
+    let watch = match (requested.is_empty(), drivers.is_empty()) {
+        (false, _) => Watch::Devices(requested.to_vec()),
+        (true, false) => Watch::Drivers(drivers),
+        (true, true) => Watch::AllBound,
+    };
+    // The mappings drivers made before barwatch started; root-only, like recording.
+    let mappings = std::fs::read_to_string("/proc/vmallocinfo")
+        .map(|text| {
+            let mappings = parse_vmallocinfo(&text);
+            if mappings.is_empty() && text.contains(" ioremap") {
+                say(format_args!(
+                    "barwatch: /proc/vmallocinfo hides virtual addresses (kernel.kptr_restrict=0 hashes them); \
+                     mappings made before the start are learned from accessors inside a device's IRQ handler or ioctl"
+                ));
+            }
+            mappings
+        })
+        .unwrap_or_else(|e| {
+            say(format_args!(
+                "barwatch: cannot read /proc/vmallocinfo ({e}); accesses through mappings made before the start will not name their device"
+            ));
+            Vec::new()
+        });
+    let map = DeviceMap::new(watch, devices.clone(), &mappings);
+    let watched = devices
+        .iter()
+        .filter(|d| map.watched().any(|w| w == d.bdf))
+        .map(watched_device)
+        .collect();
+    Ok((map, watched))
+}
+
+/// A device as the capture header lists it.
+fn watched_device(device: &PciDevice) -> WatchedDevice {
+    WatchedDevice {
+        bdf: device.bdf.clone(),
+        driver: device.driver.clone(),
+        cards: device.cards.clone(),
+        bars: device
+            .bars
+            .iter()
+            .map(|bar| format!("{}: {:#x}-{:#x}", bar.index, bar.start, bar.end))
+            .collect(),
+    }
+}
+
 /// `barwatch record`.
 fn record(args: RecordArgs) -> Result<()> {
     let filters = Filters {
         pids: args.pids,
         irqs: args.irqs,
     };
-    let probes = start_probes(&args.probes, &args.profiles, filters, args.ring_size)?;
+    let profiles = load_profiles(&args.profiles)?;
+    let (devices, watched) = device_map(&args.devices, &profiles)?;
+    let probes = start_probes(&args.probes, &profiles, filters, args.ring_size)?;
     let attached = probes.table.iter().filter(|p| p.is_attached()).count();
     if attached == 0 {
         anyhow::bail!("no probe point attached; run `barwatch probes` to see why for each one");
@@ -112,13 +190,14 @@ fn record(args: RecordArgs) -> Result<()> {
             "barwatch: {blind}; `barwatch probes` says why for each point"
         ));
     }
-    let header = Header::new(
+    let mut header = Header::new(
         read_trimmed("/proc/sys/kernel/osrelease"),
         read_trimmed("/proc/sys/kernel/hostname"),
         unix_now_ns(),
         monotonic_now_ns(),
         probes.table.clone(),
     );
+    header.devices = watched;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -128,12 +207,14 @@ fn record(args: RecordArgs) -> Result<()> {
             let file = create_private(path)
                 .with_context(|| format!("cannot create capture file {}", path.display()))?;
             let writer = CaptureWriter::new(file, &header)?;
-            let recorded = runtime.block_on(record::record(probes, writer, args.duration))?;
+            let recorded =
+                runtime.block_on(record::record(probes, devices, writer, args.duration))?;
             (recorded, path.display().to_string())
         }
         None => {
             let writer = CaptureWriter::new(BufWriter::new(io::stdout().lock()), &header)?;
-            let recorded = runtime.block_on(record::record(probes, writer, args.duration))?;
+            let recorded =
+                runtime.block_on(record::record(probes, devices, writer, args.duration))?;
             (recorded, "standard output".to_owned())
         }
     };
@@ -156,7 +237,8 @@ fn record(args: RecordArgs) -> Result<()> {
 
 /// `barwatch probes`.
 fn probes(args: ProbesArgs) -> Result<()> {
-    let probes = start_probes(&[], &args.profiles, Filters::default(), 4096 * 16)?;
+    let profiles = load_profiles(&args.profiles)?;
+    let probes = start_probes(&[], &profiles, Filters::default(), 4096 * 16)?;
     let mut out = io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &probes.table)?;

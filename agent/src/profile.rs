@@ -162,6 +162,8 @@ struct RawFunction {
 struct RawProfile {
     name: String,
     #[serde(default)]
+    drivers: Vec<String>,
+    #[serde(default)]
     function: Vec<RawFunction>,
 }
 
@@ -170,6 +172,8 @@ struct RawProfile {
 pub struct Profile {
     /// The profile's name.
     pub name: String,
+    /// The drivers it is written for: devices bound to them are watched by default.
+    pub drivers: Vec<String>,
     /// Its function probe points.
     pub functions: Vec<FunctionProbe>,
 }
@@ -209,6 +213,7 @@ impl Profile {
             .collect::<Result<_, ProfileError>>()?;
         Ok(Self {
             name: raw.name,
+            drivers: raw.drivers,
             functions,
         })
     }

@@ -39,6 +39,11 @@ pub struct Summary {
     /// The header's probe table in its order, then probes that appear only in
     /// events or the trailer, by name.
     pub probes: Vec<ProbeSummary>,
+    /// The watched devices (the header's, then any only events name), with the
+    /// number of events that concern each.
+    pub devices: Vec<DeviceSummary>,
+    /// Events no watched device explains (other devices' IRQs, unrelated work items).
+    pub events_without_device: u64,
     /// Events per process, most events first, then by pid and command.
     pub processes: Vec<ProcessSummary>,
     /// Events per [`EventData::kind`].
@@ -89,6 +94,17 @@ pub struct ProbeSummary {
     /// Calls the kernel ran without running this probe's program (see
     /// [`crate::skipped`]); counted for interrupt handlers only.
     pub skipped: u64,
+}
+
+/// One watched PCI device and how many events concern it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DeviceSummary {
+    /// PCI address.
+    pub bdf: String,
+    /// The bound driver at the start, when the header says.
+    pub driver: Option<String>,
+    /// Events that name it.
+    pub events: u64,
 }
 
 /// Events from one process (a pid under one command name; an `exec` starts a new row).
@@ -229,6 +245,30 @@ impl Summary {
             });
         }
 
+        let mut by_device: BTreeMap<&str, u64> = BTreeMap::new();
+        for event in &capture.events {
+            if let Some(device) = &event.device {
+                *by_device.entry(device).or_default() += 1;
+            }
+        }
+        let mut devices: Vec<DeviceSummary> = capture
+            .header
+            .devices
+            .iter()
+            .map(|d| DeviceSummary {
+                bdf: d.bdf.clone(),
+                driver: d.driver.clone(),
+                events: by_device.remove(d.bdf.as_str()).unwrap_or(0),
+            })
+            .collect();
+        devices.extend(by_device.into_iter().map(|(bdf, events)| DeviceSummary {
+            bdf: bdf.to_owned(),
+            driver: None,
+            events,
+        }));
+        let events_without_device =
+            capture.events.iter().filter(|e| e.device.is_none()).count() as u64;
+
         let mut processes: Vec<ProcessSummary> = by_process
             .into_iter()
             .map(|((pid, comm), events)| ProcessSummary {
@@ -277,6 +317,8 @@ impl Summary {
             events: capture.events.len() as u64,
             span,
             probes,
+            devices,
+            events_without_device,
             processes,
             kinds,
             alsa_ioctls,
@@ -415,6 +457,33 @@ impl fmt::Display for Summary {
                 rows.collect(),
             )?;
         }
+
+        writeln!(f, "\nDevices")?;
+        let mut rows: Vec<Vec<String>> = self
+            .devices
+            .iter()
+            .map(|d| {
+                vec![
+                    d.bdf.clone(),
+                    d.driver.clone().unwrap_or_else(|| "?".to_owned()),
+                    d.events.to_string(),
+                ]
+            })
+            .collect();
+        rows.push(vec![
+            "no device".to_owned(),
+            String::new(),
+            self.events_without_device.to_string(),
+        ]);
+        write_table(
+            f,
+            &[
+                ("DEVICE", Align::Left),
+                ("DRIVER", Align::Left),
+                ("EVENTS", Align::Right),
+            ],
+            rows,
+        )?;
 
         writeln!(f, "\nEvent kinds")?;
         let rows = self
@@ -578,7 +647,7 @@ mod tests {
     use super::*;
     use crate::{
         capture::{
-            format::{Header, Trailer},
+            format::{Header, Trailer, WatchedDevice},
             reader::read_capture_from,
             writer::CaptureWriter,
         },
@@ -588,7 +657,7 @@ mod tests {
     };
 
     fn header() -> Header {
-        Header::new(
+        let mut header = Header::new(
             "6.1.0-37-amd64",
             "lab3",
             1_700_000_000_000_000_000,
@@ -631,7 +700,22 @@ mod tests {
                     note: None,
                 },
             ],
-        )
+        );
+        header.devices = vec![
+            WatchedDevice {
+                bdf: "0000:00:04.0".into(),
+                driver: Some("snd_hda_intel".into()),
+                cards: vec![0],
+                bars: vec!["0: 0xfebf0000-0xfebf3fff".into()],
+            },
+            WatchedDevice {
+                bdf: "0000:00:05.0".into(),
+                driver: Some("barwatch_fixture".into()),
+                cards: Vec::new(),
+                bars: Vec::new(),
+            },
+        ];
+        header
     }
 
     fn irq(ts_ns: u64, cpu: u32) -> Event {
@@ -642,6 +726,7 @@ mod tests {
             tid: 0,
             comm: "swapper/0".into(),
             probe: "irq:irq_handler_entry".into(),
+            device: Some("0000:00:04.0".into()),
             data: EventData::IrqHandlerEntry {
                 irq: 42,
                 handler: Hex(0xffffffffc0a01230),
@@ -658,11 +743,13 @@ mod tests {
             tid: pid,
             comm: comm.into(),
             probe: "syscalls:sys_enter_ioctl".into(),
+            device: None,
             data: EventData::IoctlEnter {
                 fd: 3,
                 cmd: Hex(0x4140),
                 cmd_name: cmd_name.into(),
                 arg: Hex(0),
+                dev: None,
             },
         }
     }
@@ -792,7 +879,7 @@ mod tests {
     fn text_report_of_a_complete_capture() {
         let text = Summary::of(&capture(true)).to_string();
         let expected = "\
-barwatch capture: host lab3, kernel 6.1.0-37-amd64, format 1.0
+barwatch capture: host lab3, kernel 6.1.0-37-amd64, format 1.1
 7 events over 1.500 s, lost 3, decode errors 1
 
 Probes
@@ -801,6 +888,12 @@ Probes
   syscalls:sys_enter_ioctl           alsa-entry           4     0        0  tracepoint
   kprobe:azx_stop_chip               quiesce-marker       0     0        0  blind: azx_stop_chip is not in kallsyms
   workqueue:workqueue_execute_start  ?                    1     0        0  not in the probe table
+
+Devices
+  DEVICE        DRIVER            EVENTS
+  0000:00:04.0  snd_hda_intel          3
+  0000:00:05.0  barwatch_fixture       0
+  no device                            4
 
 Event kinds
   KIND               EVENTS
@@ -882,7 +975,7 @@ ALSA ioctls by process
         assert_eq!(
             lines[..3],
             [
-                "barwatch capture: host lab3, kernel 6.1.0-37-amd64, format 1.0",
+                "barwatch capture: host lab3, kernel 6.1.0-37-amd64, format 1.1",
                 "7 events over 1.500 s, lost unknown, decode errors unknown",
                 "WARNING: no trailer: capture was cut after line 8 (line 9 is a partial line of 26 bytes); losses are unknown",
             ]
@@ -905,11 +998,15 @@ ALSA ioctls by process
         assert_eq!(
             text,
             "\
-barwatch capture: host lab3, kernel 6.1.0, format 1.0
+barwatch capture: host lab3, kernel 6.1.0, format 1.1
 0 events, lost 0, decode errors 0
 
 Probes
   (none)
+
+Devices
+  DEVICE     DRIVER  EVENTS
+  no device               0
 
 Event kinds
   (none)

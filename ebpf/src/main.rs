@@ -17,8 +17,8 @@ use aya_ebpf::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_probe_read_kernel,
         bpf_probe_read_kernel_buf,
         generated::{
-            bpf_get_func_arg, bpf_get_func_ip, bpf_get_func_ret, bpf_get_smp_processor_id,
-            bpf_ktime_get_ns,
+            bpf_get_current_task, bpf_get_func_arg, bpf_get_func_ip, bpf_get_func_ret,
+            bpf_get_smp_processor_id, bpf_ktime_get_ns,
         },
     },
     macros::{fentry, fexit, kprobe, kretprobe, map, raw_tracepoint, tracepoint},
@@ -83,6 +83,8 @@ static WORK_FUNC_OFFSET: u32 = OFFSET_UNKNOWN;
 static MODULE_NAME_OFFSET: u32 = OFFSET_UNKNOWN;
 #[unsafe(no_mangle)]
 static IRQ_HANDLER_OFFSET: u32 = OFFSET_UNKNOWN;
+#[unsafe(no_mangle)]
+static FD_RDEV_OFFSETS: [u32; 6] = [OFFSET_UNKNOWN; 6];
 #[unsafe(no_mangle)]
 static IOCTL_FD_OFFSET: u32 = 16;
 #[unsafe(no_mangle)]
@@ -290,6 +292,36 @@ fn ioctl_wanted(cmd: u32) -> bool {
     is_alsa_ioctl(cmd) && unsafe { IOCTL_CMDS.get(&cmd) }.is_some()
 }
 
+/// The device number of the current task's file `fd`, following
+/// `current->files->fdt->fd[fd]->f_inode->i_rdev` at the BTF offsets userspace set.
+#[inline(always)]
+fn fd_rdev(fd: u32) -> Option<u32> {
+    // SAFETY: reading a global the loader may have overridden.
+    let offsets = unsafe { read_volatile(&FD_RDEV_OFFSETS) };
+    let [files, fdt, max_fds, fd_array, f_inode, i_rdev] = offsets;
+    if offsets.contains(&OFFSET_UNKNOWN) {
+        return None;
+    }
+    let read = |addr: u64| -> Option<u64> {
+        // SAFETY: bpf_probe_read_kernel checks the address and fails on a bad one.
+        unsafe { bpf_probe_read_kernel(addr as *const u64) }.ok()
+    };
+    let read_u32 = |addr: u64| -> Option<u32> {
+        // SAFETY: as above.
+        unsafe { bpf_probe_read_kernel(addr as *const u32) }.ok()
+    };
+    // SAFETY: bpf_get_current_task only returns the current task's address.
+    let task = unsafe { bpf_get_current_task() };
+    let files = read(task + files as u64)?;
+    let fdt = read(files + fdt as u64)?;
+    if fd >= read_u32(fdt + max_fds as u64)? {
+        return None;
+    }
+    let file = read(read(fdt + fd_array as u64)? + fd as u64 * 8)?;
+    let inode = read(file + f_inode as u64)?;
+    read_u32(inode + i_rdev as u64)
+}
+
 #[tracepoint(category = "syscalls", name = "sys_enter_ioctl")]
 pub fn sys_enter_ioctl(ctx: TracePointContext) -> i32 {
     let cmd = field(&ctx, &IOCTL_CMD_OFFSET) as u32;
@@ -300,10 +332,13 @@ pub fn sys_enter_ioctl(ctx: TracePointContext) -> i32 {
     if !pid_wanted((pid_tgid >> 32) as u32) {
         return 0;
     }
+    let fd = field(&ctx, &IOCTL_FD_OFFSET) as u32;
     let inflight = IoctlInflight {
-        fd: field(&ctx, &IOCTL_FD_OFFSET) as u32,
+        fd,
         cmd,
         arg: field(&ctx, &IOCTL_ARG_OFFSET),
+        rdev: fd_rdev(fd).unwrap_or(0),
+        reserved: 0,
     };
     let probe = probe_id::IOCTL_ENTER;
     let written = emit(
@@ -314,6 +349,8 @@ pub fn sys_enter_ioctl(ctx: TracePointContext) -> i32 {
             cmd,
             arg: inflight.arg,
             ret: 0,
+            rdev: inflight.rdev,
+            reserved: 0,
         },
         probe,
     );
@@ -341,6 +378,8 @@ pub fn sys_exit_ioctl(ctx: TracePointContext) -> i32 {
             cmd: inflight.cmd,
             arg: inflight.arg,
             ret: field(&ctx, &IOCTL_RET_OFFSET) as i64,
+            rdev: inflight.rdev,
+            reserved: 0,
         },
         probe,
     );

@@ -42,6 +42,7 @@ fn event(
         tid,
         comm: comm.into(),
         probe: probe.into(),
+        device: None,
         data,
     }
 }
@@ -52,12 +53,14 @@ fn events() -> Vec<Event> {
         cmd: Hex(cmd),
         cmd_name: name.into(),
         arg: Hex(0x7ffd_1234_5000),
+        dev: None,
     };
     let ioctl_exit = |fd, cmd, name: &str, ret| EventData::IoctlExit {
         fd,
         cmd: Hex(cmd),
         cmd_name: name.into(),
         ret,
+        dev: None,
     };
     let enter = "syscalls:sys_enter_ioctl";
     let exit = "syscalls:sys_exit_ioctl";
@@ -239,6 +242,7 @@ fn header() -> Header {
                 Mechanism::Kprobe,
             ),
         ],
+        devices: Vec::new(),
     }
 }
 

@@ -10,11 +10,14 @@
 //!    "probes":[…]}`. `probes` is the probe table ([`ProbeStatus`]): every probe point with
 //!    its role, the mechanism that attached (absent when blind) and each attempt's failure.
 //!    `started_monotonic_ns` and `started_unix_ns` were read together, so an event's wall
-//!    time is `started_unix_ns + (ts_ns - started_monotonic_ns)`.
+//!    time is `started_unix_ns + (ts_ns - started_monotonic_ns)`. `devices` (1.1) lists
+//!    the watched PCI devices as sysfs showed them at the start.
 //! 2. **`event`**, any number, in the order the agent received them (close to, but not
 //!    strictly, time order across CPUs): the fields of [`Event`] flattened next to
 //!    `"type":"event"`, with a `kind` tag selecting the rest (`ioctl_enter`, `irq_handler_exit`,
-//!    …). Kernel addresses and ioctl numbers are `"0x…"` strings.
+//!    …). Kernel addresses and ioctl numbers are `"0x…"` strings. Since 1.1 an event
+//!    carries `device`, the watched PCI device it concerns (absent when none matched),
+//!    ioctls their file's `dev` (`"116:3"`) and IRQ events their `handler`.
 //! 3. **`trailer`**, exactly once, last, when the recorder ended cleanly: totals per probe,
 //!    records lost per probe because the ring buffer was full, and records that could not
 //!    be decoded, and `final_probes`, the probe table at the end when points were
@@ -36,7 +39,7 @@ pub const FORMAT_NAME: &str = "barwatch-capture";
 /// The major version this build writes and the newest it reads.
 pub const FORMAT_MAJOR: u32 = 1;
 /// The minor version this build writes.
-pub const FORMAT_MINOR: u32 = 0;
+pub const FORMAT_MINOR: u32 = 1;
 /// The longest line a reader accepts; a longer one is corrupt input, not an event.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
 /// The clock that event timestamps come from.
@@ -61,6 +64,25 @@ pub struct Header {
     pub started_monotonic_ns: u64,
     /// The probe table: every probe point and how it attached or why not.
     pub probes: Vec<ProbeStatus>,
+    /// The watched PCI devices at the start (1.1; empty in older captures).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<WatchedDevice>,
+}
+
+/// A watched PCI device as the capture's header lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchedDevice {
+    /// Its PCI address, `DDDD:BB:DD.F`.
+    pub bdf: String,
+    /// The bound driver at the start, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    /// Its ALSA card numbers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cards: Vec<u32>,
+    /// Its memory BARs at the start, `"N: 0xSTART-0xEND"`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bars: Vec<String>,
 }
 
 /// Totals for one probe point, in the trailer.

@@ -535,6 +535,7 @@ mod tests {
             tid: 4243,
             comm: "aplay".into(),
             probe: probe.into(),
+            device: None,
             data,
         }
     }
@@ -577,6 +578,7 @@ mod tests {
                     cmd: Hex(0x4140),
                     cmd_name: "SNDRV_PCM_IOCTL_PREPARE".into(),
                     arg: Hex(0),
+                    dev: None,
                 },
             ),
             event(
@@ -587,6 +589,7 @@ mod tests {
                     cmd: Hex(0x4140),
                     cmd_name: "SNDRV_PCM_IOCTL_PREPARE".into(),
                     ret: -19,
+                    dev: None,
                 },
             ),
             event(

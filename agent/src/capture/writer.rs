@@ -68,6 +68,7 @@ impl Header {
             started_unix_ns,
             started_monotonic_ns,
             probes,
+            devices: Vec::new(),
         }
     }
 }
@@ -241,6 +242,7 @@ mod tests {
             tid: 0,
             comm: "swapper/0".into(),
             probe: probe.into(),
+            device: None,
             data: EventData::IrqHandlerEntry {
                 irq: 42,
                 handler: Hex(0xffffffffc0a01230),
@@ -253,7 +255,7 @@ mod tests {
     fn header_new_fills_the_format_constants() {
         let header = header();
         assert_eq!(header.format, "barwatch-capture");
-        assert_eq!(header.version, "1.0");
+        assert_eq!(header.version, "1.1");
         assert_eq!(header.clock, "CLOCK_MONOTONIC");
     }
 
@@ -273,6 +275,7 @@ mod tests {
                 cmd: Hex(0x4140),
                 cmd_name: "SNDRV_PCM_IOCTL_PREPARE".into(),
                 arg: Hex(0),
+                dev: None,
             },
             ..irq(4_000, "syscalls:sys_enter_ioctl")
         };

@@ -15,6 +15,7 @@ use super::loader::{LiveError, LiveProbes};
 use crate::{
     capture::{format::Trailer, writer::CaptureWriter, writer::WriteError},
     decode::{self, Symbol, Symbols},
+    device::{PciDevice, attribution::DeviceMap, sysfs::read_pci_devices},
     event::EventData,
 };
 
@@ -56,9 +57,11 @@ pub struct Recorded {
 }
 
 /// Records from `probes` into `writer` until `duration` (if any) passes or a signal
-/// arrives, then writes the trailer with the kernel's loss counts.
+/// arrives, then writes the trailer with the kernel's loss counts. Each event is
+/// marked with the watched device `devices` attributes it to.
 pub async fn record<W: Write>(
     mut probes: LiveProbes,
+    mut devices: DeviceMap,
     mut writer: CaptureWriter<W>,
     duration: Option<Duration>,
 ) -> Result<Recorded, RecordError> {
@@ -79,7 +82,7 @@ pub async fn record<W: Write>(
         tokio::select! {
             ready = ring.readable_mut() => {
                 let mut guard = ready.map_err(RecordError::Wait)?;
-                let drained = drain(guard.get_inner_mut(), &resolver(&probes, &stacks), &mut writer)?;
+                let drained = drain(guard.get_inner_mut(), &resolver(&probes, &stacks), &mut devices, &mut writer)?;
                 guard.clear_ready();
                 decode_errors += drained.errors;
                 for module in drained.modules {
@@ -99,7 +102,13 @@ pub async fn record<W: Write>(
             _ = async { sleep_until(deadline.expect("guarded by the branch condition")).await }, if deadline.is_some() => break StopReason::Duration,
         }
     };
-    decode_errors += drain(ring.get_mut(), &resolver(&probes, &stacks), &mut writer)?.errors;
+    decode_errors += drain(
+        ring.get_mut(),
+        &resolver(&probes, &stacks),
+        &mut devices,
+        &mut writer,
+    )?
+    .errors;
     let lost = probes.lost_by_probe()?;
     let trailer = writer.finish(lost, decode_errors, unix_now_ns())?;
     Ok(Recorded { trailer, reason })
@@ -147,10 +156,18 @@ struct Drained {
     modules: Vec<String>,
 }
 
+/// Reads the PCI devices from sysfs again, for a key no known device matched.
+fn reread_sysfs() -> Option<Vec<PciDevice>> {
+    read_pci_devices(std::path::Path::new("/sys"))
+        .inspect_err(|e| log::warn!("cannot re-read /sys/bus/pci/devices: {e}"))
+        .ok()
+}
+
 /// Writes every record waiting in the ring buffer.
 fn drain<W: Write>(
     ring: &mut RingBuf<MapData>,
     symbols: &LiveSymbols<'_>,
+    devices: &mut DeviceMap,
     writer: &mut CaptureWriter<W>,
 ) -> Result<Drained, WriteError> {
     let mut drained = Drained {
@@ -160,7 +177,8 @@ fn drain<W: Write>(
     while let Some(item) = ring.next() {
         match decode::parse(&item) {
             Ok(record) => {
-                let event = decode::to_event(&record, symbols);
+                let mut event = decode::to_event(&record, symbols);
+                event.device = devices.attribute(&event, &mut reread_sysfs);
                 if let EventData::ModuleLoad { module } = &event.data {
                     drained.modules.push(module.clone());
                 }

@@ -51,6 +51,23 @@ pub const GLOBAL_MODULE_NAME_OFFSET: &str = "MODULE_NAME_OFFSET";
 /// Global: offset of `irqaction.handler`, resolved from BTF; [`OFFSET_UNKNOWN`] when it
 /// could not be resolved (IRQ records then carry no handler address).
 pub const GLOBAL_IRQ_HANDLER_OFFSET: &str = "IRQ_HANDLER_OFFSET";
+/// Global: the member offsets that lead from the current task to the device number
+/// of one of its open files, in the order of [`FD_RDEV_PATH`]; any
+/// [`OFFSET_UNKNOWN`] leaves ioctl records without a device number.
+pub const GLOBAL_FD_RDEV_OFFSETS: &str = "FD_RDEV_OFFSETS";
+
+/// The struct members from `current` to the `dev_t` behind a file descriptor:
+/// `current->files->fdt`, its `max_fds` (bound check) and `fd` array, then
+/// `file->f_inode->i_rdev`. Userspace resolves each from BTF.
+pub const FD_RDEV_PATH: [(&str, &str); 6] = [
+    ("task_struct", "files"),
+    ("files_struct", "fdt"),
+    ("fdtable", "max_fds"),
+    ("fdtable", "fd"),
+    ("file", "f_inode"),
+    ("inode", "i_rdev"),
+];
+
 /// Global: offset of the `fd` field in the `syscalls:sys_enter_ioctl` record.
 pub const GLOBAL_IOCTL_FD_OFFSET: &str = "IOCTL_FD_OFFSET";
 /// Global: offset of the `cmd` field in the `syscalls:sys_enter_ioctl` record.
@@ -258,6 +275,11 @@ pub struct IoctlRecord {
     pub arg: u64,
     /// Return value on exit; 0 on entry.
     pub ret: i64,
+    /// The kernel's `dev_t` of the file the ioctl was issued on (major in the top
+    /// 12 bits, minor in the low 20), which names the ALSA card; 0 when unknown.
+    pub rdev: u32,
+    /// Keeps the record a multiple of eight bytes.
+    pub reserved: u32,
 }
 
 /// A kernel function's entry (arguments) or return (return value).
@@ -295,7 +317,7 @@ const _: () = assert!(size_of::<ModuleRecord>() == 104);
 const _: () = assert!(size_of::<RecordHeader>() == 48);
 const _: () = assert!(size_of::<IrqRecord>() == 64);
 const _: () = assert!(size_of::<WorkRecord>() == 64);
-const _: () = assert!(size_of::<IoctlRecord>() == 72);
+const _: () = assert!(size_of::<IoctlRecord>() == 80);
 const _: () = assert!(size_of::<FuncRecord>() == 112);
 
 /// An ioctl in flight between its entry and its exit, kept per thread in the kernel.
@@ -308,9 +330,13 @@ pub struct IoctlInflight {
     pub cmd: u32,
     /// Argument from the entry.
     pub arg: u64,
+    /// Device number from the entry.
+    pub rdev: u32,
+    /// Keeps the value a multiple of eight bytes.
+    pub reserved: u32,
 }
 
-const _: () = assert!(size_of::<IoctlInflight>() == 16);
+const _: () = assert!(size_of::<IoctlInflight>() == 24);
 
 /// `_IOC_TYPE(cmd)`: the ioctl command's type byte.
 pub const fn ioctl_type(cmd: u32) -> u8 {

@@ -4,6 +4,7 @@
 # driver's prepare/suspend/resume/complete run while aplay plays.
 ground_truth_start
 barwatch_start
+echo "bdf=$(bound_bdf snd_hda_intel)" >> $R/facts
 
 phase setup
 play > $R/aplay.log 2>&1 &

@@ -214,6 +214,7 @@ mod tests {
             tid: 0,
             comm: "swapper".into(),
             probe: probe.into(),
+            device: None,
             data,
         }
     }

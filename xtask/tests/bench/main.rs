@@ -12,7 +12,7 @@ use std::{collections::BTreeMap, fs, sync::Mutex};
 
 use barwatch::{
     capture::reader::{CaptureEnd, read_capture},
-    event::EventData,
+    event::{Event, EventData},
     probe_table::{Mechanism, ProbeStatus},
     skipped::skipped_handlers,
 };
@@ -80,6 +80,97 @@ fn assert_counts_match_ground_truth(report: &RunReport) {
     );
 }
 
+/// Whether an event is about the device under test: `Some(true)` when it must name
+/// it, `Some(false)` when it must not, `None` when the test cannot tell on its own.
+type Concerns = dyn Fn(&Event) -> Option<bool>;
+
+/// Checks that every event about the device names its PCI address `bdf`, and that
+/// no event unrelated to it does; lists the first offenders otherwise.
+fn assert_events_name_the_device(report: &RunReport, bdf: &str, concerns: &Concerns) {
+    let capture =
+        read_capture(&report.file("capture.jsonl")).expect("the guest's capture reads back");
+    let named = |e: &Event| e.device.as_deref() == Some(bdf);
+    let offenders: Vec<String> = capture
+        .events
+        .iter()
+        .filter(|e| concerns(e).is_some_and(|about| about != named(e)))
+        .take(5)
+        .map(|e| format!("{} {} device={:?}: {}", e.ts_ns, e.probe, e.device, e.data))
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "events that should name {bdf} and do not, or the reverse:\n{}",
+        offenders.join("\n")
+    );
+    let about = capture
+        .events
+        .iter()
+        .filter(|e| concerns(e) == Some(true))
+        .count();
+    assert!(about > 0, "no event about {bdf} at all");
+}
+
+/// What [`assert_events_name_the_device`] checks for the HD-audio controller: its
+/// IRQ handler, the ALSA ioctls (major 116), the driver's functions that reach the
+/// controller, and mappings of the BAR0 addresses in `bars`.
+fn about_hda(bars: Vec<u64>) -> impl Fn(&Event) -> Option<bool> {
+    move |event| match &event.data {
+        EventData::IrqHandlerEntry { handler_name, .. }
+        | EventData::IrqHandlerExit { handler_name, .. } => {
+            Some(handler_name.as_deref() == Some("azx_interrupt"))
+        }
+        EventData::IoctlEnter { dev, .. } | EventData::IoctlExit { dev, .. } => {
+            Some(dev.is_some_and(|d| d.major == 116))
+        }
+        EventData::FuncEntry { function, args, .. } if function == "ioremap" => {
+            Some(bars.iter().any(|&bar| bar == args[0].0))
+        }
+        EventData::FuncEntry { function, .. } | EventData::FuncExit { function, .. } => {
+            let keyed = [
+                "azx_interrupt",
+                "azx_stop_chip",
+                "snd_hdac_",
+                "snd_pcm_ioctl",
+                "snd_ctl_ioctl",
+            ];
+            keyed
+                .iter()
+                .any(|prefix| function.starts_with(prefix))
+                .then_some(true)
+        }
+        EventData::WorkStart { .. } | EventData::WorkEnd { .. } => Some(false),
+        EventData::ModuleLoad { .. } => Some(false),
+    }
+}
+
+/// What [`assert_events_name_the_device`] checks for the fixture: its functions,
+/// and the mappings of its BAR0 addresses in `bars`.
+fn about_fixture(bars: Vec<u64>) -> impl Fn(&Event) -> Option<bool> {
+    move |event| match &event.data {
+        EventData::FuncEntry { function, args, .. } if function == "ioremap" => {
+            Some(bars.iter().any(|&bar| bar == args[0].0))
+        }
+        EventData::FuncEntry { function, .. } | EventData::FuncExit { function, .. } => {
+            function.starts_with("barwatch_fixture_").then_some(true)
+        }
+        EventData::IrqHandlerEntry { handler_name, .. }
+        | EventData::IrqHandlerExit { handler_name, .. } => handler_name
+            .as_deref()
+            .is_some_and(|h| h.starts_with("barwatch_fixture"))
+            .then_some(true),
+        _ => None,
+    }
+}
+
+/// BAR0 before and after the rescan, from the scenario's facts.
+fn bar0s(facts: &BTreeMap<String, String>) -> Vec<u64> {
+    ["bar0_before", "bar0_after"]
+        .iter()
+        .filter_map(|key| facts.get(*key))
+        .map(|text| address(text))
+        .collect()
+}
+
 /// Parses a `0x…` address.
 fn address(text: &str) -> u64 {
     u64::from_str_radix(text.trim_start_matches("0x"), 16).expect("a hex address")
@@ -125,6 +216,7 @@ fn playback_remove_rescan_unmaps_after_disconnect_and_remaps_the_moved_bar() {
         "aplay plays again after the rescan"
     );
     assert_counts_match_ground_truth(&report);
+    assert_events_name_the_device(&report, &facts["bdf"], &about_hda(bar0s(&facts)));
 
     let probes: Vec<ProbeStatus> =
         serde_json::from_str(&fs::read_to_string(report.file("probes.json")).unwrap()).unwrap();
@@ -185,6 +277,12 @@ fn fixture_correct_never_reads_after_unmap() {
         return;
     };
     assert_counts_match_ground_truth(&report);
+    let facts = facts(&report);
+    assert_events_name_the_device(
+        &report,
+        &facts["fixture_bdf"],
+        &about_fixture(bar0s(&facts)),
+    );
     let truth = &report.truth;
     let unmap = unmap_on_remove(truth);
     assert!(
@@ -205,6 +303,12 @@ fn fixture_touch_after_unmap_reads_the_unmapped_bar() {
         return;
     };
     assert_counts_match_ground_truth(&report);
+    let facts = facts(&report);
+    assert_events_name_the_device(
+        &report,
+        &facts["fixture_bdf"],
+        &about_fixture(bar0s(&facts)),
+    );
     let truth = &report.truth;
     let unmap = unmap_on_remove(truth);
     let base = address(&unmap.args["addr"]);
@@ -366,6 +470,8 @@ fn system_sleep_stops_the_chip_and_barwatch_counts_what_the_kernel_counts() {
         "the driver suspends and stops the chip\n{truth}"
     );
     assert_counts_match_ground_truth(&report);
+    let facts = facts(&report);
+    assert_events_name_the_device(&report, &facts["bdf"], &about_hda(Vec::new()));
 }
 
 #[test]

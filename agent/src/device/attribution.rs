@@ -1,0 +1,602 @@
+//! Follows events to their PCI device.
+//!
+//! Each kind of event names its device differently:
+//! - `ioremap` by the physical address it maps, matched against the devices' BARs
+//!   (current ones first, then any they had before a move), and its return by the
+//!   same thread's entry; the mapping it creates is remembered;
+//! - `iounmap` and MMIO accessors by a virtual address inside a mapping (live, or
+//!   already unmapped: an access after unmap must still name its device). Mappings
+//!   made before recording started come from `/proc/vmallocinfo` when the kernel
+//!   shows its addresses; otherwise an accessor's base is learned the first time it
+//!   runs inside an IRQ handler or ioctl of a known device, or when the accessor's
+//!   module is the driver of exactly one watched device (accessors read the
+//!   driver's one stored base);
+//! - IRQ handler entry/exit by the IRQ number;
+//! - ALSA ioctls by the device number of the file they were issued on;
+//! - other function probes by the ioctl or IRQ handler they run inside, and function
+//!   exits by their entry.
+//!
+//! When a physical address, IRQ or device number matches nothing, sysfs is read
+//! again once for it (BARs and IRQs change at rescan); a key that still matches
+//! nothing is not retried until the device set changes.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use super::{Bar, PciDevice, vmalloc::IoMapping};
+use crate::event::{DevNum, Event, EventData};
+
+/// Which devices events may be attributed to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Watch {
+    /// These PCI addresses (`--device`).
+    Devices(Vec<String>),
+    /// Devices bound to one of these drivers (the loaded profiles' drivers).
+    Drivers(Vec<String>),
+    /// Every device with a driver.
+    AllBound,
+}
+
+impl Watch {
+    fn admits(&self, device: &PciDevice) -> bool {
+        match self {
+            Watch::Devices(bdfs) => bdfs.contains(&device.bdf),
+            Watch::Drivers(drivers) => device
+                .driver
+                .as_ref()
+                .is_some_and(|driver| drivers.contains(driver)),
+            Watch::AllBound => device.driver.is_some(),
+        }
+    }
+}
+
+/// What is known of one watched device, across removals and rescans.
+#[derive(Clone, Debug, Default)]
+struct Known {
+    /// The driver last seen bound to it.
+    driver: Option<String>,
+    /// Its BARs as last read.
+    bars: Vec<Bar>,
+    /// BARs it had before, newest first: a late access may use an old address.
+    old_bars: Vec<Bar>,
+    irqs: Vec<u32>,
+    /// IRQs it had before: sysfs is read after the fact, so events of a vector
+    /// the device has just given up (a suspend, a rescan) still arrive.
+    old_irqs: Vec<u32>,
+    char_devs: Vec<DevNum>,
+    /// Whether the last sysfs read listed it.
+    present: bool,
+}
+
+/// A virtual range mapping a physical one, and the device it belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Mapping {
+    virt: u64,
+    size: u64,
+    device: Option<String>,
+}
+
+impl Mapping {
+    fn contains(&self, virt: u64) -> bool {
+        (self.virt..self.virt.saturating_add(self.size)).contains(&virt)
+    }
+}
+
+/// A key that matched no device, remembered so sysfs is not re-read for it again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    Phys(u64),
+    Irq(u32),
+    Dev(DevNum),
+}
+
+/// The attribution state for one recording.
+#[derive(Debug)]
+pub struct DeviceMap {
+    watch: Watch,
+    devices: BTreeMap<String, Known>,
+    mappings: Vec<Mapping>,
+    /// Unmapped ranges, newest last.
+    retired: Vec<Mapping>,
+    /// `ioremap` entries waiting for their return, by thread: size and device.
+    pending_maps: HashMap<u32, (u64, Option<String>)>,
+    /// The device of each thread's ALSA ioctl in flight.
+    ioctls: HashMap<u32, Option<String>>,
+    /// The device of each CPU's IRQ handler in flight.
+    handlers: HashMap<u32, Option<String>>,
+    /// The device of each function entry waiting for its exit, by thread and name.
+    calls: HashMap<(u32, String), Option<String>>,
+    tried: HashSet<Key>,
+}
+
+impl DeviceMap {
+    /// Starts from a sysfs reading and the mappings that already existed.
+    pub fn new(watch: Watch, devices: Vec<PciDevice>, mappings: &[IoMapping]) -> Self {
+        let mut map = DeviceMap {
+            watch,
+            devices: BTreeMap::new(),
+            mappings: Vec::new(),
+            retired: Vec::new(),
+            pending_maps: HashMap::new(),
+            ioctls: HashMap::new(),
+            handlers: HashMap::new(),
+            calls: HashMap::new(),
+            tried: HashSet::new(),
+        };
+        map.update(devices);
+        map.mappings = mappings
+            .iter()
+            .map(|m| Mapping {
+                virt: m.virt,
+                size: m.size,
+                device: map.bar_owner(m.phys),
+            })
+            .filter(|m| m.device.is_some())
+            .collect();
+        map
+    }
+
+    /// The watched devices' PCI addresses, in order.
+    pub fn watched(&self) -> impl Iterator<Item = &str> {
+        self.devices.keys().map(String::as_str)
+    }
+
+    /// The IRQs of the watched devices as last read.
+    pub fn irqs(&self) -> Vec<u32> {
+        let mut irqs: Vec<u32> = self
+            .devices
+            .values()
+            .flat_map(|k| k.irqs.iter().copied())
+            .collect();
+        irqs.sort_unstable();
+        irqs.dedup();
+        irqs
+    }
+
+    /// Takes in a fresh sysfs reading; returns whether anything changed.
+    pub fn update(&mut self, devices: Vec<PciDevice>) -> bool {
+        let mut changed = false;
+        for known in self.devices.values_mut() {
+            known.present = false;
+        }
+        for device in devices {
+            if !self.devices.contains_key(&device.bdf) && !self.watch.admits(&device) {
+                continue;
+            }
+            let known = self.devices.entry(device.bdf.clone()).or_default();
+            if known.bars != device.bars {
+                let old = std::mem::replace(&mut known.bars, device.bars);
+                known.old_bars.splice(0..0, old);
+                changed = true;
+            }
+            changed |= known.irqs != device.irqs || known.char_devs != device.char_devs;
+            let given_up: Vec<u32> = known
+                .irqs
+                .iter()
+                .filter(|irq| !device.irqs.contains(irq))
+                .copied()
+                .collect();
+            known.old_irqs.retain(|irq| !device.irqs.contains(irq));
+            known.old_irqs.extend(given_up);
+            known.irqs = device.irqs;
+            if device.driver.is_some() {
+                known.driver = device.driver;
+            }
+            known.char_devs = device.char_devs;
+            known.present = true;
+        }
+        if changed {
+            self.tried.clear();
+        }
+        changed
+    }
+
+    /// The watched device `event` concerns, updating what later events need;
+    /// `refresh` reads sysfs again when a key matches nothing.
+    pub fn attribute(
+        &mut self,
+        event: &Event,
+        refresh: &mut dyn FnMut() -> Option<Vec<PciDevice>>,
+    ) -> Option<String> {
+        let tid = event.tid;
+        match &event.data {
+            EventData::FuncEntry { function, args, .. } if is_map(function) => {
+                let (phys, size) = (args[0].0, args[1].0);
+                let device = self.lookup(Key::Phys(phys), refresh);
+                self.pending_maps.insert(tid, (size, device.clone()));
+                device
+            }
+            EventData::FuncExit { function, ret, .. } if is_map(function) => {
+                let (size, device) = self.pending_maps.remove(&tid)?;
+                if ret.0 != 0 && device.is_some() {
+                    self.mappings.push(Mapping {
+                        virt: ret.0,
+                        size,
+                        device: device.clone(),
+                    });
+                }
+                device
+            }
+            EventData::FuncEntry { function, args, .. } if function == "iounmap" => {
+                let virt = args[0].0;
+                match self.mappings.iter().position(|m| m.contains(virt)) {
+                    Some(index) => {
+                        let mapping = self.mappings.remove(index);
+                        let device = mapping.device.clone();
+                        self.retired.push(mapping);
+                        device
+                    }
+                    None => self.mapping_owner(virt),
+                }
+            }
+            EventData::FuncEntry {
+                function,
+                base,
+                module,
+                ..
+            } => {
+                let device = match base {
+                    Some(base) => self
+                        .mapping_owner(base.0)
+                        .or_else(|| self.learn_base(base.0, module.as_deref(), event)),
+                    None => self.context(event),
+                };
+                self.calls.insert((tid, function.clone()), device.clone());
+                device
+            }
+            EventData::FuncExit { function, .. } => self.calls.remove(&(tid, function.clone()))?,
+            EventData::IoctlEnter { dev, .. } => {
+                let device = dev.and_then(|dev| self.lookup(Key::Dev(dev), refresh));
+                self.ioctls.insert(tid, device.clone());
+                device
+            }
+            EventData::IoctlExit { dev, .. } => {
+                let device = self.ioctls.remove(&tid).flatten();
+                device.or_else(|| dev.and_then(|dev| self.lookup(Key::Dev(dev), refresh)))
+            }
+            EventData::IrqHandlerEntry { irq, .. } => {
+                let device = self.lookup(Key::Irq(*irq), refresh);
+                self.handlers.insert(event.cpu, device.clone());
+                device
+            }
+            EventData::IrqHandlerExit { irq, .. } => self
+                .handlers
+                .remove(&event.cpu)
+                .flatten()
+                .or_else(|| self.owner(Key::Irq(*irq))),
+            EventData::WorkStart { .. } | EventData::WorkEnd { .. } => None,
+            EventData::ModuleLoad { .. } => None,
+        }
+    }
+
+    /// Learns that MMIO `base` belongs to the device of the IRQ handler or ioctl
+    /// `event` runs inside, or else to the one watched device whose driver is the
+    /// accessor's `module`.
+    fn learn_base(&mut self, base: u64, module: Option<&str>, event: &Event) -> Option<String> {
+        let device = self.context(event).or_else(|| {
+            let mut bound = self
+                .devices
+                .iter()
+                .filter(|(_, known)| module.is_some() && known.driver.as_deref() == module);
+            match (bound.next(), bound.next()) {
+                (Some((bdf, _)), None) => Some(bdf.clone()),
+                _ => None,
+            }
+        })?;
+        self.mappings.push(Mapping {
+            virt: base,
+            size: 1,
+            device: Some(device.clone()),
+        });
+        Some(device)
+    }
+
+    /// The device of the ioctl or IRQ handler `event` runs inside, if any.
+    fn context(&self, event: &Event) -> Option<String> {
+        self.ioctls
+            .get(&event.tid)
+            .cloned()
+            .flatten()
+            .or_else(|| self.handlers.get(&event.cpu).cloned().flatten())
+    }
+
+    /// The owner of `key`, reading sysfs once more when nothing matches.
+    fn lookup(
+        &mut self,
+        key: Key,
+        refresh: &mut dyn FnMut() -> Option<Vec<PciDevice>>,
+    ) -> Option<String> {
+        if let Some(device) = self.owner(key) {
+            return Some(device);
+        }
+        if self.tried.insert(key)
+            && let Some(devices) = refresh()
+            && self.update(devices)
+        {
+            self.tried.insert(key);
+            return self.owner(key);
+        }
+        None
+    }
+
+    /// The watched device `key` names; present devices win over removed ones.
+    fn owner(&self, key: Key) -> Option<String> {
+        let matches = |known: &Known| match key {
+            Key::Phys(phys) => known.bars.iter().any(|bar| bar.contains(phys)),
+            Key::Irq(irq) => known.irqs.contains(&irq),
+            Key::Dev(dev) => known.char_devs.contains(&dev),
+        };
+        let pick = |present: bool| {
+            self.devices
+                .iter()
+                .find(|(_, known)| known.present == present && matches(known))
+                .map(|(bdf, _)| bdf.clone())
+        };
+        let had = |known: &Known| match key {
+            Key::Phys(phys) => known.old_bars.iter().any(|bar| bar.contains(phys)),
+            Key::Irq(irq) => known.old_irqs.contains(&irq),
+            Key::Dev(_) => false,
+        };
+        pick(true).or_else(|| pick(false)).or_else(|| {
+            self.devices
+                .iter()
+                .find(|(_, known)| had(known))
+                .map(|(bdf, _)| bdf.clone())
+        })
+    }
+
+    /// The device of the mapping containing `virt`: live ones first, then the most
+    /// recently unmapped.
+    fn mapping_owner(&self, virt: u64) -> Option<String> {
+        self.mappings
+            .iter()
+            .find(|m| m.contains(virt))
+            .or_else(|| self.retired.iter().rev().find(|m| m.contains(virt)))
+            .and_then(|m| m.device.clone())
+    }
+
+    /// Looks up the device whose BAR contains `phys` without reading sysfs.
+    fn bar_owner(&self, phys: u64) -> Option<String> {
+        self.owner(Key::Phys(phys))
+    }
+}
+
+/// Whether `function` maps physical memory and returns the virtual address
+/// (`ioremap` and its variants such as `ioremap_wc`).
+fn is_map(function: &str) -> bool {
+    function.starts_with("ioremap")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::story::Story;
+
+    const HDA: &str = "0000:00:04.0";
+    const OLD_BAR: u64 = 0xfebf_0000;
+    const NEW_BAR: u64 = 0xfebf_8000;
+    const OLD_VIRT: u64 = 0xffff_c900_0030_0000;
+    const NEW_VIRT: u64 = 0xffff_c900_0040_0000;
+    const PCM: DevNum = DevNum {
+        major: 116,
+        minor: 3,
+    };
+
+    fn hda(bar: u64, irq: u32) -> PciDevice {
+        PciDevice {
+            bdf: HDA.into(),
+            driver: Some("snd_hda_intel".into()),
+            bars: vec![Bar {
+                index: 0,
+                start: bar,
+                end: bar + 0x3fff,
+            }],
+            irqs: vec![irq],
+            cards: vec![0],
+            char_devs: vec![PCM],
+        }
+    }
+
+    fn network_card() -> PciDevice {
+        PciDevice {
+            bdf: "0000:00:03.0".into(),
+            driver: Some("e1000".into()),
+            bars: vec![Bar {
+                index: 0,
+                start: 0xfeb8_0000,
+                end: 0xfeb9_ffff,
+            }],
+            irqs: vec![11],
+            cards: Vec::new(),
+            char_devs: Vec::new(),
+        }
+    }
+
+    /// Attributes every event of `story`, answering re-reads of sysfs from `after`.
+    fn attribute(map: &mut DeviceMap, story: Story, after: &[PciDevice]) -> Vec<Option<String>> {
+        story
+            .0
+            .iter()
+            .map(|event| map.attribute(event, &mut || Some(after.to_vec())))
+            .collect()
+    }
+
+    fn watching_hda(devices: Vec<PciDevice>) -> DeviceMap {
+        let existing = [IoMapping {
+            virt: OLD_VIRT,
+            size: 0x5000,
+            phys: OLD_BAR,
+        }];
+        DeviceMap::new(
+            Watch::Drivers(vec!["snd_hda_intel".into()]),
+            devices,
+            &existing,
+        )
+    }
+
+    #[test]
+    fn a_remove_and_rescan_that_moves_bar0_keeps_every_event_on_the_device() {
+        let mut map = watching_hda(vec![hda(OLD_BAR, 27), network_card()]);
+        let story = Story::default()
+            .enters(10, 7, "azx_stop_chip", [0; 4], Some(OLD_VIRT))
+            .enters(11, 7, "iounmap", [OLD_VIRT, 0, 0, 0], None)
+            // The device is gone from sysfs, then rescanned at a new address.
+            .enters(20, 7, "ioremap", [NEW_BAR, 0x4000, 0, 0], None)
+            .returns(21, 7, "ioremap", NEW_VIRT)
+            .enters(
+                30,
+                9,
+                "snd_hdac_bus_send_cmd",
+                [0; 4],
+                Some(NEW_VIRT + 0x60),
+            );
+        let seen = attribute(&mut map, story, &[hda(NEW_BAR, 24), network_card()]);
+        assert_eq!(seen, vec![Some(HDA.to_owned()); 5]);
+    }
+
+    #[test]
+    fn an_access_after_unmap_still_names_its_device() {
+        let mut map = watching_hda(vec![hda(OLD_BAR, 27)]);
+        let story = Story::default()
+            .enters(11, 7, "iounmap", [OLD_VIRT, 0, 0, 0], None)
+            .enters(12, 8, "azx_interrupt", [27, 0, 0, 0], Some(OLD_VIRT));
+        assert_eq!(
+            attribute(&mut map, story, &[]),
+            [Some(HDA.to_owned()), Some(HDA.to_owned())]
+        );
+    }
+
+    #[test]
+    fn irqs_follow_sysfs_after_a_rescan_changes_the_vector() {
+        let mut map = watching_hda(vec![hda(OLD_BAR, 27)]);
+        let irq = |irq| EventData::IrqHandlerEntry {
+            irq,
+            handler: crate::event::Hex(0),
+            handler_name: None,
+        };
+        let story = Story::default()
+            .on_thread(1, 0, irq(27), "irq:irq_handler_entry")
+            .on_thread(2, 0, irq(24), "irq:irq_handler_entry")
+            .on_thread(3, 0, irq(11), "irq:irq_handler_entry");
+        let seen = attribute(&mut map, story, &[hda(NEW_BAR, 24), network_card()]);
+        assert_eq!(seen, [Some(HDA.to_owned()), Some(HDA.to_owned()), None]);
+    }
+
+    #[test]
+    fn a_vector_given_up_before_sysfs_was_read_still_names_its_device() {
+        let mut map = watching_hda(vec![hda(OLD_BAR, 27)]);
+        let irq = |irq| EventData::IrqHandlerEntry {
+            irq,
+            handler: crate::event::Hex(0),
+            handler_name: None,
+        };
+        // Resume moved the device to vector 24; the network card's IRQ made
+        // barwatch re-read sysfs before the last vector-27 events were processed.
+        let story = Story::default()
+            .on_thread(1, 0, irq(11), "irq:irq_handler_entry")
+            .on_thread(2, 1, irq(27), "irq:irq_handler_entry")
+            .on_thread(3, 0, irq(24), "irq:irq_handler_entry");
+        let seen = attribute(&mut map, story, &[hda(OLD_BAR, 24), network_card()]);
+        assert_eq!(seen, [None, Some(HDA.to_owned()), Some(HDA.to_owned())]);
+    }
+
+    #[test]
+    fn alsa_ioctls_and_the_functions_inside_them_name_the_card_device() {
+        let mut map = watching_hda(vec![hda(OLD_BAR, 27)]);
+        let story = Story::default()
+            .ioctl_enters(1, 50, PCM)
+            .enters(2, 50, "snd_pcm_ioctl", [0; 4], None)
+            .returns(3, 50, "snd_pcm_ioctl", 0)
+            .ioctl_exits(4, 50, PCM)
+            .enters(5, 50, "snd_pcm_ioctl", [0; 4], None);
+        let hda = Some(HDA.to_owned());
+        assert_eq!(
+            attribute(&mut map, story, &[]),
+            [hda.clone(), hda.clone(), hda.clone(), hda, None]
+        );
+    }
+
+    #[test]
+    fn unwatched_devices_are_not_named_and_sysfs_is_read_once_per_unknown_key() {
+        let mut map = watching_hda(vec![hda(OLD_BAR, 27), network_card()]);
+        assert_eq!(map.watched().collect::<Vec<_>>(), [HDA]);
+        let story = Story::default()
+            .enters(1, 7, "ioremap", [0xfeb8_0000, 0x1000, 0, 0], None)
+            .returns(2, 7, "ioremap", 0xffff_c900_0050_0000)
+            .enters(3, 7, "ioremap", [0xfeb8_0000, 0x1000, 0, 0], None);
+        let mut reads = 0;
+        let seen: Vec<Option<String>> = story
+            .0
+            .iter()
+            .map(|event| {
+                map.attribute(event, &mut || {
+                    reads += 1;
+                    Some(vec![hda(OLD_BAR, 27), network_card()])
+                })
+            })
+            .collect();
+        assert_eq!(seen, [None, None, None]);
+        assert_eq!(reads, 1);
+    }
+
+    #[test]
+    fn a_base_mapped_before_the_start_is_learned_from_its_irq_handler() {
+        let mut map = DeviceMap::new(
+            Watch::Drivers(vec!["snd_hda_intel".into()]),
+            vec![hda(OLD_BAR, 27)],
+            &[],
+        );
+        let irq = EventData::IrqHandlerEntry {
+            irq: 27,
+            handler: crate::event::Hex(0),
+            handler_name: None,
+        };
+        let story = Story::default()
+            .enters(1, 9, "snd_hdac_bus_send_cmd", [0; 4], Some(OLD_VIRT))
+            .on_thread(2, 0, irq, "irq:irq_handler_entry")
+            .enters(3, 0, "azx_interrupt", [27, 0, 0, 0], Some(OLD_VIRT))
+            .enters(4, 9, "snd_hdac_bus_send_cmd", [0; 4], Some(OLD_VIRT));
+        let hda = Some(HDA.to_owned());
+        assert_eq!(
+            attribute(&mut map, story, &[]),
+            [None, hda.clone(), hda.clone(), hda]
+        );
+    }
+
+    #[test]
+    fn a_base_mapped_before_the_start_is_learned_from_the_drivers_own_module() {
+        let fixture = PciDevice {
+            bdf: "0000:00:05.0".into(),
+            driver: Some("barwatch_fixture".into()),
+            ..hda(OLD_BAR, 27)
+        };
+        let mut map = DeviceMap::new(
+            Watch::Drivers(vec!["barwatch_fixture".into()]),
+            vec![fixture],
+            &[],
+        );
+        let read = |base| EventData::FuncEntry {
+            function: "barwatch_fixture_read".into(),
+            module: Some("barwatch_fixture".into()),
+            ip: crate::event::Hex(0),
+            args: [crate::event::Hex(base); 4],
+            base: Some(crate::event::Hex(base)),
+            stack: Vec::new(),
+        };
+        let story = Story::default()
+            .on_thread(1, 40, read(OLD_VIRT), "kprobe:barwatch_fixture_read")
+            .enters(2, 41, "iounmap", [OLD_VIRT, 0, 0, 0], None);
+        let fixture = Some("0000:00:05.0".to_owned());
+        assert_eq!(attribute(&mut map, story, &[]), [fixture.clone(), fixture]);
+    }
+
+    #[test]
+    fn an_explicit_device_list_watches_only_those() {
+        let map = DeviceMap::new(
+            Watch::Devices(vec!["0000:00:03.0".into()]),
+            vec![hda(OLD_BAR, 27), network_card()],
+            &[],
+        );
+        assert_eq!(map.watched().collect::<Vec<_>>(), ["0000:00:03.0"]);
+        assert_eq!(map.irqs(), [11]);
+    }
+}

@@ -1,0 +1,50 @@
+//! Device identity: which PCI device an event concerns.
+//!
+//! The kernel's records name addresses, IRQ numbers and device numbers, not devices.
+//! This module keeps what sysfs and `/proc/vmallocinfo` say about the watched PCI
+//! devices (their BARs, IRQs, ALSA device files and the MMIO mappings of those BARs)
+//! and follows the mapping events as BARs are unmapped, moved and mapped again, so
+//! each event can carry its device's PCI address. Reading sysfs is an adapter
+//! ([`sysfs`]); the matching itself ([`attribution`]) is pure.
+
+pub mod attribution;
+pub mod sysfs;
+pub mod vmalloc;
+
+use crate::event::DevNum;
+
+/// A memory BAR's physical address range, end inclusive as sysfs prints it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bar {
+    /// The BAR's number (0–5).
+    pub index: u8,
+    /// First physical address.
+    pub start: u64,
+    /// Last physical address.
+    pub end: u64,
+}
+
+impl Bar {
+    /// Whether the physical address `phys` lies in this BAR.
+    pub fn contains(&self, phys: u64) -> bool {
+        (self.start..=self.end).contains(&phys)
+    }
+}
+
+/// One PCI device as sysfs described it when it was read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PciDevice {
+    /// Its PCI address, `DDDD:BB:DD.F`.
+    pub bdf: String,
+    /// The bound driver's name, if any.
+    pub driver: Option<String>,
+    /// Assigned memory BARs.
+    pub bars: Vec<Bar>,
+    /// Its legacy IRQ and MSI/MSI-X vectors.
+    pub irqs: Vec<u32>,
+    /// ALSA card numbers it provides.
+    pub cards: Vec<u32>,
+    /// Character device numbers of the device files below it (ALSA's
+    /// controlC*, pcmC*D*, hwC*D*).
+    pub char_devs: Vec<DevNum>,
+}
