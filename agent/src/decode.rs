@@ -8,8 +8,8 @@
 use std::mem::size_of;
 
 use barwatch_abi::{
-    FuncRecord, IoctlRecord, IrqRecord, ModuleRecord, RecordHeader, WorkRecord, kind, probe_id,
-    record_size,
+    FuncRecord, IoctlRecord, IrqRecord, ModuleRecord, PageFaultRecord, RecordHeader, WorkRecord,
+    kind, probe_id, record_size,
 };
 use thiserror::Error;
 
@@ -63,6 +63,8 @@ pub enum Record {
     Func(FuncRecord),
     /// A module load.
     Module(ModuleRecord),
+    /// A kernel-mode page fault on a kernel address.
+    PageFault(PageFaultRecord),
 }
 
 impl Record {
@@ -74,6 +76,7 @@ impl Record {
             Record::Ioctl(r) => &r.header,
             Record::Func(r) => &r.header,
             Record::Module(r) => &r.header,
+            Record::PageFault(r) => &r.header,
         }
     }
 }
@@ -113,6 +116,7 @@ pub fn parse(bytes: &[u8]) -> Result<Record, DecodeError> {
         kind::IOCTL_ENTER | kind::IOCTL_EXIT => Record::Ioctl(read(bytes)),
         kind::FUNC_ENTRY | kind::FUNC_EXIT => Record::Func(read(bytes)),
         kind::MODULE_LOAD => Record::Module(read(bytes)),
+        kind::PAGE_FAULT_KERNEL => Record::PageFault(read(bytes)),
         other => return Err(DecodeError::UnknownKind { kind: other }),
     })
 }
@@ -182,6 +186,7 @@ pub fn tracepoint_probe_name(probe: u32) -> Option<&'static str> {
         probe_id::IOCTL_ENTER => "syscalls:sys_enter_ioctl",
         probe_id::IOCTL_EXIT => "syscalls:sys_exit_ioctl",
         probe_id::MODULE_LOAD => "module:module_load",
+        probe_id::PAGE_FAULT_KERNEL => "exceptions:page_fault_kernel",
         _ => return None,
     })
 }
@@ -192,6 +197,27 @@ pub fn function_probe_name(exit: bool, function: &str) -> String {
     format!("{mechanism}:{function}")
 }
 
+/// The x86 page-fault error code's bit for a write access.
+const PF_WRITE: u64 = 1 << 1;
+
+/// A stack id's frames, innermost first, each named `function+off [module]` when
+/// known; empty for [`barwatch_abi::NO_STACK`] or a stack no longer in the map.
+fn symbolized_stack(symbols: &dyn Symbols, stack_id: i64) -> Vec<String> {
+    if stack_id == barwatch_abi::NO_STACK {
+        return Vec::new();
+    }
+    symbols
+        .stack(stack_id)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|ip| {
+            symbols
+                .symbol(ip)
+                .map_or_else(|| Hex(ip).to_string(), |s| s.to_string())
+        })
+        .collect()
+}
+
 /// `IRQ_HANDLED`: the bit of `irqreturn_t` that says the handler claimed the IRQ.
 const IRQ_HANDLED: u32 = 1;
 
@@ -199,6 +225,19 @@ const IRQ_HANDLED: u32 = 1;
 pub fn to_event(record: &Record, symbols: &dyn Symbols) -> Event {
     let header = record.header();
     let (probe, data) = match record {
+        Record::PageFault(r) => (
+            probe_name(header.probe),
+            EventData::PageFault {
+                address: Hex(r.address),
+                ip: Hex(r.ip),
+                function: (r.ip != 0)
+                    .then(|| symbols.symbol(r.ip))
+                    .flatten()
+                    .map(|s| s.to_string()),
+                write: r.error_code & PF_WRITE != 0,
+                stack: symbolized_stack(symbols, r.stack_id),
+            },
+        ),
         Record::Module(r) => (
             probe_name(header.probe),
             EventData::ModuleLoad {
@@ -275,20 +314,7 @@ pub fn to_event(record: &Record, symbols: &dyn Symbols) -> Event {
             let function = symbol.map_or_else(|| Hex(r.ip).to_string(), |s| s.label());
             let exit = header.kind == kind::FUNC_EXIT;
             let probe = function_probe_name(exit, &function);
-            let stack = if r.stack_id == barwatch_abi::NO_STACK {
-                Vec::new()
-            } else {
-                symbols
-                    .stack(r.stack_id)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|ip| {
-                        symbols
-                            .symbol(ip)
-                            .map_or_else(|| Hex(ip).to_string(), |s| s.to_string())
-                    })
-                    .collect()
-            };
+            let stack = symbolized_stack(symbols, r.stack_id);
             let base = (r.base != 0).then_some(Hex(r.base));
             let data = if exit {
                 EventData::FuncExit {
@@ -517,6 +543,27 @@ mod tests {
         };
         let event = decode(&bytes(&exit));
         assert_eq!(event.probe, "kretprobe:0xffff000000003000");
+    }
+
+    #[test]
+    fn page_faults_name_the_faulting_function_and_access() {
+        let fault = PageFaultRecord {
+            header: header(kind::PAGE_FAULT_KERNEL, probe_id::PAGE_FAULT_KERNEL, 80),
+            address: 0xffff_d4a0_4060_0004,
+            ip: 0xffff_0000_0000_1000,
+            error_code: 0b10,
+            stack_id: 7,
+        };
+        let event = decode(&bytes(&fault));
+        assert_eq!(event.probe, "exceptions:page_fault_kernel");
+        assert_eq!(
+            event.data.to_string(),
+            "page fault: write of 0xffffd4a040600004 at azx_stop_chip [snd_hda_codec]"
+        );
+        let EventData::PageFault { stack, .. } = &event.data else {
+            panic!("{event:?}")
+        };
+        assert_eq!(stack.len(), 2);
     }
 
     #[test]

@@ -187,6 +187,22 @@ pub enum EventData {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         dev: Option<DevNum>,
     },
+    /// The kernel faulted on a kernel address: usually an access to memory that is
+    /// no longer mapped, such as a BAR after iounmap.
+    PageFault {
+        /// The address that faulted.
+        address: Hex,
+        /// The faulting instruction.
+        ip: Hex,
+        /// The function holding the faulting instruction, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        function: Option<String>,
+        /// Whether the access was a write.
+        write: bool,
+        /// The kernel stack, innermost frame first.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        stack: Vec<String>,
+    },
     /// A kernel module was loaded.
     ModuleLoad {
         /// The module's name.
@@ -239,6 +255,7 @@ impl EventData {
             EventData::IoctlEnter { .. } => "ioctl_enter",
             EventData::IoctlExit { .. } => "ioctl_exit",
             EventData::ModuleLoad { .. } => "module_load",
+            EventData::PageFault { .. } => "page_fault",
             EventData::FuncEntry { .. } => "func_entry",
             EventData::FuncExit { .. } => "func_exit",
         }
@@ -272,6 +289,16 @@ impl fmt::Display for EventData {
                 fd, cmd_name, ret, ..
             } => write!(f, "ioctl({fd}, {cmd_name}) = {ret}"),
             EventData::ModuleLoad { module } => write!(f, "module {module} loaded"),
+            EventData::PageFault {
+                address,
+                function,
+                write,
+                ..
+            } => {
+                let access = if *write { "write" } else { "read" };
+                let at = function.clone().unwrap_or_else(|| "?".to_owned());
+                write!(f, "page fault: {access} of {address} at {at}")
+            }
             EventData::FuncEntry { function, args, .. } => {
                 write!(
                     f,

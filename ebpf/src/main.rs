@@ -32,9 +32,9 @@ use aya_log_ebpf::debug;
 use barwatch_abi::{
     FILTER_CAPACITY, FUNC_BASE, FUNC_CONFIG_CAPACITY, FUNC_LOST_CAPACITY, FUNC_MAPS_RET,
     FUNC_STACK, FUNC_STACK_IF_UNMAPPED, FUNC_UNMAPS_ARG0, FuncConfig, FuncRecord,
-    INFLIGHT_CAPACITY, IoctlInflight, IoctlRecord, IrqRecord, MAX_BASE_HOPS, MODULE_NAME_LEN,
-    ModuleRecord, NO_STACK, OFFSET_UNKNOWN, RecordHeader, STACKS_CAPACITY, UNMAPPED_CAPACITY,
-    WorkRecord, is_alsa_ioctl, kind, probe_id,
+    INFLIGHT_CAPACITY, IoctlInflight, IoctlRecord, IrqRecord, KERNEL_HALF, MAX_BASE_HOPS,
+    MODULE_NAME_LEN, ModuleRecord, NO_STACK, OFFSET_UNKNOWN, PageFaultRecord, RecordHeader,
+    STACKS_CAPACITY, UNMAPPED_CAPACITY, WorkRecord, is_alsa_ioctl, kind, probe_id,
 };
 
 /// Default ring buffer size; the agent may override it at load time.
@@ -85,6 +85,12 @@ static MODULE_NAME_OFFSET: u32 = OFFSET_UNKNOWN;
 static IRQ_HANDLER_OFFSET: u32 = OFFSET_UNKNOWN;
 #[unsafe(no_mangle)]
 static FD_RDEV_OFFSETS: [u32; 6] = [OFFSET_UNKNOWN; 6];
+#[unsafe(no_mangle)]
+static PT_REGS_IP_OFFSET: u32 = OFFSET_UNKNOWN;
+
+/// Frames a raw tracepoint program's stack starts with that are BPF's own: the
+/// program and `bpf_trace_runN` (the flags' skip field of bpf_get_stackid).
+const RAW_TP_FRAMES: u64 = 2;
 #[unsafe(no_mangle)]
 static IOCTL_FD_OFFSET: u32 = 16;
 #[unsafe(no_mangle)]
@@ -380,6 +386,51 @@ pub fn sys_exit_ioctl(ctx: TracePointContext) -> i32 {
             ret: field(&ctx, &IOCTL_RET_OFFSET) as i64,
             rdev: inflight.rdev,
             reserved: 0,
+        },
+        probe,
+    );
+    0
+}
+
+/// Records a kernel-mode page fault on a kernel address, with its stack: the
+/// evidence of an MMIO access after unmap that the accessor probes cannot see
+/// (an inlined readl, a path without a profile entry).
+#[raw_tracepoint(tracepoint = "page_fault_kernel")]
+pub fn page_fault_kernel(ctx: RawTracePointContext) -> i32 {
+    let address: u64 = ctx.arg(0);
+    if address < KERNEL_HALF {
+        return 0;
+    }
+    let pid_tgid = bpf_get_current_pid_tgid();
+    if !pid_wanted((pid_tgid >> 32) as u32) {
+        return 0;
+    }
+    let regs: u64 = ctx.arg(1);
+    let offset = global(&PT_REGS_IP_OFFSET);
+    let ip = if offset == OFFSET_UNKNOWN || regs == 0 {
+        0
+    } else {
+        // SAFETY: bpf_probe_read_kernel checks the address and fails on a bad one.
+        unsafe { bpf_probe_read_kernel((regs + offset as u64) as *const u64) }.unwrap_or(0)
+    };
+    let probe = probe_id::PAGE_FAULT_KERNEL;
+    emit(
+        &ctx,
+        PageFaultRecord {
+            header: header(
+                kind::PAGE_FAULT_KERNEL,
+                size_of::<PageFaultRecord>(),
+                probe,
+                pid_tgid,
+            ),
+            address,
+            ip,
+            error_code: ctx.arg(2),
+            // Skips this program's frame and bpf_trace_run3's, so the stack starts
+            // at the kernel's fault handler.
+            stack_id: ctx
+                .get_stackid(&STACKS, RAW_TP_FRAMES)
+                .map_or(NO_STACK, |id| id as i64),
         },
         probe,
     );

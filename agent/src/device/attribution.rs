@@ -13,6 +13,7 @@
 //!   driver's one stored base);
 //! - IRQ handler entry/exit by the IRQ number;
 //! - ALSA ioctls by the device number of the file they were issued on;
+//! - kernel page faults by the mapping the faulting address lies in;
 //! - other function probes by the ioctl or IRQ handler they run inside, and function
 //!   exits by their entry.
 //!
@@ -263,6 +264,7 @@ impl DeviceMap {
                 .remove(&event.cpu)
                 .flatten()
                 .or_else(|| self.owner(Key::Irq(*irq))),
+            EventData::PageFault { address, .. } => self.mapping_owner(address.0),
             EventData::WorkStart { .. } | EventData::WorkEnd { .. } => None,
             EventData::ModuleLoad { .. } => None,
         }
@@ -454,14 +456,26 @@ mod tests {
     }
 
     #[test]
-    fn an_access_after_unmap_still_names_its_device() {
+    fn an_access_or_fault_after_unmap_still_names_its_device() {
         let mut map = watching_hda(vec![hda(OLD_BAR, 27)]);
         let story = Story::default()
             .enters(11, 7, "iounmap", [OLD_VIRT, 0, 0, 0], None)
-            .enters(12, 8, "azx_interrupt", [27, 0, 0, 0], Some(OLD_VIRT));
+            .enters(12, 8, "azx_interrupt", [27, 0, 0, 0], Some(OLD_VIRT))
+            .on_thread(
+                13,
+                8,
+                EventData::PageFault {
+                    address: crate::event::Hex(OLD_VIRT + 0x24),
+                    ip: crate::event::Hex(0),
+                    function: None,
+                    write: false,
+                    stack: Vec::new(),
+                },
+                "exceptions:page_fault_kernel",
+            );
         assert_eq!(
             attribute(&mut map, story, &[]),
-            [Some(HDA.to_owned()), Some(HDA.to_owned())]
+            vec![Some(HDA.to_owned()); 3]
         );
     }
 

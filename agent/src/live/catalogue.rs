@@ -86,6 +86,7 @@ pub const TRACEPOINTS: &[TracepointProbe] = &[
     classic_tp("syscalls", "sys_enter_ioctl", Role::AlsaEntry),
     classic_tp("syscalls", "sys_exit_ioctl", Role::AlsaEntry),
     raw_tp("module", "module_load", Role::ModuleLoad),
+    raw_tp("exceptions", "page_fault_kernel", Role::PageFault),
 ];
 
 /// The whole catalogue: the tracepoints, then every profile's functions in order.

@@ -11,8 +11,8 @@ use barwatch_abi::{
     FD_RDEV_PATH, GLOBAL_FD_RDEV_OFFSETS, GLOBAL_IOCTL_ARG_OFFSET, GLOBAL_IOCTL_CMD_OFFSET,
     GLOBAL_IOCTL_FD_OFFSET, GLOBAL_IOCTL_RET_OFFSET, GLOBAL_IRQ_FILTER_ON,
     GLOBAL_IRQ_HANDLER_OFFSET, GLOBAL_MODULE_NAME_OFFSET, GLOBAL_PID_FILTER_ON,
-    GLOBAL_WORK_FUNC_OFFSET, MAP_EVENTS, MAP_FUNC_LOST, MAP_IOCTL_CMDS, MAP_IRQ_FILTER, MAP_LOST,
-    MAP_PID_FILTER, MAP_STACKS, OFFSET_UNKNOWN, is_alsa_ioctl, probe_id,
+    GLOBAL_PT_REGS_IP_OFFSET, GLOBAL_WORK_FUNC_OFFSET, MAP_EVENTS, MAP_FUNC_LOST, MAP_IOCTL_CMDS,
+    MAP_IRQ_FILTER, MAP_LOST, MAP_PID_FILTER, MAP_STACKS, OFFSET_UNKNOWN, is_alsa_ioctl, probe_id,
 };
 use thiserror::Error;
 
@@ -122,6 +122,11 @@ impl LiveProbes {
             "IRQ handlers will not be named and skipped handler probes not detected",
         );
 
+        let pt_regs_ip_offset = offset(
+            "pt_regs",
+            "ip",
+            "page faults will not name the faulting instruction",
+        );
         let fd_rdev_offsets = FD_RDEV_PATH.map(|(strukt, member)| {
             offset(
                 strukt,
@@ -141,6 +146,7 @@ impl LiveProbes {
             .override_global(GLOBAL_MODULE_NAME_OFFSET, &module_name_offset, true)
             .override_global(GLOBAL_IRQ_HANDLER_OFFSET, &irq_handler_offset, true)
             .override_global(GLOBAL_FD_RDEV_OFFSETS, &fd_rdev_offsets, true)
+            .override_global(GLOBAL_PT_REGS_IP_OFFSET, &pt_regs_ip_offset, true)
             .override_global(GLOBAL_IOCTL_FD_OFFSET, &fd, true)
             .override_global(GLOBAL_IOCTL_CMD_OFFSET, &cmd, true)
             .override_global(GLOBAL_IOCTL_ARG_OFFSET, &arg, true)

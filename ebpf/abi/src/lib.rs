@@ -68,6 +68,10 @@ pub const FD_RDEV_PATH: [(&str, &str); 6] = [
     ("inode", "i_rdev"),
 ];
 
+/// Global: offset of `pt_regs.ip`, resolved from BTF; [`OFFSET_UNKNOWN`] leaves page
+/// faults without the faulting instruction.
+pub const GLOBAL_PT_REGS_IP_OFFSET: &str = "PT_REGS_IP_OFFSET";
+
 /// Global: offset of the `fd` field in the `syscalls:sys_enter_ioctl` record.
 pub const GLOBAL_IOCTL_FD_OFFSET: &str = "IOCTL_FD_OFFSET";
 /// Global: offset of the `cmd` field in the `syscalls:sys_enter_ioctl` record.
@@ -151,8 +155,10 @@ pub mod probe_id {
     pub const FUNC_EXIT: u32 = 7;
     /// `module:module_load` (raw tracepoint).
     pub const MODULE_LOAD: u32 = 8;
+    /// `exceptions:page_fault_kernel` (raw tracepoint), kernel addresses only.
+    pub const PAGE_FAULT_KERNEL: u32 = 9;
     /// Number of probe ids; the size of the loss counter array.
-    pub const COUNT: u32 = 9;
+    pub const COUNT: u32 = 10;
 }
 
 /// Stable numbers that say which payload follows a [`RecordHeader`].
@@ -175,6 +181,8 @@ pub mod kind {
     pub const FUNC_EXIT: u32 = 8;
     /// A [`ModuleRecord`](super::ModuleRecord) from a module load.
     pub const MODULE_LOAD: u32 = 9;
+    /// A [`PageFaultRecord`](super::PageFaultRecord) from a kernel-mode fault.
+    pub const PAGE_FAULT_KERNEL: u32 = 10;
 }
 
 /// The size in bytes a record of `kind` must have, or `None` for an unknown kind.
@@ -188,6 +196,7 @@ pub const fn record_size(kind: u32) -> Option<usize> {
         kind::IOCTL_ENTER | kind::IOCTL_EXIT => Some(size_of::<IoctlRecord>()),
         kind::FUNC_ENTRY | kind::FUNC_EXIT => Some(size_of::<FuncRecord>()),
         kind::MODULE_LOAD => Some(size_of::<ModuleRecord>()),
+        kind::PAGE_FAULT_KERNEL => Some(size_of::<PageFaultRecord>()),
         _ => None,
     }
 }
@@ -200,6 +209,7 @@ pub const MAX_RECORD_SIZE: usize = {
         size_of::<IoctlRecord>(),
         size_of::<FuncRecord>(),
         size_of::<ModuleRecord>(),
+        size_of::<PageFaultRecord>(),
     ];
     let mut max = 0;
     let mut i = 0;
@@ -282,6 +292,28 @@ pub struct IoctlRecord {
     pub reserved: u32,
 }
 
+/// A page fault the kernel took on a kernel address: on x86-64 these no longer
+/// happen in a healthy kernel, so each is a touch of something not mapped, such as
+/// an MMIO BAR after iounmap.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageFaultRecord {
+    /// The common header.
+    pub header: RecordHeader,
+    /// The faulting address.
+    pub address: u64,
+    /// The instruction that faulted.
+    pub ip: u64,
+    /// The x86 page-fault error code (bit 1: write, bit 4: instruction fetch).
+    pub error_code: u64,
+    /// Kernel stack id in the stack map, or [`NO_STACK`].
+    pub stack_id: i64,
+}
+
+/// The lowest kernel-half address on x86-64: faults below it are user memory
+/// touched from the kernel (copy_from_user and friends), which are normal.
+pub const KERNEL_HALF: u64 = 0xffff_8000_0000_0000;
+
 /// A kernel function's entry (arguments) or return (return value).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -314,6 +346,7 @@ pub struct ModuleRecord {
 }
 
 const _: () = assert!(size_of::<ModuleRecord>() == 104);
+const _: () = assert!(size_of::<PageFaultRecord>() == 80);
 const _: () = assert!(size_of::<RecordHeader>() == 48);
 const _: () = assert!(size_of::<IrqRecord>() == 64);
 const _: () = assert!(size_of::<WorkRecord>() == 64);

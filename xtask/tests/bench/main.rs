@@ -140,6 +140,7 @@ fn about_hda(bars: Vec<u64>) -> impl Fn(&Event) -> Option<bool> {
         }
         EventData::WorkStart { .. } | EventData::WorkEnd { .. } => Some(false),
         EventData::ModuleLoad { .. } => Some(false),
+        EventData::PageFault { .. } => None,
     }
 }
 
@@ -358,6 +359,25 @@ fn fixture_touch_after_unmap_reads_the_unmapped_bar() {
             .any(|l| l.contains("page fault") || l.contains("Oops")),
         "the read faults under TCG: {:?}",
         report.complaints
+    );
+    let (device, fault_stack) = capture
+        .events
+        .iter()
+        .find_map(|e| match &e.data {
+            EventData::PageFault { address, stack, .. }
+                if (base..base + 0x1000).contains(&address.0) =>
+            {
+                Some((e.device.clone(), stack.clone()))
+            }
+            _ => None,
+        })
+        .expect("barwatch recorded the kernel's page fault on the unmapped BAR");
+    assert_eq!(device.as_deref(), Some(facts["fixture_bdf"].as_str()));
+    assert!(
+        fault_stack
+            .iter()
+            .any(|frame| frame.starts_with("barwatch_fixture_read")),
+        "the fault's stack names the accessor: {fault_stack:?}"
     );
 }
 
