@@ -42,7 +42,9 @@ pub struct RecordArgs {
     /// Record only these processes (repeatable); default: every process.
     #[arg(long = "pid", value_name = "PID")]
     pub pids: Vec<u32>,
-    /// Record only these IRQs (repeatable); default: every IRQ.
+    /// Record only these IRQs (repeatable); default: the watched devices' IRQs
+    /// (followed to new vectors by their handler), or every IRQ when every device is
+    /// watched.
     #[arg(long = "irq", value_name = "N")]
     pub irqs: Vec<u32>,
     /// Watch these PCI devices (repeatable, e.g. 0000:00:04.0); default: every device

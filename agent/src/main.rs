@@ -26,7 +26,7 @@ use barwatch::{
     },
     live::{
         catalogue,
-        loader::{Filters, LiveOptions, LiveProbes},
+        loader::{Filters, IrqFilter, LiveOptions, LiveProbes},
         record::{self, StopReason, monotonic_now_ns, unix_now_ns},
     },
     probe_table::{self, ProbeStatus},
@@ -174,12 +174,31 @@ fn watched_device(device: &PciDevice) -> WatchedDevice {
 
 /// `barwatch record`.
 fn record(args: RecordArgs) -> Result<()> {
-    let filters = Filters {
-        pids: args.pids,
-        irqs: args.irqs,
-    };
     let profiles = load_profiles(&args.profiles)?;
     let (devices, watched) = device_map(&args.devices, &profiles)?;
+    let irqs = if !args.irqs.is_empty() {
+        Some(IrqFilter {
+            numbers: args.irqs,
+            ..IrqFilter::default()
+        })
+    } else if devices.watches_every_bound_device() {
+        None
+    } else {
+        // The watched devices' vectors, and any profile function that is an IRQ
+        // handler (azx_interrupt), so a device keeps its IRQs across new vectors.
+        Some(IrqFilter {
+            numbers: devices.irqs(),
+            handlers: profiles
+                .iter()
+                .flat_map(|p| p.functions.iter().map(|f| f.name.clone()))
+                .collect(),
+            learn_handlers: true,
+        })
+    };
+    let filters = Filters {
+        pids: args.pids,
+        irqs,
+    };
     let probes = start_probes(&args.probes, &profiles, filters, args.ring_size)?;
     let attached = probes.table.iter().filter(|p| p.is_attached()).count();
     if attached == 0 {

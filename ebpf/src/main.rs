@@ -53,6 +53,9 @@ static FUNC_LOST: PerCpuHashMap<[u64; 2], u64> =
 #[map(name = "IRQ_FILTER")]
 static IRQ_FILTER: HashMap<u32, u8> = HashMap::with_max_entries(FILTER_CAPACITY, 0);
 
+#[map(name = "IRQ_HANDLERS")]
+static IRQ_HANDLERS: HashMap<u64, u8> = HashMap::with_max_entries(FILTER_CAPACITY, 0);
+
 #[map(name = "PID_FILTER")]
 static PID_FILTER: HashMap<u32, u8> = HashMap::with_max_entries(FILTER_CAPACITY, 0);
 
@@ -75,6 +78,8 @@ static UNMAPPED: HashMap<u64, u8> = HashMap::with_max_entries(UNMAPPED_CAPACITY,
 
 #[unsafe(no_mangle)]
 static IRQ_FILTER_ON: u32 = 0;
+#[unsafe(no_mangle)]
+static IRQ_LEARN_HANDLERS: u32 = 0;
 #[unsafe(no_mangle)]
 static PID_FILTER_ON: u32 = 0;
 #[unsafe(no_mangle)]
@@ -171,13 +176,37 @@ fn emit<T: 'static, C: EbpfContext>(ctx: &C, record: T, probe: u32) -> bool {
     }
 }
 
+/// Whether an IRQ passes the filter: by number, or by handler function. With
+/// learning on, a handler that passes by number is remembered, so its device's
+/// interrupts keep passing when a suspend or rescan moves it to another vector.
+#[inline(always)]
+fn irq_wanted(irq: u32, handler: u64) -> bool {
+    if global(&IRQ_FILTER_ON) == 0 {
+        return true;
+    }
+    // SAFETY: map lookups.
+    let by_number = unsafe { IRQ_FILTER.get(&irq) }.is_some();
+    let by_handler = handler != 0 && unsafe { IRQ_HANDLERS.get(&handler) }.is_some();
+    if by_number && !by_handler && handler != 0 && global(&IRQ_LEARN_HANDLERS) != 0 {
+        let _ = IRQ_HANDLERS.insert(&handler, &1, 0);
+    }
+    by_number || by_handler
+}
+
 /// Records an interrupt handler's entry or exit if its IRQ passes the filter.
 #[inline(always)]
 fn irq_event(ctx: &RawTracePointContext, kind: u32, probe: u32, with_ret: bool) {
     let irq: u64 = ctx.arg(0);
     let irq = irq as u32;
-    // SAFETY: map lookup.
-    if global(&IRQ_FILTER_ON) != 0 && unsafe { IRQ_FILTER.get(&irq) }.is_none() {
+    let action: u64 = ctx.arg(1);
+    let offset = global(&IRQ_HANDLER_OFFSET);
+    let handler = if offset == OFFSET_UNKNOWN || action == 0 {
+        0
+    } else {
+        // SAFETY: bpf_probe_read_kernel checks the address and fails on a bad one.
+        unsafe { bpf_probe_read_kernel((action + offset as u64) as *const u64) }.unwrap_or(0)
+    };
+    if !irq_wanted(irq, handler) {
         return;
     }
     let pid_tgid = bpf_get_current_pid_tgid();
@@ -188,14 +217,6 @@ fn irq_event(ctx: &RawTracePointContext, kind: u32, probe: u32, with_ret: bool) 
         ctx.arg::<u64>(2) as u32
     } else {
         0
-    };
-    let action: u64 = ctx.arg(1);
-    let offset = global(&IRQ_HANDLER_OFFSET);
-    let handler = if offset == OFFSET_UNKNOWN || action == 0 {
-        0
-    } else {
-        // SAFETY: bpf_probe_read_kernel checks the address and fails on a bad one.
-        unsafe { bpf_probe_read_kernel((action + offset as u64) as *const u64) }.unwrap_or(0)
     };
     emit(
         ctx,

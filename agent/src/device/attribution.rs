@@ -107,6 +107,8 @@ pub struct DeviceMap {
     /// The device of each function entry waiting for its exit, by thread and name.
     calls: HashMap<(u32, String), Option<String>>,
     tried: HashSet<Key>,
+    /// Counts the sysfs readings that changed something.
+    generation: u64,
 }
 
 impl DeviceMap {
@@ -122,6 +124,7 @@ impl DeviceMap {
             handlers: HashMap::new(),
             calls: HashMap::new(),
             tried: HashSet::new(),
+            generation: 0,
         };
         map.update(devices);
         map.mappings = mappings
@@ -139,6 +142,18 @@ impl DeviceMap {
     /// The watched devices' PCI addresses, in order.
     pub fn watched(&self) -> impl Iterator<Item = &str> {
         self.devices.keys().map(String::as_str)
+    }
+
+    /// Whether every device with a driver is watched (no profile names drivers and
+    /// no `--device` was given), so filtering IRQs by device would filter nothing.
+    pub fn watches_every_bound_device(&self) -> bool {
+        self.watch == Watch::AllBound
+    }
+
+    /// Changes whenever a sysfs reading changed what is known (new BARs, vectors
+    /// or device files), so callers can refresh what they derived from it.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// The IRQs of the watched devices as last read.
@@ -187,6 +202,7 @@ impl DeviceMap {
         }
         if changed {
             self.tried.clear();
+            self.generation += 1;
         }
         changed
     }

@@ -10,9 +10,10 @@ use aya::{
 use barwatch_abi::{
     FD_RDEV_PATH, GLOBAL_FD_RDEV_OFFSETS, GLOBAL_IOCTL_ARG_OFFSET, GLOBAL_IOCTL_CMD_OFFSET,
     GLOBAL_IOCTL_FD_OFFSET, GLOBAL_IOCTL_RET_OFFSET, GLOBAL_IRQ_FILTER_ON,
-    GLOBAL_IRQ_HANDLER_OFFSET, GLOBAL_MODULE_NAME_OFFSET, GLOBAL_PID_FILTER_ON,
-    GLOBAL_PT_REGS_IP_OFFSET, GLOBAL_WORK_FUNC_OFFSET, MAP_EVENTS, MAP_FUNC_LOST, MAP_IOCTL_CMDS,
-    MAP_IRQ_FILTER, MAP_LOST, MAP_PID_FILTER, MAP_STACKS, OFFSET_UNKNOWN, is_alsa_ioctl, probe_id,
+    GLOBAL_IRQ_HANDLER_OFFSET, GLOBAL_IRQ_LEARN_HANDLERS, GLOBAL_MODULE_NAME_OFFSET,
+    GLOBAL_PID_FILTER_ON, GLOBAL_PT_REGS_IP_OFFSET, GLOBAL_WORK_FUNC_OFFSET, MAP_EVENTS,
+    MAP_FUNC_LOST, MAP_IOCTL_CMDS, MAP_IRQ_FILTER, MAP_IRQ_HANDLERS, MAP_LOST, MAP_PID_FILTER,
+    MAP_STACKS, OFFSET_UNKNOWN, is_alsa_ioctl, probe_id,
 };
 use thiserror::Error;
 
@@ -63,8 +64,20 @@ pub enum LiveError {
 pub struct Filters {
     /// Process ids (tgid) to record; empty records every process.
     pub pids: Vec<u32>,
-    /// IRQ numbers to record; empty records every IRQ.
-    pub irqs: Vec<u32>,
+    /// Which IRQs to record; `None` records every IRQ.
+    pub irqs: Option<IrqFilter>,
+}
+
+/// The IRQs to record: by number, or by the handler function they run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IrqFilter {
+    /// IRQ numbers.
+    pub numbers: Vec<u32>,
+    /// Handler functions by name (those not in kallsyms are left out).
+    pub handlers: Vec<String>,
+    /// Whether the kernel adds the handler of every IRQ that passes by number, so
+    /// the filter follows a device whose vector changes (suspend, rescan).
+    pub learn_handlers: bool,
 }
 
 /// How to start the probes.
@@ -91,6 +104,8 @@ pub struct LiveProbes {
     state: AttachState,
     /// Function points whose symbol did not exist yet: their module may load later.
     pending: Vec<ProbePoint>,
+    /// Whether the kernel filters IRQs (else [`LiveProbes::watch_irqs`] has nothing to do).
+    irq_filter_on: bool,
 }
 
 impl LiveProbes {
@@ -135,13 +150,16 @@ impl LiveProbes {
             )
         });
 
-        let irq_on = u32::from(!options.filters.irqs.is_empty());
+        let irq_on = u32::from(options.filters.irqs.is_some());
+        let irq_filter = options.filters.irqs.clone().unwrap_or_default();
+        let learn = u32::from(irq_filter.learn_handlers);
         let pid_on = u32::from(!options.filters.pids.is_empty());
         let [fd, cmd, arg, ret] = ioctl_offsets.unwrap_or([16, 24, 32, 16]);
         let mut loader = EbpfLoader::new();
         loader
             .override_global(GLOBAL_IRQ_FILTER_ON, &irq_on, true)
             .override_global(GLOBAL_PID_FILTER_ON, &pid_on, true)
+            .override_global(GLOBAL_IRQ_LEARN_HANDLERS, &learn, true)
             .override_global(GLOBAL_WORK_FUNC_OFFSET, &work_func_offset, true)
             .override_global(GLOBAL_MODULE_NAME_OFFSET, &module_name_offset, true)
             .override_global(GLOBAL_IRQ_HANDLER_OFFSET, &irq_handler_offset, true)
@@ -158,7 +176,13 @@ impl LiveProbes {
             .ok();
 
         fill_filter(&mut ebpf, MAP_PID_FILTER, &options.filters.pids)?;
-        fill_filter(&mut ebpf, MAP_IRQ_FILTER, &options.filters.irqs)?;
+        fill_filter(&mut ebpf, MAP_IRQ_FILTER, &irq_filter.numbers)?;
+        let handlers: Vec<u64> = irq_filter
+            .handlers
+            .iter()
+            .filter_map(|name| kallsyms.address(name))
+            .collect();
+        fill_filter(&mut ebpf, MAP_IRQ_HANDLERS, &handlers)?;
         let commands: Vec<u32> = ioctl::known_commands()
             .map(|(cmd, _)| cmd)
             .filter(|&cmd| is_alsa_ioctl(cmd))
@@ -187,6 +211,7 @@ impl LiveProbes {
             logger,
             state,
             pending,
+            irq_filter_on: irq_on != 0,
         })
     }
 
@@ -259,6 +284,15 @@ impl LiveProbes {
         self.logger.take()
     }
 
+    /// Adds IRQ numbers to the kernel's IRQ filter, for a watched device that was
+    /// given new vectors; does nothing when every IRQ is recorded anyway.
+    pub fn watch_irqs(&mut self, irqs: &[u32]) -> Result<(), LiveError> {
+        if self.irq_filter_on {
+            fill_filter(&mut self.ebpf, MAP_IRQ_FILTER, irqs)?;
+        }
+        Ok(())
+    }
+
     /// Records lost in the kernel so far, per probe point name.
     pub fn lost_by_probe(&self) -> Result<BTreeMap<String, u64>, LiveError> {
         let mut lost = BTreeMap::new();
@@ -305,13 +339,17 @@ impl LiveProbes {
 }
 
 /// Fills a `u32 -> u8` filter map with `keys`.
-fn fill_filter(ebpf: &mut Ebpf, name: &'static str, keys: &[u32]) -> Result<(), LiveError> {
+fn fill_filter<K: aya::Pod>(
+    ebpf: &mut Ebpf,
+    name: &'static str,
+    keys: &[K],
+) -> Result<(), LiveError> {
     let map_error = |source| LiveError::Map { name, source };
     let map = ebpf.map_mut(name).ok_or(LiveError::Map {
         name,
         source: aya::maps::MapError::InvalidName { name: name.into() },
     })?;
-    let mut filter: BpfHashMap<_, u32, u8> = BpfHashMap::try_from(map).map_err(map_error)?;
+    let mut filter: BpfHashMap<_, K, u8> = BpfHashMap::try_from(map).map_err(map_error)?;
     for key in keys {
         filter.insert(key, 1, 0).map_err(map_error)?;
     }

@@ -77,6 +77,7 @@ pub async fn record<W: Write>(
     flush.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let deadline = duration.map(|d| Instant::now() + d);
     let mut decode_errors = 0u64;
+    let mut devices_seen = devices.generation();
 
     let reason = loop {
         tokio::select! {
@@ -85,6 +86,10 @@ pub async fn record<W: Write>(
                 let drained = drain(guard.get_inner_mut(), &resolver(&probes, &stacks), &mut devices, &mut writer)?;
                 guard.clear_ready();
                 decode_errors += drained.errors;
+                if devices.generation() != devices_seen {
+                    devices_seen = devices.generation();
+                    probes.watch_irqs(&devices.irqs())?;
+                }
                 for module in drained.modules {
                     if probes.attach_after_module_load(&module)? {
                         writer.update_probe_table(&probes.table);

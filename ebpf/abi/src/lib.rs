@@ -22,6 +22,10 @@ pub const MAP_LOST: &str = "LOST";
 pub const MAP_FUNC_LOST: &str = "FUNC_LOST";
 /// Name of the hash map of IRQ numbers to record when [`GLOBAL_IRQ_FILTER_ON`] is set.
 pub const MAP_IRQ_FILTER: &str = "IRQ_FILTER";
+/// Name of the hash map of IRQ handler function addresses to record when
+/// [`GLOBAL_IRQ_FILTER_ON`] is set: a watched device keeps its handler when a
+/// suspend or rescan gives it a new vector.
+pub const MAP_IRQ_HANDLERS: &str = "IRQ_HANDLERS";
 /// Name of the hash map of process ids (tgid) to record when [`GLOBAL_PID_FILTER_ON`] is set.
 pub const MAP_PID_FILTER: &str = "PID_FILTER";
 /// Name of the hash map of the exact ALSA ioctl command numbers to record.
@@ -40,6 +44,9 @@ pub const MAP_UNMAPPED: &str = "UNMAPPED";
 
 /// Global: non-zero to record only the IRQs listed in [`MAP_IRQ_FILTER`].
 pub const GLOBAL_IRQ_FILTER_ON: &str = "IRQ_FILTER_ON";
+/// Global: non-zero to add the handler of every IRQ that passes [`MAP_IRQ_FILTER`] to
+/// [`MAP_IRQ_HANDLERS`], so the filter follows watched devices to new vectors.
+pub const GLOBAL_IRQ_LEARN_HANDLERS: &str = "IRQ_LEARN_HANDLERS";
 /// Global: non-zero to record only the processes listed in [`MAP_PID_FILTER`].
 pub const GLOBAL_PID_FILTER_ON: &str = "PID_FILTER_ON";
 /// Global: offset of `work_struct.func`, resolved from BTF; [`OFFSET_UNKNOWN`] when it

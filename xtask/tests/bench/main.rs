@@ -492,6 +492,34 @@ fn system_sleep_stops_the_chip_and_barwatch_counts_what_the_kernel_counts() {
     assert_counts_match_ground_truth(&report);
     let facts = facts(&report);
     assert_events_name_the_device(&report, &facts["bdf"], &about_hda(Vec::new()));
+
+    // The kernel filters IRQs to the watched controller's, and follows it by its
+    // handler when resume gives it a new vector: every handler call is recorded,
+    // and no other device's interrupt is.
+    let capture =
+        read_capture(&report.file("capture.jsonl")).expect("the guest's capture reads back");
+    let mut handlers = BTreeMap::<Option<&str>, usize>::new();
+    let mut vectors = std::collections::BTreeSet::new();
+    for event in &capture.events {
+        if let EventData::IrqHandlerEntry {
+            irq, handler_name, ..
+        } = &event.data
+        {
+            *handlers.entry(handler_name.as_deref()).or_default() += 1;
+            vectors.insert(*irq);
+        }
+    }
+    let calls = capture
+        .events
+        .iter()
+        .filter(|e| e.probe == "kprobe:azx_interrupt")
+        .count();
+    let skipped = skipped_handlers(&capture.events).len();
+    assert_eq!(
+        handlers,
+        BTreeMap::from([(Some("azx_interrupt"), calls + skipped)]),
+        "IRQ entries by handler (vectors {vectors:?})"
+    );
 }
 
 #[test]
