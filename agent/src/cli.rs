@@ -55,6 +55,10 @@ pub struct RecordArgs {
     /// Ring buffer size, a power of two of at least 4096 bytes (e.g. 4194304).
     #[arg(long, value_name = "BYTES", default_value_t = 4 << 20, value_parser = parse_ring_size)]
     pub ring_size: u32,
+    /// Attach vmlinux functions with fentry/fexit before trying kprobes: cheaper per
+    /// call, but 8 functions each at most (module functions always use kprobes).
+    #[arg(long)]
+    pub prefer_fentry: bool,
 }
 
 /// Flags of `barwatch probes`.
@@ -66,6 +70,10 @@ pub struct ProbesArgs {
     /// Add a driver profile's probe points (TOML, repeatable) to the built-in ones.
     #[arg(long = "profile", value_name = "FILE")]
     pub profiles: Vec<PathBuf>,
+    /// Attach vmlinux functions with fentry/fexit before trying kprobes: cheaper per
+    /// call, but 8 functions each at most (module functions always use kprobes).
+    #[arg(long)]
+    pub prefer_fentry: bool,
 }
 
 /// Flags of `barwatch report`.

@@ -25,6 +25,7 @@ use barwatch::{
         vmalloc::parse_vmallocinfo,
     },
     live::{
+        attach::MechanismOrder,
         catalogue,
         loader::{Filters, IrqFilter, LiveOptions, LiveProbes},
         record::{self, StopReason, monotonic_now_ns, unix_now_ns},
@@ -90,15 +91,22 @@ fn start_probes(
     profiles: &[Profile],
     filters: Filters,
     ring_bytes: u32,
+    prefer_fentry: bool,
 ) -> Result<LiveProbes> {
     let all = catalogue::catalogue(profiles);
     let points = catalogue::select(all, names).map_err(|unknown| {
         anyhow::anyhow!("no probe point named `{unknown}`; `barwatch probes` lists them")
     })?;
+    let order = if prefer_fentry {
+        MechanismOrder::TrampolineFirst
+    } else {
+        MechanismOrder::KprobeFirst
+    };
     Ok(LiveProbes::start(&LiveOptions {
         points,
         filters,
         ring_bytes,
+        order,
     })?)
 }
 
@@ -199,7 +207,13 @@ fn record(args: RecordArgs) -> Result<()> {
         pids: args.pids,
         irqs,
     };
-    let probes = start_probes(&args.probes, &profiles, filters, args.ring_size)?;
+    let probes = start_probes(
+        &args.probes,
+        &profiles,
+        filters,
+        args.ring_size,
+        args.prefer_fentry,
+    )?;
     let attached = probes.table.iter().filter(|p| p.is_attached()).count();
     if attached == 0 {
         anyhow::bail!("no probe point attached; run `barwatch probes` to see why for each one");
@@ -257,7 +271,13 @@ fn record(args: RecordArgs) -> Result<()> {
 /// `barwatch probes`.
 fn probes(args: ProbesArgs) -> Result<()> {
     let profiles = load_profiles(&args.profiles)?;
-    let probes = start_probes(&[], &profiles, Filters::default(), 4096 * 16)?;
+    let probes = start_probes(
+        &[],
+        &profiles,
+        Filters::default(),
+        4096 * 16,
+        args.prefer_fentry,
+    )?;
     let mut out = io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &probes.table)?;

@@ -581,11 +581,10 @@ pub fn func_exit(ctx: RetProbeContext) -> u32 {
     0
 }
 
-/// The fentry twin of [`func_entry`], for kernels without kprobes. The target named
-/// here is only a default: the agent picks the function at load time. Arguments are
+/// The fentry twin of [`func_entry`], for kernels without kprobes. Arguments are
 /// read with `bpf_get_func_arg`, which fails cleanly past the function's arity.
-#[fentry(function = "ioremap")]
-pub fn func_fentry(ctx: FEntryContext) -> i32 {
+#[inline(always)]
+fn fentry_event(ctx: &FEntryContext) -> i32 {
     let mut args = [0u64; 4];
     for (n, slot) in args.iter_mut().enumerate() {
         let mut value = 0u64;
@@ -594,18 +593,47 @@ pub fn func_fentry(ctx: FEntryContext) -> i32 {
             *slot = value;
         }
     }
-    func_event(&ctx, kind::FUNC_ENTRY, probe_id::FUNC_ENTRY, args, 0);
+    func_event(ctx, kind::FUNC_ENTRY, probe_id::FUNC_ENTRY, args, 0);
     0
 }
 
-/// The fexit twin of [`func_exit`]; the agent picks the target at load time.
-#[fexit(function = "ioremap")]
-pub fn func_fexit(ctx: FExitContext) -> i32 {
+/// The fexit twin of [`func_exit`].
+#[inline(always)]
+fn fexit_event(ctx: &FExitContext) -> i32 {
     let mut ret = 0u64;
     // SAFETY: the helper writes one u64 into `ret`.
     unsafe { bpf_get_func_ret(ctx.as_ptr(), &mut ret) };
-    func_event(&ctx, kind::FUNC_EXIT, probe_id::FUNC_EXIT, [0; 4], ret);
+    func_event(ctx, kind::FUNC_EXIT, probe_id::FUNC_EXIT, [0; 4], ret);
     0
+}
+
+/// fentry and fexit programs fix their target function when loaded, so each
+/// function watched through them needs its own copy: `TRAMPOLINE_SLOTS` of each,
+/// named as `FENTRY_PROGRAMS` and `FEXIT_PROGRAMS` list them. The target named here
+/// is only a default; the agent picks the function at load time.
+macro_rules! trampoline_slots {
+    ($($entry:ident, $exit:ident;)*) => {$(
+        #[fentry(function = "ioremap")]
+        pub fn $entry(ctx: FEntryContext) -> i32 {
+            fentry_event(&ctx)
+        }
+
+        #[fexit(function = "ioremap")]
+        pub fn $exit(ctx: FExitContext) -> i32 {
+            fexit_event(&ctx)
+        }
+    )*};
+}
+
+trampoline_slots! {
+    func_fentry_0, func_fexit_0;
+    func_fentry_1, func_fexit_1;
+    func_fentry_2, func_fexit_2;
+    func_fentry_3, func_fexit_3;
+    func_fentry_4, func_fexit_4;
+    func_fentry_5, func_fexit_5;
+    func_fentry_6, func_fexit_6;
+    func_fentry_7, func_fexit_7;
 }
 
 #[cfg(not(test))]

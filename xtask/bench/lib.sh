@@ -182,11 +182,12 @@ fixture_cycle() {
     ground_truth_stop
 }
 
-# The start every HD-audio scenario shares: ground truth and barwatch on, the
-# controller found; sets HDA_BDF and records BAR0 before.
+# The start every HD-audio scenario shares: ground truth and barwatch (with
+# extra arguments "$@") on, the controller found; sets HDA_BDF and records BAR0
+# before.
 hda_setup() {
     ground_truth_start
-    barwatch_start
+    barwatch_start "$@"
     phase setup
     HDA_BDF=$(bound_bdf snd_hda_intel) || { log "snd_hda_intel bound no device"; return 1; }
     echo "bdf=$HDA_BDF" >> $R/facts

@@ -12,8 +12,8 @@ use aya::{
     programs::{FEntry, FExit, KProbe, ProgramError, RawTracePoint, TracePoint},
 };
 use barwatch_abi::{
-    FUNC_BASE, FUNC_MAPS_RET, FUNC_STACK, FUNC_STACK_IF_UNMAPPED, FUNC_UNMAPS_ARG0, FuncConfig,
-    MAP_FUNC_CONFIG,
+    FENTRY_PROGRAMS, FEXIT_PROGRAMS, FUNC_BASE, FUNC_MAPS_RET, FUNC_STACK, FUNC_STACK_IF_UNMAPPED,
+    FUNC_UNMAPS_ARG0, FuncConfig, MAP_FUNC_CONFIG, TRAMPOLINE_SLOTS,
 };
 
 use super::{
@@ -31,10 +31,6 @@ mod program {
     pub const KPROBE: &str = "func_entry";
     /// Generic kretprobe on a function's return.
     pub const KRETPROBE: &str = "func_exit";
-    /// fentry on a function's entry; its target is fixed at load time.
-    pub const FENTRY: &str = "func_fentry";
-    /// fexit on a function's return; its target is fixed at load time.
-    pub const FEXIT: &str = "func_fexit";
 }
 
 /// Where the kernel lists the perf PMUs; `kprobe` is there when kprobes are built in.
@@ -65,6 +61,17 @@ pub enum Step {
     Skip(Attempt),
 }
 
+/// Which mechanism a vmlinux function tries first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MechanismOrder {
+    /// kprobe/kretprobe, then fentry/fexit: kprobes reach every function.
+    #[default]
+    KprobeFirst,
+    /// fentry/fexit, then kprobe/kretprobe: trampolines cost less per call, but
+    /// reach vmlinux functions only, [`TRAMPOLINE_SLOTS`] of each.
+    TrampolineFirst,
+}
+
 /// The mechanisms to try for a function, in order, given where its symbol lives
 /// (`symbol`: `None` absent, `Some(None)` vmlinux, `Some(Some(m))` module `m`).
 pub fn function_plan(
@@ -74,6 +81,7 @@ pub fn function_plan(
     optional: bool,
     symbol: Option<Option<&str>>,
     facts: KernelFacts,
+    order: MechanismOrder,
 ) -> Vec<Step> {
     let (probe, trampoline) = if exit {
         (Mechanism::Kretprobe, Mechanism::Fexit)
@@ -114,19 +122,54 @@ pub fn function_plan(
             )),
         }),
     };
-    vec![first, second]
+    match (order, &second) {
+        (MechanismOrder::TrampolineFirst, Step::Try(_)) => vec![second, first],
+        _ => vec![first, second],
+    }
 }
 
-/// The state of a program that can serve one target only (fentry/fexit fix their
-/// target when loaded).
+/// The fentry (or fexit) programs of the object and what each one serves: the
+/// kernel fixes a trampoline program's target when it is loaded, so each watched
+/// function takes one of [`TRAMPOLINE_SLOTS`] copies.
+#[derive(Debug, Default)]
+struct TrampolineSlots {
+    /// The function each slot's program is attached to.
+    taken: [Option<String>; TRAMPOLINE_SLOTS],
+    /// Why the kernel refuses the mechanism altogether, once it has said so.
+    refused: Option<String>,
+}
+
+impl TrampolineSlots {
+    /// The first free slot, or why none can be used.
+    fn claim(&self, mechanism: Mechanism) -> Result<usize, String> {
+        if let Some(reason) = &self.refused {
+            return Err(reason.clone());
+        }
+        self.taken.iter().position(Option::is_none).ok_or_else(|| {
+            let users: Vec<&str> = self.taken.iter().flatten().map(String::as_str).collect();
+            format!(
+                "all {TRAMPOLINE_SLOTS} {mechanism} programs are in use ({})",
+                users.join(", ")
+            )
+        })
+    }
+
+    /// Notes how attaching `function` through `slot` went.
+    fn settle(&mut self, slot: usize, function: &str, result: &Result<(), TrampolineError>) {
+        match result {
+            Ok(()) => self.taken[slot] = Some(function.to_owned()),
+            Err(e) if e.kernel_wide => self.refused = Some(e.message.clone()),
+            Err(_) => {}
+        }
+    }
+}
+
+/// A failed fentry/fexit attach, and whether it rules the mechanism out for every
+/// function (the kernel refused trampolines) or only for this one.
 #[derive(Debug)]
-enum Slot {
-    /// Not loaded yet.
-    Free,
-    /// Loaded and attached for this function.
-    Taken(String),
-    /// Loading or attaching failed; every later attempt fails the same way.
-    Broken(String),
+struct TrampolineError {
+    message: String,
+    kernel_wide: bool,
 }
 
 /// Carries out attach plans against a loaded BPF object, keeping the links alive as
@@ -142,12 +185,13 @@ pub struct Attacher<'a> {
 /// loads attach more points long after the first pass.
 pub struct AttachState {
     facts: KernelFacts,
+    order: MechanismOrder,
     tracefs: Result<std::path::PathBuf, String>,
     btf: Option<Result<Btf, String>>,
     struct_btf: BtfCache,
     loaded: Vec<&'static str>,
-    fentry: Slot,
-    fexit: Slot,
+    fentry: TrampolineSlots,
+    fexit: TrampolineSlots,
 }
 
 impl AttachState {
@@ -156,17 +200,19 @@ impl AttachState {
     /// parsed, reused for base paths.
     pub fn new(
         facts: KernelFacts,
+        order: MechanismOrder,
         tracefs: Result<std::path::PathBuf, String>,
         types: BtfCache,
     ) -> Self {
         Self {
             facts,
+            order,
             tracefs,
             btf: None,
             struct_btf: types,
             loaded: Vec::new(),
-            fentry: Slot::Free,
-            fexit: Slot::Free,
+            fentry: TrampolineSlots::default(),
+            fexit: TrampolineSlots::default(),
         }
     }
 }
@@ -205,6 +251,7 @@ impl<'a> Attacher<'a> {
                     f.optional,
                     symbol,
                     self.state.facts,
+                    self.state.order,
                 );
                 if let Some(module) = symbol
                     && let Err(reason) = self.configure(f, module)
@@ -356,47 +403,40 @@ impl<'a> Attacher<'a> {
         }
     }
 
-    /// Loads (once) and attaches the fentry or fexit program to `name`.
+    /// Loads a free fentry or fexit program for `name` and attaches it.
     fn attach_trampoline(&mut self, name: &str, mechanism: Mechanism) -> Result<(), String> {
-        let slot = if mechanism == Mechanism::Fentry {
+        let entry = mechanism == Mechanism::Fentry;
+        let slots = if entry {
             &self.state.fentry
         } else {
             &self.state.fexit
         };
-        match slot {
-            Slot::Broken(reason) => return Err(reason.clone()),
-            Slot::Taken(other) => {
-                return Err(format!(
-                    "{mechanism} serves one function per run and is attached to {other}"
-                ));
-            }
-            Slot::Free => {}
-        }
+        let slot = slots.claim(mechanism)?;
         if self.state.btf.is_none() {
             self.state.btf = Some(Btf::from_sys_fs().map_err(|e| {
                 format!("{mechanism} needs vmlinux BTF, which could not be read: {e}")
             }));
         }
-        let btf = match self.state.btf.as_ref() {
-            Some(Ok(btf)) => btf,
-            Some(Err(reason)) => return Err(reason.clone()),
-            None => return Err(format!("{mechanism}: BTF not loaded")),
+        let result = match self.state.btf.as_ref() {
+            Some(Ok(btf)) if entry => {
+                trampoline::<FEntry>(self.ebpf, FENTRY_PROGRAMS[slot], name, btf, mechanism)
+            }
+            Some(Ok(btf)) => {
+                trampoline::<FExit>(self.ebpf, FEXIT_PROGRAMS[slot], name, btf, mechanism)
+            }
+            Some(Err(reason)) => Err(TrampolineError {
+                message: reason.clone(),
+                kernel_wide: true,
+            }),
+            None => unreachable!("BTF was read just above"),
         };
-        let result = if mechanism == Mechanism::Fentry {
-            trampoline::<FEntry>(self.ebpf, program::FENTRY, name, btf, mechanism)
+        let slots = if entry {
+            &mut self.state.fentry
         } else {
-            trampoline::<FExit>(self.ebpf, program::FEXIT, name, btf, mechanism)
+            &mut self.state.fexit
         };
-        let new_state = match &result {
-            Ok(()) => Slot::Taken(name.to_owned()),
-            Err(reason) => Slot::Broken(reason.clone()),
-        };
-        if mechanism == Mechanism::Fentry {
-            self.state.fentry = new_state;
-        } else {
-            self.state.fexit = new_state;
-        }
-        result
+        slots.settle(slot, name, &result);
+        result.map_err(|e| e.message)
     }
 
     /// The program `name`, converted to its type and loaded on first use.
@@ -429,21 +469,36 @@ fn trampoline<P>(
     target: &str,
     btf: &Btf,
     mechanism: Mechanism,
-) -> Result<(), String>
+) -> Result<(), TrampolineError>
 where
     P: TrampolineProgram,
     for<'p> &'p mut P: TryFrom<&'p mut aya::programs::Program, Error = ProgramError>,
 {
+    let only_this = |message: String| TrampolineError {
+        message,
+        kernel_wide: false,
+    };
     let program: &mut P = ebpf
         .program_mut(program_name)
-        .ok_or_else(|| format!("program {program_name} missing from the BPF object"))?
+        .ok_or_else(|| {
+            only_this(format!(
+                "program {program_name} missing from the BPF object"
+            ))
+        })?
         .try_into()
-        .map_err(|e: ProgramError| format!("program {program_name}: {e}"))?;
+        .map_err(|e: ProgramError| only_this(format!("program {program_name}: {e}")))?;
+    program.load_for(target, btf).map_err(|e| TrampolineError {
+        message: explain(mechanism, &e),
+        // The kernel's answer to trampolines as such, not to this target.
+        kernel_wide: matches!(errno(&e), Some(libc::EPERM | libc::EOPNOTSUPP | ENOTSUPP)),
+    })?;
     program
-        .load_for(target, btf)
-        .map_err(|e| explain(mechanism, &e))?;
-    program.attach_loaded().map_err(|e| explain(mechanism, &e))
+        .attach_loaded()
+        .map_err(|e| only_this(explain(mechanism, &e)))
 }
+
+/// The kernel's internal "not supported" errno, which BPF syscalls leak.
+const ENOTSUPP: i32 = 524;
 
 /// Programs whose load takes no target.
 trait LoadableProgram {
@@ -521,7 +576,7 @@ fn errno_name(code: i32) -> Option<&'static str> {
         libc::EINVAL => "EINVAL",
         libc::E2BIG => "E2BIG",
         libc::EOPNOTSUPP => "EOPNOTSUPP",
-        524 => "ENOTSUPP",
+        ENOTSUPP => "ENOTSUPP",
         _ => return None,
     })
 }
@@ -548,12 +603,28 @@ mod tests {
 
     #[test]
     fn vmlinux_function_tries_kprobe_then_fentry() {
-        let plan = function_plan("ioremap", None, false, false, Some(None), WITH_KPROBES);
+        let plan = function_plan(
+            "ioremap",
+            None,
+            false,
+            false,
+            Some(None),
+            WITH_KPROBES,
+            MechanismOrder::KprobeFirst,
+        );
         assert_eq!(
             plan,
             [Step::Try(Mechanism::Kprobe), Step::Try(Mechanism::Fentry)]
         );
-        let plan = function_plan("ioremap", None, true, false, Some(None), WITH_KPROBES);
+        let plan = function_plan(
+            "ioremap",
+            None,
+            true,
+            false,
+            Some(None),
+            WITH_KPROBES,
+            MechanismOrder::KprobeFirst,
+        );
         assert_eq!(
             plan,
             [Step::Try(Mechanism::Kretprobe), Step::Try(Mechanism::Fexit)]
@@ -561,8 +632,45 @@ mod tests {
     }
 
     #[test]
+    fn trampolines_first_when_asked_but_modules_still_use_kprobes() {
+        let order = MechanismOrder::TrampolineFirst;
+        let plan = function_plan(
+            "ioremap",
+            None,
+            true,
+            false,
+            Some(None),
+            WITH_KPROBES,
+            order,
+        );
+        assert_eq!(
+            plan,
+            [Step::Try(Mechanism::Fexit), Step::Try(Mechanism::Kretprobe)]
+        );
+        let module = Some(Some("snd_hda_codec"));
+        let plan = function_plan(
+            "azx_stop_chip",
+            None,
+            false,
+            false,
+            module,
+            WITH_KPROBES,
+            order,
+        );
+        assert_eq!(plan[0], Step::Try(Mechanism::Kprobe));
+    }
+
+    #[test]
     fn without_kprobes_a_vmlinux_function_falls_back_to_fentry() {
-        let plan = function_plan("iounmap", None, false, false, Some(None), WITHOUT_KPROBES);
+        let plan = function_plan(
+            "iounmap",
+            None,
+            false,
+            false,
+            Some(None),
+            WITHOUT_KPROBES,
+            MechanismOrder::KprobeFirst,
+        );
         let Step::Skip(skipped) = &plan[0] else {
             panic!("kprobe should be skipped: {plan:?}")
         };
@@ -582,6 +690,7 @@ mod tests {
             false,
             Some(Some("snd_hda_codec")),
             WITHOUT_KPROBES,
+            MechanismOrder::KprobeFirst,
         );
         let Step::Skip(fentry) = &plan[1] else {
             panic!("fentry should be skipped: {plan:?}")
@@ -601,6 +710,7 @@ mod tests {
             false,
             None,
             WITH_KPROBES,
+            MechanismOrder::KprobeFirst,
         );
         assert_eq!(
             plan,
@@ -620,11 +730,47 @@ mod tests {
             true,
             None,
             WITH_KPROBES,
+            MechanismOrder::KprobeFirst,
         );
         let Step::Skip(skipped) = &plan[0] else {
             panic!("{plan:?}")
         };
         assert!(skipped.failure.as_deref().unwrap().contains("optional"));
+    }
+
+    #[test]
+    fn each_function_takes_its_own_trampoline_slot_until_none_is_left() {
+        let mut slots = TrampolineSlots::default();
+        for n in 0..TRAMPOLINE_SLOTS {
+            let slot = slots.claim(Mechanism::Fentry).unwrap();
+            assert_eq!(slot, n);
+            slots.settle(slot, &format!("fn{n}"), &Ok(()));
+        }
+        let full = slots.claim(Mechanism::Fentry).unwrap_err();
+        assert!(
+            full.starts_with("all 8 fentry programs are in use (fn0, fn1"),
+            "{full}"
+        );
+    }
+
+    #[test]
+    fn a_target_the_kernel_rejects_leaves_its_slot_free_but_a_refusal_ends_the_mechanism() {
+        let mut slots = TrampolineSlots::default();
+        let rejected = Err(TrampolineError {
+            message: "fentry refused: EINVAL".into(),
+            kernel_wide: false,
+        });
+        slots.settle(0, "inlined_fn", &rejected);
+        assert_eq!(slots.claim(Mechanism::Fentry), Ok(0));
+        let refused = Err(TrampolineError {
+            message: "fentry refused: EPERM (lockdown?)".into(),
+            kernel_wide: true,
+        });
+        slots.settle(0, "ioremap", &refused);
+        assert_eq!(
+            slots.claim(Mechanism::Fentry),
+            Err("fentry refused: EPERM (lockdown?)".into())
+        );
     }
 
     #[test]

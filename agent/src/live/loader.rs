@@ -18,7 +18,7 @@ use barwatch_abi::{
 use thiserror::Error;
 
 use super::{
-    attach::{AttachState, Attacher, KernelFacts},
+    attach::{AttachState, Attacher, KernelFacts, MechanismOrder},
     btf::BtfCache,
     catalogue::ProbePoint,
     kallsyms::Kallsyms,
@@ -87,6 +87,8 @@ pub struct LiveOptions {
     pub points: Vec<ProbePoint>,
     /// Kernel-side filters.
     pub filters: Filters,
+    /// Which mechanism vmlinux functions try first.
+    pub order: MechanismOrder,
     /// Ring buffer size in bytes (a power of two, multiple of the page size).
     pub ring_bytes: u32,
 }
@@ -189,7 +191,7 @@ impl LiveProbes {
             .collect();
         fill_filter(&mut ebpf, MAP_IOCTL_CMDS, &commands)?;
 
-        let mut state = AttachState::new(KernelFacts::probe(), tracefs, types);
+        let mut state = AttachState::new(KernelFacts::probe(), options.order, tracefs, types);
         let table: Vec<ProbeStatus> = {
             let mut attacher = Attacher::new(&mut ebpf, &kallsyms, &mut state);
             options.points.iter().map(|p| attacher.attach(p)).collect()

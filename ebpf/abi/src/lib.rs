@@ -88,6 +88,32 @@ pub const GLOBAL_IOCTL_ARG_OFFSET: &str = "IOCTL_ARG_OFFSET";
 /// Global: offset of the `ret` field in the `syscalls:sys_exit_ioctl` record.
 pub const GLOBAL_IOCTL_RET_OFFSET: &str = "IOCTL_RET_OFFSET";
 
+/// How many functions fentry (and fexit) can watch at once: each needs its own
+/// program, since the kernel fixes a trampoline program's target at load time.
+pub const TRAMPOLINE_SLOTS: usize = 8;
+/// The fentry programs, one per slot.
+pub const FENTRY_PROGRAMS: [&str; TRAMPOLINE_SLOTS] = [
+    "func_fentry_0",
+    "func_fentry_1",
+    "func_fentry_2",
+    "func_fentry_3",
+    "func_fentry_4",
+    "func_fentry_5",
+    "func_fentry_6",
+    "func_fentry_7",
+];
+/// The fexit programs, one per slot.
+pub const FEXIT_PROGRAMS: [&str; TRAMPOLINE_SLOTS] = [
+    "func_fexit_0",
+    "func_fexit_1",
+    "func_fexit_2",
+    "func_fexit_3",
+    "func_fexit_4",
+    "func_fexit_5",
+    "func_fexit_6",
+    "func_fexit_7",
+];
+
 /// Marks an offset global that userspace could not resolve.
 pub const OFFSET_UNKNOWN: u32 = u32::MAX;
 

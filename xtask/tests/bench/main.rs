@@ -480,6 +480,42 @@ fn playback_under_an_ioctl_storm_accounts_for_every_handler_call_the_kernel_skip
 }
 
 #[test]
+fn fentry_and_fexit_watch_several_functions_at_once_and_count_what_the_kernel_counts() {
+    let Some(report) = run("fentry-remove-rescan") else {
+        return;
+    };
+    let probes: Vec<ProbeStatus> =
+        serde_json::from_str(&fs::read_to_string(report.file("probes.json")).unwrap()).unwrap();
+    let mechanism = |name: &str| {
+        probes
+            .iter()
+            .find(|p| p.name == name)
+            .and_then(|p| p.attached)
+    };
+    for name in [
+        "kprobe:ioremap",
+        "kprobe:iounmap",
+        "kprobe:pci_rescan_bus",
+        "kprobe:pci_stop_and_remove_bus_device_locked",
+    ] {
+        assert_eq!(
+            mechanism(name),
+            Some(Mechanism::Fentry),
+            "{name}: {probes:#?}"
+        );
+    }
+    assert_eq!(mechanism("kretprobe:ioremap"), Some(Mechanism::Fexit));
+    assert_eq!(
+        mechanism("kprobe:azx_stop_chip"),
+        Some(Mechanism::Kprobe),
+        "module functions keep kprobes"
+    );
+    assert_counts_match_ground_truth(&report);
+    let facts = facts(&report);
+    assert_events_name_the_device(&report, &facts["bdf"], &about_hda(bar0s(&facts)));
+}
+
+#[test]
 fn system_sleep_stops_the_chip_and_barwatch_counts_what_the_kernel_counts() {
     let Some(report) = run("system-sleep") else {
         return;
