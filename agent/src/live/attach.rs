@@ -89,14 +89,14 @@ pub fn function_plan(
         (Mechanism::Kprobe, Mechanism::Fentry)
     };
     let Some(module) = symbol else {
-        let failure = match module_hint {
-            Some(m) => format!("symbol {name} not present: is {m} loaded?"),
-            None => format!("symbol {name} not present in this kernel (/proc/kallsyms)"),
-        };
-        let failure = if optional {
-            format!("{failure} (optional: only kernels with the patch set that adds it have it)")
-        } else {
-            failure
+        // An optional entry is missing because the kernel lacks a patch set, which
+        // is the likelier story than an unloaded module: say that, not "load it".
+        let failure = match (module_hint, optional) {
+            (_, true) => format!(
+                "symbol {name} not present in this kernel (optional: only kernels with the patch set that adds it have it)"
+            ),
+            (Some(m), false) => format!("symbol {name} not present: is {m} loaded?"),
+            (None, false) => format!("symbol {name} not present in this kernel (/proc/kallsyms)"),
         };
         return vec![Step::Skip(Attempt {
             mechanism: probe,
