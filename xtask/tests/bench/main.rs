@@ -13,7 +13,8 @@ use std::{collections::BTreeMap, fs, sync::Mutex};
 use barwatch::{
     capture::reader::{CaptureEnd, read_capture},
     event::{Event, EventData},
-    probe_table::{Mechanism, ProbeStatus},
+    probe_table::{Mechanism, ProbeStatus, Role},
+    profile::Profile,
     skipped::skipped_handlers,
 };
 use xtask::vm::{self, GroundTruth, RunReport, results::Hit};
@@ -111,9 +112,17 @@ fn assert_events_name_the_device(report: &RunReport, bdf: &str, concerns: &Conce
 }
 
 /// What [`assert_events_name_the_device`] checks for the HD-audio controller: its
-/// IRQ handler, the ALSA ioctls (major 116), the driver's functions that reach the
-/// controller, and mappings of the BAR0 addresses in `bars`.
+/// IRQ handler, the ALSA ioctls (major 116), the HD-audio profile's functions that
+/// name the controller through a base path or run inside an ioctl, and mappings of
+/// the BAR0 addresses in `bars`.
 fn about_hda(bars: Vec<u64>) -> impl Fn(&Event) -> Option<bool> {
+    let keyed: Vec<String> = Profile::builtin()
+        .into_iter()
+        .filter(|p| p.name == "hda")
+        .flat_map(|p| p.functions)
+        .filter(|f| f.base.is_some() || f.role == Role::AlsaEntry)
+        .map(|f| f.name)
+        .collect();
     move |event| match &event.data {
         EventData::IrqHandlerEntry { handler_name, .. }
         | EventData::IrqHandlerExit { handler_name, .. } => {
@@ -126,17 +135,7 @@ fn about_hda(bars: Vec<u64>) -> impl Fn(&Event) -> Option<bool> {
             Some(bars.iter().any(|&bar| bar == args[0].0))
         }
         EventData::FuncEntry { function, .. } | EventData::FuncExit { function, .. } => {
-            let keyed = [
-                "azx_interrupt",
-                "azx_stop_chip",
-                "snd_hdac_",
-                "snd_pcm_ioctl",
-                "snd_ctl_ioctl",
-            ];
-            keyed
-                .iter()
-                .any(|prefix| function.starts_with(prefix))
-                .then_some(true)
+            keyed.contains(function).then_some(true)
         }
         EventData::WorkStart { .. } | EventData::WorkEnd { .. } => Some(false),
         EventData::ModuleLoad { .. } => Some(false),
