@@ -147,6 +147,8 @@ pub enum Ending {
         lost: u64,
         /// Records the agent could not decode.
         decode_errors: u64,
+        /// Kernel stacks that could not be taken.
+        stacks_lost: u64,
     },
     /// No trailer: the recorder was killed or the disk filled, so losses are unknown.
     Cut {
@@ -299,6 +301,7 @@ impl Summary {
                 trailer_events: trailer.events,
                 lost: trailer.lost,
                 decode_errors: trailer.decode_errors,
+                stacks_lost: trailer.stacks_lost,
             },
             CaptureEnd::Cut {
                 complete_lines,
@@ -390,6 +393,10 @@ impl fmt::Display for Summary {
                 f,
                 "WARNING: the trailer counts {trailer_events} events but the capture holds {}; the file was altered",
                 self.events
+            )?,
+            Ending::Clean { stacks_lost, .. } if *stacks_lost > 0 => writeln!(
+                f,
+                "WARNING: {stacks_lost} kernel stacks could not be taken (stack map full or colliding); those events carry none"
             )?,
             Ending::Clean { .. } => {}
         }
@@ -784,7 +791,9 @@ mod tests {
         }
         if complete {
             let lost = BTreeMap::from([("irq:irq_handler_entry".to_owned(), 3)]);
-            writer.finish(lost, 1, 1_700_000_002_000_000_000).unwrap();
+            writer
+                .finish(lost, 1, 0, 1_700_000_002_000_000_000)
+                .unwrap();
         } else {
             writer.flush().unwrap();
             drop(writer);
@@ -871,6 +880,7 @@ mod tests {
                 trailer_events: 7,
                 lost: 3,
                 decode_errors: 1,
+                stacks_lost: 0,
             }
         );
     }
@@ -951,6 +961,23 @@ ALSA ioctls by process
         );
         assert!(
             text.contains("    1  27   azx_interrupt  2.000000  15.000 µs"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn stacks_the_kernel_could_not_take_are_warned_about() {
+        let capture = Capture {
+            header: header(),
+            events: Vec::new(),
+            end: CaptureEnd::Trailer(Trailer {
+                stacks_lost: 2,
+                ..Trailer::default()
+            }),
+        };
+        let text = Summary::of(&capture).to_string();
+        assert!(
+            text.contains("WARNING: 2 kernel stacks could not be taken"),
             "{text}"
         );
     }

@@ -73,6 +73,9 @@ static FUNC_CONFIG: HashMap<[u64; 2], FuncConfig> =
 #[map(name = "STACKS")]
 static STACKS: StackTrace = StackTrace::with_max_entries(STACKS_CAPACITY, 0);
 
+#[map(name = "STACKS_LOST")]
+static STACKS_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
 #[map(name = "UNMAPPED")]
 static UNMAPPED: HashMap<u64, u8> = HashMap::with_max_entries(UNMAPPED_CAPACITY, 0);
 
@@ -191,6 +194,21 @@ fn irq_wanted(irq: u32, handler: u64) -> bool {
         let _ = IRQ_HANDLERS.insert(&handler, &1, 0);
     }
     by_number || by_handler
+}
+
+/// A stack id for a record, counting the stacks the kernel could not take.
+#[inline(always)]
+fn stack_id(taken: Result<i64, i32>) -> i64 {
+    match taken {
+        Ok(id) => id,
+        Err(_) => {
+            if let Some(counter) = STACKS_LOST.get_ptr_mut(0) {
+                // SAFETY: per-CPU slot, only this CPU writes it while we run.
+                unsafe { *counter += 1 };
+            }
+            NO_STACK
+        }
+    }
 }
 
 /// Records an interrupt handler's entry or exit if its IRQ passes the filter.
@@ -449,9 +467,7 @@ pub fn page_fault_kernel(ctx: RawTracePointContext) -> i32 {
             error_code: ctx.arg(2),
             // Skips this program's frame and bpf_trace_run3's, so the stack starts
             // at the kernel's fault handler.
-            stack_id: ctx
-                .get_stackid(&STACKS, RAW_TP_FRAMES)
-                .map_or(NO_STACK, |id| id as i64),
+            stack_id: stack_id(ctx.get_stackid(&STACKS, RAW_TP_FRAMES)),
         },
         probe,
     );
@@ -541,7 +557,7 @@ fn func_event<C: EbpfContext + StackIdContext>(
     let want_stack = config.flags & FUNC_STACK != 0
         || (config.flags & FUNC_STACK_IF_UNMAPPED != 0 && base_unmapped);
     let stack_id = if want_stack {
-        ctx.get_stackid(&STACKS, 0).map_or(NO_STACK, |id| id as i64)
+        stack_id(ctx.get_stackid(&STACKS, 0))
     } else {
         NO_STACK
     };

@@ -260,6 +260,7 @@ fn trailer() -> CaptureEnd {
         events: 12,
         lost: 3,
         decode_errors: 0,
+        stacks_lost: 0,
         probes: Default::default(),
         final_probes: Vec::new(),
     })

@@ -105,6 +105,10 @@ pub struct Trailer {
     pub lost: u64,
     /// Records the agent could not decode (a BPF object/agent mismatch).
     pub decode_errors: u64,
+    /// Kernel stacks that could not be taken (stack map full, or a hash collision
+    /// with a different stack): those events carry no stack (1.1).
+    #[serde(default)]
+    pub stacks_lost: u64,
     /// Per probe point name: events and losses.
     pub probes: BTreeMap<String, ProbeTotals>,
     /// The probe table at the end, when it changed during the capture (points

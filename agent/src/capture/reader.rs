@@ -626,7 +626,7 @@ mod tests {
             writer.write_event(&event).unwrap();
         }
         let lost = BTreeMap::from([("irq:irq_handler_entry".to_owned(), 3)]);
-        let trailer = writer.finish(lost, 2, 99).unwrap();
+        let trailer = writer.finish(lost, 2, 0, 99).unwrap();
         (out, trailer)
     }
 

@@ -172,6 +172,7 @@ impl<W: Write> CaptureWriter<W> {
         mut self,
         lost_by_probe: BTreeMap<String, u64>,
         decode_errors: u64,
+        stacks_lost: u64,
         ended_unix_ns: u64,
     ) -> Result<Trailer, WriteError> {
         let mut probes: BTreeMap<String, ProbeTotals> = std::mem::take(&mut self.events)
@@ -186,6 +187,7 @@ impl<W: Write> CaptureWriter<W> {
             events: probes.values().map(|totals| totals.events).sum(),
             lost: probes.values().map(|totals| totals.lost).sum(),
             decode_errors,
+            stacks_lost,
             probes,
             final_probes: std::mem::take(&mut self.final_probes),
         };
@@ -284,7 +286,7 @@ mod tests {
             ("syscalls:sys_enter_ioctl".to_owned(), 2),
             ("kprobe:azx_stop_chip".to_owned(), 5),
         ]);
-        let trailer = writer.finish(lost, 1, 9_000).unwrap();
+        let trailer = writer.finish(lost, 1, 0, 9_000).unwrap();
 
         assert_eq!(trailer.events, 3);
         assert_eq!(trailer.lost, 7);
@@ -332,7 +334,7 @@ mod tests {
         writer
             .write_event(&irq(1, "irq:irq_handler_entry"))
             .unwrap();
-        writer.finish(BTreeMap::new(), 0, 2).unwrap();
+        writer.finish(BTreeMap::new(), 0, 0, 2).unwrap();
 
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);

@@ -13,7 +13,7 @@ use barwatch_abi::{
     GLOBAL_IRQ_HANDLER_OFFSET, GLOBAL_IRQ_LEARN_HANDLERS, GLOBAL_MODULE_NAME_OFFSET,
     GLOBAL_PID_FILTER_ON, GLOBAL_PT_REGS_IP_OFFSET, GLOBAL_WORK_FUNC_OFFSET, MAP_EVENTS,
     MAP_FUNC_LOST, MAP_IOCTL_CMDS, MAP_IRQ_FILTER, MAP_IRQ_HANDLERS, MAP_LOST, MAP_PID_FILTER,
-    MAP_STACKS, OFFSET_UNKNOWN, is_alsa_ioctl, probe_id,
+    MAP_STACKS, MAP_STACKS_LOST, OFFSET_UNKNOWN, is_alsa_ioctl, probe_id,
 };
 use thiserror::Error;
 
@@ -293,6 +293,23 @@ impl LiveProbes {
             fill_filter(&mut self.ebpf, MAP_IRQ_FILTER, irqs)?;
         }
         Ok(())
+    }
+
+    /// Kernel stacks the programs could not take so far.
+    pub fn stacks_lost(&self) -> Result<u64, LiveError> {
+        let map_error = |source| LiveError::Map {
+            name: MAP_STACKS_LOST,
+            source,
+        };
+        let map = self
+            .ebpf
+            .map(MAP_STACKS_LOST)
+            .ok_or(aya::maps::MapError::InvalidName {
+                name: MAP_STACKS_LOST.into(),
+            })
+            .map_err(map_error)?;
+        let counter: PerCpuArray<_, u64> = PerCpuArray::try_from(map).map_err(map_error)?;
+        Ok(counter.get(&0, 0).map_err(map_error)?.iter().sum())
     }
 
     /// Records lost in the kernel so far, per probe point name.

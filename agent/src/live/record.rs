@@ -115,7 +115,13 @@ pub async fn record<W: Write>(
     )?
     .errors;
     let lost = probes.lost_by_probe()?;
-    let trailer = writer.finish(lost, decode_errors, unix_now_ns())?;
+    let stacks_lost = probes.stacks_lost()?;
+    if stacks_lost > 0 {
+        log::warn!(
+            "{stacks_lost} kernel stacks could not be taken (stack map full or colliding); those events carry none"
+        );
+    }
+    let trailer = writer.finish(lost, decode_errors, stacks_lost, unix_now_ns())?;
     Ok(Recorded { trailer, reason })
 }
 

@@ -20,6 +20,9 @@ pub const MAP_LOST: &str = "LOST";
 /// Name of the per-CPU hash map counting records dropped by function probes, keyed by
 /// `[function address, probe id]` so entries and returns are counted apart.
 pub const MAP_FUNC_LOST: &str = "FUNC_LOST";
+/// Name of the one-slot per-CPU array counting kernel stacks `bpf_get_stackid` could
+/// not take (stack map full, or a hash collision with a different stack).
+pub const MAP_STACKS_LOST: &str = "STACKS_LOST";
 /// Name of the hash map of IRQ numbers to record when [`GLOBAL_IRQ_FILTER_ON`] is set.
 pub const MAP_IRQ_FILTER: &str = "IRQ_FILTER";
 /// Name of the hash map of IRQ handler function addresses to record when

@@ -73,6 +73,7 @@ fn assert_counts_match_ground_truth(report: &RunReport) {
         panic!("barwatch's capture was cut: {:?}", capture.end)
     };
     assert_eq!(trailer.lost, 0, "records lost: {trailer:?}");
+    assert_eq!(trailer.stacks_lost, 0, "stacks not taken: {trailer:?}");
     let agreement = agreement::compare(&report.truth, &capture, "setup", "done");
     eprintln!("{agreement}");
     assert!(
