@@ -8,8 +8,8 @@
 use std::mem::size_of;
 
 use barwatch_abi::{
-    FuncRecord, IoctlRecord, IrqRecord, ModuleRecord, PageFaultRecord, RecordHeader, WorkRecord,
-    kind, probe_id, record_size,
+    FuncRecord, HDA_TRACEPOINTS, IoctlRecord, IrqRecord, ModuleRecord, PageFaultRecord,
+    RecordHeader, TracepointRecord, WorkRecord, kind, probe_id, record_size,
 };
 use thiserror::Error;
 
@@ -65,6 +65,8 @@ pub enum Record {
     Module(ModuleRecord),
     /// A kernel-mode page fault on a kernel address.
     PageFault(PageFaultRecord),
+    /// A driver's own tracepoint.
+    Tracepoint(TracepointRecord),
 }
 
 impl Record {
@@ -77,6 +79,7 @@ impl Record {
             Record::Func(r) => &r.header,
             Record::Module(r) => &r.header,
             Record::PageFault(r) => &r.header,
+            Record::Tracepoint(r) => &r.header,
         }
     }
 }
@@ -117,6 +120,7 @@ pub fn parse(bytes: &[u8]) -> Result<Record, DecodeError> {
         kind::FUNC_ENTRY | kind::FUNC_EXIT => Record::Func(read(bytes)),
         kind::MODULE_LOAD => Record::Module(read(bytes)),
         kind::PAGE_FAULT_KERNEL => Record::PageFault(read(bytes)),
+        kind::TRACEPOINT => Record::Tracepoint(read(bytes)),
         other => return Err(DecodeError::UnknownKind { kind: other }),
     })
 }
@@ -177,18 +181,30 @@ impl Symbols for NoSymbols {
 }
 
 /// The catalogue name of a tracepoint probe id, as shown in captures and tables.
-pub fn tracepoint_probe_name(probe: u32) -> Option<&'static str> {
-    Some(match probe {
-        probe_id::IRQ_HANDLER_ENTRY => "irq:irq_handler_entry",
-        probe_id::IRQ_HANDLER_EXIT => "irq:irq_handler_exit",
-        probe_id::WORK_EXECUTE_START => "workqueue:workqueue_execute_start",
-        probe_id::WORK_EXECUTE_END => "workqueue:workqueue_execute_end",
-        probe_id::IOCTL_ENTER => "syscalls:sys_enter_ioctl",
-        probe_id::IOCTL_EXIT => "syscalls:sys_exit_ioctl",
-        probe_id::MODULE_LOAD => "module:module_load",
-        probe_id::PAGE_FAULT_KERNEL => "exceptions:page_fault_kernel",
-        _ => return None,
-    })
+pub fn tracepoint_probe_name(probe: u32) -> Option<String> {
+    if let Some((category, name, _)) = hda_tracepoint(probe) {
+        return Some(format!("{category}:{name}"));
+    }
+    Some(
+        match probe {
+            probe_id::IRQ_HANDLER_ENTRY => "irq:irq_handler_entry",
+            probe_id::IRQ_HANDLER_EXIT => "irq:irq_handler_exit",
+            probe_id::WORK_EXECUTE_START => "workqueue:workqueue_execute_start",
+            probe_id::WORK_EXECUTE_END => "workqueue:workqueue_execute_end",
+            probe_id::IOCTL_ENTER => "syscalls:sys_enter_ioctl",
+            probe_id::IOCTL_EXIT => "syscalls:sys_exit_ioctl",
+            probe_id::MODULE_LOAD => "module:module_load",
+            probe_id::PAGE_FAULT_KERNEL => "exceptions:page_fault_kernel",
+            _ => return None,
+        }
+        .to_owned(),
+    )
+}
+
+/// The HD-audio tracepoint with probe id `probe`: category, event and arity.
+fn hda_tracepoint(probe: u32) -> Option<(&'static str, &'static str, u32)> {
+    let index = probe.checked_sub(probe_id::FIRST_HDA_TRACEPOINT)?;
+    HDA_TRACEPOINTS.get(index as usize).copied()
 }
 
 /// The catalogue name of a function probe: `kprobe:NAME` or `kretprobe:NAME`.
@@ -225,6 +241,21 @@ const IRQ_HANDLED: u32 = 1;
 pub fn to_event(record: &Record, symbols: &dyn Symbols) -> Event {
     let header = record.header();
     let (probe, data) = match record {
+        Record::Tracepoint(r) => {
+            let arity = hda_tracepoint(header.probe).map_or(4, |(_, _, arity)| arity);
+            (
+                probe_name(header.probe),
+                EventData::Tracepoint {
+                    args: r
+                        .args
+                        .iter()
+                        .take(arity as usize)
+                        .map(|&a| Hex(a))
+                        .collect(),
+                    base: (r.base != 0).then_some(Hex(r.base)),
+                },
+            )
+        }
         Record::PageFault(r) => (
             probe_name(header.probe),
             EventData::PageFault {
@@ -351,7 +382,7 @@ pub fn to_event(record: &Record, symbols: &dyn Symbols) -> Event {
 
 /// The name of a tracepoint probe id, or a placeholder that says the id is unknown.
 fn probe_name(probe: u32) -> String {
-    tracepoint_probe_name(probe).map_or_else(|| format!("probe#{probe}"), str::to_owned)
+    tracepoint_probe_name(probe).unwrap_or_else(|| format!("probe#{probe}"))
 }
 
 /// A NUL-padded kernel `comm` as text.

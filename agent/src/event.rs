@@ -203,6 +203,14 @@ pub enum EventData {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         stack: Vec<String>,
     },
+    /// One of a driver's own tracepoints fired (the probe names which).
+    Tracepoint {
+        /// Its raw arguments, as many as the tracepoint has.
+        args: Vec<Hex>,
+        /// The controller's MMIO base, read through the first argument.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        base: Option<Hex>,
+    },
     /// A kernel module was loaded.
     ModuleLoad {
         /// The module's name.
@@ -256,6 +264,7 @@ impl EventData {
             EventData::IoctlExit { .. } => "ioctl_exit",
             EventData::ModuleLoad { .. } => "module_load",
             EventData::PageFault { .. } => "page_fault",
+            EventData::Tracepoint { .. } => "tracepoint",
             EventData::FuncEntry { .. } => "func_entry",
             EventData::FuncExit { .. } => "func_exit",
         }
@@ -289,6 +298,10 @@ impl fmt::Display for EventData {
                 fd, cmd_name, ret, ..
             } => write!(f, "ioctl({fd}, {cmd_name}) = {ret}"),
             EventData::ModuleLoad { module } => write!(f, "module {module} loaded"),
+            EventData::Tracepoint { args, .. } => {
+                let args: Vec<String> = args.iter().map(Hex::to_string).collect();
+                write!(f, "tracepoint ({})", args.join(", "))
+            }
             EventData::PageFault {
                 address,
                 function,

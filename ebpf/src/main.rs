@@ -22,7 +22,7 @@ use aya_ebpf::{
         },
     },
     macros::{fentry, fexit, kprobe, kretprobe, map, raw_tracepoint, tracepoint},
-    maps::{HashMap, PerCpuArray, PerCpuHashMap, RingBuf, StackTrace},
+    maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, RingBuf, StackTrace},
     programs::{
         FEntryContext, FExitContext, ProbeContext, RawTracePointContext, RetProbeContext,
         TracePointContext,
@@ -34,7 +34,8 @@ use barwatch_abi::{
     FUNC_STACK, FUNC_STACK_IF_UNMAPPED, FUNC_UNMAPS_ARG0, FuncConfig, FuncRecord,
     INFLIGHT_CAPACITY, IoctlInflight, IoctlRecord, IrqRecord, KERNEL_HALF, MAX_BASE_HOPS,
     MODULE_NAME_LEN, ModuleRecord, NO_STACK, OFFSET_UNKNOWN, PageFaultRecord, RecordHeader,
-    STACKS_CAPACITY, UNMAPPED_CAPACITY, WorkRecord, is_alsa_ioctl, kind, probe_id,
+    STACKS_CAPACITY, TracepointRecord, UNMAPPED_CAPACITY, WorkRecord, is_alsa_ioctl, kind,
+    probe_id,
 };
 
 /// Default ring buffer size; the agent may override it at load time.
@@ -72,6 +73,9 @@ static FUNC_CONFIG: HashMap<[u64; 2], FuncConfig> =
 
 #[map(name = "STACKS")]
 static STACKS: StackTrace = StackTrace::with_max_entries(STACKS_CAPACITY, 0);
+
+#[map(name = "TP_BASE_OFFSET")]
+static TP_BASE_OFFSET: Array<u32> = Array::with_max_entries(1, 0);
 
 #[map(name = "STACKS_LOST")]
 static STACKS_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
@@ -472,6 +476,83 @@ pub fn page_fault_kernel(ctx: RawTracePointContext) -> i32 {
         probe,
     );
     0
+}
+
+/// Records one of the HD-audio drivers' tracepoints with its first `arity`
+/// arguments and the controller's MMIO base read through the first.
+#[inline(always)]
+fn hda_tracepoint(ctx: &RawTracePointContext, probe: u32, arity: u32) -> i32 {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    if !pid_wanted((pid_tgid >> 32) as u32) {
+        return 0;
+    }
+    // Each argument is read only below the tracepoint's arity: the kernel refuses a
+    // raw tracepoint program that reads past its context.
+    let mut args = [0u64; 4];
+    args[0] = ctx.arg(0);
+    if arity > 1 {
+        args[1] = ctx.arg(1);
+    }
+    if arity > 2 {
+        args[2] = ctx.arg(2);
+    }
+    if arity > 3 {
+        args[3] = ctx.arg(3);
+    }
+    // The slot holds the offset plus one; 0 until userspace knows it.
+    let offset_plus_one = TP_BASE_OFFSET.get(0).copied().unwrap_or(0);
+    let base = if offset_plus_one == 0 || args[0] == 0 {
+        0
+    } else {
+        let field = args[0] + u64::from(offset_plus_one) - 1;
+        // SAFETY: bpf_probe_read_kernel checks the address and fails on a bad one.
+        unsafe { bpf_probe_read_kernel(field as *const u64) }.unwrap_or(0)
+    };
+    emit(
+        ctx,
+        TracepointRecord {
+            header: header(
+                kind::TRACEPOINT,
+                size_of::<TracepointRecord>(),
+                probe,
+                pid_tgid,
+            ),
+            args,
+            base,
+        },
+        probe,
+    );
+    0
+}
+
+/// One program per HD-audio tracepoint (see `HDA_TRACEPOINTS`): a raw tracepoint
+/// program cannot tell which tracepoint it is attached to, and its context is as
+/// wide as that tracepoint's arguments.
+macro_rules! hda_tracepoints {
+    ($($index:literal: $name:ident / $arity:literal;)*) => {$(
+        #[raw_tracepoint]
+        pub fn $name(ctx: RawTracePointContext) -> i32 {
+            hda_tracepoint(&ctx, probe_id::FIRST_HDA_TRACEPOINT + $index, $arity)
+        }
+    )*};
+}
+
+hda_tracepoints! {
+    0: hda_send_cmd / 2;
+    1: hda_get_response / 3;
+    2: hda_unsol_event / 3;
+    3: snd_hdac_stream_start / 2;
+    4: snd_hdac_stream_stop / 2;
+    5: azx_pcm_trigger / 3;
+    6: azx_get_position / 4;
+    7: azx_pcm_open / 2;
+    8: azx_pcm_close / 2;
+    9: azx_pcm_hw_params / 2;
+    10: azx_pcm_prepare / 2;
+    11: azx_suspend / 1;
+    12: azx_resume / 1;
+    13: azx_runtime_suspend / 1;
+    14: azx_runtime_resume / 1;
 }
 
 /// Records a module load, so the agent can attach the probes waiting for it.

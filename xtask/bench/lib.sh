@@ -2,6 +2,8 @@
 # with these functions and `set -e` semantics they opt into themselves.
 
 TRACE=/sys/kernel/tracing
+# An ftrace instance for the drivers' own tracepoints (see ground_truth_start).
+TP=$TRACE/instances/tp
 R=/results
 
 # Logs to the serial console and the kernel log, so both tell the same story.
@@ -25,6 +27,7 @@ phase() {
         echo 1 > $TRACE/tracing_on
     fi
     echo "barwatch-phase: $1" > $TRACE/trace_marker
+    [ -e $TP/trace_marker ] && echo "barwatch-phase: $1" > $TP/trace_marker
     log "phase $1"
 }
 
@@ -38,6 +41,15 @@ ground_truth_start() {
     echo > $TRACE/trace
     ground_truth_add /bench/ground-truth.list
     echo 1 > $TRACE/tracing_on
+    # The HD-audio drivers' tracepoints, in an instance of their own: their event
+    # names (azx_suspend, snd_hdac_stream_start) are those of kprobe events above.
+    mkdir -p $TP
+    echo 16384 > $TP/buffer_size_kb
+    echo mono > $TP/trace_clock
+    for system in hda hda_controller hda_intel; do
+        [ -d $TP/events/$system ] && echo 1 > $TP/events/$system/enable
+    done
+    echo 1 > $TP/tracing_on
     GROUND_TRUTH_ON=1
 }
 
@@ -54,6 +66,8 @@ ground_truth_stop() {
     GROUND_TRUTH_ON=
     echo 0 > $TRACE/tracing_on
     cat $TRACE/trace > $R/trace.txt
+    echo 0 > $TP/tracing_on
+    cat $TP/trace > $R/trace-tp.txt
     cat $TRACE/kprobe_events > $R/kprobe_events.txt
 }
 

@@ -281,6 +281,12 @@ impl DeviceMap {
                 .flatten()
                 .or_else(|| self.owner(Key::Irq(*irq))),
             EventData::PageFault { address, .. } => self.mapping_owner(address.0),
+            EventData::Tracepoint { base, .. } => match base {
+                Some(base) => self
+                    .mapping_owner(base.0)
+                    .or_else(|| self.learn_base(base.0, None, event)),
+                None => self.context(event),
+            },
             EventData::WorkStart { .. } | EventData::WorkEnd { .. } => None,
             EventData::ModuleLoad { .. } => None,
         }

@@ -19,6 +19,7 @@ use barwatch_abi::{
 use super::{
     btf::BtfCache,
     catalogue::{ProbePoint, TracepointProbe},
+    loader::module_loaded,
 };
 use crate::{
     probe_table::{Attempt, Mechanism, ProbeStatus},
@@ -217,6 +218,18 @@ impl AttachState {
     }
 }
 
+impl AttachState {
+    /// The offset of `strukt.member` from `module`'s BTF or vmlinux's, or why not.
+    pub fn member_offset(
+        &mut self,
+        module: Option<&str>,
+        strukt: &str,
+        member: &str,
+    ) -> Result<u32, String> {
+        self.struct_btf.member_offset(module, strukt, member)
+    }
+}
+
 impl<'a> Attacher<'a> {
     /// An attacher over `ebpf` for the functions `kallsyms` lists, continuing from
     /// `state`.
@@ -367,21 +380,26 @@ impl<'a> Attacher<'a> {
                 ProbePoint::Tracepoint(TracepointProbe {
                     name,
                     raw_program: Some(program_name),
+                    module,
                     ..
                 }),
                 Mechanism::RawTracepoint,
             ) => {
                 let program: &mut RawTracePoint = self.program(program_name)?;
-                program.attach(name).map(drop).map_err(|e| {
-                    if errno(&e) == Some(libc::ENOENT) {
-                        format!(
+                program
+                    .attach(name)
+                    .map(drop)
+                    .map_err(|e| match (errno(&e), module) {
+                        (Some(libc::ENOENT), Some(m)) if !module_loaded(m) => format!(
+                            "{mechanism}: no tracepoint {name} yet: module {m}, which defines it, \
+                             is not loaded (attached when it loads)"
+                        ),
+                        (Some(libc::ENOENT), _) => format!(
                             "{mechanism} refused: ENOENT: this kernel has no tracepoint {name} \
                              (is the subsystem that defines it compiled in?)"
-                        )
-                    } else {
-                        explain(mechanism, &e)
-                    }
-                })
+                        ),
+                        _ => explain(mechanism, &e),
+                    })
             }
             (
                 ProbePoint::Tracepoint(TracepointProbe {

@@ -115,11 +115,12 @@ mod tests {
     }
 }
 
-/// vmlinux BTF and modules' split BTF, each parsed once on first use.
+/// vmlinux BTF and modules' split BTF, each parsed once on first use. A module
+/// whose BTF could not be read is tried again next time: it may have loaded since.
 #[derive(Default)]
 pub struct BtfCache {
     vmlinux: Option<Result<Btf, String>>,
-    modules: std::collections::HashMap<String, Result<Btf, String>>,
+    modules: std::collections::HashMap<String, Btf>,
 }
 
 impl BtfCache {
@@ -135,18 +136,16 @@ impl BtfCache {
     fn module(&mut self, module: &str) -> Result<&Btf, String> {
         if !self.modules.contains_key(module) {
             let path = Path::new("/sys/kernel/btf").join(module);
-            let loaded = match self.vmlinux() {
-                Ok(base) => Btf::from_split_file(&path, base).map_err(|e| {
-                    format!(
-                        "cannot read {}: {e}; was {module} built with BTF?",
-                        path.display()
-                    )
-                }),
-                Err(e) => Err(e),
-            };
+            let base = self.vmlinux()?;
+            let loaded = Btf::from_split_file(&path, base).map_err(|e| {
+                format!(
+                    "cannot read {}: {e}; is {module} loaded, and built with BTF?",
+                    path.display()
+                )
+            })?;
             self.modules.insert(module.to_owned(), loaded);
         }
-        self.modules[module].as_ref().map_err(Clone::clone)
+        Ok(&self.modules[module])
     }
 
     /// The byte offset of `strukt.member`, looked up in `module`'s split BTF first

@@ -2,6 +2,8 @@
 //! the function probes of the loaded profiles. Data, not code paths: adding a
 //! function probe is adding an entry to a profile.
 
+use barwatch_abi::HDA_TRACEPOINTS;
+
 use crate::{
     decode::function_probe_name,
     probe_table::Role,
@@ -22,6 +24,9 @@ pub struct TracepointProbe {
     pub classic_program: Option<&'static str>,
     /// Its role.
     pub role: Role,
+    /// The module that defines it, when it is not in vmlinux: it is attached once
+    /// that module loads.
+    pub module: Option<&'static str>,
 }
 
 /// One entry of the catalogue.
@@ -60,6 +65,7 @@ const fn raw_tp(category: &'static str, name: &'static str, role: Role) -> Trace
         raw_program: Some(name),
         classic_program: None,
         role,
+        module: None,
     }
 }
 
@@ -71,6 +77,7 @@ const fn classic_tp(category: &'static str, name: &'static str, role: Role) -> T
         raw_program: None,
         classic_program: Some(name),
         role,
+        module: None,
     }
 }
 
@@ -89,11 +96,39 @@ pub const TRACEPOINTS: &[TracepointProbe] = &[
     raw_tp("exceptions", "page_fault_kernel", Role::PageFault),
 ];
 
+/// The HD-audio drivers' own tracepoints, each with its role and module (as of
+/// 6.1; on a kernel that moved or dropped one it is reported blind, with why).
+pub fn hda_tracepoints() -> impl Iterator<Item = TracepointProbe> {
+    HDA_TRACEPOINTS.iter().map(|&(category, name, _)| {
+        let role = match name {
+            "azx_suspend" | "azx_resume" | "azx_runtime_suspend" | "azx_runtime_resume" => {
+                Role::QuiesceMarker
+            }
+            name if name.starts_with("azx_pcm_") => Role::AlsaEntry,
+            _ => Role::MmioAccessor,
+        };
+        let module = match category {
+            "hda" => "snd_hda_core",
+            "hda_controller" => "snd_hda_codec",
+            _ => "snd_hda_intel",
+        };
+        TracepointProbe {
+            category,
+            name,
+            raw_program: Some(name),
+            classic_program: None,
+            role,
+            module: Some(module),
+        }
+    })
+}
+
 /// The whole catalogue: the tracepoints, then every profile's functions in order.
 pub fn catalogue(profiles: &[Profile]) -> Vec<ProbePoint> {
     TRACEPOINTS
         .iter()
         .copied()
+        .chain(hda_tracepoints())
         .map(ProbePoint::Tracepoint)
         .chain(
             profiles

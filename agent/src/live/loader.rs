@@ -13,7 +13,7 @@ use barwatch_abi::{
     GLOBAL_IRQ_HANDLER_OFFSET, GLOBAL_IRQ_LEARN_HANDLERS, GLOBAL_MODULE_NAME_OFFSET,
     GLOBAL_PID_FILTER_ON, GLOBAL_PT_REGS_IP_OFFSET, GLOBAL_WORK_FUNC_OFFSET, MAP_EVENTS,
     MAP_FUNC_LOST, MAP_IOCTL_CMDS, MAP_IRQ_FILTER, MAP_IRQ_HANDLERS, MAP_LOST, MAP_PID_FILTER,
-    MAP_STACKS, MAP_STACKS_LOST, OFFSET_UNKNOWN, is_alsa_ioctl, probe_id,
+    MAP_STACKS, MAP_STACKS_LOST, MAP_TP_BASE_OFFSET, OFFSET_UNKNOWN, is_alsa_ioctl, probe_id,
 };
 use thiserror::Error;
 
@@ -202,11 +202,14 @@ impl LiveProbes {
             .zip(&table)
             .filter(|(point, status)| {
                 !status.is_attached()
-                    && matches!(point, ProbePoint::Function(f) if kallsyms.find(&f.name).is_none())
+                    && match point {
+                        ProbePoint::Function(f) => kallsyms.find(&f.name).is_none(),
+                        ProbePoint::Tracepoint(t) => t.module.is_some_and(|m| !module_loaded(m)),
+                    }
             })
             .map(|(point, _)| point.clone())
             .collect();
-        Ok(Self {
+        let mut probes = Self {
             ebpf,
             table,
             kallsyms,
@@ -214,12 +217,34 @@ impl LiveProbes {
             state,
             pending,
             irq_filter_on: irq_on != 0,
-        })
+        };
+        probes.set_tracepoint_base_offset()?;
+        Ok(probes)
+    }
+
+    /// Hands the HD-audio tracepoints `hdac_bus.remap_addr`'s offset once
+    /// snd_hda_core's BTF is readable; until then they record no base.
+    fn set_tracepoint_base_offset(&mut self) -> Result<(), LiveError> {
+        let Ok(offset) = self
+            .state
+            .member_offset(Some("snd_hda_core"), "hdac_bus", "remap_addr")
+        else {
+            return Ok(());
+        };
+        let name = MAP_TP_BASE_OFFSET;
+        let map_error = |source| LiveError::Map { name, source };
+        let map = self.ebpf.map_mut(name).ok_or(LiveError::Map {
+            name,
+            source: aya::maps::MapError::InvalidName { name: name.into() },
+        })?;
+        let mut slot: aya::maps::Array<_, u32> =
+            aya::maps::Array::try_from(map).map_err(map_error)?;
+        slot.set(0, offset + 1, 0).map_err(map_error)
     }
 
     /// After a module loaded: re-reads the kernel's symbols and attaches the
-    /// function points that were waiting for it, marking them late. Returns
-    /// whether the probe table changed.
+    /// function points and tracepoints that were waiting for it, marking them late.
+    /// Returns whether the probe table changed.
     pub fn attach_after_module_load(&mut self, module: &str) -> Result<bool, LiveError> {
         if self.pending.is_empty() {
             return Ok(false);
@@ -228,15 +253,17 @@ impl LiveProbes {
         let ready: Vec<ProbePoint> = self
             .pending
             .iter()
-            .filter(
-                |p| matches!(p, ProbePoint::Function(f) if self.kallsyms.find(&f.name).is_some()),
-            )
+            .filter(|p| match p {
+                ProbePoint::Function(f) => self.kallsyms.find(&f.name).is_some(),
+                ProbePoint::Tracepoint(t) => t.module == Some(module),
+            })
             .cloned()
             .collect();
         if ready.is_empty() {
             return Ok(false);
         }
         self.pending.retain(|p| !ready.contains(p));
+        self.set_tracepoint_base_offset()?;
         let mut attacher = Attacher::new(&mut self.ebpf, &self.kallsyms, &mut self.state);
         for point in &ready {
             let mut status = attacher.attach(point);
@@ -332,7 +359,7 @@ impl LiveProbes {
             let values = per_probe.get(&probe, 0).map_err(map_error(MAP_LOST))?;
             let total: u64 = values.iter().sum();
             if total > 0 {
-                *lost.entry(name.to_owned()).or_default() += total;
+                *lost.entry(name).or_default() += total;
             }
         }
         let per_function: PerCpuHashMap<_, [u64; 2], u64> = PerCpuHashMap::try_from(
@@ -373,6 +400,15 @@ fn fill_filter<K: aya::Pod>(
         filter.insert(key, 1, 0).map_err(map_error)?;
     }
     Ok(())
+}
+
+/// Whether module `name` is loaded (`/sys/module/NAME/initstate`; built-in code has
+/// a /sys/module folder too, but no initstate).
+pub fn module_loaded(name: &str) -> bool {
+    Path::new("/sys/module")
+        .join(name)
+        .join("initstate")
+        .exists()
 }
 
 /// The offsets of `fd`, `cmd`, `arg` in `sys_enter_ioctl` and `ret` in `sys_exit_ioctl`.

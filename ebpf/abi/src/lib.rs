@@ -193,8 +193,11 @@ pub mod probe_id {
     pub const MODULE_LOAD: u32 = 8;
     /// `exceptions:page_fault_kernel` (raw tracepoint), kernel addresses only.
     pub const PAGE_FAULT_KERNEL: u32 = 9;
+    /// The first of the HD-audio drivers' own tracepoints: the one at index `i` of
+    /// [`HDA_TRACEPOINTS`](super::HDA_TRACEPOINTS) has id `FIRST_HDA_TRACEPOINT + i`.
+    pub const FIRST_HDA_TRACEPOINT: u32 = 10;
     /// Number of probe ids; the size of the loss counter array.
-    pub const COUNT: u32 = 10;
+    pub const COUNT: u32 = FIRST_HDA_TRACEPOINT + super::HDA_TRACEPOINTS.len() as u32;
 }
 
 /// Stable numbers that say which payload follows a [`RecordHeader`].
@@ -219,6 +222,8 @@ pub mod kind {
     pub const MODULE_LOAD: u32 = 9;
     /// A [`PageFaultRecord`](super::PageFaultRecord) from a kernel-mode fault.
     pub const PAGE_FAULT_KERNEL: u32 = 10;
+    /// A [`TracepointRecord`](super::TracepointRecord) from a driver's tracepoint.
+    pub const TRACEPOINT: u32 = 11;
 }
 
 /// The size in bytes a record of `kind` must have, or `None` for an unknown kind.
@@ -233,6 +238,7 @@ pub const fn record_size(kind: u32) -> Option<usize> {
         kind::FUNC_ENTRY | kind::FUNC_EXIT => Some(size_of::<FuncRecord>()),
         kind::MODULE_LOAD => Some(size_of::<ModuleRecord>()),
         kind::PAGE_FAULT_KERNEL => Some(size_of::<PageFaultRecord>()),
+        kind::TRACEPOINT => Some(size_of::<TracepointRecord>()),
         _ => None,
     }
 }
@@ -246,6 +252,7 @@ pub const MAX_RECORD_SIZE: usize = {
         size_of::<FuncRecord>(),
         size_of::<ModuleRecord>(),
         size_of::<PageFaultRecord>(),
+        size_of::<TracepointRecord>(),
     ];
     let mut max = 0;
     let mut i = 0;
@@ -346,6 +353,46 @@ pub struct PageFaultRecord {
     pub stack_id: i64,
 }
 
+/// One of a driver's own tracepoints fired: its raw arguments, and the device's
+/// MMIO base read through the first one.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TracepointRecord {
+    /// The common header.
+    pub header: RecordHeader,
+    /// The tracepoint's arguments; those past its arity are 0.
+    pub args: [u64; 4],
+    /// The MMIO base of the controller its first argument points at, 0 when unknown.
+    pub base: u64,
+}
+
+/// The HD-audio drivers' tracepoints (as of 6.1): category, event and arity. Each
+/// has its own raw tracepoint program named after the event. Their first argument
+/// is the `hdac_bus` or the `azx` that starts with one, so the controller's MMIO
+/// base is read through it.
+pub const HDA_TRACEPOINTS: [(&str, &str, u32); 15] = [
+    ("hda", "hda_send_cmd", 2),
+    ("hda", "hda_get_response", 3),
+    ("hda", "hda_unsol_event", 3),
+    ("hda", "snd_hdac_stream_start", 2),
+    ("hda", "snd_hdac_stream_stop", 2),
+    ("hda_controller", "azx_pcm_trigger", 3),
+    ("hda_controller", "azx_get_position", 4),
+    ("hda_controller", "azx_pcm_open", 2),
+    ("hda_controller", "azx_pcm_close", 2),
+    ("hda_controller", "azx_pcm_hw_params", 2),
+    ("hda_controller", "azx_pcm_prepare", 2),
+    ("hda_intel", "azx_suspend", 1),
+    ("hda_intel", "azx_resume", 1),
+    ("hda_intel", "azx_runtime_suspend", 1),
+    ("hda_intel", "azx_runtime_resume", 1),
+];
+
+/// Name of the one-slot array holding `hdac_bus.remap_addr`'s offset plus one for
+/// the HD-audio tracepoints, written when snd_hda_core's BTF is readable (it may
+/// load after barwatch starts); 0, the array's initial value, until then.
+pub const MAP_TP_BASE_OFFSET: &str = "TP_BASE_OFFSET";
+
 /// The lowest kernel-half address on x86-64: faults below it are user memory
 /// touched from the kernel (copy_from_user and friends), which are normal.
 pub const KERNEL_HALF: u64 = 0xffff_8000_0000_0000;
@@ -383,6 +430,7 @@ pub struct ModuleRecord {
 
 const _: () = assert!(size_of::<ModuleRecord>() == 104);
 const _: () = assert!(size_of::<PageFaultRecord>() == 80);
+const _: () = assert!(size_of::<TracepointRecord>() == 88);
 const _: () = assert!(size_of::<RecordHeader>() == 48);
 const _: () = assert!(size_of::<IrqRecord>() == 64);
 const _: () = assert!(size_of::<WorkRecord>() == 64);

@@ -77,6 +77,9 @@ pub struct RunReport {
     pub timed_out: bool,
     /// The kernel's own per-phase call counts.
     pub truth: GroundTruth,
+    /// The HD-audio drivers' own tracepoints as the kernel traced them (an ftrace
+    /// instance of their own: their event names collide with the kprobe events').
+    pub tracepoints: GroundTruth,
 }
 
 impl RunReport {
@@ -146,6 +149,8 @@ pub fn run(name: &str, params: &[(String, String)]) -> Result<RunReport> {
     let truth =
         GroundTruth::parse(&fs::read_to_string(results.join("trace.txt")).unwrap_or_default());
     fs::write(dir.join("ground-truth.txt"), truth.to_string())?;
+    let tracepoints =
+        GroundTruth::parse(&fs::read_to_string(results.join("trace-tp.txt")).unwrap_or_default());
     let report = RunReport {
         scenario,
         dir: results,
@@ -153,6 +158,7 @@ pub fn run(name: &str, params: &[(String, String)]) -> Result<RunReport> {
         complaints: results::kernel_complaints(&serial),
         timed_out: booted.timed_out,
         truth,
+        tracepoints,
     };
     if let Err(e) = unpacked {
         eprintln!("vm: {e:#}");

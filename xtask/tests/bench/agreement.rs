@@ -53,17 +53,45 @@ impl Agreement {
     }
 }
 
-/// barwatch's probe for a ground-truth event name: `foo` is `kprobe:foo`,
+/// barwatch's probe for a ground-truth kprobe event name: `foo` is `kprobe:foo`,
 /// `foo_ret` is `kretprobe:foo`.
-fn probe_of(function: &str) -> String {
+pub fn kprobe_of(function: &str) -> String {
     match function.strip_suffix("_ret") {
         Some(name) => format!("kretprobe:{name}"),
         None => format!("kprobe:{function}"),
     }
 }
 
-/// Compares the calls between the starts of phases `from` and `to`.
-pub fn compare(truth: &GroundTruth, capture: &Capture, from: &str, to: &str) -> Agreement {
+/// barwatch's probe for a ground-truth tracepoint event name: the tracepoint in
+/// the capture's probe table with that event name, e.g. `hda:hda_send_cmd`.
+pub fn tracepoint_of(capture: &Capture) -> impl Fn(&str) -> String + '_ {
+    |event| {
+        capture
+            .header
+            .probes
+            .iter()
+            .map(|p| p.name.as_str())
+            .filter(|name| !name.starts_with("kprobe:") && !name.starts_with("kretprobe:"))
+            .find(|name| name.split_once(':').map(|(_, n)| n) == Some(event))
+            .unwrap_or(event)
+            .to_owned()
+    }
+}
+
+/// Compares the calls between the starts of phases `from` and `to`, naming each
+/// ground-truth event's probe with `probe_of`.
+pub fn compare(
+    truth: &GroundTruth,
+    capture: &Capture,
+    from: &str,
+    to: &str,
+    probe_of: &dyn Fn(&str) -> String,
+) -> Agreement {
+    let mut agreement = Agreement::default();
+    if !(truth.phase_starts.contains_key(from) && truth.phase_starts.contains_key(to)) {
+        // No trace of this kind came back at all: nothing to compare.
+        return agreement;
+    }
     let seconds = |phase: &str| (truth.phase_starts[phase] * 1e9) as u64;
     let window = seconds(from)..seconds(to);
     let skipped = skipped_handlers(&capture.events);
@@ -71,7 +99,6 @@ pub fn compare(truth: &GroundTruth, capture: &Capture, from: &str, to: &str) -> 
     functions.sort_unstable();
     functions.dedup();
 
-    let mut agreement = Agreement::default();
     for function in functions {
         let probe = probe_of(function);
         let mut kernel: Vec<(u32, u64)> = truth
@@ -285,7 +312,7 @@ mod tests {
             handler_probe(1, 999_900_000),
             handler_probe(0, 1_499_800_000),
         ]);
-        let agreement = compare(&truth, &capture, "setup", "done");
+        let agreement = compare(&truth, &capture, "setup", "done", &kprobe_of);
         assert!(agreement.holds(), "{agreement}");
         assert_eq!(agreement.rows[0].paired, 2);
     }
@@ -295,7 +322,7 @@ mod tests {
         let truth = truth(&[(0, "1.100000"), (1, "1.200010")]);
         let mut events = vec![handler_probe(0, 1_099_990_000)];
         events.extend(skipped_handler(1, 1_200_000_000, 1_200_050_000));
-        let agreement = compare(&truth, &capture(events), "setup", "done");
+        let agreement = compare(&truth, &capture(events), "setup", "done", &kprobe_of);
         assert!(agreement.holds(), "{agreement}");
         assert_eq!(
             (agreement.rows[0].paired, agreement.rows[0].skipped),
@@ -307,7 +334,7 @@ mod tests {
     fn a_call_barwatch_neither_recorded_nor_reported_is_missed() {
         let truth = truth(&[(0, "1.100000"), (1, "1.200010")]);
         let capture = capture(vec![handler_probe(0, 1_099_990_000)]);
-        let agreement = compare(&truth, &capture, "setup", "done");
+        let agreement = compare(&truth, &capture, "setup", "done", &kprobe_of);
         assert!(!agreement.holds());
         assert_eq!(agreement.rows[0].missed, [(1, 1_200_010_000)]);
         assert!(agreement.to_string().contains("missed"), "{agreement}");
@@ -320,9 +347,18 @@ mod tests {
             handler_probe(0, 1_099_990_000),
             handler_probe(0, 1_600_000_000),
         ]);
-        let agreement = compare(&truth, &capture, "setup", "done");
+        let agreement = compare(&truth, &capture, "setup", "done", &kprobe_of);
         assert!(!agreement.holds());
         assert_eq!(agreement.rows[0].invented, [(0, 1_600_000_000)]);
+    }
+
+    #[test]
+    fn tracepoint_events_are_named_by_the_capture_s_probe_table() {
+        let mut capture = capture(Vec::new());
+        capture.header.probes[0].name = "hda:hda_send_cmd".into();
+        let name = tracepoint_of(&capture);
+        assert_eq!(name("hda_send_cmd"), "hda:hda_send_cmd");
+        assert_eq!(name("azx_pcm_open"), "azx_pcm_open");
     }
 
     #[test]
@@ -332,7 +368,7 @@ mod tests {
              sh-1 [000] ..... 1.500000: azx_resume: (azx_resume+0x0/0x50 [snd_hda_intel])\n\
              sh-1 [000] ..... 2.000000: tracing_mark_write: barwatch-phase: done\n",
         );
-        let agreement = compare(&truth, &capture(Vec::new()), "setup", "done");
+        let agreement = compare(&truth, &capture(Vec::new()), "setup", "done", &kprobe_of);
         assert!(agreement.holds());
         assert_eq!(agreement.unprobed, [("azx_resume".to_owned(), 1)]);
     }

@@ -74,11 +74,25 @@ fn assert_counts_match_ground_truth(report: &RunReport) {
     };
     assert_eq!(trailer.lost, 0, "records lost: {trailer:?}");
     assert_eq!(trailer.stacks_lost, 0, "stacks not taken: {trailer:?}");
-    let agreement = agreement::compare(&report.truth, &capture, "setup", "done");
-    eprintln!("{agreement}");
+    let functions = agreement::compare(
+        &report.truth,
+        &capture,
+        "setup",
+        "done",
+        &agreement::kprobe_of,
+    );
+    let tracepoint_of = agreement::tracepoint_of(&capture);
+    let tracepoints = agreement::compare(
+        &report.tracepoints,
+        &capture,
+        "setup",
+        "done",
+        &tracepoint_of,
+    );
+    eprintln!("{functions}{tracepoints}");
     assert!(
-        agreement.holds(),
-        "barwatch and the kernel disagree:\n{agreement}"
+        functions.holds() && tracepoints.holds(),
+        "barwatch and the kernel disagree:\n{functions}{tracepoints}"
     );
 }
 
@@ -141,6 +155,8 @@ fn about_hda(bars: Vec<u64>) -> impl Fn(&Event) -> Option<bool> {
         EventData::WorkStart { .. } | EventData::WorkEnd { .. } => Some(false),
         EventData::ModuleLoad { .. } => Some(false),
         EventData::PageFault { .. } => None,
+        // The HD-audio drivers' own tracepoints, all about the controller.
+        EventData::Tracepoint { .. } => Some(true),
     }
 }
 
