@@ -440,7 +440,8 @@ impl fmt::Display for Summary {
                 f,
                 "\nWARNING: the kernel skipped {} of probed interrupt handlers: a kprobe's \
                  program does not run while another BPF program runs on that CPU, so \
-                 barwatch is blind to these handlers and everything they called",
+                 these calls, and the kprobes of everything they called, are missing \
+                 (raw tracepoints inside them still record)",
                 Count(self.skipped_handlers.len() as u64, "call")
             )?;
             let rows = self.skipped_handlers.iter().map(|skip| {

@@ -9,8 +9,9 @@
 //! Raw tracepoints have a per-program guard instead, so `irq_handler_entry/exit`
 //! still fire around the skipped handler. Their records carry the handler's address;
 //! when the handler is a function barwatch probes and that function's entry is
-//! missing between the two on the same CPU, the call was skipped. Everything else the
-//! handler did in that span may be missing too, so the span is reported whole.
+//! missing between the two on the same CPU, the call was skipped. Every other kprobe
+//! and classic tracepoint the handler passed in that span was skipped too (raw
+//! tracepoints and fentry were not), so the span is reported whole.
 
 use std::collections::BTreeMap;
 

@@ -5,13 +5,14 @@
 //! millisecond under TCG, several when the host is busy), so a call right at a phase
 //! boundary falls on different sides of it. Instead:
 //! - kernel calls inside a span barwatch itself reported blind (a handler the kernel
-//!   skipped, see `barwatch::skipped`) are booked as skipped;
+//!   skipped, see `barwatch::skipped`) are booked as skipped, for the probes that
+//!   share the guard that skipped it (kprobes and classic tracepoints);
 //! - the rest are paired in order with barwatch's events of the same probe on the
 //!   same CPU, within [`SLACK_NS`]; leftovers on either side are disagreements.
 
 use std::fmt;
 
-use barwatch::{capture::reader::Capture, skipped::skipped_handlers};
+use barwatch::{capture::reader::Capture, probe_table::Mechanism, skipped::skipped_handlers};
 use xtask::vm::GroundTruth;
 
 /// How far apart the two timestamps of one call may be. Pairing goes in order, so a
@@ -106,15 +107,22 @@ pub fn compare(
             .map(|hit| (hit.cpu, (hit.ts * 1e9).round() as u64))
             .filter(|(_, ts)| window.contains(ts))
             .collect();
-        let attached = capture
+        let Some(mechanism) = capture
             .header
             .probes
             .iter()
-            .any(|p| p.name == probe && p.is_attached());
-        if !attached {
+            .find(|p| p.name == probe)
+            .and_then(|p| p.attached)
+        else {
             agreement.unprobed.push((function.to_owned(), kernel.len()));
             continue;
-        }
+        };
+        // Only programs that run through trace_call_bpf share the per-CPU guard that
+        // skips them; raw tracepoints and trampolines have a per-program one.
+        let guarded = matches!(
+            mechanism,
+            Mechanism::Kprobe | Mechanism::Kretprobe | Mechanism::Tracepoint
+        );
         let mut ours: Vec<(u32, u64)> = capture
             .events
             .iter()
@@ -132,9 +140,10 @@ pub fn compare(
         kernel.retain(|&(cpu, ts)| {
             // The kernel's trace event comes after the skipped span's entry timestamp
             // and before its exit, give or take ftrace's microsecond rounding.
-            let covered = skipped
-                .iter()
-                .any(|span| span.covers(cpu, ts) || span.covers(cpu, ts + 1_000));
+            let covered = guarded
+                && skipped
+                    .iter()
+                    .any(|span| span.covers(cpu, ts) || span.covers(cpu, ts + 1_000));
             row.skipped += usize::from(covered);
             !covered
         });
@@ -327,6 +336,40 @@ mod tests {
         assert_eq!(
             (agreement.rows[0].paired, agreement.rows[0].skipped),
             (1, 1)
+        );
+    }
+
+    #[test]
+    fn a_raw_tracepoint_inside_a_skipped_handler_still_records() {
+        // The handler's kprobe was skipped, but a raw tracepoint program has its own
+        // guard: the position tracepoint inside the handler is there and pairs.
+        let truth = GroundTruth::parse(
+            "sh-1 [000] ..... 1.000000: tracing_mark_write: barwatch-phase: setup\n\
+             kworker-9 [001] d.h1. 1.200010: azx_get_position: [0:0] pos=0 delay=0\n\
+             sh-1 [000] ..... 2.000000: tracing_mark_write: barwatch-phase: done\n",
+        );
+        let mut events = vec![handler_probe(0, 1_099_990_000)];
+        events.extend(skipped_handler(1, 1_200_000_000, 1_200_050_000));
+        let position = EventData::Tracepoint {
+            args: vec![Hex(0); 4],
+            base: None,
+        };
+        events.push(event(
+            1,
+            1_200_005_000,
+            "hda_controller:azx_get_position",
+            position,
+        ));
+        let mut capture = capture(events);
+        let mut tracepoint = capture.header.probes[0].clone();
+        tracepoint.name = "hda_controller:azx_get_position".into();
+        tracepoint.attached = Some(Mechanism::RawTracepoint);
+        capture.header.probes.push(tracepoint);
+        let agreement = compare(&truth, &capture, "setup", "done", &tracepoint_of(&capture));
+        assert!(agreement.holds(), "{agreement}");
+        assert_eq!(
+            (agreement.rows[0].paired, agreement.rows[0].skipped),
+            (1, 0)
         );
     }
 
