@@ -192,20 +192,30 @@ fn record(args: RecordArgs) -> Result<()> {
     } else if devices.watches_every_bound_device() {
         None
     } else {
-        // The watched devices' vectors, and any profile function that is an IRQ
-        // handler (azx_interrupt), so a device keeps its IRQs across new vectors.
-        Some(IrqFilter {
-            numbers: devices.irqs(),
-            handlers: profiles
+        // The watched devices' vectors, learning their handlers so a device keeps
+        // its IRQs across new vectors; without --device also any profile function
+        // that is an IRQ handler (azx_interrupt), for devices bound later.
+        let handlers = if args.devices.is_empty() {
+            profiles
                 .iter()
                 .flat_map(|p| p.functions.iter().map(|f| f.name.clone()))
-                .collect(),
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Some(IrqFilter {
+            numbers: devices.irqs(),
+            handlers,
             learn_handlers: true,
         })
     };
     let filters = Filters {
         pids: args.pids,
         irqs,
+        // Accessor calls are filtered by base only for an explicit --device: by
+        // default the watched devices are all those of the profiles' drivers, whose
+        // accessors are their own anyway.
+        ignore_unwatched_bases: !args.devices.is_empty(),
     };
     let probes = start_probes(
         &args.probes,

@@ -30,8 +30,8 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::debug;
 use barwatch_abi::{
-    FILTER_CAPACITY, FUNC_BASE, FUNC_CONFIG_CAPACITY, FUNC_LOST_CAPACITY, FUNC_MAPS_RET,
-    FUNC_STACK, FUNC_STACK_IF_UNMAPPED, FUNC_UNMAPS_ARG0, FuncConfig, FuncRecord,
+    FILTER_CAPACITY, FUNC_BASE, FUNC_CONFIG_CAPACITY, FUNC_FILTER_BASE, FUNC_LOST_CAPACITY,
+    FUNC_MAPS_RET, FUNC_STACK, FUNC_STACK_IF_UNMAPPED, FUNC_UNMAPS_ARG0, FuncConfig, FuncRecord,
     INFLIGHT_CAPACITY, IoctlInflight, IoctlRecord, IrqRecord, KERNEL_HALF, MAX_BASE_HOPS,
     MODULE_NAME_LEN, ModuleRecord, NO_STACK, OFFSET_UNKNOWN, PageFaultRecord, RecordHeader,
     STACKS_CAPACITY, TracepointRecord, UNMAPPED_CAPACITY, WorkRecord, is_alsa_ioctl, kind,
@@ -80,6 +80,9 @@ static TP_BASE_OFFSET: Array<u32> = Array::with_max_entries(1, 0);
 #[map(name = "STACKS_LOST")]
 static STACKS_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
+#[map(name = "IGNORED_BASES")]
+static IGNORED_BASES: HashMap<u64, u8> = HashMap::with_max_entries(UNMAPPED_CAPACITY, 0);
+
 #[map(name = "UNMAPPED")]
 static UNMAPPED: HashMap<u64, u8> = HashMap::with_max_entries(UNMAPPED_CAPACITY, 0);
 
@@ -87,6 +90,8 @@ static UNMAPPED: HashMap<u64, u8> = HashMap::with_max_entries(UNMAPPED_CAPACITY,
 static IRQ_FILTER_ON: u32 = 0;
 #[unsafe(no_mangle)]
 static IRQ_LEARN_HANDLERS: u32 = 0;
+#[unsafe(no_mangle)]
+static BASE_FILTER_ON: u32 = 0;
 #[unsafe(no_mangle)]
 static PID_FILTER_ON: u32 = 0;
 #[unsafe(no_mangle)]
@@ -198,6 +203,18 @@ fn irq_wanted(irq: u32, handler: u64) -> bool {
         let _ = IRQ_HANDLERS.insert(&handler, &1, 0);
     }
     by_number || by_handler
+}
+
+/// Whether calls on MMIO `base` are dropped: base filtering is on and userspace
+/// found the base to be a device's it does not watch. An unmapped base always
+/// passes: a touch after unmap is evidence whoever it belongs to.
+#[inline(always)]
+fn base_ignored(base: u64) -> bool {
+    // SAFETY: map lookups.
+    global(&BASE_FILTER_ON) != 0
+        && base != 0
+        && unsafe { IGNORED_BASES.get(&base) }.is_some()
+        && unsafe { UNMAPPED.get(&base) }.is_none()
 }
 
 /// A stack id for a record, counting the stacks the kernel could not take.
@@ -508,6 +525,9 @@ fn hda_tracepoint(ctx: &RawTracePointContext, probe: u32, arity: u32) -> i32 {
         // SAFETY: bpf_probe_read_kernel checks the address and fails on a bad one.
         unsafe { bpf_probe_read_kernel(field as *const u64) }.unwrap_or(0)
     };
+    if base_ignored(base) {
+        return 0;
+    }
     emit(
         ctx,
         TracepointRecord {
@@ -624,6 +644,8 @@ fn func_event<C: EbpfContext + StackIdContext>(
         .unwrap_or_default();
     if exit && config.flags & FUNC_MAPS_RET != 0 && ret != 0 {
         let _ = UNMAPPED.remove(&ret);
+        // A new mapping at this address may be a watched device's.
+        let _ = IGNORED_BASES.remove(&ret);
     }
     if !exit && config.flags & FUNC_UNMAPS_ARG0 != 0 && args[0] != 0 {
         let _ = UNMAPPED.insert(&args[0], &1, 0);
@@ -635,6 +657,9 @@ fn func_event<C: EbpfContext + StackIdContext>(
     };
     // SAFETY: map lookup.
     let base_unmapped = base != 0 && unsafe { UNMAPPED.get(&base) }.is_some();
+    if config.flags & FUNC_FILTER_BASE != 0 && base_ignored(base) {
+        return;
+    }
     let want_stack = config.flags & FUNC_STACK != 0
         || (config.flags & FUNC_STACK_IF_UNMAPPED != 0 && base_unmapped);
     let stack_id = if want_stack {

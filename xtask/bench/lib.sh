@@ -173,7 +173,8 @@ fixture_cycle() {
     # (it does not yet watch module loads), so it starts after the load.
     phase load
     fixture_load "$1" || return 1
-    barwatch_start --profile /bench/profiles/fixture.toml
+    # FIXTURE_ONLY=1 watches the fixture alone (--device), not the HD-audio too.
+    barwatch_start --profile /bench/profiles/fixture.toml ${FIXTURE_ONLY:+--device $FIXTURE_BDF}
     phase setup
     echo "bar0_before=$(bar0 $FIXTURE_BDF)" >> $R/facts
     sleep 1

@@ -98,8 +98,9 @@ pub struct DeviceMap {
     mappings: Vec<Mapping>,
     /// Unmapped ranges, newest last.
     retired: Vec<Mapping>,
-    /// `ioremap` entries waiting for their return, by thread: size and device.
-    pending_maps: HashMap<u32, (u64, Option<String>)>,
+    /// `ioremap` entries waiting for their return, by thread: size, the watched
+    /// device, and whether the BAR is a device's that is not watched.
+    pending_maps: HashMap<u32, (u64, Option<String>, bool)>,
     /// The device of each thread's ALSA ioctl in flight.
     ioctls: HashMap<u32, Option<String>>,
     /// The device of each CPU's IRQ handler in flight.
@@ -109,6 +110,14 @@ pub struct DeviceMap {
     tried: HashSet<Key>,
     /// Counts the sysfs readings that changed something.
     generation: u64,
+    /// BARs of the devices not watched, so their mappings are known as theirs.
+    other_bars: Vec<Bar>,
+    /// Mappings of devices not watched: `(virt, size)`.
+    other_mappings: Vec<(u64, u64)>,
+    /// Accessor bases seen inside `other_mappings`, all reported so far.
+    ignored: HashSet<u64>,
+    /// Those not yet taken by [`DeviceMap::take_ignored_bases`].
+    newly_ignored: Vec<u64>,
 }
 
 impl DeviceMap {
@@ -125,17 +134,23 @@ impl DeviceMap {
             calls: HashMap::new(),
             tried: HashSet::new(),
             generation: 0,
+            other_bars: Vec::new(),
+            other_mappings: Vec::new(),
+            ignored: HashSet::new(),
+            newly_ignored: Vec::new(),
         };
         map.update(devices);
-        map.mappings = mappings
-            .iter()
-            .map(|m| Mapping {
-                virt: m.virt,
-                size: m.size,
-                device: map.bar_owner(m.phys),
-            })
-            .filter(|m| m.device.is_some())
-            .collect();
+        for m in mappings {
+            match map.bar_owner(m.phys) {
+                Some(device) => map.mappings.push(Mapping {
+                    virt: m.virt,
+                    size: m.size,
+                    device: Some(device),
+                }),
+                None if map.other_bar(m.phys) => map.other_mappings.push((m.virt, m.size)),
+                None => {}
+            }
+        }
         map
     }
 
@@ -176,6 +191,11 @@ impl DeviceMap {
         }
         for device in devices {
             if !self.devices.contains_key(&device.bdf) && !self.watch.admits(&device) {
+                for bar in device.bars {
+                    if !self.other_bars.contains(&bar) {
+                        self.other_bars.push(bar);
+                    }
+                }
                 continue;
             }
             let known = self.devices.entry(device.bdf.clone()).or_default();
@@ -219,22 +239,33 @@ impl DeviceMap {
             EventData::FuncEntry { function, args, .. } if is_map(function) => {
                 let (phys, size) = (args[0].0, args[1].0);
                 let device = self.lookup(Key::Phys(phys), refresh);
-                self.pending_maps.insert(tid, (size, device.clone()));
+                let other = device.is_none() && self.other_bar(phys);
+                self.pending_maps.insert(tid, (size, device.clone(), other));
                 device
             }
             EventData::FuncExit { function, ret, .. } if is_map(function) => {
-                let (size, device) = self.pending_maps.remove(&tid)?;
-                if ret.0 != 0 && device.is_some() {
-                    self.mappings.push(Mapping {
-                        virt: ret.0,
-                        size,
-                        device: device.clone(),
-                    });
+                let (size, device, other) = self.pending_maps.remove(&tid)?;
+                let virt = ret.0;
+                if virt != 0 {
+                    // A new mapping here: a base ignored before is no longer known to
+                    // be another device's (the kernel forgets it too).
+                    self.ignored.remove(&virt);
+                    if device.is_some() {
+                        self.mappings.push(Mapping {
+                            virt,
+                            size,
+                            device: device.clone(),
+                        });
+                    } else if other {
+                        self.other_mappings.push((virt, size));
+                    }
                 }
                 device
             }
             EventData::FuncEntry { function, args, .. } if function == "iounmap" => {
                 let virt = args[0].0;
+                self.other_mappings
+                    .retain(|&(start, size)| !(start..start.saturating_add(size)).contains(&virt));
                 match self.mappings.iter().position(|m| m.contains(virt)) {
                     Some(index) => {
                         let mapping = self.mappings.remove(index);
@@ -252,9 +283,7 @@ impl DeviceMap {
                 ..
             } => {
                 let device = match base {
-                    Some(base) => self
-                        .mapping_owner(base.0)
-                        .or_else(|| self.learn_base(base.0, module.as_deref(), event)),
+                    Some(base) => self.base_owner(base.0, module.as_deref(), event),
                     None => self.context(event),
                 };
                 self.calls.insert((tid, function.clone()), device.clone());
@@ -282,14 +311,39 @@ impl DeviceMap {
                 .or_else(|| self.owner(Key::Irq(*irq))),
             EventData::PageFault { address, .. } => self.mapping_owner(address.0),
             EventData::Tracepoint { base, .. } => match base {
-                Some(base) => self
-                    .mapping_owner(base.0)
-                    .or_else(|| self.learn_base(base.0, None, event)),
+                Some(base) => self.base_owner(base.0, None, event),
                 None => self.context(event),
             },
             EventData::WorkStart { .. } | EventData::WorkEnd { .. } => None,
             EventData::ModuleLoad { .. } => None,
         }
+    }
+
+    /// The watched device MMIO `base` belongs to, learning it when it can; a base
+    /// known to be another device's is noted for the kernel's base filter.
+    fn base_owner(&mut self, base: u64, module: Option<&str>, event: &Event) -> Option<String> {
+        let device = self
+            .mapping_owner(base)
+            .or_else(|| self.learn_base(base, module, event));
+        let other = self
+            .other_mappings
+            .iter()
+            .any(|&(start, size)| (start..start.saturating_add(size)).contains(&base));
+        if device.is_none() && other && self.ignored.insert(base) {
+            self.newly_ignored.push(base);
+        }
+        device
+    }
+
+    /// The MMIO bases found to be those of devices not watched since the last call:
+    /// the kernel can stop recording accessor calls on them.
+    pub fn take_ignored_bases(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.newly_ignored)
+    }
+
+    /// Whether physical address `phys` lies in a BAR of a device not watched.
+    fn other_bar(&self, phys: u64) -> bool {
+        self.other_bars.iter().any(|bar| bar.contains(phys))
     }
 
     /// Learns that MMIO `base` belongs to the device of the IRQ handler or ioctl
@@ -623,6 +677,43 @@ mod tests {
             .enters(2, 41, "iounmap", [OLD_VIRT, 0, 0, 0], None);
         let fixture = Some("0000:00:05.0".to_owned());
         assert_eq!(attribute(&mut map, story, &[]), [fixture.clone(), fixture]);
+    }
+
+    #[test]
+    fn bases_of_devices_not_watched_are_reported_once_and_forgotten_when_remapped() {
+        let nic_virt = 0xffff_c900_0050_0000;
+        let mut map = DeviceMap::new(
+            Watch::Devices(vec![HDA.into()]),
+            vec![hda(OLD_BAR, 27), network_card()],
+            &[IoMapping {
+                virt: nic_virt,
+                size: 0x2_0000,
+                phys: 0xfeb8_0000,
+            }],
+        );
+        let story = Story::default()
+            .enters(1, 7, "e1000_read", [0; 4], Some(nic_virt))
+            .enters(2, 7, "e1000_read", [0; 4], Some(nic_virt))
+            .enters(
+                3,
+                7,
+                "unknown_accessor",
+                [0; 4],
+                Some(0xffff_c900_0070_0000),
+            );
+        assert_eq!(attribute(&mut map, story, &[]), [None, None, None]);
+        assert_eq!(map.take_ignored_bases(), [nic_virt]);
+        assert_eq!(map.take_ignored_bases(), Vec::<u64>::new());
+
+        // The network card is unmapped and the address reused by the controller.
+        let story = Story::default()
+            .enters(4, 7, "iounmap", [nic_virt, 0, 0, 0], None)
+            .enters(5, 8, "ioremap", [NEW_BAR, 0x4000, 0, 0], None)
+            .returns(6, 8, "ioremap", nic_virt)
+            .enters(7, 8, "azx_send_cmd", [0; 4], Some(nic_virt));
+        let seen = attribute(&mut map, story, &[hda(NEW_BAR, 27), network_card()]);
+        assert_eq!(seen[3], Some(HDA.to_owned()));
+        assert_eq!(map.take_ignored_bases(), Vec::<u64>::new());
     }
 
     #[test]

@@ -12,8 +12,8 @@ use aya::{
     programs::{FEntry, FExit, KProbe, ProgramError, RawTracePoint, TracePoint},
 };
 use barwatch_abi::{
-    FENTRY_PROGRAMS, FEXIT_PROGRAMS, FUNC_BASE, FUNC_MAPS_RET, FUNC_STACK, FUNC_STACK_IF_UNMAPPED,
-    FUNC_UNMAPS_ARG0, FuncConfig, MAP_FUNC_CONFIG, TRAMPOLINE_SLOTS,
+    FENTRY_PROGRAMS, FEXIT_PROGRAMS, FUNC_BASE, FUNC_FILTER_BASE, FUNC_MAPS_RET, FUNC_STACK,
+    FUNC_STACK_IF_UNMAPPED, FUNC_UNMAPS_ARG0, FuncConfig, MAP_FUNC_CONFIG, TRAMPOLINE_SLOTS,
 };
 
 use super::{
@@ -22,7 +22,7 @@ use super::{
     loader::module_loaded,
 };
 use crate::{
-    probe_table::{Attempt, Mechanism, ProbeStatus},
+    probe_table::{Attempt, Mechanism, ProbeStatus, Role},
     profile::{FunctionProbe, StackPolicy, Tracking},
 };
 
@@ -328,6 +328,9 @@ impl<'a> Attacher<'a> {
         }
         if let Some(path) = &f.base {
             config.flags |= FUNC_BASE;
+            if f.role == Role::MmioAccessor {
+                config.flags |= FUNC_FILTER_BASE;
+            }
             config.base_arg = path.arg;
             config.base_hops = path.hops.len() as u32;
             for (slot, (strukt, member)) in config.base_offsets.iter_mut().zip(&path.hops) {

@@ -8,12 +8,13 @@ use aya::{
     maps::{HashMap as BpfHashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
 };
 use barwatch_abi::{
-    FD_RDEV_PATH, GLOBAL_FD_RDEV_OFFSETS, GLOBAL_IOCTL_ARG_OFFSET, GLOBAL_IOCTL_CMD_OFFSET,
-    GLOBAL_IOCTL_FD_OFFSET, GLOBAL_IOCTL_RET_OFFSET, GLOBAL_IRQ_FILTER_ON,
+    FD_RDEV_PATH, GLOBAL_BASE_FILTER_ON, GLOBAL_FD_RDEV_OFFSETS, GLOBAL_IOCTL_ARG_OFFSET,
+    GLOBAL_IOCTL_CMD_OFFSET, GLOBAL_IOCTL_FD_OFFSET, GLOBAL_IOCTL_RET_OFFSET, GLOBAL_IRQ_FILTER_ON,
     GLOBAL_IRQ_HANDLER_OFFSET, GLOBAL_IRQ_LEARN_HANDLERS, GLOBAL_MODULE_NAME_OFFSET,
     GLOBAL_PID_FILTER_ON, GLOBAL_PT_REGS_IP_OFFSET, GLOBAL_WORK_FUNC_OFFSET, MAP_EVENTS,
-    MAP_FUNC_LOST, MAP_IOCTL_CMDS, MAP_IRQ_FILTER, MAP_IRQ_HANDLERS, MAP_LOST, MAP_PID_FILTER,
-    MAP_STACKS, MAP_STACKS_LOST, MAP_TP_BASE_OFFSET, OFFSET_UNKNOWN, is_alsa_ioctl, probe_id,
+    MAP_FUNC_LOST, MAP_IGNORED_BASES, MAP_IOCTL_CMDS, MAP_IRQ_FILTER, MAP_IRQ_HANDLERS, MAP_LOST,
+    MAP_PID_FILTER, MAP_STACKS, MAP_STACKS_LOST, MAP_TP_BASE_OFFSET, OFFSET_UNKNOWN, is_alsa_ioctl,
+    probe_id,
 };
 use thiserror::Error;
 
@@ -66,6 +67,9 @@ pub struct Filters {
     pub pids: Vec<u32>,
     /// Which IRQs to record; `None` records every IRQ.
     pub irqs: Option<IrqFilter>,
+    /// Whether the kernel drops accessor calls on the bases
+    /// [`LiveProbes::ignore_bases`] names (those of devices not watched).
+    pub ignore_unwatched_bases: bool,
 }
 
 /// The IRQs to record: by number, or by the handler function they run.
@@ -155,6 +159,7 @@ impl LiveProbes {
         let irq_on = u32::from(options.filters.irqs.is_some());
         let irq_filter = options.filters.irqs.clone().unwrap_or_default();
         let learn = u32::from(irq_filter.learn_handlers);
+        let base_on = u32::from(options.filters.ignore_unwatched_bases);
         let pid_on = u32::from(!options.filters.pids.is_empty());
         let [fd, cmd, arg, ret] = ioctl_offsets.unwrap_or([16, 24, 32, 16]);
         let mut loader = EbpfLoader::new();
@@ -162,6 +167,7 @@ impl LiveProbes {
             .override_global(GLOBAL_IRQ_FILTER_ON, &irq_on, true)
             .override_global(GLOBAL_PID_FILTER_ON, &pid_on, true)
             .override_global(GLOBAL_IRQ_LEARN_HANDLERS, &learn, true)
+            .override_global(GLOBAL_BASE_FILTER_ON, &base_on, true)
             .override_global(GLOBAL_WORK_FUNC_OFFSET, &work_func_offset, true)
             .override_global(GLOBAL_MODULE_NAME_OFFSET, &module_name_offset, true)
             .override_global(GLOBAL_IRQ_HANDLER_OFFSET, &irq_handler_offset, true)
@@ -320,6 +326,12 @@ impl LiveProbes {
             fill_filter(&mut self.ebpf, MAP_IRQ_FILTER, irqs)?;
         }
         Ok(())
+    }
+
+    /// Adds MMIO bases of devices that are not watched: the kernel stops recording
+    /// accessor calls on them (when base filtering is on).
+    pub fn ignore_bases(&mut self, bases: &[u64]) -> Result<(), LiveError> {
+        fill_filter(&mut self.ebpf, MAP_IGNORED_BASES, bases)
     }
 
     /// Kernel stacks the programs could not take so far.

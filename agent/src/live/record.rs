@@ -90,6 +90,10 @@ pub async fn record<W: Write>(
                     devices_seen = devices.generation();
                     probes.watch_irqs(&devices.irqs())?;
                 }
+                let ignored = devices.take_ignored_bases();
+                if !ignored.is_empty() {
+                    probes.ignore_bases(&ignored)?;
+                }
                 for module in drained.modules {
                     if probes.attach_after_module_load(&module)? {
                         writer.update_probe_table(&probes.table);

@@ -50,6 +50,14 @@ pub const GLOBAL_IRQ_FILTER_ON: &str = "IRQ_FILTER_ON";
 /// Global: non-zero to add the handler of every IRQ that passes [`MAP_IRQ_FILTER`] to
 /// [`MAP_IRQ_HANDLERS`], so the filter follows watched devices to new vectors.
 pub const GLOBAL_IRQ_LEARN_HANDLERS: &str = "IRQ_LEARN_HANDLERS";
+/// Global: non-zero to drop MMIO accessor calls on the bases in
+/// [`MAP_IGNORED_BASES`] (see [`FUNC_FILTER_BASE`]).
+pub const GLOBAL_BASE_FILTER_ON: &str = "BASE_FILTER_ON";
+/// Name of the hash map of MMIO bases (virtual addresses) that userspace knows
+/// belong to devices it does not watch. Every base is recorded until then, so
+/// nothing of a watched device is dropped; a new mapping at an address takes it
+/// off the list.
+pub const MAP_IGNORED_BASES: &str = "IGNORED_BASES";
 /// Global: non-zero to record only the processes listed in [`MAP_PID_FILTER`].
 pub const GLOBAL_PID_FILTER_ON: &str = "PID_FILTER_ON";
 /// Global: offset of `work_struct.func`, resolved from BTF; [`OFFSET_UNKNOWN`] when it
@@ -147,6 +155,10 @@ pub const FUNC_STACK_IF_UNMAPPED: u32 = 1 << 2;
 pub const FUNC_UNMAPS_ARG0: u32 = 1 << 3;
 /// [`FuncConfig::flags`]: this function's return value is a new mapping (ioremap).
 pub const FUNC_MAPS_RET: u32 = 1 << 4;
+/// [`FuncConfig`] flag: drop the call when its MMIO base is in
+/// [`MAP_IGNORED_BASES`] (with [`GLOBAL_BASE_FILTER_ON`]); a base on the unmapped
+/// list always passes.
+pub const FUNC_FILTER_BASE: u32 = 1 << 5;
 
 /// What a function probe reads and records beyond its arguments, set by the agent
 /// per function (from the catalogue and BTF offsets).

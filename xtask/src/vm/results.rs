@@ -103,6 +103,18 @@ impl GroundTruth {
             .count()
     }
 
+    /// Calls of `function` from the start of phase `from` to the start of `to`;
+    /// 0 when either phase is missing.
+    pub fn count_in(&self, function: &str, from: &str, to: &str) -> usize {
+        let (Some(start), Some(end)) = (self.phase_starts.get(from), self.phase_starts.get(to))
+        else {
+            return 0;
+        };
+        self.of(function)
+            .filter(|h| h.ts >= *start && h.ts < *end)
+            .count()
+    }
+
     /// Hits of `function`, in trace order.
     pub fn of<'a>(&'a self, function: &'a str) -> impl Iterator<Item = &'a Hit> + 'a {
         self.hits.iter().filter(move |h| h.function == function)
@@ -165,6 +177,8 @@ mod tests {
         assert_eq!(truth.count("setup", "azx_interrupt"), 1);
         assert_eq!(truth.count("remove", "azx_stop_chip"), 1);
         assert_eq!(truth.count("setup", "azx_stop_chip"), 0);
+        assert_eq!(truth.count_in("azx_interrupt", "setup", "remove"), 1);
+        assert_eq!(truth.count_in("azx_interrupt", "remove", "done"), 0);
         let unmap = truth.of("iounmap").next().unwrap();
         assert_eq!(unmap.args["addr"], "0xffffc90000300000");
         assert!((unmap.ts - 6.2).abs() < 1e-9);

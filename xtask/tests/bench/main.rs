@@ -532,6 +532,66 @@ fn fentry_and_fexit_watch_several_functions_at_once_and_count_what_the_kernel_co
 }
 
 #[test]
+fn watching_one_device_filters_the_others_accessors_in_the_kernel() {
+    let Some(report) = run("fixture-device-filter") else {
+        return;
+    };
+    let capture =
+        read_capture(&report.file("capture.jsonl")).expect("the guest's capture reads back");
+    let functions = agreement::compare(
+        &report.truth,
+        &capture,
+        "setup",
+        "done",
+        &agreement::kprobe_of,
+    );
+    eprintln!("{functions}");
+    let fixture: Vec<&agreement::Row> = functions
+        .rows
+        .iter()
+        .filter(|row| row.probe.starts_with("kprobe:barwatch_fixture_"))
+        .collect();
+    assert!(
+        !fixture.is_empty()
+            && fixture
+                .iter()
+                .all(|row| row.missed.is_empty() && row.invented.is_empty() && row.paired > 0),
+        "every fixture access is recorded:\n{functions}"
+    );
+    // The controller's accessor calls are recorded until barwatch knows their base
+    // is another device's, then the kernel drops them: far fewer than it made. Its
+    // interrupts are not the fixture's and never pass the IRQ filter.
+    let made = report.truth.count_in("azx_get_pos_posbuf", "setup", "done");
+    let recorded = capture
+        .events
+        .iter()
+        .filter(|e| e.probe == "kprobe:azx_get_pos_posbuf")
+        .count();
+    assert!(made > 20, "the controller was busy:\n{}", report.truth);
+    assert!(
+        recorded < made / 4,
+        "{recorded} of the controller's {made} azx_get_pos_posbuf calls recorded"
+    );
+    let interrupts = capture
+        .events
+        .iter()
+        .filter(|e| {
+            matches!(&e.data, EventData::IrqHandlerEntry { handler_name: Some(h), .. } if h == "azx_interrupt")
+        })
+        .count();
+    assert_eq!(
+        interrupts, 0,
+        "the controller's interrupts are filtered out"
+    );
+    let facts = facts(&report);
+    assert_events_name_the_device(
+        &report,
+        &facts["fixture_bdf"],
+        &about_fixture(bar0s(&facts)),
+    );
+}
+
+#[test]
 fn system_sleep_stops_the_chip_and_barwatch_counts_what_the_kernel_counts() {
     let Some(report) = run("system-sleep") else {
         return;
