@@ -286,6 +286,71 @@ fn playback_remove_rescan_unmaps_after_disconnect_and_remaps_the_moved_bar() {
             .any(|e| e.comm.starts_with("aplay") && e.probe.ends_with("_ioctl")),
         "aplay's ioctls are in the capture"
     );
+
+    // The capture alone tells the story in order: aplay's PCM ioctls, decoded by
+    // name, then disconnect, stop, unmap of BAR0's mapping, rescan, map of the new
+    // BAR0; each mapping with a stack through the driver.
+    let first = |what: &str, matches: &dyn Fn(&EventData) -> bool| {
+        capture
+            .events
+            .iter()
+            .filter(|e| matches(&e.data))
+            .map(|e| e.ts_ns)
+            .min()
+            .unwrap_or_else(|| panic!("no {what} in the capture"))
+    };
+    let entered = |name: &'static str| move |data: &EventData| matches!(data, EventData::FuncEntry { function, .. } if function == name);
+    let ioctl = first(
+        "aplay PCM ioctl",
+        &|data| matches!(data, EventData::IoctlEnter { cmd_name, .. } if cmd_name.starts_with("SNDRV_PCM_IOCTL_")),
+    );
+    let disconnect = first("snd_card_disconnect", &entered("snd_card_disconnect"));
+    let stop = first("azx_stop_chip", &entered("azx_stop_chip"));
+    let unmapped = first("iounmap", &entered("iounmap"));
+    let rescan = first("pci_rescan_bus", &entered("pci_rescan_bus"));
+    let mapped = first(
+        "ioremap of the new BAR0",
+        &|data| matches!(data, EventData::FuncEntry { function, args, .. } if function == "ioremap" && args[0].0 == after),
+    );
+    assert!(
+        ioctl < disconnect
+            && disconnect < stop
+            && stop < unmapped
+            && unmapped < rescan
+            && rescan < mapped,
+        "in order: ioctl {ioctl}, disconnect {disconnect}, stop {stop}, iounmap {unmapped}, \
+         rescan {rescan}, ioremap {mapped}"
+    );
+    // The map runs in the driver's probe; the unmap is devres releasing the
+    // driver's pcim_iomap after azx_remove returned, so the remove path, not the
+    // driver, is on its stack (seen on 6.1).
+    let stack_of = |mapping: &str| {
+        capture
+            .events
+            .iter()
+            .find_map(|e| match &e.data {
+                EventData::FuncEntry {
+                    function, stack, ..
+                } if function == mapping => Some(stack.clone()),
+                _ => None,
+            })
+            .unwrap()
+    };
+    let map_stack = stack_of("ioremap");
+    assert!(
+        map_stack.iter().any(|frame| frame.starts_with("azx_")),
+        "the ioremap stack names the driver: {map_stack:?}"
+    );
+    let unmap_stack = stack_of("iounmap");
+    assert!(
+        unmap_stack
+            .iter()
+            .any(|frame| frame.starts_with("pcim_iomap_release"))
+            && unmap_stack
+                .iter()
+                .any(|frame| frame.starts_with("pci_stop_and_remove_bus_device_locked")),
+        "the iounmap stack is devres releasing the driver's mapping on remove: {unmap_stack:?}"
+    );
 }
 
 #[test]
