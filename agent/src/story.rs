@@ -131,4 +131,14 @@ impl Story {
         };
         self.on_thread(us, tid, data, "syscalls:sys_exit_ioctl")
     }
+
+    /// IRQ `irq` enters a handler barwatch cannot name, on `cpu`.
+    pub fn vector_enters(self, us: u64, cpu: u32, irq: u32) -> Self {
+        let data = EventData::IrqHandlerEntry {
+            irq,
+            handler: Hex(0),
+            handler_name: None,
+        };
+        self.at(us, cpu, data, "irq:irq_handler_entry")
+    }
 }

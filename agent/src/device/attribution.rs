@@ -558,15 +558,10 @@ mod tests {
     #[test]
     fn irqs_follow_sysfs_after_a_rescan_changes_the_vector() {
         let mut map = watching_hda(vec![hda(OLD_BAR, 27)]);
-        let irq = |irq| EventData::IrqHandlerEntry {
-            irq,
-            handler: crate::event::Hex(0),
-            handler_name: None,
-        };
         let story = Story::default()
-            .on_thread(1, 0, irq(27), "irq:irq_handler_entry")
-            .on_thread(2, 0, irq(24), "irq:irq_handler_entry")
-            .on_thread(3, 0, irq(11), "irq:irq_handler_entry");
+            .vector_enters(1, 0, 27)
+            .vector_enters(2, 0, 24)
+            .vector_enters(3, 0, 11);
         let seen = attribute(&mut map, story, &[hda(NEW_BAR, 24), network_card()]);
         assert_eq!(seen, [Some(HDA.to_owned()), Some(HDA.to_owned()), None]);
     }
@@ -574,17 +569,12 @@ mod tests {
     #[test]
     fn a_vector_given_up_before_sysfs_was_read_still_names_its_device() {
         let mut map = watching_hda(vec![hda(OLD_BAR, 27)]);
-        let irq = |irq| EventData::IrqHandlerEntry {
-            irq,
-            handler: crate::event::Hex(0),
-            handler_name: None,
-        };
         // Resume moved the device to vector 24; the network card's IRQ made
         // barwatch re-read sysfs before the last vector-27 events were processed.
         let story = Story::default()
-            .on_thread(1, 0, irq(11), "irq:irq_handler_entry")
-            .on_thread(2, 1, irq(27), "irq:irq_handler_entry")
-            .on_thread(3, 0, irq(24), "irq:irq_handler_entry");
+            .vector_enters(1, 0, 11)
+            .vector_enters(2, 1, 27)
+            .vector_enters(3, 0, 24);
         let seen = attribute(&mut map, story, &[hda(OLD_BAR, 24), network_card()]);
         assert_eq!(seen, [None, Some(HDA.to_owned()), Some(HDA.to_owned())]);
     }
@@ -635,14 +625,9 @@ mod tests {
             vec![hda(OLD_BAR, 27)],
             &[],
         );
-        let irq = EventData::IrqHandlerEntry {
-            irq: 27,
-            handler: crate::event::Hex(0),
-            handler_name: None,
-        };
         let story = Story::default()
             .enters(1, 9, "snd_hdac_bus_send_cmd", [0; 4], Some(OLD_VIRT))
-            .on_thread(2, 0, irq, "irq:irq_handler_entry")
+            .vector_enters(2, 0, 27)
             .enters(3, 0, "azx_interrupt", [27, 0, 0, 0], Some(OLD_VIRT))
             .enters(4, 9, "snd_hdac_bus_send_cmd", [0; 4], Some(OLD_VIRT));
         let hda = Some(HDA.to_owned());

@@ -45,6 +45,21 @@ fn run(scenario: &str) -> Option<RunReport> {
     Some(report)
 }
 
+/// Runs a fixture scenario and checks what every fixture story must show: barwatch
+/// agrees with the kernel call by call, and every event about the fixture names
+/// it; returns the report and the scenario's facts.
+fn run_fixture(scenario: &str) -> Option<(RunReport, BTreeMap<String, String>)> {
+    let report = run(scenario)?;
+    assert_counts_match_ground_truth(&report);
+    let facts = facts(&report);
+    assert_events_name_the_device(
+        &report,
+        &facts["fixture_bdf"],
+        &about_fixture(bar0s(&facts)),
+    );
+    Some((report, facts))
+}
+
 /// `KEY=VALUE` lines the scenario wrote to /results/facts.
 fn facts(report: &RunReport) -> BTreeMap<String, String> {
     fs::read_to_string(report.file("facts"))
@@ -355,16 +370,9 @@ fn playback_remove_rescan_unmaps_after_disconnect_and_remaps_the_moved_bar() {
 
 #[test]
 fn fixture_correct_never_reads_after_unmap() {
-    let Some(report) = run("fixture-correct") else {
+    let Some((report, _)) = run_fixture("fixture-correct") else {
         return;
     };
-    assert_counts_match_ground_truth(&report);
-    let facts = facts(&report);
-    assert_events_name_the_device(
-        &report,
-        &facts["fixture_bdf"],
-        &about_fixture(bar0s(&facts)),
-    );
     let truth = &report.truth;
     let unmap = unmap_on_remove(truth);
     assert!(
@@ -381,16 +389,9 @@ fn fixture_correct_never_reads_after_unmap() {
 
 #[test]
 fn fixture_touch_after_unmap_reads_the_unmapped_bar() {
-    let Some(report) = run("fixture-touch-after-unmap") else {
+    let Some((report, facts)) = run_fixture("fixture-touch-after-unmap") else {
         return;
     };
-    assert_counts_match_ground_truth(&report);
-    let facts = facts(&report);
-    assert_events_name_the_device(
-        &report,
-        &facts["fixture_bdf"],
-        &about_fixture(bar0s(&facts)),
-    );
     let truth = &report.truth;
     let unmap = unmap_on_remove(truth);
     let base = address(&unmap.args["addr"]);
