@@ -86,13 +86,17 @@ pub async fn record<W: Write>(
                 let drained = drain(guard.get_inner_mut(), &resolver(&probes, &stacks), &mut devices, &mut writer)?;
                 guard.clear_ready();
                 decode_errors += drained.errors;
+                // A filter that cannot be updated costs precision or overhead, not
+                // the recording: say so and go on.
                 if devices.generation() != devices_seen {
                     devices_seen = devices.generation();
-                    probes.watch_irqs(&devices.irqs())?;
+                    if let Err(e) = probes.watch_irqs(&devices.irqs()) {
+                        log::warn!("the IRQ filter misses a watched device's new vectors: {e}");
+                    }
                 }
                 let ignored = devices.take_ignored_bases();
-                if !ignored.is_empty() {
-                    probes.ignore_bases(&ignored)?;
+                if let Err(e) = probes.ignore_bases(&ignored) {
+                    log::warn!("other devices' accessor calls keep being recorded: {e}");
                 }
                 for module in drained.modules {
                     if probes.attach_after_module_load(&module)? {
