@@ -107,6 +107,7 @@ pub struct DeviceMap {
     handlers: HashMap<u32, Option<String>>,
     /// The device of each function entry waiting for its exit, by thread and name.
     calls: HashMap<(u32, String), Option<String>>,
+    /// Keys sysfs was re-read for without a match, until the device set changes.
     tried: HashSet<Key>,
     /// Counts the sysfs readings that changed something.
     generation: u64,
