@@ -239,10 +239,7 @@ impl LiveProbes {
         };
         let name = MAP_TP_BASE_OFFSET;
         let map_error = |source| LiveError::Map { name, source };
-        let map = self.ebpf.map_mut(name).ok_or(LiveError::Map {
-            name,
-            source: aya::maps::MapError::InvalidName { name: name.into() },
-        })?;
+        let map = self.ebpf.map_mut(name).ok_or_else(|| missing_map(name))?;
         let mut slot: aya::maps::Array<_, u32> =
             aya::maps::Array::try_from(map).map_err(map_error)?;
         slot.set(0, offset + 1, 0).map_err(map_error)
@@ -288,12 +285,10 @@ impl LiveProbes {
 
     /// Takes the ring buffer out of the object, for the reader.
     pub fn take_ring(&mut self) -> Result<RingBuf<MapData>, LiveError> {
-        let map = self.ebpf.take_map(MAP_EVENTS).ok_or(LiveError::Map {
-            name: MAP_EVENTS,
-            source: aya::maps::MapError::InvalidName {
-                name: MAP_EVENTS.into(),
-            },
-        })?;
+        let map = self
+            .ebpf
+            .take_map(MAP_EVENTS)
+            .ok_or_else(|| missing_map(MAP_EVENTS))?;
         RingBuf::try_from(map).map_err(|source| LiveError::Map {
             name: MAP_EVENTS,
             source,
@@ -302,12 +297,10 @@ impl LiveProbes {
 
     /// Takes the stack trace map out, for the reader to resolve stack ids.
     pub fn take_stacks(&mut self) -> Result<aya::maps::StackTraceMap<MapData>, LiveError> {
-        let map = self.ebpf.take_map(MAP_STACKS).ok_or(LiveError::Map {
-            name: MAP_STACKS,
-            source: aya::maps::MapError::InvalidName {
-                name: MAP_STACKS.into(),
-            },
-        })?;
+        let map = self
+            .ebpf
+            .take_map(MAP_STACKS)
+            .ok_or_else(|| missing_map(MAP_STACKS))?;
         aya::maps::StackTraceMap::try_from(map).map_err(|source| LiveError::Map {
             name: MAP_STACKS,
             source,
@@ -343,10 +336,7 @@ impl LiveProbes {
         let map = self
             .ebpf
             .map(MAP_STACKS_LOST)
-            .ok_or(aya::maps::MapError::InvalidName {
-                name: MAP_STACKS_LOST.into(),
-            })
-            .map_err(map_error)?;
+            .ok_or_else(|| missing_map(MAP_STACKS_LOST))?;
         let counter: PerCpuArray<_, u64> = PerCpuArray::try_from(map).map_err(map_error)?;
         Ok(counter.get(&0, 0).map_err(map_error)?.iter().sum())
     }
@@ -358,10 +348,7 @@ impl LiveProbes {
         let per_probe: PerCpuArray<_, u64> = PerCpuArray::try_from(
             self.ebpf
                 .map(MAP_LOST)
-                .ok_or(aya::maps::MapError::InvalidName {
-                    name: MAP_LOST.into(),
-                })
-                .map_err(map_error(MAP_LOST))?,
+                .ok_or_else(|| missing_map(MAP_LOST))?,
         )
         .map_err(map_error(MAP_LOST))?;
         for probe in 0..probe_id::COUNT {
@@ -377,10 +364,7 @@ impl LiveProbes {
         let per_function: PerCpuHashMap<_, [u64; 2], u64> = PerCpuHashMap::try_from(
             self.ebpf
                 .map(MAP_FUNC_LOST)
-                .ok_or(aya::maps::MapError::InvalidName {
-                    name: MAP_FUNC_LOST.into(),
-                })
-                .map_err(map_error(MAP_FUNC_LOST))?,
+                .ok_or_else(|| missing_map(MAP_FUNC_LOST))?,
         )
         .map_err(map_error(MAP_FUNC_LOST))?;
         for entry in per_function.iter() {
@@ -396,17 +380,25 @@ impl LiveProbes {
     }
 }
 
-/// Fills a `u32 -> u8` filter map with `keys`.
+/// The error for a map the BPF object does not have (an agent/object mismatch).
+fn missing_map(name: &'static str) -> LiveError {
+    LiveError::Map {
+        name,
+        source: aya::maps::MapError::InvalidName { name: name.into() },
+    }
+}
+
+/// Adds `keys` to the `K -> u8` set map `name`.
 fn fill_filter<K: aya::Pod>(
     ebpf: &mut Ebpf,
     name: &'static str,
     keys: &[K],
 ) -> Result<(), LiveError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
     let map_error = |source| LiveError::Map { name, source };
-    let map = ebpf.map_mut(name).ok_or(LiveError::Map {
-        name,
-        source: aya::maps::MapError::InvalidName { name: name.into() },
-    })?;
+    let map = ebpf.map_mut(name).ok_or_else(|| missing_map(name))?;
     let mut filter: BpfHashMap<_, K, u8> = BpfHashMap::try_from(map).map_err(map_error)?;
     for key in keys {
         filter.insert(key, 1, 0).map_err(map_error)?;
