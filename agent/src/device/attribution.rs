@@ -113,8 +113,8 @@ pub struct DeviceMap {
     generation: u64,
     /// BARs of the devices not watched, so their mappings are known as theirs.
     other_bars: Vec<Bar>,
-    /// Mappings of devices not watched: `(virt, size)`.
-    other_mappings: Vec<(u64, u64)>,
+    /// Mappings of devices not watched (their `device` is `None`).
+    other_mappings: Vec<Mapping>,
     /// Accessor bases seen inside `other_mappings`, all reported so far.
     ignored: HashSet<u64>,
     /// Those not yet taken by [`DeviceMap::take_ignored_bases`].
@@ -148,7 +148,11 @@ impl DeviceMap {
                     size: m.size,
                     device: Some(device),
                 }),
-                None if map.other_bar(m.phys) => map.other_mappings.push((m.virt, m.size)),
+                None if map.other_bar(m.phys) => map.other_mappings.push(Mapping {
+                    virt: m.virt,
+                    size: m.size,
+                    device: None,
+                }),
                 None => {}
             }
         }
@@ -258,15 +262,18 @@ impl DeviceMap {
                             device: device.clone(),
                         });
                     } else if other {
-                        self.other_mappings.push((virt, size));
+                        self.other_mappings.push(Mapping {
+                            virt,
+                            size,
+                            device: None,
+                        });
                     }
                 }
                 device
             }
             EventData::FuncEntry { function, args, .. } if function == "iounmap" => {
                 let virt = args[0].0;
-                self.other_mappings
-                    .retain(|&(start, size)| !(start..start.saturating_add(size)).contains(&virt));
+                self.other_mappings.retain(|m| !m.contains(virt));
                 match self.mappings.iter().position(|m| m.contains(virt)) {
                     Some(index) => {
                         let mapping = self.mappings.remove(index);
@@ -326,10 +333,7 @@ impl DeviceMap {
         let device = self
             .mapping_owner(base)
             .or_else(|| self.learn_base(base, module, event));
-        let other = self
-            .other_mappings
-            .iter()
-            .any(|&(start, size)| (start..start.saturating_add(size)).contains(&base));
+        let other = self.other_mappings.iter().any(|m| m.contains(base));
         if device.is_none() && other && self.ignored.insert(base) {
             self.newly_ignored.push(base);
         }
