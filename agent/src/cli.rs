@@ -20,8 +20,12 @@ pub enum Command {
     Record(RecordArgs),
     /// Show every probe point, whether it attached, how, or why not (needs privileges).
     Probes(ProbesArgs),
-    /// Summarise a capture file (no privileges needed).
+    /// Summarise a capture file and judge it: timelines and rule verdicts (no privileges needed).
     Report(ReportArgs),
+    /// Run a command while recording, then judge every rule: exit 0 pass, 1 violation,
+    /// 2 incomplete (records lost, a required probe missing, a cycle left open),
+    /// 3 usage or set-up error. With --capture, judge a capture instead.
+    Check(CheckArgs),
 }
 
 /// Flags of `barwatch record`.
@@ -33,6 +37,14 @@ pub struct RecordArgs {
     /// Stop after this long (e.g. 10s, 500ms, 2m); without it, run until Ctrl-C or SIGTERM.
     #[arg(short, long, value_name = "D", value_parser = parse_duration)]
     pub duration: Option<Duration>,
+    /// What to record and how.
+    #[command(flatten)]
+    pub recording: RecordingArgs,
+}
+
+/// What to record and how: shared by `record` and `check`.
+#[derive(Debug, Args)]
+pub struct RecordingArgs {
     /// Attach only these probe points (repeatable), named as `barwatch probes` shows them.
     #[arg(long = "probe", value_name = "NAME")]
     pub probes: Vec<String>,
@@ -59,6 +71,36 @@ pub struct RecordArgs {
     /// call, but 8 functions each at most (module functions always use kprobes).
     #[arg(long)]
     pub prefer_fentry: bool,
+}
+
+/// Flags of `barwatch check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Judge this capture instead of recording (no privileges needed); no command.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["output", "command"])]
+    pub capture: Option<PathBuf>,
+    /// Expectations (TOML): devices, cycles that must happen, required rules,
+    /// budgets, severities.
+    #[arg(long, value_name = "FILE")]
+    pub expect: Option<PathBuf>,
+    /// After the command exits, wait at most this long for open cycles to close.
+    #[arg(long, value_name = "D", default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Also write the verdict as JUnit XML here (one test case per rule).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Print the verdict as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Keep the capture here (mode 0600).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// What to record and how.
+    #[command(flatten)]
+    pub recording: RecordingArgs,
+    /// The command to run while recording, after `--` (run directly, no shell).
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 /// Flags of `barwatch probes`.
@@ -154,10 +196,40 @@ mod tests {
             panic!("not record")
         };
         assert_eq!(args.duration, Some(Duration::from_secs(5)));
+        let args = args.recording;
         assert_eq!(args.probes, ["irq:irq_handler_entry"]);
         assert_eq!(args.pids, [42]);
         assert_eq!(args.devices, ["0000:00:04.0"]);
         assert_eq!(args.ring_size, 4 << 20);
+    }
+
+    #[test]
+    fn check_takes_its_command_after_a_double_dash() {
+        let cli = Cli::try_parse_from([
+            "barwatch",
+            "check",
+            "--expect",
+            "e.toml",
+            "--timeout",
+            "3s",
+            "--device",
+            "0000:00:04.0",
+            "--",
+            "sh",
+            "-c",
+            "echo 1 > remove",
+        ])
+        .unwrap();
+        let Command::Check(args) = cli.command else {
+            panic!("not check")
+        };
+        assert_eq!(args.command, ["sh", "-c", "echo 1 > remove"]);
+        assert_eq!(args.timeout, Duration::from_secs(3));
+        assert_eq!(args.recording.devices, ["0000:00:04.0"]);
+        assert!(
+            Cli::try_parse_from(["barwatch", "check", "--capture", "c.jsonl", "--", "true"])
+                .is_err()
+        );
     }
 
     #[test]

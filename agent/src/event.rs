@@ -85,6 +85,47 @@ impl<'de> Deserialize<'de> for DevNum {
     }
 }
 
+/// A memory BAR's physical range as a capture records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BarRange {
+    /// The BAR's number (0–5).
+    pub index: u8,
+    /// First physical address.
+    pub start: Hex,
+    /// Last physical address (inclusive, as sysfs prints it).
+    pub end: Hex,
+}
+
+impl BarRange {
+    /// Whether physical address `phys` lies in it.
+    pub fn contains(&self, phys: u64) -> bool {
+        (self.start.0..=self.end.0).contains(&phys)
+    }
+
+    /// Parses the capture header's form, `"N: 0xSTART-0xEND"`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (index, range) = text.split_once(": ")?;
+        let (start, end) = range.split_once('-')?;
+        let hex = |t: &str| u64::from_str_radix(t.strip_prefix("0x")?, 16).ok();
+        Some(BarRange {
+            index: index.parse().ok()?,
+            start: Hex(hex(start)?),
+            end: Hex(hex(end)?),
+        })
+    }
+}
+
+impl fmt::Display for BarRange {
+    /// The capture header's form, `"N: 0xSTART-0xEND"`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}-{}", self.index, self.start, self.end)
+    }
+}
+
+/// The probe name of the events barwatch writes itself when sysfs shows a watched
+/// device change (see [`EventData::DeviceState`]).
+pub const SYSFS_PROBE: &str = "barwatch:sysfs";
+
 /// One observation from one probe, with the task context it happened in.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
@@ -211,6 +252,20 @@ pub enum EventData {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         base: Option<Hex>,
     },
+    /// sysfs showed a watched device differently from before (1.2): it came or
+    /// went, or its BARs moved. Written by barwatch itself (probe
+    /// [`SYSFS_PROBE`]) with the time of the event that made it read sysfs, so a
+    /// replay knows each device's BARs when judging a mapping.
+    DeviceState {
+        /// Whether the device is in sysfs.
+        present: bool,
+        /// The bound driver, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        driver: Option<String>,
+        /// Its memory BARs.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        bars: Vec<BarRange>,
+    },
     /// A kernel module was loaded.
     ModuleLoad {
         /// The module's name.
@@ -263,6 +318,7 @@ impl EventData {
             EventData::IoctlEnter { .. } => "ioctl_enter",
             EventData::IoctlExit { .. } => "ioctl_exit",
             EventData::ModuleLoad { .. } => "module_load",
+            EventData::DeviceState { .. } => "device_state",
             EventData::PageFault { .. } => "page_fault",
             EventData::Tracepoint { .. } => "tracepoint",
             EventData::FuncEntry { .. } => "func_entry",
@@ -298,6 +354,18 @@ impl fmt::Display for EventData {
                 fd, cmd_name, ret, ..
             } => write!(f, "ioctl({fd}, {cmd_name}) = {ret}"),
             EventData::ModuleLoad { module } => write!(f, "module {module} loaded"),
+            EventData::DeviceState {
+                present,
+                driver,
+                bars,
+            } => {
+                if !present {
+                    return f.write_str("device gone from sysfs");
+                }
+                let bars: Vec<String> = bars.iter().map(BarRange::to_string).collect();
+                let driver = driver.as_deref().unwrap_or("no driver");
+                write!(f, "device in sysfs ({driver}), BARs [{}]", bars.join(", "))
+            }
             EventData::Tracepoint { args, .. } => {
                 let args: Vec<String> = args.iter().map(Hex::to_string).collect();
                 write!(f, "tracepoint ({})", args.join(", "))

@@ -5,16 +5,21 @@
 //! replayed and analysed anywhere. The `live` feature adds the adapter that loads the
 //! BPF programs, attaches them and feeds their records into the same model.
 
+pub mod analysis;
 pub mod capture;
 pub mod decode;
 pub mod device;
 pub mod event;
+pub mod expect;
 pub mod ioctl;
+pub mod junit;
 #[cfg(feature = "live")]
 pub mod live;
 pub mod probe_table;
 pub mod profile;
 pub mod report;
+pub mod rules;
 pub mod skipped;
+pub mod timeline;
 #[cfg(test)]
 mod story;

@@ -1,9 +1,11 @@
-//! The `barwatch` binary: record, probes, report.
+//! The `barwatch` binary: record, probes, report, check.
 //!
 //! Exit codes: 0 success, 1 error (the message says what went wrong and what to do),
 //! 2 usage error (from clap). A closed output pipe (`barwatch record | head`) ends
-//! quietly with 0.
+//! quietly with 0. `check` has its own: 0 pass, 1 violation, 2 incomplete, 3 usage
+//! or set-up error.
 
+mod check;
 mod cli;
 
 use std::{
@@ -13,6 +15,7 @@ use std::{
 
 use anyhow::{Context as _, Result};
 use barwatch::{
+    analysis::{Analysis, render::render},
     capture::{
         format::{Header, WatchedDevice},
         reader::read_capture,
@@ -33,18 +36,38 @@ use barwatch::{
     probe_table::{self, ProbeStatus},
     profile::Profile,
     report::Summary,
+    rules::RuleConfig,
 };
 use clap::Parser as _;
-use cli::{Cli, Command, ProbesArgs, RecordArgs, ReportArgs};
+use cli::{Cli, Command, ProbesArgs, RecordArgs, RecordingArgs, ReportArgs};
+
+/// `barwatch check`'s exit status for usage and set-up errors.
+const CHECK_SETUP_ERROR: u8 = 3;
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+    let checking = std::env::args().nth(1).as_deref() == Some("check");
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match (e.use_stderr(), checking) {
+                (false, _) => ExitCode::SUCCESS,
+                (true, true) => ExitCode::from(CHECK_SETUP_ERROR),
+                (true, false) => ExitCode::from(2),
+            };
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             say(format_args!("barwatch: {e:#}"));
-            ExitCode::FAILURE
+            if checking {
+                ExitCode::from(CHECK_SETUP_ERROR)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -57,11 +80,12 @@ fn say(message: std::fmt::Arguments<'_>) {
 }
 
 /// Runs one subcommand.
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Record(args) => record(args),
-        Command::Probes(args) => probes(args),
-        Command::Report(args) => report(args),
+        Command::Record(args) => record(args).map(|()| ExitCode::SUCCESS),
+        Command::Probes(args) => probes(args).map(|()| ExitCode::SUCCESS),
+        Command::Report(args) => report(args).map(|()| ExitCode::SUCCESS),
+        Command::Check(args) => check::check(args),
     }
 }
 
@@ -180,13 +204,22 @@ fn watched_device(device: &PciDevice) -> WatchedDevice {
     }
 }
 
-/// `barwatch record`.
-fn record(args: RecordArgs) -> Result<()> {
+/// Probes attached, devices known, the capture's header made: ready to record.
+struct Prepared {
+    probes: LiveProbes,
+    devices: DeviceMap,
+    header: Header,
+    /// How many probe points attached.
+    attached: usize,
+}
+
+/// Loads the profiles, finds the devices and attaches the probes for a recording.
+fn prepare(args: &RecordingArgs) -> Result<Prepared> {
     let profiles = load_profiles(&args.profiles)?;
     let (devices, watched) = device_map(&args.devices, &profiles)?;
     let irqs = if !args.irqs.is_empty() {
         Some(IrqFilter {
-            numbers: args.irqs,
+            numbers: args.irqs.clone(),
             ..IrqFilter::default()
         })
     } else if devices.watches_every_bound_device() {
@@ -210,7 +243,7 @@ fn record(args: RecordArgs) -> Result<()> {
         })
     };
     let filters = Filters {
-        pids: args.pids,
+        pids: args.pids.clone(),
         irqs,
         // Accessor calls are filtered by base only for an explicit --device: by
         // default the watched devices are all those of the profiles' drivers, whose
@@ -241,6 +274,22 @@ fn record(args: RecordArgs) -> Result<()> {
         probes.table.clone(),
     );
     header.devices = watched;
+    Ok(Prepared {
+        probes,
+        devices,
+        header,
+        attached,
+    })
+}
+
+/// `barwatch record`.
+fn record(args: RecordArgs) -> Result<()> {
+    let Prepared {
+        probes,
+        devices,
+        header,
+        attached,
+    } = prepare(&args.recording)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -251,13 +300,25 @@ fn record(args: RecordArgs) -> Result<()> {
                 .with_context(|| format!("cannot create capture file {}", path.display()))?;
             let writer = CaptureWriter::new(file, &header)?;
             let recorded =
-                runtime.block_on(record::record(probes, devices, writer, args.duration))?;
+                runtime.block_on(record::record(
+                probes,
+                devices,
+                writer,
+                record::after(args.duration),
+                &mut |_| {},
+            ))?;
             (recorded, path.display().to_string())
         }
         None => {
             let writer = CaptureWriter::new(BufWriter::new(io::stdout().lock()), &header)?;
             let recorded =
-                runtime.block_on(record::record(probes, devices, writer, args.duration))?;
+                runtime.block_on(record::record(
+                probes,
+                devices,
+                writer,
+                record::after(args.duration),
+                &mut |_| {},
+            ))?;
             (recorded, "standard output".to_owned())
         }
     };
@@ -265,6 +326,7 @@ fn record(args: RecordArgs) -> Result<()> {
         StopReason::Duration => "duration reached",
         StopReason::Interrupt => "interrupted",
         StopReason::Terminate => "terminated",
+        StopReason::CommandDone | StopReason::WaitTimedOut => "done",
     };
     say(format_args!(
         "barwatch: recorded {} events ({} lost, {} undecodable) from {attached} probe points to {target}; {why}",
@@ -345,12 +407,23 @@ fn report(args: ReportArgs) -> Result<()> {
     let capture = read_capture(&args.file)
         .with_context(|| format!("cannot read capture {}", args.file.display()))?;
     let summary = Summary::of(&capture);
+    let verdict = Analysis::of_capture(&capture).judge(&RuleConfig::default());
     let mut out = io::stdout().lock();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &summary)?;
+        #[derive(serde::Serialize)]
+        struct Report<'a> {
+            #[serde(flatten)]
+            summary: &'a Summary,
+            verdict: &'a barwatch::analysis::Judgement,
+        }
+        let report = Report {
+            summary: &summary,
+            verdict: &verdict,
+        };
+        serde_json::to_writer_pretty(&mut out, &report)?;
         writeln!(out)?;
     } else {
-        write!(out, "{summary}")?;
+        write!(out, "{summary}\n{}", render(&verdict))?;
     }
     Ok(())
 }

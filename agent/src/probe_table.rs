@@ -48,6 +48,76 @@ impl fmt::Display for Role {
     }
 }
 
+/// What a marker function's call says about its device's quiesce cycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Edge {
+    /// The driver starts quiescing (remove, suspend, a rescan's prepare hook).
+    Stop,
+    /// The driver stops the hardware itself (`azx_stop_chip`): a quiesce step that
+    /// must come after every stream stopped.
+    ChipStop,
+    /// The driver runs again (resume, probe done, chip initialised, done hook).
+    Restart,
+    /// A DMA stream starts; the first argument names the stream.
+    StreamStart,
+    /// A DMA stream stops; the first argument names the stream.
+    StreamStop,
+}
+
+impl fmt::Display for Edge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Edge::Stop => "stop",
+            Edge::ChipStop => "chip-stop",
+            Edge::Restart => "restart",
+            Edge::StreamStart => "stream-start",
+            Edge::StreamStop => "stream-stop",
+        })
+    }
+}
+
+/// Why a device's quiesce cycle happened, as the marker that opened it says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trigger {
+    /// PCI remove (sysfs `remove`, hot-unplug): rescan brings the device back.
+    Remove,
+    /// The driver was unbound from the device.
+    DriverUnbind,
+    /// A rescan with movable BARs: prepare, move, done, without a remove.
+    MovableBars,
+    /// A resizable-BAR resize.
+    Resize,
+    /// System suspend and resume.
+    SystemSleep,
+    /// Runtime power management.
+    RuntimePm,
+}
+
+impl fmt::Display for Trigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Trigger::Remove => "remove",
+            Trigger::DriverUnbind => "driver-unbind",
+            Trigger::MovableBars => "movable-bars",
+            Trigger::Resize => "resize",
+            Trigger::SystemSleep => "system-sleep",
+            Trigger::RuntimePm => "runtime-pm",
+        })
+    }
+}
+
+/// A marker probe's meaning in the timeline: its edge and the cycle kind it opens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Marker {
+    /// What the call does to the cycle.
+    pub edge: Edge,
+    /// The kind of cycle it opens, for stop edges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<Trigger>,
+}
+
 /// A way the kernel lets a BPF program observe a probe point.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -105,6 +175,9 @@ pub struct ProbeStatus {
     /// attached late, after its module loaded, so earlier calls were missed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// What a call means to the timeline, for markers (capture format 1.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marks: Option<Marker>,
 }
 
 impl ProbeStatus {
@@ -153,6 +226,7 @@ mod tests {
             attached,
             attempts: Vec::new(),
             note: None,
+            marks: None,
         }
     }
 

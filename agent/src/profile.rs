@@ -11,7 +11,7 @@ use std::{fmt, str::FromStr};
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::probe_table::Role;
+use crate::probe_table::{Edge, Marker, Role, Trigger};
 
 /// The built-in profiles' sources, compiled into the binary.
 const BUILTIN: [(&str, &str); 2] = [
@@ -137,6 +137,8 @@ pub struct FunctionProbe {
     pub base: Option<BasePath>,
     /// What it does to MMIO mappings.
     pub tracks: Option<Tracking>,
+    /// What a call means to the quiesce timeline, for markers.
+    pub marks: Option<Marker>,
 }
 
 /// The TOML form of a [`FunctionProbe`].
@@ -154,6 +156,8 @@ struct RawFunction {
     stack: StackPolicy,
     base: Option<String>,
     tracks: Option<Tracking>,
+    marks: Option<Edge>,
+    trigger: Option<Trigger>,
 }
 
 /// The TOML form of a profile.
@@ -208,6 +212,10 @@ impl Profile {
                     stack: f.stack,
                     base,
                     tracks: f.tracks,
+                    marks: f.marks.map(|edge| Marker {
+                        edge,
+                        trigger: f.trigger,
+                    }),
                 })
             })
             .collect::<Result<_, ProfileError>>()?;

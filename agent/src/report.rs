@@ -680,6 +680,7 @@ mod tests {
                         failure: None,
                     }],
                     note: None,
+                    marks: None,
                 },
                 ProbeStatus {
                     name: "syscalls:sys_enter_ioctl".into(),
@@ -696,6 +697,7 @@ mod tests {
                         },
                     ],
                     note: None,
+                    marks: None,
                 },
                 ProbeStatus {
                     name: "kprobe:azx_stop_chip".into(),
@@ -706,6 +708,7 @@ mod tests {
                         failure: Some("azx_stop_chip is not in kallsyms".into()),
                     }],
                     note: None,
+                    marks: None,
                 },
             ],
         );

@@ -39,7 +39,7 @@ pub const FORMAT_NAME: &str = "barwatch-capture";
 /// The major version this build writes and the newest it reads.
 pub const FORMAT_MAJOR: u32 = 1;
 /// The minor version this build writes.
-pub const FORMAT_MINOR: u32 = 1;
+pub const FORMAT_MINOR: u32 = 2;
 /// The longest line a reader accepts; a longer one is corrupt input, not an event.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
 /// The clock that event timestamps come from.

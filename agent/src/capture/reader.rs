@@ -512,6 +512,7 @@ mod tests {
                         failure: None,
                     }],
                     note: None,
+                    marks: None,
                 },
                 ProbeStatus {
                     name: "kprobe:azx_stop_chip".into(),
@@ -522,6 +523,7 @@ mod tests {
                         failure: Some("symbol not in kallsyms".into()),
                     }],
                     note: None,
+                    marks: None,
                 },
             ],
         )

@@ -232,6 +232,7 @@ mod tests {
                     failure: None,
                 }],
                 note: None,
+                marks: None,
             }],
         )
     }

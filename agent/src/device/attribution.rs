@@ -24,7 +24,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::{Bar, PciDevice, vmalloc::IoMapping};
-use crate::event::{DevNum, Event, EventData};
+use crate::event::{BarRange, DevNum, Event, EventData, Hex};
 
 /// Which devices events may be attributed to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,6 +76,25 @@ struct Mapping {
     device: Option<String>,
 }
 
+impl Known {
+    /// How the capture records this device's sysfs state.
+    fn state(&self) -> EventData {
+        EventData::DeviceState {
+            present: self.present,
+            driver: self.present.then(|| self.driver.clone()).flatten(),
+            bars: self
+                .bars
+                .iter()
+                .map(|bar| BarRange {
+                    index: bar.index,
+                    start: Hex(bar.start),
+                    end: Hex(bar.end),
+                })
+                .collect(),
+        }
+    }
+}
+
 impl Mapping {
     fn contains(&self, virt: u64) -> bool {
         (self.virt..self.virt.saturating_add(self.size)).contains(&virt)
@@ -119,6 +138,19 @@ pub struct DeviceMap {
     ignored: HashSet<u64>,
     /// Those not yet taken by [`DeviceMap::take_ignored_bases`].
     newly_ignored: Vec<u64>,
+    /// Watched devices sysfs showed differently, not yet taken by
+    /// [`DeviceMap::take_changes`].
+    changes: Vec<DeviceChange>,
+}
+
+/// A watched device as a sysfs reading showed it differently from the one before:
+/// the capture records it, so a replay knows the device's BARs at each moment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceChange {
+    /// Its PCI address.
+    pub bdf: String,
+    /// What sysfs showed.
+    pub state: EventData,
 }
 
 impl DeviceMap {
@@ -139,8 +171,11 @@ impl DeviceMap {
             other_mappings: Vec::new(),
             ignored: HashSet::new(),
             newly_ignored: Vec::new(),
+            changes: Vec::new(),
         };
         map.update(devices);
+        // The capture's header lists the devices as they are at the start.
+        map.changes.clear();
         for m in mappings {
             match map.bar_owner(m.phys) {
                 Some(device) => map.mappings.push(Mapping {
@@ -190,6 +225,31 @@ impl DeviceMap {
 
     /// Takes in a fresh sysfs reading; returns whether anything changed.
     pub fn update(&mut self, devices: Vec<PciDevice>) -> bool {
+        let before: BTreeMap<String, EventData> = self
+            .devices
+            .iter()
+            .map(|(bdf, known)| (bdf.clone(), known.state()))
+            .collect();
+        let changed = self.take_reading(devices);
+        for (bdf, known) in &self.devices {
+            let state = known.state();
+            if before.get(bdf) != Some(&state) {
+                self.changes.push(DeviceChange {
+                    bdf: bdf.clone(),
+                    state,
+                });
+            }
+        }
+        changed
+    }
+
+    /// The watched devices sysfs showed differently since the last call, for the
+    /// capture.
+    pub fn take_changes(&mut self) -> Vec<DeviceChange> {
+        std::mem::take(&mut self.changes)
+    }
+
+    fn take_reading(&mut self, devices: Vec<PciDevice>) -> bool {
         let mut changed = false;
         for known in self.devices.values_mut() {
             known.present = false;
@@ -243,6 +303,14 @@ impl DeviceMap {
         match &event.data {
             EventData::FuncEntry { function, args, .. } if is_map(function) => {
                 let (phys, size) = (args[0].0, args[1].0);
+                // A watched device's BAR being mapped is a probe, often after a
+                // rescan that moved BARs: read sysfs, so the capture has the BARs
+                // the mapping is judged against.
+                if self.owner(Key::Phys(phys)).is_some()
+                    && let Some(devices) = refresh()
+                {
+                    self.update(devices);
+                }
                 let device = self.lookup(Key::Phys(phys), refresh);
                 let other = device.is_none() && self.other_bar(phys);
                 self.pending_maps.insert(tid, (size, device.clone(), other));
@@ -323,7 +391,7 @@ impl DeviceMap {
                 None => self.context(event),
             },
             EventData::WorkStart { .. } | EventData::WorkEnd { .. } => None,
-            EventData::ModuleLoad { .. } => None,
+            EventData::ModuleLoad { .. } | EventData::DeviceState { .. } => None,
         }
     }
 

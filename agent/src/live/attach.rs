@@ -253,6 +253,7 @@ impl<'a> Attacher<'a> {
             attached: None,
             attempts: Vec::new(),
             note: None,
+            marks: point.marks(),
         };
         let steps = match point {
             ProbePoint::Function(f) => {

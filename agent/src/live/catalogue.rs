@@ -6,7 +6,7 @@ use barwatch_abi::HDA_TRACEPOINTS;
 
 use crate::{
     decode::function_probe_name,
-    probe_table::Role,
+    probe_table::{Marker, Role},
     profile::{FunctionProbe, Profile},
 };
 
@@ -45,6 +45,14 @@ impl ProbePoint {
         match self {
             ProbePoint::Function(f) => function_probe_name(f.exit, &f.name),
             ProbePoint::Tracepoint(t) => format!("{}:{}", t.category, t.name),
+        }
+    }
+
+    /// What a call means to the quiesce timeline, for markers.
+    pub fn marks(&self) -> Option<Marker> {
+        match self {
+            ProbePoint::Function(f) => f.marks,
+            ProbePoint::Tracepoint(_) => None,
         }
     }
 

@@ -1,22 +1,26 @@
 //! The recording loop: ring buffer to events to capture file, until a duration
 //! passes, Ctrl-C or SIGTERM, always ending with the trailer.
 
-use std::{io::Write, time::Duration};
+use std::{future::Future, io::Write, time::Duration};
 
 use aya::maps::{MapData, RingBuf, StackTraceMap};
 use thiserror::Error;
 use tokio::{
     io::{Interest, unix::AsyncFd},
     signal::unix::{SignalKind, signal},
-    time::{Instant, MissedTickBehavior, interval, sleep_until},
+    time::{MissedTickBehavior, interval},
 };
 
 use super::loader::{LiveError, LiveProbes};
 use crate::{
     capture::{format::Trailer, writer::CaptureWriter, writer::WriteError},
     decode::{self, Symbol, Symbols},
-    device::{PciDevice, attribution::DeviceMap, sysfs::read_pci_devices},
-    event::EventData,
+    device::{
+        PciDevice,
+        attribution::{DeviceChange, DeviceMap},
+        sysfs::read_pci_devices,
+    },
+    event::{Event, EventData, SYSFS_PROBE},
 };
 
 /// How often buffered capture lines reach the file at the latest.
@@ -45,6 +49,10 @@ pub enum StopReason {
     Interrupt,
     /// SIGTERM.
     Terminate,
+    /// The command `barwatch check` ran has finished and its cycles closed.
+    CommandDone,
+    /// The command finished, but a cycle was still open when the wait ended.
+    WaitTimedOut,
 }
 
 /// What a finished recording reports.
@@ -56,15 +64,27 @@ pub struct Recorded {
     pub reason: StopReason,
 }
 
-/// Records from `probes` into `writer` until `duration` (if any) passes or a signal
-/// arrives, then writes the trailer with the kernel's loss counts. Each event is
-/// marked with the watched device `devices` attributes it to.
+/// Ends a recording after `duration`, or never (only a signal ends it then).
+pub async fn after(duration: Option<Duration>) -> StopReason {
+    match duration {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending::<()>().await,
+    }
+    StopReason::Duration
+}
+
+/// Records from `probes` into `writer` until `until` resolves or a signal arrives,
+/// then writes the trailer with the kernel's loss counts. Each event is marked with
+/// the watched device `devices` attributes it to, and handed to `observe` once
+/// written (the live analysis).
 pub async fn record<W: Write>(
     mut probes: LiveProbes,
     mut devices: DeviceMap,
     mut writer: CaptureWriter<W>,
-    duration: Option<Duration>,
+    until: impl Future<Output = StopReason>,
+    observe: &mut dyn FnMut(&Event),
 ) -> Result<Recorded, RecordError> {
+    let mut until = std::pin::pin!(until);
     let mut ring = readable(probes.take_ring()?)?;
     let stacks = probes.take_stacks()?;
     let mut logger = match probes.take_logger() {
@@ -75,7 +95,6 @@ pub async fn record<W: Write>(
     let mut terminate = signal(SignalKind::terminate()).map_err(RecordError::Wait)?;
     let mut flush = interval(FLUSH_EVERY);
     flush.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let deadline = duration.map(|d| Instant::now() + d);
     let mut decode_errors = 0u64;
     let mut devices_seen = devices.generation();
 
@@ -83,7 +102,7 @@ pub async fn record<W: Write>(
         tokio::select! {
             ready = ring.readable_mut() => {
                 let mut guard = ready.map_err(RecordError::Wait)?;
-                let drained = drain(guard.get_inner_mut(), &resolver(&probes, &stacks), &mut devices, &mut writer)?;
+                let drained = drain(guard.get_inner_mut(), &resolver(&probes, &stacks), &mut devices, &mut writer, observe)?;
                 guard.clear_ready();
                 decode_errors += drained.errors;
                 // A filter that cannot be updated costs precision or overhead, not
@@ -112,7 +131,7 @@ pub async fn record<W: Write>(
             _ = flush.tick() => writer.flush()?,
             _ = interrupt.recv() => break StopReason::Interrupt,
             _ = terminate.recv() => break StopReason::Terminate,
-            _ = async { sleep_until(deadline.expect("guarded by the branch condition")).await }, if deadline.is_some() => break StopReason::Duration,
+            reason = &mut until => break reason,
         }
     };
     decode_errors += drain(
@@ -120,6 +139,7 @@ pub async fn record<W: Write>(
         &resolver(&probes, &stacks),
         &mut devices,
         &mut writer,
+        observe,
     )?
     .errors;
     let lost = probes.lost_by_probe()?;
@@ -188,6 +208,7 @@ fn drain<W: Write>(
     symbols: &LiveSymbols<'_>,
     devices: &mut DeviceMap,
     writer: &mut CaptureWriter<W>,
+    observe: &mut dyn FnMut(&Event),
 ) -> Result<Drained, WriteError> {
     let mut drained = Drained {
         errors: 0,
@@ -198,10 +219,16 @@ fn drain<W: Write>(
             Ok(record) => {
                 let mut event = decode::to_event(&record, symbols);
                 event.device = devices.attribute(&event, &mut reread_sysfs);
+                for change in devices.take_changes() {
+                    let state = device_state_event(&event, change);
+                    writer.write_event(&state)?;
+                    observe(&state);
+                }
                 if let EventData::ModuleLoad { module } = &event.data {
                     drained.modules.push(module.clone());
                 }
                 writer.write_event(&event)?;
+                observe(&event);
             }
             Err(e) => {
                 drained.errors += 1;
@@ -210,6 +237,21 @@ fn drain<W: Write>(
         }
     }
     Ok(drained)
+}
+
+/// The capture's record of a watched device's new sysfs state, stamped with the
+/// time of the event that made barwatch read sysfs.
+fn device_state_event(cause: &Event, change: DeviceChange) -> Event {
+    Event {
+        ts_ns: cause.ts_ns,
+        cpu: cause.cpu,
+        pid: 0,
+        tid: 0,
+        comm: "barwatch".to_owned(),
+        probe: SYSFS_PROBE.to_owned(),
+        device: Some(change.bdf),
+        data: change.state,
+    }
 }
 
 /// Nanoseconds since the Unix epoch, now.

@@ -1,0 +1,205 @@
+//! `barwatch check`: run a command while recording (or read a capture), judge every
+//! rule, print the verdict, and exit 0 pass, 1 violation, 2 incomplete.
+
+use std::{
+    cell::RefCell,
+    io::{self, Write},
+    path::Path,
+    process::{ExitCode, ExitStatus},
+    rc::Rc,
+    time::Duration,
+};
+
+use anyhow::{Context as _, Result};
+use barwatch::{
+    analysis::{Analysis, Judgement, Outcome, render::render},
+    capture::{reader::read_capture, writer::CaptureWriter, writer::create_private},
+    expect::{Expectations, Unmet, exit_status},
+    junit,
+    live::record::{self, StopReason},
+    timeline::CycleEnd,
+};
+use serde::Serialize;
+
+use super::{Prepared, prepare, say};
+use crate::cli::CheckArgs;
+
+/// How long records of the command's last moments may take to reach the ring
+/// buffer's reader after it exits.
+const SETTLE: Duration = Duration::from_millis(300);
+/// How often open cycles are looked at while waiting for them to close.
+const POLL: Duration = Duration::from_millis(100);
+
+/// `barwatch check`.
+pub fn check(args: CheckArgs) -> Result<ExitCode> {
+    let expectations = match &args.expect {
+        Some(path) => Expectations::load(path)?,
+        None => Expectations::default(),
+    };
+    let (analysis, command) = match &args.capture {
+        Some(path) => {
+            let capture = read_capture(path)
+                .with_context(|| format!("cannot read capture {}", path.display()))?;
+            (Analysis::of_capture(&capture), None)
+        }
+        None => {
+            if args.command.is_empty() {
+                anyhow::bail!(
+                    "no command to run: give it after `--` (e.g. barwatch check -- sh -c 'echo 1 > /sys/bus/pci/devices/0000:00:04.0/remove'), or judge a recording with --capture FILE"
+                );
+            }
+            let (analysis, status) = live(&args)?;
+            (analysis, Some(status))
+        }
+    };
+    let judgement = analysis.judge(&expectations.rules);
+    let mut outcome = expectations.outcome(&judgement);
+    let mut unmet = expectations.unmet(&judgement);
+    if let Some(status) = command
+        && !status.success()
+    {
+        unmet.push(Unmet {
+            message: format!(
+                "the command failed ({status}), so the run may not have done what it should"
+            ),
+            failure: false,
+        });
+        outcome = outcome.max(Outcome::Incomplete);
+    }
+    if let Some(path) = &args.junit {
+        std::fs::write(path, junit::report(&judgement, &expectations))
+            .with_context(|| format!("cannot write JUnit report {}", path.display()))?;
+    }
+    let code = exit_status(outcome);
+    print(&judgement, &unmet, outcome, code, args.json)?;
+    Ok(ExitCode::from(code))
+}
+
+/// The verdict as `--json` prints it.
+#[derive(Serialize)]
+struct Verdict<'a> {
+    outcome: Outcome,
+    exit: u8,
+    unmet: &'a [Unmet],
+    #[serde(flatten)]
+    judgement: &'a Judgement,
+}
+
+fn print(judgement: &Judgement, unmet: &[Unmet], outcome: Outcome, exit: u8, json: bool) -> Result<()> {
+    let mut out = io::stdout().lock();
+    if json {
+        let verdict = Verdict {
+            outcome,
+            exit,
+            unmet,
+            judgement,
+        };
+        serde_json::to_writer_pretty(&mut out, &verdict)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let text = render(judgement);
+    let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
+    // The expectations' verdict leads when it is worse than the rules' alone.
+    if outcome > judgement.outcome() || (outcome == Outcome::Violation && !unmet.is_empty()) {
+        let word = if outcome == Outcome::Violation { "FAIL" } else { "INCOMPLETE" };
+        writeln!(out, "{word}: {}", unmet.iter().map(|u| u.message.as_str()).collect::<Vec<_>>().join("; "))?;
+        if judgement.outcome() != Outcome::Pass {
+            writeln!(out, "{first}")?;
+        }
+    } else {
+        writeln!(out, "{first}")?;
+        for u in unmet {
+            writeln!(out, "expectation: {}", u.message)?;
+        }
+    }
+    write!(out, "{rest}")?;
+    Ok(())
+}
+
+/// Records while the command runs and until its cycles close; returns the
+/// analysis and the command's exit status.
+fn live(args: &CheckArgs) -> Result<(Analysis, ExitStatus)> {
+    let Prepared {
+        probes,
+        devices,
+        header,
+        attached,
+    } = prepare(&args.recording)?;
+    let analysis = Rc::new(RefCell::new(Analysis::new(&header)));
+    let status: Rc<RefCell<Option<ExitStatus>>> = Rc::default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the event loop")?;
+    let program = &args.command[0];
+    let recorded = runtime.block_on(async {
+        let mut child = tokio::process::Command::new(program)
+            .args(&args.command[1..])
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot run `{program}` (it is run directly, not by a shell)"))?;
+        let until = {
+            let analysis = Rc::clone(&analysis);
+            let status = Rc::clone(&status);
+            let timeout = args.timeout;
+            async move {
+                *status.borrow_mut() = child.wait().await.ok();
+                tokio::time::sleep(SETTLE).await;
+                let deadline = tokio::time::Instant::now() + timeout;
+                loop {
+                    if !has_open_cycle(&analysis.borrow()) {
+                        return StopReason::CommandDone;
+                    }
+                    if tokio::time::Instant::now() >= deadline {
+                        return StopReason::WaitTimedOut;
+                    }
+                    tokio::time::sleep(POLL).await;
+                }
+            }
+        };
+        let sink = Rc::clone(&analysis);
+        let mut observe = move |event: &barwatch::event::Event| sink.borrow_mut().push(event.clone());
+        let recorded = match &args.output {
+            Some(path) => {
+                let writer = CaptureWriter::new(open(path)?, &header)?;
+                record::record(probes, devices, writer, until, &mut observe).await?
+            }
+            None => {
+                let writer = CaptureWriter::new(io::sink(), &header)?;
+                record::record(probes, devices, writer, until, &mut observe).await?
+            }
+        };
+        anyhow::Ok(recorded)
+    })?;
+    let mut analysis = analysis.borrow().clone();
+    analysis.finish(&recorded.trailer);
+    let status = status
+        .borrow()
+        .context("the command was not waited for: barwatch was interrupted")?;
+    let why = match recorded.reason {
+        StopReason::WaitTimedOut => format!(
+            "; a cycle was still open {} after the command exited",
+            humantime::format_duration(args.timeout)
+        ),
+        _ => String::new(),
+    };
+    say(format_args!(
+        "barwatch: {} events ({} lost) from {attached} probe points while `{program}` ran{why}",
+        recorded.trailer.events, recorded.trailer.lost
+    ));
+    Ok((analysis, status))
+}
+
+fn open(path: &Path) -> Result<std::fs::File> {
+    create_private(path).with_context(|| format!("cannot create capture file {}", path.display()))
+}
+
+/// Whether some device's last cycle is still open.
+fn has_open_cycle(analysis: &Analysis) -> bool {
+    analysis
+        .timelines()
+        .devices
+        .iter()
+        .any(|d| d.cycles.last().is_some_and(|c| c.end == CycleEnd::Open))
+}

@@ -1,0 +1,162 @@
+//! ioctl-in-window: an ALSA PCM/control ioctl entered the driver during the quiesce
+//! window, or was still in flight when the BAR was unmapped.
+//!
+//! Only ioctls that reached the driver count. Once `snd_card_disconnect` has run,
+//! ALSA routes a file's ioctls to its `snd_disconnect_*` stubs, which never touch
+//! the device; an ioctl reached the driver when `snd_pcm_ioctl`/`snd_ctl_ioctl` ran
+//! inside it, or, without those probes, when it did not fail with -ENODEV.
+
+use super::{Context, Rule, Violation, human_duration};
+use crate::{
+    event::{Event, EventData},
+    probe_table::Role,
+    timeline::Cycle,
+};
+
+/// The rule.
+pub struct IoctlInWindow;
+
+/// -ENODEV: what ALSA's disconnected files answer.
+const ENODEV: i64 = -19;
+
+/// One ioctl: its entry, its exit if seen, and whether it reached the driver.
+struct Call<'a> {
+    enter: &'a Event,
+    exit: Option<&'a Event>,
+    reached: bool,
+}
+
+impl Rule for IoctlInWindow {
+    fn id(&self) -> &'static str {
+        "ioctl-in-window"
+    }
+
+    fn meaning(&self) -> &'static str {
+        "no ALSA ioctl reaches the driver in the quiesce window or is still in flight at the unmap"
+    }
+
+    fn blind(&self, ctx: &Context) -> Option<String> {
+        ctx.blind(&[Role::Mapping]).or_else(|| {
+            (!ctx.probes.attached("syscalls:sys_enter_ioctl"))
+                .then(|| "syscalls:sys_enter_ioctl is not attached".to_owned())
+        })
+    }
+
+    fn violations(&self, ctx: &Context) -> Vec<Violation> {
+        let entries_probed = ctx
+            .probes
+            .names_with_role(Role::AlsaEntry)
+            .any(|name| name.starts_with("kprobe:") && ctx.probes.attached(name));
+        let mut found = Vec::new();
+        for call in calls(ctx.events, entries_probed) {
+            let Some(device) = call.enter.device.as_deref() else {
+                continue;
+            };
+            let Some(timeline) = ctx.timelines.device(device) else {
+                continue;
+            };
+            for cycle in &timeline.cycles {
+                if let Some(v) = judge(&call, device, cycle) {
+                    found.push(v);
+                }
+            }
+        }
+        found
+    }
+
+    fn gaps(&self, ctx: &Context) -> Option<String> {
+        ctx.gaps(&[Role::Mapping, Role::AlsaEntry, Role::QuiesceMarker])
+    }
+}
+
+/// Pairs ioctl entries and exits by thread, in order.
+fn calls(events: &[Event], entries_probed: bool) -> Vec<Call<'_>> {
+    let mut open: std::collections::HashMap<u32, usize> = Default::default();
+    let mut calls: Vec<Call> = Vec::new();
+    let mut entered_driver: std::collections::HashSet<usize> = Default::default();
+    for event in events {
+        match &event.data {
+            EventData::IoctlEnter { .. } => {
+                open.insert(event.tid, calls.len());
+                calls.push(Call {
+                    enter: event,
+                    exit: None,
+                    reached: !entries_probed,
+                });
+            }
+            EventData::IoctlExit { ret, .. } => {
+                if let Some(i) = open.remove(&event.tid) {
+                    let call = &mut calls[i];
+                    call.exit = Some(event);
+                    if !entries_probed && *ret == ENODEV {
+                        call.reached = false;
+                    }
+                }
+            }
+            EventData::FuncEntry { .. } if is_alsa_entry(&event.probe) => {
+                if let Some(&i) = open.get(&event.tid) {
+                    entered_driver.insert(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    if entries_probed {
+        for i in entered_driver {
+            calls[i].reached = true;
+        }
+    }
+    calls
+}
+
+fn is_alsa_entry(probe: &str) -> bool {
+    probe == "kprobe:snd_pcm_ioctl" || probe == "kprobe:snd_ctl_ioctl"
+}
+
+/// The violation `call` commits against `cycle`, if any.
+fn judge(call: &Call, device: &str, cycle: &Cycle) -> Option<Violation> {
+    if !call.reached {
+        return None;
+    }
+    let enter = call.enter.ts_ns;
+    let exit = call.exit.map(|e| e.ts_ns);
+    let (name, fd) = match &call.enter.data {
+        EventData::IoctlEnter { cmd_name, fd, .. } => (cmd_name.as_str(), *fd),
+        _ => return None,
+    };
+    let quiesce = cycle.quiesce_window();
+    let unmap_window = cycle.unmap_window();
+    let entered_quiescing = quiesce.is_some_and(|w| w.contains(enter));
+    let entered_unmapped = unmap_window.is_some_and(|w| w.contains(enter));
+    let in_flight_at_unmap = cycle
+        .unmap
+        .as_ref()
+        .is_some_and(|u| enter < u.ts_ns && exit.is_none_or(|x| x > u.ts_ns));
+    let what = if in_flight_at_unmap {
+        let unmap = cycle.unmap.as_ref().expect("checked above");
+        format!(
+            "ioctl({fd}, {name}) by pid {} {} was still in the driver when {} ran, {} after it entered",
+            call.enter.pid,
+            call.enter.comm,
+            unmap.what,
+            human_duration(unmap.ts_ns - enter)
+        )
+    } else if entered_quiescing || entered_unmapped {
+        let start = cycle.quiesce.as_ref().or(cycle.unmap.as_ref())?;
+        let window = if entered_unmapped { "unmap" } else { "quiesce" };
+        format!(
+            "ioctl({fd}, {name}) by pid {} {} reached the driver in the {window} window, {} after {}",
+            call.enter.pid,
+            call.enter.comm,
+            human_duration(enter - start.ts_ns),
+            start.what
+        )
+    } else {
+        return None;
+    };
+    let mut v = Violation::by("ioctl-in-window", device, Some(cycle), call.enter);
+    v.what = what;
+    v.advice = "Stop taking requests before quiescing: disconnect the card (snd_card_disconnect) or take a lock/reference that remove waits for, so no ioctl is in the driver when the BAR goes away.".to_owned();
+    v.events.extend(call.exit.cloned());
+    Some(v)
+}

@@ -1,0 +1,89 @@
+//! irq-in-window: the device's interrupt handler ran inside the unmap window.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{Context, Rule, Violation, human_duration};
+use crate::{event::EventData, probe_table::Role};
+
+/// The rule.
+pub struct IrqInWindow;
+
+impl Rule for IrqInWindow {
+    fn id(&self) -> &'static str {
+        "irq-in-window"
+    }
+
+    fn meaning(&self) -> &'static str {
+        "the device's interrupt handler does not run while its BAR is unmapped"
+    }
+
+    fn blind(&self, ctx: &Context) -> Option<String> {
+        ctx.blind(&[Role::Mapping, Role::Irq])
+    }
+
+    fn violations(&self, ctx: &Context) -> Vec<Violation> {
+        // The handlers each device ran outside its cycles: a vector handed to
+        // another device after a remove runs that device's handler, not this one's.
+        let mut own: BTreeMap<&str, BTreeSet<u64>> = BTreeMap::new();
+        for event in ctx.events {
+            if let (EventData::IrqHandlerEntry { handler, .. }, Some(device)) =
+                (&event.data, event.device.as_deref())
+                && handler.0 != 0
+                && ctx
+                    .timelines
+                    .device(device)
+                    .is_some_and(|t| t.cycle_at(event.ts_ns).is_none())
+            {
+                own.entry(device).or_default().insert(handler.0);
+            }
+        }
+        let mut found = Vec::new();
+        for event in ctx.events {
+            let EventData::IrqHandlerEntry {
+                irq,
+                handler,
+                handler_name,
+            } = &event.data
+            else {
+                continue;
+            };
+            let Some(device) = event.device.as_deref() else {
+                continue;
+            };
+            if own
+                .get(device)
+                .is_some_and(|h| handler.0 != 0 && !h.contains(&handler.0))
+            {
+                continue;
+            }
+            let Some(timeline) = ctx.timelines.device(device) else {
+                continue;
+            };
+            for cycle in &timeline.cycles {
+                let (Some(window), Some(unmap)) = (cycle.unmap_window(), cycle.unmap.as_ref())
+                else {
+                    continue;
+                };
+                if !window.contains(event.ts_ns) {
+                    continue;
+                }
+                let name = handler_name.clone().unwrap_or_else(|| handler.to_string());
+                let mut v = Violation::by("irq-in-window", device, Some(cycle), event);
+                v.what = format!(
+                    "IRQ {irq} ran handler {name} {} after {} (CPU {})",
+                    human_duration(event.ts_ns - unmap.ts_ns),
+                    unmap.what,
+                    event.cpu
+                );
+                v.advice = "Mask the device's interrupt sources and free_irq() (or synchronize_irq()) before the iounmap; an interrupt still pending at the unmap runs the handler on a dead mapping.".to_owned();
+                v.events.push(ctx.events[unmap.event].clone());
+                found.push(v);
+            }
+        }
+        found
+    }
+
+    fn gaps(&self, ctx: &Context) -> Option<String> {
+        ctx.gaps(&[Role::Mapping, Role::Irq])
+    }
+}

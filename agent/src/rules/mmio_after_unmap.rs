@@ -1,0 +1,142 @@
+//! mmio-after-unmap: an MMIO accessor ran with a base address that is unmapped, or
+//! a kernel page fault hit an unmapped MMIO range.
+
+use super::{Context, Rule, Violation, human_duration, stop_the_path};
+use crate::{
+    event::{Event, EventData},
+    probe_table::Role,
+    timeline::mappings::MappingLife,
+};
+
+/// The rule.
+pub struct MmioAfterUnmap;
+
+impl Rule for MmioAfterUnmap {
+    fn id(&self) -> &'static str {
+        "mmio-after-unmap"
+    }
+
+    fn meaning(&self) -> &'static str {
+        "no MMIO accessor runs, and no kernel page fault hits, a BAR mapping after its iounmap"
+    }
+
+    fn blind(&self, ctx: &Context) -> Option<String> {
+        if let Some(reason) = ctx.blind(&[Role::Mapping]) {
+            return Some(reason);
+        }
+        (!ctx.probes.sees_role(Role::MmioAccessor) && !ctx.probes.sees_role(Role::PageFault))
+            .then(|| "no attached MMIO accessor or page-fault probe".to_owned())
+    }
+
+    fn violations(&self, ctx: &Context) -> Vec<Violation> {
+        ctx.events
+            .iter()
+            .filter_map(|event| {
+                let (addr, access) = touched(event)?;
+                let life = ctx.timelines.mappings.unmapped_at(addr, event.ts_ns)?;
+                let device = event.device.clone().or_else(|| life.device.clone())?;
+                Some(violation(ctx, event, &device, life, addr, &access))
+            })
+            .collect()
+    }
+
+    fn gaps(&self, ctx: &Context) -> Option<String> {
+        ctx.gaps(&[Role::Mapping, Role::MmioAccessor, Role::PageFault])
+            .or_else(|| skipped_in_unmap_windows(ctx))
+    }
+}
+
+/// The address an event touched and how, for accessors with a base and faults.
+fn touched(event: &Event) -> Option<(u64, String)> {
+    match &event.data {
+        EventData::FuncEntry {
+            function,
+            base: Some(base),
+            ..
+        } => Some((base.0, format!("{function} used"))),
+        EventData::Tracepoint {
+            base: Some(base), ..
+        } => Some((base.0, format!("tracepoint {} used", event.probe))),
+        EventData::PageFault {
+            address,
+            function,
+            write,
+            ..
+        } => {
+            let access = if *write { "write" } else { "read" };
+            let at = function.as_deref().unwrap_or("an unknown function");
+            Some((address.0, format!("a kernel {access} in {at} faulted on")))
+        }
+        _ => None,
+    }
+}
+
+fn violation(
+    ctx: &Context,
+    event: &Event,
+    device: &str,
+    life: &MappingLife,
+    addr: u64,
+    access: &str,
+) -> Violation {
+    let timeline = ctx.timelines.device(device);
+    let cycle = timeline.and_then(|t| t.cycle_at(event.ts_ns));
+    let mut v = Violation::by("mmio-after-unmap", device, cycle, event);
+    v.stack = stack_of(ctx, event);
+    let since = life
+        .unmapped_ns
+        .map(|t| format!("{} after its iounmap", human_duration(event.ts_ns - t)))
+        .unwrap_or_default();
+    let phys = life.phys.map(|p| format!(" of {p}")).unwrap_or_default();
+    v.what = format!(
+        "{access} {addr:#x} in the unmapped mapping {}{phys}, {since} (pid {} {})",
+        life.virt, event.pid, event.comm
+    );
+    v.advice = format!(
+        "The path in the stack touched the device with its BAR unmapped: {}.",
+        stop_the_path(&v.stack, &event.comm)
+    );
+    if let Some(unmap) = life.unmapped {
+        v.events.push(ctx.events[unmap].clone());
+    }
+    v
+}
+
+/// The event's own stack, or that of the page fault it caused on the same thread
+/// right after (an accessor's probe takes a stack only when its base is unmapped
+/// as the kernel knows it).
+fn stack_of(ctx: &Context, event: &Event) -> Vec<String> {
+    let own = match &event.data {
+        EventData::FuncEntry { stack, .. } | EventData::PageFault { stack, .. } => stack.clone(),
+        _ => Vec::new(),
+    };
+    if !own.is_empty() {
+        return own;
+    }
+    ctx.events
+        .iter()
+        .filter(|e| e.tid == event.tid && e.ts_ns >= event.ts_ns)
+        .take_while(|e| e.ts_ns <= event.ts_ns + 10_000_000)
+        .find_map(|e| match &e.data {
+            EventData::PageFault { stack, .. } if !stack.is_empty() => Some(stack.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// Interrupt handler calls the kernel hid from their probes inside an unmap
+/// window: an accessor call there could not be seen.
+fn skipped_in_unmap_windows(ctx: &Context) -> Option<String> {
+    let hidden = ctx
+        .skipped
+        .iter()
+        .filter(|s| {
+            ctx.cycles()
+                .filter_map(|(_, c)| c.unmap_window())
+                .any(|w| w.contains(s.start_ns))
+        })
+        .count();
+    (hidden > 0).then(|| {
+        format!("{hidden} interrupt handler calls in an unmap window ran unseen (their kprobe was skipped by the kernel)")
+    })
+}

@@ -1,0 +1,128 @@
+//! work-in-window: the driver's work ran inside the unmap window.
+//!
+//! A work item is the driver's when its function is in the driver's module. The
+//! work that maps the BAR again (a probe deferred to a worker, like
+//! `azx_probe_work`) belongs to the new binding and is not a violation.
+
+use std::collections::HashMap;
+
+use super::{Context, Rule, Violation, human_duration, stop_the_path};
+use crate::{
+    event::{Event, EventData},
+    probe_table::Role,
+    timeline::DeviceTimeline,
+};
+
+/// The rule.
+pub struct WorkInWindow;
+
+impl Rule for WorkInWindow {
+    fn id(&self) -> &'static str {
+        "work-in-window"
+    }
+
+    fn meaning(&self) -> &'static str {
+        "none of the driver's work items runs while the device's BAR is unmapped"
+    }
+
+    fn blind(&self, ctx: &Context) -> Option<String> {
+        ctx.blind(&[Role::Mapping, Role::Work])
+    }
+
+    fn violations(&self, ctx: &Context) -> Vec<Violation> {
+        let mut found = Vec::new();
+        let mut running: HashMap<u32, usize> = HashMap::new();
+        let mut started: Vec<(usize, Option<u64>)> = Vec::new();
+        for (index, event) in ctx.events.iter().enumerate() {
+            match &event.data {
+                EventData::WorkStart { .. } => {
+                    running.insert(event.tid, started.len());
+                    started.push((index, None));
+                }
+                EventData::WorkEnd { .. } => {
+                    if let Some(i) = running.remove(&event.tid) {
+                        started[i].1 = Some(event.ts_ns);
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (index, end) in started {
+            let event = &ctx.events[index];
+            let Some(module) = work_module(event) else {
+                continue;
+            };
+            for timeline in &ctx.timelines.devices {
+                if !drives(timeline, module) {
+                    continue;
+                }
+                for cycle in &timeline.cycles {
+                    let (Some(window), Some(unmap)) = (cycle.unmap_window(), cycle.unmap.as_ref())
+                    else {
+                        continue;
+                    };
+                    if !window.contains(event.ts_ns) {
+                        continue;
+                    }
+                    let remaps_here = cycle.remap.as_ref().is_some_and(|r| {
+                        r.tid == event.tid && r.ts_ns >= event.ts_ns && end.is_none_or(|e| r.ts_ns <= e)
+                    });
+                    if remaps_here {
+                        continue;
+                    }
+                    let name = work_name(event);
+                    let mut v = Violation::by("work-in-window", &timeline.bdf, Some(cycle), event);
+                    v.what = format!(
+                        "work {name} started on {} {} after {}",
+                        event.comm,
+                        human_duration(event.ts_ns - unmap.ts_ns),
+                        unmap.what
+                    );
+                    v.advice = format!(
+                        "The driver's work outlived the mapping: {}.",
+                        stop_the_path(&["process_one_work".to_owned()], &event.comm)
+                    );
+                    v.events.push(ctx.events[unmap.event].clone());
+                    found.push(v);
+                }
+            }
+        }
+        found
+    }
+
+    fn gaps(&self, ctx: &Context) -> Option<String> {
+        ctx.gaps(&[Role::Mapping, Role::Work])
+    }
+}
+
+/// The module of a work item's function, from its symbol (`fn [module]`).
+fn work_module(event: &Event) -> Option<&str> {
+    let EventData::WorkStart {
+        symbol: Some(symbol),
+        ..
+    } = &event.data
+    else {
+        return None;
+    };
+    symbol
+        .rsplit_once(" [")
+        .and_then(|(_, module)| module.strip_suffix(']'))
+}
+
+fn work_name(event: &Event) -> String {
+    match &event.data {
+        EventData::WorkStart {
+            symbol, function, ..
+        } => symbol.clone().unwrap_or_else(|| function.to_string()),
+        _ => String::new(),
+    }
+}
+
+/// Whether `module` is the driver of the device (module names use `_` where
+/// driver names may use `-`).
+fn drives(timeline: &DeviceTimeline, module: &str) -> bool {
+    timeline
+        .driver
+        .as_deref()
+        .is_some_and(|driver| driver.replace('-', "_") == module.replace('-', "_"))
+}

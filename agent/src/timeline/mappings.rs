@@ -1,0 +1,185 @@
+//! The life of every MMIO mapping a capture shows: where it was mapped, from which
+//! physical address, when it was unmapped. Rules ask it whether an address was
+//! unmapped at a moment.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::event::Hex;
+
+/// One `ioremap`…`iounmap` life of a virtual range.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MappingLife {
+    /// First virtual address.
+    pub virt: Hex,
+    /// Length in bytes (for a mapping made before the capture: the device's
+    /// largest BAR, the best bound known).
+    pub size: u64,
+    /// The physical address mapped, when the `ioremap` was seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phys: Option<Hex>,
+    /// The watched device it belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// Index of the `ioremap` return in the analysis' event log; `None` when it was
+    /// mapped before the capture.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mapped: Option<usize>,
+    /// When it was mapped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mapped_ns: Option<u64>,
+    /// Index of the `iounmap` in the event log, once unmapped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unmapped: Option<usize>,
+    /// When it was unmapped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unmapped_ns: Option<u64>,
+}
+
+impl MappingLife {
+    /// Whether virtual address `addr` lies in the range.
+    pub fn contains(&self, addr: u64) -> bool {
+        (self.virt.0..self.virt.0.saturating_add(self.size)).contains(&addr)
+    }
+
+    /// Whether the range was mapped at `ts_ns` (a mapping from before the capture
+    /// counts as mapped from the start).
+    fn live_at(&self, ts_ns: u64) -> bool {
+        self.mapped_ns.is_none_or(|t| t <= ts_ns) && self.unmapped_ns.is_none_or(|t| ts_ns < t)
+    }
+}
+
+/// Every mapping life of a capture, in the order they were mapped or first seen.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct MappingHistory {
+    lives: Vec<MappingLife>,
+    /// `ioremap` entries waiting for their return, by thread: physical address,
+    /// size and device.
+    #[serde(skip)]
+    pending: HashMap<u32, (u64, u64)>,
+}
+
+impl MappingHistory {
+    /// Notes an `ioremap` entry on thread `tid`.
+    pub fn map_entry(&mut self, tid: u32, phys: u64, size: u64) {
+        self.pending.insert(tid, (phys, size));
+    }
+
+    /// Notes an `ioremap` return on thread `tid`; returns the new life's index.
+    pub fn map_return(
+        &mut self,
+        tid: u32,
+        virt: u64,
+        device: Option<String>,
+        event: usize,
+        ts_ns: u64,
+    ) -> Option<usize> {
+        let (phys, size) = self.pending.remove(&tid)?;
+        if virt == 0 {
+            return None;
+        }
+        self.lives.push(MappingLife {
+            virt: Hex(virt),
+            size,
+            phys: Some(Hex(phys)),
+            device,
+            mapped: Some(event),
+            mapped_ns: Some(ts_ns),
+            unmapped: None,
+            unmapped_ns: None,
+        });
+        Some(self.lives.len() - 1)
+    }
+
+    /// Notes an `iounmap` of `virt`; a range never seen mapped was mapped before the
+    /// capture and is assumed `fallback_size` long. Returns the life's index.
+    pub fn unmap(
+        &mut self,
+        virt: u64,
+        device: Option<String>,
+        fallback_size: u64,
+        event: usize,
+        ts_ns: u64,
+    ) -> usize {
+        let live = self
+            .lives
+            .iter()
+            .rposition(|l| l.unmapped.is_none() && l.contains(virt));
+        let index = live.unwrap_or_else(|| {
+            self.lives.push(MappingLife {
+                virt: Hex(virt),
+                size: fallback_size,
+                phys: None,
+                device,
+                mapped: None,
+                mapped_ns: None,
+                unmapped: None,
+                unmapped_ns: None,
+            });
+            self.lives.len() - 1
+        });
+        let life = &mut self.lives[index];
+        life.unmapped = Some(event);
+        life.unmapped_ns = Some(ts_ns);
+        index
+    }
+
+    /// The mapping `addr` was in and that was unmapped at `ts_ns`, when no live
+    /// mapping held it then: an access there touches nothing the driver owns.
+    pub fn unmapped_at(&self, addr: u64, ts_ns: u64) -> Option<&MappingLife> {
+        if self
+            .lives
+            .iter()
+            .any(|l| l.contains(addr) && l.live_at(ts_ns))
+        {
+            return None;
+        }
+        self.lives
+            .iter()
+            .rev()
+            .find(|l| l.contains(addr) && l.unmapped_ns.is_some_and(|t| t <= ts_ns))
+    }
+
+    /// The life at `index`.
+    pub fn get(&self, index: usize) -> &MappingLife {
+        &self.lives[index]
+    }
+
+    /// Every life, in order.
+    pub fn lives(&self) -> &[MappingLife] {
+        &self.lives
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_is_unmapped_between_iounmap_and_a_new_mapping_of_it() {
+        let mut history = MappingHistory::default();
+        history.map_entry(7, 0xfeb0_0000, 0x1000);
+        history.map_return(7, 0xc000_0000, Some("d".into()), 1, 10);
+        assert!(history.unmapped_at(0xc000_0010, 15).is_none());
+        history.unmap(0xc000_0000, Some("d".into()), 0, 2, 20);
+        assert!(history.unmapped_at(0xc000_0010, 19).is_none());
+        let life = history.unmapped_at(0xc000_0010, 25).unwrap();
+        assert_eq!(life.phys, Some(Hex(0xfeb0_0000)));
+        // The kernel hands the same range out again: it is mapped once more.
+        history.map_entry(8, 0x4000_0000, 0x1000);
+        history.map_return(8, 0xc000_0000, Some("d".into()), 3, 30);
+        assert!(history.unmapped_at(0xc000_0010, 35).is_none());
+        assert!(history.unmapped_at(0xc000_0010, 25).is_some());
+    }
+
+    #[test]
+    fn a_mapping_from_before_the_capture_gets_the_fallback_size() {
+        let mut history = MappingHistory::default();
+        let index = history.unmap(0xc000_0000, Some("d".into()), 0x4000, 0, 5);
+        assert_eq!(history.get(index).size, 0x4000);
+        assert!(history.unmapped_at(0xc000_3ffc, 6).is_some());
+        assert!(history.unmapped_at(0xc000_4000, 6).is_none());
+        assert!(history.unmapped_at(0xc000_0000, 4).is_none());
+    }
+}

@@ -1,0 +1,623 @@
+//! Quiesce timelines: per PCI device, the cycles of Active → Quiescing → Unmapped →
+//! Remapped → Active that a capture shows, with their windows and what triggered
+//! them.
+//!
+//! The model is pure: it reads events in time order (see [`crate::analysis`]) and
+//! the capture's probe table, never the running system. A marker names its device
+//! when an argument leads to it (`azx_stop_chip`'s base); the PCI core's and the
+//! driver's entry points (`pci_stop_and_remove_bus_device_locked`, `azx_remove`)
+//! do not, so a cycle opened on a thread takes the earlier stop markers of that
+//! same thread as its start: they are the path that led to it.
+
+pub mod mappings;
+pub mod probes;
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use crate::{
+    capture::format::WatchedDevice,
+    event::{BarRange, Event, EventData, Hex},
+    probe_table::{Edge, Marker, Role, Trigger},
+};
+use mappings::MappingHistory;
+use probes::ProbeIndex;
+
+/// How far back a thread's stop markers can open a cycle: a remove path runs in
+/// well under this, and older markers belong to something else.
+pub const LOOKBACK_NS: u64 = 30_000_000_000;
+
+/// Where a device is in its quiesce story.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    /// No driver runs it (not yet bound, or unbound at the start).
+    Unbound,
+    /// The driver runs it and its BARs are mapped.
+    Active,
+    /// The driver is stopping it; the BARs are still mapped.
+    Quiescing,
+    /// A BAR mapping is gone; nothing may touch the device.
+    Unmapped,
+    /// The BAR is mapped again, the driver not yet running.
+    Remapped,
+    /// Removed and not back: an unmap without a remap that is expected.
+    Removed,
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            State::Unbound => "unbound",
+            State::Active => "active",
+            State::Quiescing => "quiescing",
+            State::Unmapped => "unmapped",
+            State::Remapped => "remapped",
+            State::Removed => "removed",
+        })
+    }
+}
+
+/// One step of a cycle: the event that made it, where in the log it is, and who
+/// ran it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Moment {
+    /// When (CLOCK_MONOTONIC ns).
+    pub ts_ns: u64,
+    /// Index of the event in the analysis' time-ordered log.
+    pub event: usize,
+    /// What happened, e.g. `azx_stop_chip` or `iounmap(0xffffc90000300000)`.
+    pub what: String,
+    /// Thread that ran it.
+    pub tid: u32,
+    /// Its command name.
+    pub comm: String,
+}
+
+impl Moment {
+    fn of(event: &Event, index: usize) -> Self {
+        Moment {
+            ts_ns: event.ts_ns,
+            event: index,
+            what: step_label(event),
+            tid: event.tid,
+            comm: event.comm.clone(),
+        }
+    }
+}
+
+/// A time span; `end_ns` is `None` while it is still open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Window {
+    /// Start (inclusive).
+    pub start_ns: u64,
+    /// End (exclusive), when it closed.
+    pub end_ns: Option<u64>,
+}
+
+impl Window {
+    /// Whether `ts_ns` lies inside.
+    pub fn contains(&self, ts_ns: u64) -> bool {
+        ts_ns >= self.start_ns && self.end_ns.is_none_or(|end| ts_ns < end)
+    }
+
+    /// Its length, measured to `now_ns` when still open.
+    pub fn length_ns(&self, now_ns: u64) -> u64 {
+        self.end_ns.unwrap_or(now_ns).saturating_sub(self.start_ns)
+    }
+}
+
+/// How a cycle ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CycleEnd {
+    /// The driver runs the device again.
+    Closed,
+    /// Still open when the capture ended.
+    Open,
+    /// The device was removed and did not come back, as expected of a remove.
+    Removed,
+}
+
+/// Something in a cycle that does not follow the story, for the `unbalanced` rule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Anomaly {
+    /// Where it happened.
+    pub at: Moment,
+    /// What is wrong, in words.
+    pub problem: String,
+}
+
+/// One quiesce cycle of one device.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Cycle {
+    /// 1-based number among the device's cycles.
+    pub number: usize,
+    /// Why it happened, when a marker said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<Trigger>,
+    /// The capture started inside it: its beginning is unknown.
+    pub started_before_capture: bool,
+    /// The first stop marker.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quiesce: Option<Moment>,
+    /// The first unmap of one of its BARs' mappings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unmap: Option<Moment>,
+    /// The mapping of its BAR again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remap: Option<Moment>,
+    /// The driver runs it again (restart marker or probe done).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active: Option<Moment>,
+    /// Every step in order: markers, unmaps, remaps.
+    pub steps: Vec<Moment>,
+    /// The mappings unmapped in this cycle (indexes into the mapping history).
+    pub unmapped: Vec<usize>,
+    /// The mappings made in this cycle.
+    pub remapped: Vec<usize>,
+    /// How it ended.
+    pub end: CycleEnd,
+    /// Steps out of order.
+    pub anomalies: Vec<Anomaly>,
+}
+
+impl Cycle {
+    fn new(number: usize) -> Self {
+        Cycle {
+            number,
+            trigger: None,
+            started_before_capture: false,
+            quiesce: None,
+            unmap: None,
+            remap: None,
+            active: None,
+            steps: Vec::new(),
+            unmapped: Vec::new(),
+            remapped: Vec::new(),
+            end: CycleEnd::Open,
+            anomalies: Vec::new(),
+        }
+    }
+
+    /// When the cycle began, when known.
+    pub fn start_ns(&self) -> Option<u64> {
+        [&self.quiesce, &self.unmap, &self.remap, &self.active]
+            .into_iter()
+            .flatten()
+            .map(|m| m.ts_ns)
+            .next()
+            .filter(|_| !self.started_before_capture)
+    }
+
+    /// The quiesce window: from the first stop marker to the unmap (or to the
+    /// restart, in a cycle without an unmap).
+    pub fn quiesce_window(&self) -> Option<Window> {
+        let start = self.quiesce.as_ref().or(self.unmap.as_ref())?;
+        let end = self.unmap.as_ref().or(self.active.as_ref());
+        Some(Window {
+            start_ns: start.ts_ns,
+            end_ns: end.map(|m| m.ts_ns),
+        })
+    }
+
+    /// The unmap window: from the unmap to the remap (or the restart).
+    pub fn unmap_window(&self) -> Option<Window> {
+        let start = self.unmap.as_ref()?;
+        let end = self.remap.as_ref().or(self.active.as_ref());
+        Some(Window {
+            start_ns: start.ts_ns,
+            end_ns: end.map(|m| m.ts_ns),
+        })
+    }
+
+    /// The whole cycle as a window, from its first known step.
+    pub fn span(&self) -> Option<Window> {
+        let start = self.steps.first()?;
+        Some(Window {
+            start_ns: start.ts_ns,
+            end_ns: match self.end {
+                CycleEnd::Open => None,
+                _ => self.steps.last().map(|m| m.ts_ns + 1),
+            },
+        })
+    }
+}
+
+/// One device's timeline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DeviceTimeline {
+    /// PCI address.
+    pub bdf: String,
+    /// The driver last seen bound.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    /// State at the end of the capture.
+    pub state: State,
+    /// Its cycles, in order.
+    pub cycles: Vec<Cycle>,
+    /// Its memory BARs as sysfs last showed them, with the time they were read
+    /// (0: at the start).
+    pub bars: Vec<(u64, Vec<BarRange>)>,
+}
+
+impl DeviceTimeline {
+    /// The BARs sysfs showed last at or before `ts_ns`.
+    pub fn bars_at(&self, ts_ns: u64) -> &[BarRange] {
+        self.bars
+            .iter()
+            .rev()
+            .find(|(t, _)| *t <= ts_ns)
+            .or(self.bars.first())
+            .map_or(&[], |(_, bars)| bars.as_slice())
+    }
+
+    /// The cycle whose span holds `ts_ns`.
+    pub fn cycle_at(&self, ts_ns: u64) -> Option<&Cycle> {
+        self.cycles
+            .iter()
+            .find(|c| c.span().is_some_and(|w| w.contains(ts_ns)))
+    }
+}
+
+/// Every watched device's timeline and every mapping's life.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Timelines {
+    /// One per device, by PCI address.
+    pub devices: Vec<DeviceTimeline>,
+    /// Every MMIO mapping seen.
+    #[serde(skip)]
+    pub mappings: MappingHistory,
+}
+
+impl Timelines {
+    /// The timeline of device `bdf`.
+    pub fn device(&self, bdf: &str) -> Option<&DeviceTimeline> {
+        self.devices.iter().find(|d| d.bdf == bdf)
+    }
+}
+
+/// A stop marker that named no device, kept on its thread for the cycle it leads to.
+#[derive(Clone, Debug)]
+struct Earlier {
+    moment: Moment,
+    marker: Marker,
+    /// The driver's own marker, not the PCI core's.
+    drivers: bool,
+}
+
+/// A device being followed through the log.
+struct Track {
+    timeline: DeviceTimeline,
+    present: bool,
+    /// Stop markers before this are not the next cycle's: the last cycle's end.
+    boundary_ns: u64,
+    /// Thread of the last remap, whose probe-done marker makes the device active.
+    remap_tid: Option<u32>,
+    /// Whether an edge (map, unmap, marker) of this device was seen.
+    seen_edge: bool,
+    /// Listed by the capture's header as bound at the start.
+    bound_at_start: bool,
+}
+
+impl Track {
+    fn new(bdf: &str, driver: Option<String>, bars: Vec<BarRange>) -> Self {
+        let bound = driver.is_some();
+        Track {
+            timeline: DeviceTimeline {
+                bdf: bdf.to_owned(),
+                driver,
+                state: if bound { State::Active } else { State::Unbound },
+                cycles: Vec::new(),
+                bars: vec![(0, bars)],
+            },
+            present: true,
+            boundary_ns: 0,
+            remap_tid: None,
+            seen_edge: false,
+            bound_at_start: bound,
+        }
+    }
+
+    fn state(&self) -> State {
+        self.timeline.state
+    }
+
+    fn cycle(&mut self) -> &mut Cycle {
+        if self.timeline.cycles.last().is_none_or(|c| c.end != CycleEnd::Open) {
+            let number = self.timeline.cycles.len() + 1;
+            self.timeline.cycles.push(Cycle::new(number));
+        }
+        self.timeline.cycles.last_mut().expect("just ensured")
+    }
+
+    /// Opens a cycle at `moment`, starting it at the thread's earlier stop markers.
+    /// The quiesce window starts at the driver's own first marker when there is
+    /// one: until the driver acts (`snd_card_disconnect`), the PCI core's remove
+    /// path has not yet told it to stop taking requests.
+    fn open(&mut self, moment: &Moment, trigger: Option<Trigger>, earlier: &[Earlier]) {
+        let boundary = self.boundary_ns;
+        let earlier: Vec<&Earlier> = earlier
+            .iter()
+            .filter(|e| e.moment.ts_ns >= boundary && e.moment.ts_ns <= moment.ts_ns)
+            .collect();
+        let cycle = self.cycle();
+        cycle.trigger = earlier.iter().find_map(|e| e.marker.trigger).or(trigger);
+        for e in &earlier {
+            cycle.steps.push(e.moment.clone());
+        }
+        cycle.quiesce = earlier
+            .iter()
+            .find(|e| e.drivers)
+            .or(earlier.first())
+            .map(|e| e.moment.clone());
+    }
+
+    fn stop(&mut self, moment: Moment, trigger: Option<Trigger>, earlier: &[Earlier]) {
+        self.seen_edge = true;
+        match self.state() {
+            State::Active => {
+                self.open(&moment, trigger, earlier);
+                let cycle = self.cycle();
+                cycle.quiesce.get_or_insert(moment.clone());
+                cycle.steps.push(moment);
+                self.timeline.state = State::Quiescing;
+            }
+            State::Quiescing => {
+                let cycle = self.cycle();
+                cycle.trigger = cycle.trigger.or(trigger);
+                cycle.steps.push(moment);
+            }
+            // Stops while the driver re-probes, or of an unbound device.
+            State::Unmapped | State::Remapped | State::Unbound | State::Removed => {}
+        }
+    }
+
+    fn unmap(&mut self, moment: Moment, life: usize, earlier: &[Earlier]) {
+        self.seen_edge = true;
+        match self.state() {
+            State::Active | State::Unbound => self.open(&moment, None, earlier),
+            State::Remapped => {
+                let cycle = self.cycle();
+                cycle.anomalies.push(Anomaly {
+                    at: moment.clone(),
+                    problem: "unmapped again after the remap, before the driver ran it (a failed probe?)"
+                        .to_owned(),
+                });
+                cycle.remap = None;
+            }
+            State::Quiescing | State::Unmapped | State::Removed => {}
+        }
+        let cycle = self.cycle();
+        cycle.unmap.get_or_insert(moment.clone());
+        cycle.unmapped.push(life);
+        cycle.steps.push(moment);
+        self.timeline.state = State::Unmapped;
+    }
+
+    fn remap(&mut self, moment: Moment, life: usize) {
+        let first_edge = !self.seen_edge;
+        self.seen_edge = true;
+        match self.state() {
+            State::Unbound => {
+                // The driver binds: the device runs from here on.
+                self.timeline.state = State::Active;
+                self.boundary_ns = moment.ts_ns;
+            }
+            State::Active if first_edge && self.bound_at_start => {
+                // The capture began inside a cycle, after its unmap.
+                let cycle = self.cycle();
+                cycle.started_before_capture = true;
+                self.remapped(moment, life);
+            }
+            State::Active | State::Remapped => {}
+            State::Quiescing => {
+                self.cycle().anomalies.push(Anomaly {
+                    at: moment.clone(),
+                    problem: "mapped its BAR again without unmapping it first".to_owned(),
+                });
+                self.remapped(moment, life);
+            }
+            State::Unmapped | State::Removed => self.remapped(moment, life),
+        }
+    }
+
+    fn remapped(&mut self, moment: Moment, life: usize) {
+        self.remap_tid = Some(moment.tid);
+        let cycle = self.cycle();
+        cycle.remap = Some(moment.clone());
+        cycle.remapped.push(life);
+        cycle.steps.push(moment);
+        self.timeline.state = State::Remapped;
+    }
+
+    fn restart(&mut self, moment: Moment) {
+        let first_edge = !self.seen_edge;
+        self.seen_edge = true;
+        match self.state() {
+            State::Remapped | State::Quiescing => self.close(moment),
+            State::Active if first_edge && self.bound_at_start => {
+                self.cycle().started_before_capture = true;
+                self.close(moment);
+            }
+            State::Unmapped => self.cycle().anomalies.push(Anomaly {
+                at: moment,
+                problem: "restarted while its BAR was unmapped".to_owned(),
+            }),
+            State::Active | State::Unbound | State::Removed => {}
+        }
+    }
+
+    fn close(&mut self, moment: Moment) {
+        self.boundary_ns = moment.ts_ns;
+        self.remap_tid = None;
+        let cycle = self.cycle();
+        cycle.active = Some(moment.clone());
+        cycle.steps.push(moment);
+        cycle.end = CycleEnd::Closed;
+        self.timeline.state = State::Active;
+    }
+
+    fn finish(mut self) -> DeviceTimeline {
+        let removed = self.state() == State::Unmapped
+            && self.timeline.cycles.last().is_some_and(|c| {
+                c.end == CycleEnd::Open && (c.trigger == Some(Trigger::Remove) || !self.present)
+            });
+        if removed {
+            self.timeline.state = State::Removed;
+            if let Some(c) = self.timeline.cycles.last_mut() {
+                c.end = CycleEnd::Removed;
+            }
+        }
+        self.timeline
+    }
+
+    /// The largest BAR's length: the size assumed for a mapping made before the
+    /// capture.
+    fn largest_bar(&self) -> u64 {
+        self.timeline
+            .bars
+            .iter()
+            .flat_map(|(_, bars)| bars)
+            .map(|b| b.end.0.saturating_sub(b.start.0) + 1)
+            .max()
+            .unwrap_or(0x1000)
+    }
+}
+
+/// Builds the timelines from `events` in time order, the header's watched devices
+/// and the probe table.
+pub fn build(events: &[Event], probes: &ProbeIndex, watched: &[WatchedDevice]) -> Timelines {
+    let mut tracks: BTreeMap<String, Track> = watched
+        .iter()
+        .map(|d| {
+            let bars = d.bars.iter().filter_map(|b| BarRange::parse(b)).collect();
+            (d.bdf.clone(), Track::new(&d.bdf, d.driver.clone(), bars))
+        })
+        .collect();
+    let mut mappings = MappingHistory::default();
+    // Stop markers that named no device, by thread, for the cycle they lead to.
+    let mut earlier: HashMap<u32, Vec<Earlier>> = HashMap::new();
+
+    for (index, event) in events.iter().enumerate() {
+        let device = event.device.as_deref();
+        let moment = || Moment::of(event, index);
+        let thread_markers = |earlier: &mut HashMap<u32, Vec<Earlier>>| {
+            let list = earlier.entry(event.tid).or_default();
+            list.retain(|e| e.moment.ts_ns + LOOKBACK_NS >= event.ts_ns);
+            list.clone()
+        };
+        match &event.data {
+            EventData::FuncEntry { function, args, .. } if is_map(function) => {
+                mappings.map_entry(event.tid, args[0].0, args[1].0);
+            }
+            EventData::FuncExit { function, ret, .. } if is_map(function) => {
+                let life = mappings.map_return(
+                    event.tid,
+                    ret.0,
+                    event.device.clone(),
+                    index,
+                    event.ts_ns,
+                );
+                if let (Some(life), Some(bdf)) = (life, device) {
+                    let m = Moment {
+                        what: format!("ioremap -> {}", Hex(ret.0)),
+                        ..moment()
+                    };
+                    entry(&mut tracks, bdf).remap(m, life);
+                }
+            }
+            EventData::FuncEntry { function, args, .. } if function == "iounmap" => {
+                let fallback = device.map_or(0x1000, |bdf| entry(&mut tracks, bdf).largest_bar());
+                let life = mappings.unmap(
+                    args[0].0,
+                    event.device.clone(),
+                    fallback,
+                    index,
+                    event.ts_ns,
+                );
+                if let Some(bdf) = device {
+                    let before = thread_markers(&mut earlier);
+                    entry(&mut tracks, bdf).unmap(moment(), life, &before);
+                }
+            }
+            EventData::DeviceState {
+                present,
+                driver,
+                bars,
+            } => {
+                if let Some(bdf) = device {
+                    let track = entry(&mut tracks, bdf);
+                    track.present = *present;
+                    if driver.is_some() {
+                        track.timeline.driver = driver.clone();
+                    }
+                    if *present {
+                        track.timeline.bars.push((event.ts_ns, bars.clone()));
+                    }
+                }
+            }
+            EventData::FuncEntry { .. } | EventData::FuncExit { .. } => {
+                let Some(marker) = probes.marker(&event.probe) else {
+                    continue;
+                };
+                match (device, marker.edge) {
+                    (Some(bdf), Edge::Stop | Edge::ChipStop) => {
+                        let before = thread_markers(&mut earlier);
+                        entry(&mut tracks, bdf).stop(moment(), marker.trigger, &before);
+                    }
+                    (None, Edge::Stop | Edge::ChipStop) => {
+                        earlier.entry(event.tid).or_default().push(Earlier {
+                            moment: moment(),
+                            marker,
+                            drivers: probes.role(&event.probe) == Some(Role::QuiesceMarker),
+                        });
+                    }
+                    (Some(bdf), Edge::Restart) => entry(&mut tracks, bdf).restart(moment()),
+                    (None, Edge::Restart) => {
+                        // Probe done on the thread that mapped the BAR.
+                        for track in tracks.values_mut() {
+                            if track.state() == State::Remapped
+                                && track.remap_tid == Some(event.tid)
+                            {
+                                track.restart(moment());
+                            }
+                        }
+                    }
+                    (_, Edge::StreamStart | Edge::StreamStop) => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    Timelines {
+        devices: tracks.into_values().map(Track::finish).collect(),
+        mappings,
+    }
+}
+
+/// The track of device `bdf`, created on first sight.
+fn entry<'a>(tracks: &'a mut BTreeMap<String, Track>, bdf: &str) -> &'a mut Track {
+    tracks
+        .entry(bdf.to_owned())
+        .or_insert_with(|| Track::new(bdf, None, Vec::new()))
+}
+
+/// Whether `function` maps physical memory and returns the virtual address
+/// (`ioremap` and its variants).
+pub fn is_map(function: &str) -> bool {
+    function.starts_with("ioremap")
+}
+
+/// A short label for a step: the function, or the event in words.
+fn step_label(event: &Event) -> String {
+    match &event.data {
+        EventData::FuncEntry { function, args, .. } if function == "iounmap" => {
+            format!("iounmap({})", args[0])
+        }
+        EventData::FuncEntry { function, .. } => function.clone(),
+        EventData::FuncExit { function, .. } => format!("{function} returned"),
+        other => other.to_string(),
+    }
+}
