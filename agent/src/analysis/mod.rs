@@ -7,6 +7,8 @@
 //! CPU's order gives the same log and the same verdict.
 
 pub mod render;
+#[cfg(test)]
+mod scenarios;
 
 use serde::Serialize;
 

@@ -18,7 +18,10 @@ impl Rule for IrqInWindow {
     }
 
     fn blind(&self, ctx: &Context) -> Option<String> {
-        ctx.blind(&[Role::Mapping, Role::Irq])
+        ctx.blind(&[Role::Mapping]).or_else(|| {
+            (!ctx.probes.attached("irq:irq_handler_entry"))
+                .then(|| "irq:irq_handler_entry is not attached".to_owned())
+        })
     }
 
     fn violations(&self, ctx: &Context) -> Vec<Violation> {

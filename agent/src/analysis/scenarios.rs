@@ -1,0 +1,658 @@
+//! Scenario tests: one story per rule that keeps it and one that breaks it, told
+//! with the verbs of a driver's quiesce (remove starts, the chip stops, the BAR is
+//! unmapped, …), plus invariants over generated stories.
+
+use proptest::prelude::*;
+
+use super::{Analysis, Judgement, Outcome};
+use crate::{
+    capture::format::{Header, ProbeTotals, Trailer, WatchedDevice},
+    event::{BarRange, Event, EventData, Hex, SYSFS_PROBE},
+    probe_table::{Mechanism, ProbeStatus, Role},
+    profile::Profile,
+    rules::{RuleConfig, Verdict},
+    timeline::{CycleEnd, State},
+};
+
+const HDA: &str = "0000:00:04.0";
+const OLD_PHYS: u64 = 0xfebf_0000;
+const NEW_PHYS: u64 = 0x4000_0000;
+const OLD_VIRT: u64 = 0xffff_c900_0030_0000;
+const NEW_VIRT: u64 = 0xffff_c900_0050_0000;
+const HANDLER: u64 = 0xffff_ffff_c0a0_1230;
+
+/// Threads of the stories, each on its own CPU.
+const SH: u32 = 100;
+const KWORKER: u32 = 200;
+const APLAY: u32 = 300;
+const OLD_WORKER: u32 = 400;
+
+/// A story about one HD-audio controller, in milliseconds.
+struct Scenario {
+    events: Vec<Event>,
+    blind: Vec<&'static str>,
+    lost: Vec<(&'static str, u64)>,
+    cut: bool,
+    config: RuleConfig,
+}
+
+fn story() -> Scenario {
+    Scenario {
+        events: Vec::new(),
+        blind: Vec::new(),
+        lost: Vec::new(),
+        cut: false,
+        config: RuleConfig::default(),
+    }
+}
+
+fn comm(tid: u32) -> &'static str {
+    match tid {
+        SH => "sh",
+        APLAY => "aplay",
+        _ => "kworker/u4:1",
+    }
+}
+
+impl Scenario {
+    fn push(mut self, ms: u64, tid: u32, probe: &str, device: bool, data: EventData) -> Self {
+        self.events.push(Event {
+            ts_ns: 1_000_000_000 + ms * 1_000_000,
+            cpu: tid / 100,
+            pid: tid,
+            tid,
+            comm: comm(tid).into(),
+            probe: probe.into(),
+            device: device.then(|| HDA.to_owned()),
+            data,
+        });
+        self
+    }
+
+    fn call(self, ms: u64, tid: u32, function: &str, base: Option<u64>, device: bool) -> Self {
+        self.call_with(ms, tid, function, [0; 4], base, device)
+    }
+
+    fn call_with(
+        self,
+        ms: u64,
+        tid: u32,
+        function: &str,
+        args: [u64; 4],
+        base: Option<u64>,
+        device: bool,
+    ) -> Self {
+        let stack = vec![
+            format!("{function}+0x0 [snd_hda_codec]"),
+            "caller+0x10".to_owned(),
+        ];
+        let data = EventData::FuncEntry {
+            function: function.into(),
+            module: None,
+            ip: Hex(0xffff_ffff_c000_0000),
+            args: args.map(Hex),
+            base: base.map(Hex),
+            stack,
+        };
+        self.push(ms, tid, &format!("kprobe:{function}"), device, data)
+    }
+
+    fn returns(self, ms: u64, tid: u32, function: &str, ret: u64, device: bool) -> Self {
+        let data = EventData::FuncExit {
+            function: function.into(),
+            module: None,
+            ip: Hex(0xffff_ffff_c000_0000),
+            ret: Hex(ret),
+            stack: Vec::new(),
+        };
+        self.push(ms, tid, &format!("kretprobe:{function}"), device, data)
+    }
+
+    // The remove path, on the thread that wrote to sysfs.
+    fn remove_starts(self, ms: u64) -> Self {
+        self.call(ms, SH, "pci_stop_and_remove_bus_device_locked", None, false)
+    }
+    fn card_disconnects(self, ms: u64) -> Self {
+        self.call(ms, SH, "snd_card_disconnect", None, false)
+    }
+    fn chip_stops(self, ms: u64) -> Self {
+        self.call(ms, SH, "azx_stop_chip", Some(OLD_VIRT), true)
+    }
+    fn bar_unmapped(self, ms: u64) -> Self {
+        self.call_with(ms, SH, "iounmap", [OLD_VIRT, 0, 0, 0], None, true)
+    }
+    /// The probe after a rescan maps `phys`, and sysfs shows BAR0 at `bar`.
+    fn bar_mapped(self, ms: u64, phys: u64, bar: u64) -> Self {
+        let state = EventData::DeviceState {
+            present: true,
+            driver: Some("snd_hda_intel".into()),
+            bars: vec![BarRange {
+                index: 0,
+                start: Hex(bar),
+                end: Hex(bar + 0x3fff),
+            }],
+        };
+        self.push(ms, 0, SYSFS_PROBE, true, state)
+            .call_with(ms, KWORKER, "ioremap", [phys, 0x4000, 0, 0], None, true)
+            .returns(ms, KWORKER, "ioremap", NEW_VIRT, true)
+    }
+    fn chip_inits(self, ms: u64) -> Self {
+        self.call(ms, KWORKER, "azx_init_chip", Some(NEW_VIRT), true)
+    }
+    /// A whole remove and rescan that moves BAR0, done right.
+    fn clean_remove_rescan(self, from: u64) -> Self {
+        self.remove_starts(from)
+            .card_disconnects(from + 1)
+            .chip_stops(from + 2)
+            .bar_unmapped(from + 3)
+            .bar_mapped(from + 50, NEW_PHYS, NEW_PHYS)
+            .chip_inits(from + 51)
+    }
+    fn accessor(self, ms: u64, tid: u32, base: u64) -> Self {
+        self.call(ms, tid, "snd_hdac_bus_send_cmd", Some(base), true)
+    }
+    fn interrupt(self, ms: u64) -> Self {
+        let entry = EventData::IrqHandlerEntry {
+            irq: 27,
+            handler: Hex(HANDLER),
+            handler_name: Some("azx_interrupt".into()),
+        };
+        let exit = EventData::IrqHandlerExit {
+            irq: 27,
+            handler: Hex(HANDLER),
+            handler_name: Some("azx_interrupt".into()),
+            handled: true,
+        };
+        self.push(ms, 0, "irq:irq_handler_entry", true, entry)
+            .push(ms, 0, "irq:irq_handler_exit", true, exit)
+    }
+    fn work(self, ms: u64, tid: u32, function: &str) -> Self {
+        let symbol = Some(format!("{function} [snd_hda_intel]"));
+        let start = EventData::WorkStart {
+            work: Hex(0xffff_8880_0100_0000),
+            function: Hex(0xffff_ffff_c0b0_0000),
+            symbol: symbol.clone(),
+        };
+        let end = EventData::WorkEnd {
+            work: Hex(0xffff_8880_0100_0000),
+            function: Hex(0xffff_ffff_c0b0_0000),
+            symbol,
+        };
+        self.push(ms, tid, "workqueue:workqueue_execute_start", false, start)
+            .push(ms + 1, tid, "workqueue:workqueue_execute_end", false, end)
+    }
+    /// aplay's ioctl from `enter` to `exit`; `reached` when it ran the driver's
+    /// `snd_pcm_ioctl` (not ALSA's disconnected stub).
+    fn ioctl(self, enter: u64, exit: Option<u64>, reached: bool) -> Self {
+        let dev = Some(crate::event::DevNum {
+            major: 116,
+            minor: 3,
+        });
+        let data = EventData::IoctlEnter {
+            fd: 4,
+            cmd: Hex(0x4142),
+            cmd_name: "SNDRV_PCM_IOCTL_PREPARE".into(),
+            arg: Hex(0),
+            dev,
+        };
+        let mut s = self.push(enter, APLAY, "syscalls:sys_enter_ioctl", true, data);
+        if reached {
+            s = s.call(enter, APLAY, "snd_pcm_ioctl", None, true);
+        }
+        match exit {
+            Some(exit) => {
+                let data = EventData::IoctlExit {
+                    fd: 4,
+                    cmd: Hex(0x4142),
+                    cmd_name: "SNDRV_PCM_IOCTL_PREPARE".into(),
+                    ret: if reached { 0 } else { -19 },
+                    dev,
+                };
+                s.push(exit, APLAY, "syscalls:sys_exit_ioctl", true, data)
+            }
+            None => s,
+        }
+    }
+    fn stream_starts(self, ms: u64) -> Self {
+        self.call_with(ms, APLAY, "snd_hdac_stream_start", [0xabc, 0, 0, 0], Some(OLD_VIRT), true)
+    }
+    fn stream_stops(self, ms: u64) -> Self {
+        self.call_with(ms, SH, "snd_hdac_stream_stop", [0xabc, 0, 0, 0], Some(OLD_VIRT), true)
+    }
+    fn blind_to(mut self, probe: &'static str) -> Self {
+        self.blind.push(probe);
+        self
+    }
+    fn losing(mut self, probe: &'static str, records: u64) -> Self {
+        self.lost.push((probe, records));
+        self
+    }
+
+    fn header(&self) -> Header {
+        let mut probes: Vec<ProbeStatus> = Profile::builtin()
+            .iter()
+            .flat_map(|p| &p.functions)
+            .map(|f| ProbeStatus {
+                name: crate::decode::function_probe_name(f.exit, &f.name),
+                role: f.role,
+                attached: Some(if f.exit {
+                    Mechanism::Kretprobe
+                } else {
+                    Mechanism::Kprobe
+                }),
+                attempts: Vec::new(),
+                note: None,
+                marks: f.marks,
+            })
+            .collect();
+        for (name, role) in [
+            ("irq:irq_handler_entry", Role::Irq),
+            ("irq:irq_handler_exit", Role::Irq),
+            ("workqueue:workqueue_execute_start", Role::Work),
+            ("workqueue:workqueue_execute_end", Role::Work),
+            ("syscalls:sys_enter_ioctl", Role::AlsaEntry),
+            ("syscalls:sys_exit_ioctl", Role::AlsaEntry),
+            ("exceptions:page_fault_kernel", Role::PageFault),
+        ] {
+            probes.push(ProbeStatus {
+                name: name.into(),
+                role,
+                attached: Some(Mechanism::RawTracepoint),
+                attempts: Vec::new(),
+                note: None,
+                marks: None,
+            });
+        }
+        for p in &mut probes {
+            if self.blind.contains(&p.name.as_str()) {
+                p.attached = None;
+            }
+        }
+        let mut header = Header::new("6.1.0", "bench", 0, 1_000_000_000, probes);
+        header.devices = vec![WatchedDevice {
+            bdf: HDA.into(),
+            driver: Some("snd_hda_intel".into()),
+            cards: vec![0],
+            bars: vec![format!("0: {OLD_PHYS:#x}-{:#x}", OLD_PHYS + 0x3fff)],
+        }];
+        header
+    }
+
+    fn analysis_in(&self, order: &[Event]) -> Analysis {
+        let mut analysis = Analysis::new(&self.header());
+        for event in order {
+            analysis.push(event.clone());
+        }
+        if !self.cut {
+            let mut trailer = Trailer::default();
+            for (probe, lost) in &self.lost {
+                trailer.probes.insert(
+                    (*probe).to_owned(),
+                    ProbeTotals {
+                        events: 0,
+                        lost: *lost,
+                    },
+                );
+            }
+            analysis.finish(&trailer);
+        }
+        analysis
+    }
+
+    fn judge(&self) -> Judgement {
+        self.analysis_in(&self.events).judge(&self.config)
+    }
+}
+
+impl Judgement {
+    fn verdict(&self, rule: &str) -> Verdict {
+        self.rule(rule).verdict
+    }
+    fn rule(&self, rule: &str) -> &crate::rules::RuleResult {
+        self.rules.iter().find(|r| r.id == rule).expect("a known rule")
+    }
+    fn failed(&self) -> Vec<&str> {
+        self.rules
+            .iter()
+            .filter(|r| r.verdict == Verdict::Fail)
+            .map(|r| r.id.as_str())
+            .collect()
+    }
+}
+
+#[test]
+fn a_clean_remove_and_rescan_passes_every_rule_and_closes_its_cycle() {
+    let j = story()
+        .accessor(0, KWORKER, OLD_VIRT)
+        .interrupt(0)
+        .clean_remove_rescan(10)
+        .accessor(70, KWORKER, NEW_VIRT)
+        .judge();
+    assert_eq!(j.failed(), Vec::<&str>::new());
+    assert_eq!(j.outcome(), Outcome::Pass);
+    let d = &j.devices[0];
+    assert_eq!(d.state, State::Active);
+    let c = &d.cycles[0];
+    assert_eq!(c.end, CycleEnd::Closed);
+    assert_eq!(c.trigger, Some(crate::probe_table::Trigger::Remove));
+    // The quiesce window starts at the driver's own first step, not the PCI core's.
+    assert_eq!(c.quiesce.as_ref().unwrap().what, "snd_card_disconnect");
+    assert_eq!(c.quiesce_window().unwrap().length_ns(0), 2_000_000);
+    assert_eq!(c.unmap_window().unwrap().length_ns(0), 47_000_000);
+}
+
+#[test]
+fn mmio_after_unmap_names_the_path_that_touched_the_old_mapping() {
+    let j = story()
+        .remove_starts(10)
+        .chip_stops(11)
+        .bar_unmapped(12)
+        .accessor(15, OLD_WORKER, OLD_VIRT + 0x60)
+        .accessor(16, OLD_WORKER, OLD_VIRT + 0x60)
+        .bar_mapped(50, NEW_PHYS, NEW_PHYS)
+        .chip_inits(51)
+        .judge();
+    assert_eq!(j.failed(), ["mmio-after-unmap"]);
+    let v = &j.rule("mmio-after-unmap").violations[0];
+    assert_eq!((v.device.as_str(), v.cycle, v.count), (HDA, Some(1), 2));
+    assert_eq!(v.stack[0], "snd_hdac_bus_send_cmd+0x0 [snd_hda_codec]");
+    assert!(v.what.contains("3.0 ms after its iounmap"), "{}", v.what);
+    assert!(v.advice.contains("cancel"), "{}", v.advice);
+    assert!(matches!(v.events[1].data, EventData::FuncEntry { ref function, .. } if function == "iounmap"));
+}
+
+#[test]
+fn a_page_fault_in_an_unmapped_bar_is_mmio_after_unmap_too() {
+    let fault = EventData::PageFault {
+        address: Hex(OLD_VIRT + 4),
+        ip: Hex(0),
+        function: Some("fixture_read".into()),
+        write: false,
+        stack: vec!["fixture_read+0x5 [barwatch_fixture]".into()],
+    };
+    let j = story()
+        .remove_starts(10)
+        .bar_unmapped(12)
+        .push(20, OLD_WORKER, "exceptions:page_fault_kernel", true, fault)
+        .judge();
+    assert_eq!(j.verdict("mmio-after-unmap"), Verdict::Fail);
+    assert_eq!(
+        j.rule("mmio-after-unmap").violations[0].stack,
+        ["fixture_read+0x5 [barwatch_fixture]"]
+    );
+}
+
+#[test]
+fn an_access_to_a_range_mapped_again_at_the_same_address_is_fine() {
+    let j = story()
+        .remove_starts(10)
+        .bar_unmapped(12)
+        .call_with(50, KWORKER, "ioremap", [NEW_PHYS, 0x4000, 0, 0], None, true)
+        .returns(50, KWORKER, "ioremap", OLD_VIRT, true)
+        .accessor(60, KWORKER, OLD_VIRT)
+        .judge();
+    assert_eq!(j.verdict("mmio-after-unmap"), Verdict::Pass);
+}
+
+#[test]
+fn ioctls_alsa_waits_for_or_routes_to_its_stubs_are_not_in_the_window() {
+    let j = story()
+        // Entered before the driver disconnected the card; ALSA waited for it.
+        .ioctl(9, Some(11), true)
+        .remove_starts(8)
+        .card_disconnects(10)
+        // After the disconnect, ALSA's stub answers -ENODEV without the driver.
+        .ioctl(12, Some(12), false)
+        .chip_stops(13)
+        .bar_unmapped(14)
+        .judge();
+    assert_eq!(j.verdict("ioctl-in-window"), Verdict::Pass);
+}
+
+#[test]
+fn an_ioctl_reaching_the_driver_in_the_quiesce_window_fails() {
+    let j = story()
+        .remove_starts(8)
+        .card_disconnects(10)
+        .ioctl(11, Some(12), true)
+        .chip_stops(13)
+        .bar_unmapped(14)
+        .judge();
+    assert_eq!(j.failed(), ["ioctl-in-window"]);
+    let v = &j.rule("ioctl-in-window").violations[0];
+    assert!(v.what.contains("quiesce window, 1.0 ms after snd_card_disconnect"), "{}", v.what);
+    assert_eq!((v.pid, v.comm.as_str()), (APLAY, "aplay"));
+}
+
+#[test]
+fn an_ioctl_still_in_flight_at_the_unmap_fails() {
+    let j = story()
+        .ioctl(5, None, true)
+        .remove_starts(8)
+        .bar_unmapped(14)
+        .judge();
+    assert_eq!(j.verdict("ioctl-in-window"), Verdict::Fail);
+    let v = &j.rule("ioctl-in-window").violations[0];
+    assert!(v.what.contains("still in the driver when iounmap"), "{}", v.what);
+}
+
+#[test]
+fn an_interrupt_before_the_unmap_passes_and_one_after_fails() {
+    let before = story().interrupt(5).clean_remove_rescan(10).judge();
+    assert_eq!(before.verdict("irq-in-window"), Verdict::Pass);
+    let after = story().interrupt(5).clean_remove_rescan(10).interrupt(20).judge();
+    assert_eq!(after.failed(), ["irq-in-window"]);
+    let v = &after.rule("irq-in-window").violations[0];
+    assert!(v.what.contains("IRQ 27 ran handler azx_interrupt 7.0 ms after iounmap"), "{}", v.what);
+}
+
+#[test]
+fn the_probe_work_that_maps_again_is_not_work_in_the_window_but_old_work_is() {
+    let rescan_work = story()
+        .remove_starts(10)
+        .bar_unmapped(13)
+        .work(49, KWORKER, "azx_probe_work")
+        .bar_mapped(49, NEW_PHYS, NEW_PHYS)
+        .chip_inits(49)
+        .judge();
+    assert_eq!(rescan_work.verdict("work-in-window"), Verdict::Pass);
+    let old_work = story()
+        .clean_remove_rescan(10)
+        .work(20, OLD_WORKER, "azx_irq_pending_work")
+        .judge();
+    assert_eq!(old_work.failed(), ["work-in-window"]);
+    let v = &old_work.rule("work-in-window").violations[0];
+    assert!(v.what.starts_with("work azx_irq_pending_work [snd_hda_intel] started"), "{}", v.what);
+}
+
+#[test]
+fn mapping_the_old_address_after_the_bar_moved_is_a_stale_remap() {
+    let moved = story().clean_remove_rescan(10).judge();
+    assert_eq!(moved.verdict("stale-remap"), Verdict::Pass);
+    let stale = story()
+        .remove_starts(10)
+        .bar_unmapped(13)
+        .bar_mapped(50, OLD_PHYS, NEW_PHYS)
+        .chip_inits(51)
+        .judge();
+    assert_eq!(stale.failed(), ["stale-remap"]);
+    let v = &stale.rule("stale-remap").violations[0];
+    assert!(v.what.contains("mapped 0xfebf0000 (where BAR 0: 0xfebf0000-0xfebf3fff was before)"), "{}", v.what);
+    assert_eq!(v.stack[0], "ioremap+0x0 [snd_hda_codec]");
+}
+
+#[test]
+fn stopping_the_chip_with_a_stream_running_fails_stop_while_streaming() {
+    let stopped_first = story()
+        .stream_starts(1)
+        .remove_starts(10)
+        .stream_stops(11)
+        .chip_stops(12)
+        .bar_unmapped(13)
+        .judge();
+    assert_eq!(stopped_first.verdict("stop-while-streaming"), Verdict::Pass);
+    let running = story()
+        .stream_starts(1)
+        .remove_starts(10)
+        .chip_stops(12)
+        .bar_unmapped(13)
+        .judge();
+    assert_eq!(running.failed(), ["stop-while-streaming"]);
+}
+
+#[test]
+fn a_restart_while_unmapped_is_unbalanced_and_an_open_cycle_is_incomplete() {
+    let restarted = story()
+        .remove_starts(10)
+        .bar_unmapped(13)
+        .call(20, SH, "azx_init_chip", Some(OLD_VIRT), true)
+        .judge();
+    assert!(restarted.failed().contains(&"unbalanced"));
+    // A movable-BARs style cycle: stopped and unmapped, never mapped again.
+    let open = story().chip_stops(10).bar_unmapped(13).judge();
+    assert_eq!(open.verdict("unbalanced"), Verdict::Incomplete);
+    assert!(open.rule("unbalanced").reason.as_ref().unwrap().contains("cycle 1 open for"));
+    assert_eq!(open.outcome(), Outcome::Incomplete);
+}
+
+#[test]
+fn a_removed_device_that_stays_away_is_not_open() {
+    let j = story().remove_starts(10).chip_stops(11).bar_unmapped(12).judge();
+    assert_eq!(j.devices[0].state, State::Removed);
+    assert_eq!(j.devices[0].cycles[0].end, CycleEnd::Removed);
+    assert_eq!(j.outcome(), Outcome::Pass);
+}
+
+#[test]
+fn a_window_over_its_budget_fails_window_budget() {
+    let j = story()
+        .remove_starts(10)
+        .card_disconnects(11)
+        .chip_stops(3000)
+        .bar_unmapped(3001)
+        .judge();
+    assert_eq!(j.failed(), ["window-budget"]);
+    let v = &j.rule("window-budget").violations[0];
+    assert!(v.what.contains("quiesce window from snd_card_disconnect lasted 2.99 s"), "{}", v.what);
+}
+
+#[test]
+fn a_suspend_and_resume_is_a_cycle_without_an_unmap() {
+    let j = story()
+        .call(10, KWORKER, "azx_suspend", None, false)
+        .call(11, KWORKER, "azx_stop_chip", Some(OLD_VIRT), true)
+        .call(100, KWORKER, "azx_resume", None, false)
+        .call(101, KWORKER, "azx_init_chip", Some(OLD_VIRT), true)
+        .judge();
+    let c = &j.devices[0].cycles[0];
+    assert_eq!(c.trigger, Some(crate::probe_table::Trigger::SystemSleep));
+    assert_eq!((c.end, c.unmap.is_none()), (CycleEnd::Closed, true));
+    assert_eq!(j.outcome(), Outcome::Pass);
+}
+
+#[test]
+fn a_capture_that_starts_after_the_unmap_shows_a_cycle_begun_before_it() {
+    let j = story().bar_mapped(5, NEW_PHYS, NEW_PHYS).chip_inits(6).judge();
+    let c = &j.devices[0].cycles[0];
+    assert!(c.started_before_capture);
+    assert_eq!(c.end, CycleEnd::Closed);
+    assert_eq!(j.failed(), Vec::<&str>::new());
+}
+
+#[test]
+fn a_rule_whose_probe_is_missing_is_not_checked_and_losses_make_it_incomplete() {
+    let blind = story()
+        .clean_remove_rescan(10)
+        .blind_to("irq:irq_handler_entry")
+        .judge();
+    assert_eq!(blind.verdict("irq-in-window"), Verdict::NotChecked);
+    let lossy = story()
+        .clean_remove_rescan(10)
+        .losing("kprobe:snd_hdac_bus_send_cmd", 3)
+        .judge();
+    assert_eq!(lossy.verdict("mmio-after-unmap"), Verdict::Incomplete);
+    assert!(
+        lossy.rule("mmio-after-unmap").reason.as_ref().unwrap().contains("3 records of kprobe:snd_hdac_bus_send_cmd lost")
+    );
+    let mut cut = story().clean_remove_rescan(10);
+    cut.cut = true;
+    assert_eq!(cut.judge().outcome(), Outcome::Incomplete);
+}
+
+/// A clean story: `cycles` remove/rescan cycles with accesses, interrupts and
+/// ioctls only while the device runs, at the generated offsets.
+fn clean_story(cycles: &[(u64, u64, u64)]) -> Scenario {
+    let mut s = story();
+    let mut at = 0;
+    for (i, &(gap, quiesce, unmapped)) in cycles.iter().enumerate() {
+        let base = if i == 0 { OLD_VIRT } else { NEW_VIRT };
+        s = s
+            .accessor(at + 1, KWORKER, base)
+            .interrupt(at + 2)
+            .ioctl(at + 3, Some(at + 4), true);
+        at += 5 + gap;
+        s = s
+            .remove_starts(at)
+            .card_disconnects(at + 1)
+            .call(at + 1 + quiesce, SH, "azx_stop_chip", Some(base), true)
+            .call_with(at + 2 + quiesce, SH, "iounmap", [base, 0, 0, 0], None, true)
+            .bar_mapped(at + 3 + quiesce + unmapped, NEW_PHYS, NEW_PHYS)
+            .chip_inits(at + 4 + quiesce + unmapped);
+        at += 5 + quiesce + unmapped;
+    }
+    s
+}
+
+proptest! {
+    #[test]
+    fn clean_stories_never_fail_and_their_windows_are_ordered(
+        cycles in prop::collection::vec((0u64..50, 0u64..1500, 0u64..500), 1..5)
+    ) {
+        let j = clean_story(&cycles).judge();
+        prop_assert_eq!(j.failed(), Vec::<&str>::new());
+        let d = &j.devices[0];
+        prop_assert_eq!(d.cycles.len(), cycles.len());
+        for c in &d.cycles {
+            let q = c.quiesce_window().unwrap();
+            let u = c.unmap_window().unwrap();
+            prop_assert!(q.start_ns <= q.end_ns.unwrap());
+            prop_assert_eq!(q.end_ns.unwrap(), u.start_ns);
+            prop_assert!(u.start_ns <= u.end_ns.unwrap());
+            prop_assert!(c.remap.as_ref().unwrap().ts_ns <= c.active.as_ref().unwrap().ts_ns);
+            prop_assert_eq!(c.end, CycleEnd::Closed);
+        }
+    }
+
+    #[test]
+    fn verdicts_do_not_depend_on_how_cpus_interleave(
+        cycles in prop::collection::vec((0u64..20, 0u64..30, 0u64..30), 1..3),
+        violation in 0u64..40,
+        seed in any::<u64>(),
+    ) {
+        // A story with a violation somewhere, so both verdicts are at stake.
+        let s = clean_story(&cycles).accessor(violation + 8, OLD_WORKER, OLD_VIRT);
+        let expected = s.judge();
+        // Deliver the events CPU by CPU in a shuffled interleaving that keeps each
+        // CPU's own order, as the ring buffer does.
+        let mut by_cpu: std::collections::BTreeMap<u32, std::collections::VecDeque<Event>> =
+            Default::default();
+        for e in &s.events {
+            by_cpu.entry(e.cpu).or_default().push_back(e.clone());
+        }
+        let mut order = Vec::new();
+        let mut state = seed | 1;
+        while by_cpu.values().any(|q| !q.is_empty()) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let cpus: Vec<u32> = by_cpu.iter().filter(|(_, q)| !q.is_empty()).map(|(c, _)| *c).collect();
+            let cpu = cpus[(state % cpus.len() as u64) as usize];
+            order.push(by_cpu.get_mut(&cpu).unwrap().pop_front().unwrap());
+        }
+        let shuffled = s.analysis_in(&order).judge(&s.config);
+        prop_assert_eq!(
+            serde_json::to_value(&shuffled).unwrap(),
+            serde_json::to_value(&expected).unwrap()
+        );
+    }
+}
