@@ -71,28 +71,36 @@ ground_truth_stop() {
     cat $TRACE/kprobe_events > $R/kprobe_events.txt
 }
 
-# Starts `barwatch record` (with extra arguments "$@", e.g. --profile FILE) and
-# waits until its probes are attached.
+# Starts `barwatch check` (with extra arguments "$@", e.g. --profile FILE) around
+# the scenario and waits until its probes are attached. check records the capture
+# and judges every rule live; its command holds until barwatch_stop.
 barwatch_start() {
     barwatch probes "$@" > $R/probes.txt 2>&1 || true
     barwatch probes --json "$@" > $R/probes.json 2> $R/probes.err || true
-    barwatch record -o $R/capture.jsonl "$@" 2> $R/record.log &
+    rm -f /tmp/bench-stop
+    printf '#!/bin/sh\nwhile [ ! -e /tmp/bench-stop ]; do sleep 0.1; done\n' > /tmp/hold
+    chmod +x /tmp/hold
+    barwatch check --json --junit $R/junit.xml -o $R/capture.jsonl "$@" -- /tmp/hold \
+        > $R/verdict.json 2> $R/record.log &
     BARWATCH=$!
     i=0
     while [ "$(head -c 1 $R/capture.jsonl 2>/dev/null)" != "{" ] || ! head -n 1 $R/capture.jsonl | grep -q '}$'; do
         i=$((i + 1))
         if [ $i -gt 600 ] || ! kill -0 $BARWATCH 2>/dev/null; then
-            log "barwatch record did not start"; cat $R/record.log; return 1
+            log "barwatch check did not start"; cat $R/record.log; return 1
         fi
         sleep 0.1
     done
-    log "barwatch recording (pid $BARWATCH)"
+    log "barwatch checking (pid $BARWATCH)"
 }
 
+# Ends the scenario's command; check waits for open cycles, judges and exits.
 barwatch_stop() {
-    kill -TERM $BARWATCH
-    wait $BARWATCH
-    log "barwatch record exited with $?"
+    touch /tmp/bench-stop
+    check_status=0
+    wait $BARWATCH || check_status=$?
+    echo $check_status > $R/check-status
+    log "barwatch check exited with $(cat $R/check-status)"
 }
 
 # The PCI address of the device bound to driver $1 (e.g. snd_hda_intel).

@@ -305,6 +305,7 @@ mod tests {
                 failure: None,
             }],
             note: None,
+            marks: None,
         };
         Capture {
             header: Header::new("6.1.0-56-amd64", "guest", 0, 0, vec![probe]),

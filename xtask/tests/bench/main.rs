@@ -7,6 +7,7 @@
 //! where that is a failure.
 
 mod agreement;
+mod verdict;
 
 use std::{collections::BTreeMap, fs, sync::Mutex};
 
@@ -17,6 +18,7 @@ use barwatch::{
     profile::Profile,
     skipped::skipped_handlers,
 };
+use verdict::{Verdict, assert_verdict};
 use xtask::vm::{self, GroundTruth, RunReport, results::Hit};
 
 /// One guest at a time: they share the build folders and the machine's two cores.
@@ -58,6 +60,40 @@ fn run_fixture(scenario: &str) -> Option<(RunReport, BTreeMap<String, String>)> 
         &about_fixture(bar0s(&facts)),
     );
     Some((report, facts))
+}
+
+/// Every cycle of every device in a verdict: its trigger and how it ended.
+fn cycles(verdict: &Verdict) -> Vec<(String, String)> {
+    verdict.json["devices"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|d| d["cycles"].as_array().into_iter().flatten())
+        .map(|c| {
+            (
+                c["trigger"].as_str().unwrap_or("unknown").to_owned(),
+                c["end"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The verdict shows exactly one cycle, closed, of kind `trigger`.
+fn assert_one_closed_cycle(verdict: &Verdict, trigger: &str) {
+    assert_eq!(
+        cycles(verdict),
+        [(trigger.to_owned(), "closed".to_owned())],
+        "one closed {trigger} cycle"
+    );
+}
+
+/// Some violation of `rule` says `needle` in its line or stack.
+fn assert_told(verdict: &Verdict, rule: &str, needle: &str) {
+    let told: Vec<String> = verdict.violations(rule).into_iter().map(Verdict::told).collect();
+    assert!(
+        told.iter().any(|t| t.contains(needle)),
+        "a {rule} violation names {needle}: {told:#?}"
+    );
 }
 
 /// `KEY=VALUE` lines the scenario wrote to /results/facts.
@@ -169,7 +205,8 @@ fn about_hda(bars: Vec<u64>) -> impl Fn(&Event) -> Option<bool> {
         }
         EventData::WorkStart { .. } | EventData::WorkEnd { .. } => Some(false),
         EventData::ModuleLoad { .. } => Some(false),
-        EventData::PageFault { .. } => None,
+        // Page faults are judged by address; sysfs states name their own device.
+        EventData::PageFault { .. } | EventData::DeviceState { .. } => None,
         // The HD-audio drivers' own tracepoints, all about the controller.
         EventData::Tracepoint { .. } => Some(true),
     }
@@ -213,6 +250,9 @@ fn playback_remove_rescan_unmaps_after_disconnect_and_remaps_the_moved_bar() {
     let Some(report) = run("playback-remove-rescan") else {
         return;
     };
+    // ALSA disconnects aplay's files before the driver stops: every rule holds.
+    let verdict = assert_verdict(&report, 0, &[]);
+    assert_one_closed_cycle(&verdict, "remove");
     let truth = &report.truth;
     let facts = facts(&report);
 
@@ -373,6 +413,8 @@ fn fixture_correct_never_reads_after_unmap() {
     let Some((report, _)) = run_fixture("fixture-correct") else {
         return;
     };
+    let verdict = assert_verdict(&report, 0, &[]);
+    assert_one_closed_cycle(&verdict, "remove");
     let truth = &report.truth;
     let unmap = unmap_on_remove(truth);
     assert!(
@@ -392,6 +434,9 @@ fn fixture_touch_after_unmap_reads_the_unmapped_bar() {
     let Some((report, facts)) = run_fixture("fixture-touch-after-unmap") else {
         return;
     };
+    let verdict = assert_verdict(&report, 1, &["mmio-after-unmap", "work-in-window"]);
+    assert_told(&verdict, "mmio-after-unmap", "fixture_work+");
+    assert_told(&verdict, "work-in-window", "fixture_work [barwatch_fixture]");
     let truth = &report.truth;
     let unmap = unmap_on_remove(truth);
     let base = address(&unmap.args["addr"]);
@@ -468,6 +513,8 @@ fn fixture_irq_after_unmap_runs_its_handler_in_the_unmap_window() {
     let Some(report) = run("fixture-irq-after-unmap") else {
         return;
     };
+    let verdict = assert_verdict(&report, 1, &["irq-in-window"]);
+    assert_told(&verdict, "irq-in-window", "after iounmap");
     let truth = &report.truth;
     let unmap = unmap_on_remove(truth);
     assert!(
@@ -483,6 +530,8 @@ fn fixture_stale_remap_maps_the_previous_bar_after_it_moved() {
     let Some(report) = run("fixture-stale-remap") else {
         return;
     };
+    let verdict = assert_verdict(&report, 1, &["stale-remap"]);
+    assert_told(&verdict, "stale-remap", "fixture_probe+");
     let facts = facts(&report);
     let (before, after) = (
         address(&facts["bar0_before"]),
@@ -506,6 +555,9 @@ fn fixture_ioctl_race_reads_the_bar_from_an_ioctl_after_unmap() {
     let Some(report) = run("fixture-ioctl-race") else {
         return;
     };
+    // Not an ALSA ioctl: the violation is the read, with the ioctl as its path.
+    let verdict = assert_verdict(&report, 1, &["mmio-after-unmap"]);
+    assert_told(&verdict, "mmio-after-unmap", "fixture_ioctl+");
     // The kernel's own tracing stops at the Oops this race may cause, so the
     // evidence is read from barwatch's capture: the unmap, then an ioctl's read of
     // the same base with a stack through the fixture's ioctl handler.
@@ -662,6 +714,12 @@ fn system_sleep_stops_the_chip_and_barwatch_counts_what_the_kernel_counts() {
     let Some(report) = run("system-sleep") else {
         return;
     };
+    let verdict = assert_verdict(&report, 0, &[]);
+    assert!(
+        cycles(&verdict).iter().any(|(trigger, end)| trigger == "system-sleep" && end == "closed"),
+        "a closed system-sleep cycle: {:?}",
+        cycles(&verdict)
+    );
     let truth = &report.truth;
     assert!(
         truth.count("suspend", "azx_suspend") >= 1 && truth.count("suspend", "azx_stop_chip") >= 1,
@@ -732,4 +790,23 @@ fn a_module_loaded_while_recording_gets_its_probes_attached_late() {
             .any(|e| e.probe == "kprobe:barwatch_fixture_read"),
         "the accessor's calls after the attach are recorded"
     );
+}
+
+#[test]
+fn an_idle_remove_and_rescan_keeps_every_rule() {
+    let Some(report) = run("idle-remove-rescan") else {
+        return;
+    };
+    let verdict = assert_verdict(&report, 0, &[]);
+    assert_one_closed_cycle(&verdict, "remove");
+}
+
+#[test]
+fn a_mixer_storm_during_remove_is_not_an_ioctl_in_the_window() {
+    // amixer's control ioctls in flight at the remove are waited for by ALSA before
+    // the driver stops the chip; later ones hit ALSA's disconnected stubs.
+    let Some(report) = run("mixer-storm-remove") else {
+        return;
+    };
+    assert_verdict(&report, 0, &[]);
 }

@@ -1,0 +1,150 @@
+//! The verdict of a bench run, twice: what `barwatch check` decided live in the
+//! guest around the scenario, and what `barwatch check --capture` decides from
+//! the capture alone on the host, as an unprivileged user. They must agree.
+
+use std::{fs, os::unix::fs::PermissionsExt, path::Path, process::Command};
+
+use serde_json::Value;
+use xtask::vm::RunReport;
+
+/// One verdict: the exit status and the JSON `check --json` printed.
+pub struct Verdict {
+    /// `barwatch check`'s exit status.
+    pub status: i32,
+    /// Its `--json` output.
+    pub json: Value,
+}
+
+impl Verdict {
+    /// Each rule's id and verdict, in report order.
+    pub fn rules(&self) -> Vec<(String, String)> {
+        self.json["rules"]
+            .as_array()
+            .expect("rules in the verdict")
+            .iter()
+            .map(|r| {
+                (
+                    r["id"].as_str().unwrap().to_owned(),
+                    r["verdict"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// The ids of the rules that failed.
+    pub fn failed(&self) -> Vec<String> {
+        self.rules()
+            .into_iter()
+            .filter(|(_, v)| v == "fail")
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    /// The violations of rule `id`.
+    pub fn violations(&self, id: &str) -> Vec<&Value> {
+        self.json["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["id"] == id)
+            .flat_map(|r| r["violations"].as_array().into_iter().flatten())
+            .collect()
+    }
+
+    /// Everything a violation says of itself, for searching: its line and stack.
+    pub fn told(violation: &Value) -> String {
+        let stack: Vec<&str> = violation["stack"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        format!("{}\n{}", violation["what"], stack.join("\n"))
+    }
+}
+
+/// The live verdict from the guest.
+pub fn live(report: &RunReport) -> Verdict {
+    let status = fs::read_to_string(report.file("check-status"))
+        .expect("the scenario stopped barwatch check")
+        .trim()
+        .parse()
+        .expect("an exit status");
+    let text = fs::read_to_string(report.file("verdict.json")).expect("check wrote its verdict");
+    let json = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("check's verdict is not JSON ({e}):\n{text}"));
+    Verdict { status, json }
+}
+
+/// The verdict of judging the run's capture again on the host, as `nobody`.
+pub fn replayed(report: &RunReport) -> Verdict {
+    let dir = tempfile_dir();
+    let capture = dir.join("capture.jsonl");
+    fs::copy(report.file("capture.jsonl"), &capture).expect("the run left a capture");
+    fs::set_permissions(&capture, fs::Permissions::from_mode(0o644)).unwrap();
+    let output = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(xtask::tasks::root().join("target/release/barwatch"))
+        .args(["check", "--json", "--capture"])
+        .arg(&capture)
+        .output()
+        .expect("setpriv (util-linux) runs barwatch");
+    let _ = fs::remove_dir_all(&dir);
+    let text = String::from_utf8_lossy(&output.stdout);
+    let json = serde_json::from_str(&text).unwrap_or_else(|e| {
+        panic!(
+            "replayed verdict is not JSON ({e}):\n{text}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    Verdict {
+        status: output.status.code().expect("barwatch exited"),
+        json,
+    }
+}
+
+/// A fresh folder `nobody` can read.
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("barwatch-replay-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// Checks that `check` exited with `status` live and on replay, that both judged
+/// every rule alike, and that exactly the rules `failing` failed; prints the human
+/// report either way. Returns the live verdict.
+pub fn assert_verdict(report: &RunReport, status: i32, failing: &[&str]) -> Verdict {
+    let live = live(report);
+    let replay = replayed(report);
+    print_report(&report.file("capture.jsonl"));
+    assert_eq!(
+        live.rules(),
+        replay.rules(),
+        "live and replayed verdicts differ"
+    );
+    assert_eq!(
+        serde_json::to_string(&live.json["rules"]).unwrap(),
+        serde_json::to_string(&replay.json["rules"]).unwrap(),
+        "live and replayed evidence differ"
+    );
+    assert_eq!(live.failed(), failing, "failed rules");
+    assert_eq!(live.status, status, "barwatch check's exit status in the guest");
+    assert_eq!(replay.status, status, "check --capture's exit status on the host");
+    live
+}
+
+/// Prints `barwatch check --capture`'s human report, for the test log.
+fn print_report(capture: &Path) {
+    let output = Command::new(xtask::tasks::root().join("target/release/barwatch"))
+        .args(["check", "--capture"])
+        .arg(capture)
+        .output()
+        .expect("barwatch runs");
+    println!("{}", String::from_utf8_lossy(&output.stdout));
+}
