@@ -85,7 +85,13 @@ struct Verdict<'a> {
     judgement: &'a Judgement,
 }
 
-fn print(judgement: &Judgement, unmet: &[Unmet], outcome: Outcome, exit: u8, json: bool) -> Result<()> {
+fn print(
+    judgement: &Judgement,
+    unmet: &[Unmet],
+    outcome: Outcome,
+    exit: u8,
+    json: bool,
+) -> Result<()> {
     let mut out = io::stdout().lock();
     if json {
         let verdict = Verdict {
@@ -102,8 +108,20 @@ fn print(judgement: &Judgement, unmet: &[Unmet], outcome: Outcome, exit: u8, jso
     let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
     // The expectations' verdict leads when it is worse than the rules' alone.
     if outcome > judgement.outcome() || (outcome == Outcome::Violation && !unmet.is_empty()) {
-        let word = if outcome == Outcome::Violation { "FAIL" } else { "INCOMPLETE" };
-        writeln!(out, "{word}: {}", unmet.iter().map(|u| u.message.as_str()).collect::<Vec<_>>().join("; "))?;
+        let word = if outcome == Outcome::Violation {
+            "FAIL"
+        } else {
+            "INCOMPLETE"
+        };
+        writeln!(
+            out,
+            "{word}: {}",
+            unmet
+                .iter()
+                .map(|u| u.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        )?;
         if judgement.outcome() != Outcome::Pass {
             writeln!(out, "{first}")?;
         }
@@ -138,7 +156,9 @@ fn live(args: &CheckArgs) -> Result<(Analysis, ExitStatus)> {
             .args(&args.command[1..])
             .kill_on_drop(true)
             .spawn()
-            .with_context(|| format!("cannot run `{program}` (it is run directly, not by a shell)"))?;
+            .with_context(|| {
+                format!("cannot run `{program}` (it is run directly, not by a shell)")
+            })?;
         let until = {
             let analysis = Rc::clone(&analysis);
             let status = Rc::clone(&status);
@@ -159,7 +179,8 @@ fn live(args: &CheckArgs) -> Result<(Analysis, ExitStatus)> {
             }
         };
         let sink = Rc::clone(&analysis);
-        let mut observe = move |event: &barwatch::event::Event| sink.borrow_mut().push(event.clone());
+        let mut observe =
+            move |event: &barwatch::event::Event| sink.borrow_mut().push(event.clone());
         let recorded = match &args.output {
             Some(path) => {
                 let writer = CaptureWriter::new(open(path)?, &header)?;

@@ -139,8 +139,9 @@ impl Expectations {
         }
         let budget = |text: Option<String>, which: &str| -> Result<Option<Duration>, ExpectError> {
             text.map(|t| {
-                humantime::parse_duration(&t)
-                    .map_err(|e| invalid(format!("budgets.{which} = \"{t}\": {e} (e.g. \"500ms\")")))
+                humantime::parse_duration(&t).map_err(|e| {
+                    invalid(format!("budgets.{which} = \"{t}\": {e} (e.g. \"500ms\")"))
+                })
             })
             .transpose()
         };
@@ -280,7 +281,10 @@ stop-while-streaming = "warning"
         assert_eq!(e.trigger, Some(Trigger::Remove));
         assert_eq!(e.required.len(), rules::ids().len());
         assert_eq!(e.rules.quiesce_budget, Some(Duration::from_millis(500)));
-        assert_eq!(e.rules.severity_of("stop-while-streaming"), Severity::Warning);
+        assert_eq!(
+            e.rules.severity_of("stop-while-streaming"),
+            Severity::Warning
+        );
         assert_eq!(e.rules.severity_of("unbalanced"), Severity::Error);
     }
 

@@ -20,6 +20,6 @@ pub mod profile;
 pub mod report;
 pub mod rules;
 pub mod skipped;
-pub mod timeline;
 #[cfg(test)]
 mod story;
+pub mod timeline;

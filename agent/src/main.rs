@@ -299,8 +299,7 @@ fn record(args: RecordArgs) -> Result<()> {
             let file = create_private(path)
                 .with_context(|| format!("cannot create capture file {}", path.display()))?;
             let writer = CaptureWriter::new(file, &header)?;
-            let recorded =
-                runtime.block_on(record::record(
+            let recorded = runtime.block_on(record::record(
                 probes,
                 devices,
                 writer,
@@ -311,8 +310,7 @@ fn record(args: RecordArgs) -> Result<()> {
         }
         None => {
             let writer = CaptureWriter::new(BufWriter::new(io::stdout().lock()), &header)?;
-            let recorded =
-                runtime.block_on(record::record(
+            let recorded = runtime.block_on(record::record(
                 probes,
                 devices,
                 writer,

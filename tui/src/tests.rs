@@ -225,6 +225,7 @@ fn header() -> Header {
             failure: None,
         }],
         note: None,
+        marks: None,
     };
     Header {
         format: FORMAT_NAME.into(),

@@ -104,7 +104,12 @@ fn violation(out: &mut String, j: &Judgement, rule: &RuleResult, v: &Violation) 
     );
     let _ = writeln!(out, "  {}", v.what);
     if v.count > 1 {
-        let _ = writeln!(out, "  the same path did it {} times, last at {}", v.count, j.at(v.last_ns));
+        let _ = writeln!(
+            out,
+            "  the same path did it {} times, last at {}",
+            v.count,
+            j.at(v.last_ns)
+        );
     }
     if !v.stack.is_empty() {
         out.push_str("  kernel stack:\n");
@@ -150,7 +155,11 @@ fn rules(out: &mut String, j: &Judgement) {
             out,
             "  records lost: {}{}",
             j.lost,
-            if j.cut { ", capture cut (no trailer)" } else { "" }
+            if j.cut {
+                ", capture cut (no trailer)"
+            } else {
+                ""
+            }
         );
     }
     out.push('\n');
@@ -187,13 +196,18 @@ fn device(out: &mut String, j: &Judgement, d: &DeviceTimeline) {
 }
 
 fn cycle(out: &mut String, j: &Judgement, c: &Cycle) {
-    let trigger = c.trigger.map_or("trigger unknown".to_owned(), |t| t.to_string());
+    let trigger = c
+        .trigger
+        .map_or("trigger unknown".to_owned(), |t| t.to_string());
     let end = match c.end {
         CycleEnd::Closed => "closed".to_owned(),
         CycleEnd::Removed => "device removed, not back".to_owned(),
         CycleEnd::Open => {
             let since = c.steps.first().map_or(0, |m| m.ts_ns);
-            format!("OPEN for {}", human_duration(j.end_ns.saturating_sub(since)))
+            format!(
+                "OPEN for {}",
+                human_duration(j.end_ns.saturating_sub(since))
+            )
         }
     };
     let before = if c.started_before_capture {
@@ -214,6 +228,13 @@ fn cycle(out: &mut String, j: &Judgement, c: &Cycle) {
         }
     }
     for m in &c.steps {
-        let _ = writeln!(out, "      {} {} [{} {}]", j.at(m.ts_ns), m.what, m.comm, m.tid);
+        let _ = writeln!(
+            out,
+            "      {} {} [{} {}]",
+            j.at(m.ts_ns),
+            m.what,
+            m.comm,
+            m.tid
+        );
     }
 }

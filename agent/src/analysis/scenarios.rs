@@ -163,8 +163,13 @@ impl Scenario {
             handler_name: Some("azx_interrupt".into()),
             handled: true,
         };
-        self.push(ms, 0, "irq:irq_handler_entry", true, entry)
-            .push(ms, 0, "irq:irq_handler_exit", true, exit)
+        self.push(ms, 0, "irq:irq_handler_entry", true, entry).push(
+            ms,
+            0,
+            "irq:irq_handler_exit",
+            true,
+            exit,
+        )
     }
     fn work(self, ms: u64, tid: u32, function: &str) -> Self {
         let symbol = Some(format!("{function} [snd_hda_intel]"));
@@ -214,10 +219,24 @@ impl Scenario {
         }
     }
     fn stream_starts(self, ms: u64) -> Self {
-        self.call_with(ms, APLAY, "snd_hdac_stream_start", [0xabc, 0, 0, 0], Some(OLD_VIRT), true)
+        self.call_with(
+            ms,
+            APLAY,
+            "snd_hdac_stream_start",
+            [0xabc, 0, 0, 0],
+            Some(OLD_VIRT),
+            true,
+        )
     }
     fn stream_stops(self, ms: u64) -> Self {
-        self.call_with(ms, SH, "snd_hdac_stream_stop", [0xabc, 0, 0, 0], Some(OLD_VIRT), true)
+        self.call_with(
+            ms,
+            SH,
+            "snd_hdac_stream_stop",
+            [0xabc, 0, 0, 0],
+            Some(OLD_VIRT),
+            true,
+        )
     }
     fn blind_to(mut self, probe: &'static str) -> Self {
         self.blind.push(probe);
@@ -309,7 +328,10 @@ impl Judgement {
         self.rule(rule).verdict
     }
     fn rule(&self, rule: &str) -> &crate::rules::RuleResult {
-        self.rules.iter().find(|r| r.id == rule).expect("a known rule")
+        self.rules
+            .iter()
+            .find(|r| r.id == rule)
+            .expect("a known rule")
     }
     fn failed(&self) -> Vec<&str> {
         self.rules
@@ -342,6 +364,37 @@ fn a_clean_remove_and_rescan_passes_every_rule_and_closes_its_cycle() {
 }
 
 #[test]
+fn when_the_last_close_stops_the_chip_the_remove_thread_still_starts_the_cycle() {
+    // During playback snd_card_free waits for aplay; aplay's last close frees the
+    // card, so azx_free and azx_stop_chip run on aplay's thread, not remove's.
+    let j = story()
+        .remove_starts(10)
+        .card_disconnects(11)
+        .call(20, APLAY, "azx_free", None, false)
+        .call(21, APLAY, "azx_stop_chip", Some(OLD_VIRT), true)
+        .bar_unmapped(22)
+        .bar_mapped(50, NEW_PHYS, NEW_PHYS)
+        .chip_inits(51)
+        .judge();
+    let c = &j.devices[0].cycles[0];
+    assert_eq!(c.trigger, Some(crate::probe_table::Trigger::Remove));
+    assert_eq!(c.quiesce.as_ref().unwrap().what, "snd_card_disconnect");
+    let steps: Vec<&str> = c.steps.iter().map(|m| m.what.as_str()).collect();
+    assert_eq!(
+        steps,
+        [
+            "pci_stop_and_remove_bus_device_locked",
+            "snd_card_disconnect",
+            "azx_free",
+            "azx_stop_chip",
+            "iounmap(0xffffc90000300000)",
+            "ioremap -> 0xffffc90000500000",
+            "azx_init_chip"
+        ]
+    );
+}
+
+#[test]
 fn mmio_after_unmap_names_the_path_that_touched_the_old_mapping() {
     let j = story()
         .remove_starts(10)
@@ -358,7 +411,9 @@ fn mmio_after_unmap_names_the_path_that_touched_the_old_mapping() {
     assert_eq!(v.stack[0], "snd_hdac_bus_send_cmd+0x0 [snd_hda_codec]");
     assert!(v.what.contains("3.0 ms after its iounmap"), "{}", v.what);
     assert!(v.advice.contains("cancel"), "{}", v.advice);
-    assert!(matches!(v.events[1].data, EventData::FuncEntry { ref function, .. } if function == "iounmap"));
+    assert!(
+        matches!(v.events[1].data, EventData::FuncEntry { ref function, .. } if function == "iounmap")
+    );
 }
 
 #[test]
@@ -420,7 +475,12 @@ fn an_ioctl_reaching_the_driver_in_the_quiesce_window_fails() {
         .judge();
     assert_eq!(j.failed(), ["ioctl-in-window"]);
     let v = &j.rule("ioctl-in-window").violations[0];
-    assert!(v.what.contains("quiesce window, 1.0 ms after snd_card_disconnect"), "{}", v.what);
+    assert!(
+        v.what
+            .contains("quiesce window, 1.0 ms after snd_card_disconnect"),
+        "{}",
+        v.what
+    );
     assert_eq!((v.pid, v.comm.as_str()), (APLAY, "aplay"));
 }
 
@@ -433,17 +493,30 @@ fn an_ioctl_still_in_flight_at_the_unmap_fails() {
         .judge();
     assert_eq!(j.verdict("ioctl-in-window"), Verdict::Fail);
     let v = &j.rule("ioctl-in-window").violations[0];
-    assert!(v.what.contains("still in the driver when iounmap"), "{}", v.what);
+    assert!(
+        v.what.contains("still in the driver when iounmap"),
+        "{}",
+        v.what
+    );
 }
 
 #[test]
 fn an_interrupt_before_the_unmap_passes_and_one_after_fails() {
     let before = story().interrupt(5).clean_remove_rescan(10).judge();
     assert_eq!(before.verdict("irq-in-window"), Verdict::Pass);
-    let after = story().interrupt(5).clean_remove_rescan(10).interrupt(20).judge();
+    let after = story()
+        .interrupt(5)
+        .clean_remove_rescan(10)
+        .interrupt(20)
+        .judge();
     assert_eq!(after.failed(), ["irq-in-window"]);
     let v = &after.rule("irq-in-window").violations[0];
-    assert!(v.what.contains("IRQ 27 ran handler azx_interrupt 7.0 ms after iounmap"), "{}", v.what);
+    assert!(
+        v.what
+            .contains("IRQ 27 ran handler azx_interrupt 7.0 ms after iounmap"),
+        "{}",
+        v.what
+    );
 }
 
 #[test]
@@ -462,7 +535,12 @@ fn the_probe_work_that_maps_again_is_not_work_in_the_window_but_old_work_is() {
         .judge();
     assert_eq!(old_work.failed(), ["work-in-window"]);
     let v = &old_work.rule("work-in-window").violations[0];
-    assert!(v.what.starts_with("work azx_irq_pending_work [snd_hda_intel] started"), "{}", v.what);
+    assert!(
+        v.what
+            .starts_with("work azx_irq_pending_work [snd_hda_intel] started"),
+        "{}",
+        v.what
+    );
 }
 
 #[test]
@@ -477,7 +555,12 @@ fn mapping_the_old_address_after_the_bar_moved_is_a_stale_remap() {
         .judge();
     assert_eq!(stale.failed(), ["stale-remap"]);
     let v = &stale.rule("stale-remap").violations[0];
-    assert!(v.what.contains("mapped 0xfebf0000 (where BAR 0: 0xfebf0000-0xfebf3fff was before)"), "{}", v.what);
+    assert!(
+        v.what
+            .contains("mapped 0xfebf0000 (where BAR 0: 0xfebf0000-0xfebf3fff was before)"),
+        "{}",
+        v.what
+    );
     assert_eq!(v.stack[0], "ioremap+0x0 [snd_hda_codec]");
 }
 
@@ -511,13 +594,23 @@ fn a_restart_while_unmapped_is_unbalanced_and_an_open_cycle_is_incomplete() {
     // A movable-BARs style cycle: stopped and unmapped, never mapped again.
     let open = story().chip_stops(10).bar_unmapped(13).judge();
     assert_eq!(open.verdict("unbalanced"), Verdict::Incomplete);
-    assert!(open.rule("unbalanced").reason.as_ref().unwrap().contains("cycle 1 open for"));
+    assert!(
+        open.rule("unbalanced")
+            .reason
+            .as_ref()
+            .unwrap()
+            .contains("cycle 1 open for")
+    );
     assert_eq!(open.outcome(), Outcome::Incomplete);
 }
 
 #[test]
 fn a_removed_device_that_stays_away_is_not_open() {
-    let j = story().remove_starts(10).chip_stops(11).bar_unmapped(12).judge();
+    let j = story()
+        .remove_starts(10)
+        .chip_stops(11)
+        .bar_unmapped(12)
+        .judge();
     assert_eq!(j.devices[0].state, State::Removed);
     assert_eq!(j.devices[0].cycles[0].end, CycleEnd::Removed);
     assert_eq!(j.outcome(), Outcome::Pass);
@@ -533,7 +626,12 @@ fn a_window_over_its_budget_fails_window_budget() {
         .judge();
     assert_eq!(j.failed(), ["window-budget"]);
     let v = &j.rule("window-budget").violations[0];
-    assert!(v.what.contains("quiesce window from snd_card_disconnect lasted 2.99 s"), "{}", v.what);
+    assert!(
+        v.what
+            .contains("quiesce window from snd_card_disconnect lasted 2.99 s"),
+        "{}",
+        v.what
+    );
 }
 
 #[test]
@@ -552,7 +650,10 @@ fn a_suspend_and_resume_is_a_cycle_without_an_unmap() {
 
 #[test]
 fn a_capture_that_starts_after_the_unmap_shows_a_cycle_begun_before_it() {
-    let j = story().bar_mapped(5, NEW_PHYS, NEW_PHYS).chip_inits(6).judge();
+    let j = story()
+        .bar_mapped(5, NEW_PHYS, NEW_PHYS)
+        .chip_inits(6)
+        .judge();
     let c = &j.devices[0].cycles[0];
     assert!(c.started_before_capture);
     assert_eq!(c.end, CycleEnd::Closed);
@@ -572,7 +673,12 @@ fn a_rule_whose_probe_is_missing_is_not_checked_and_losses_make_it_incomplete() 
         .judge();
     assert_eq!(lossy.verdict("mmio-after-unmap"), Verdict::Incomplete);
     assert!(
-        lossy.rule("mmio-after-unmap").reason.as_ref().unwrap().contains("3 records of kprobe:snd_hdac_bus_send_cmd lost")
+        lossy
+            .rule("mmio-after-unmap")
+            .reason
+            .as_ref()
+            .unwrap()
+            .contains("3 records of kprobe:snd_hdac_bus_send_cmd lost")
     );
     let mut cut = story().clean_remove_rescan(10);
     cut.cut = true;

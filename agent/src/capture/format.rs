@@ -11,13 +11,18 @@
 //!    its role, the mechanism that attached (absent when blind) and each attempt's failure.
 //!    `started_monotonic_ns` and `started_unix_ns` were read together, so an event's wall
 //!    time is `started_unix_ns + (ts_ns - started_monotonic_ns)`. `devices` (1.1) lists
-//!    the watched PCI devices as sysfs showed them at the start.
+//!    the watched PCI devices as sysfs showed them at the start. Since 1.2 a marker's
+//!    probe-table entry says what it means to the timeline (`marks`: its edge and
+//!    trigger); older captures take that from the built-in profiles.
 //! 2. **`event`**, any number, in the order the agent received them (close to, but not
 //!    strictly, time order across CPUs): the fields of [`Event`] flattened next to
 //!    `"type":"event"`, with a `kind` tag selecting the rest (`ioctl_enter`, `irq_handler_exit`,
 //!    …). Kernel addresses and ioctl numbers are `"0x…"` strings. Since 1.1 an event
 //!    carries `device`, the watched PCI device it concerns (absent when none matched),
-//!    ioctls their file's `dev` (`"116:3"`) and IRQ events their `handler`.
+//!    ioctls their file's `dev` (`"116:3"`) and IRQ events their `handler`. Since 1.2
+//!    barwatch writes a `device_state` event (probe `barwatch:sysfs`) when sysfs shows
+//!    a watched device changed (BARs moved, gone), stamped with the time of the event
+//!    that made it look.
 //! 3. **`trailer`**, exactly once, last, when the recorder ended cleanly: totals per probe,
 //!    records lost per probe because the ring buffer was full, and records that could not
 //!    be decoded, and `final_probes`, the probe table at the end when points were

@@ -48,7 +48,7 @@ impl Rule for IoctlInWindow {
             .names_with_role(Role::AlsaEntry)
             .any(|name| name.starts_with("kprobe:") && ctx.probes.attached(name));
         let mut found = Vec::new();
-        for call in calls(ctx.events, entries_probed) {
+        for call in calls(ctx, entries_probed) {
             let Some(device) = call.enter.device.as_deref() else {
                 continue;
             };
@@ -69,8 +69,10 @@ impl Rule for IoctlInWindow {
     }
 }
 
-/// Pairs ioctl entries and exits by thread, in order.
-fn calls(events: &[Event], entries_probed: bool) -> Vec<Call<'_>> {
+/// Pairs ioctl entries and exits by thread, in order, noting which reached the
+/// driver's ALSA entry point (a function probe with the alsa-entry role).
+fn calls<'a>(ctx: &Context<'a>, entries_probed: bool) -> Vec<Call<'a>> {
+    let events = ctx.events;
     let mut open: std::collections::HashMap<u32, usize> = Default::default();
     let mut calls: Vec<Call> = Vec::new();
     let mut entered_driver: std::collections::HashSet<usize> = Default::default();
@@ -93,7 +95,9 @@ fn calls(events: &[Event], entries_probed: bool) -> Vec<Call<'_>> {
                     }
                 }
             }
-            EventData::FuncEntry { .. } if is_alsa_entry(&event.probe) => {
+            EventData::FuncEntry { .. }
+                if ctx.probes.role(&event.probe) == Some(Role::AlsaEntry) =>
+            {
                 if let Some(&i) = open.get(&event.tid) {
                     entered_driver.insert(i);
                 }
@@ -107,10 +111,6 @@ fn calls(events: &[Event], entries_probed: bool) -> Vec<Call<'_>> {
         }
     }
     calls
-}
-
-fn is_alsa_entry(probe: &str) -> bool {
-    probe == "kprobe:snd_pcm_ioctl" || probe == "kprobe:snd_ctl_ioctl"
 }
 
 /// The violation `call` commits against `cycle`, if any.

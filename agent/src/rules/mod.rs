@@ -223,8 +223,18 @@ impl Violation {
 
     /// What makes two violations the same path: merged into one with a count.
     fn site(&self) -> (String, String, Option<usize>, String, String) {
-        let frame = self.stack.iter().take(3).cloned().collect::<Vec<_>>().join("<");
-        let probe = self.events.first().map(|e| e.probe.clone()).unwrap_or_default();
+        let frame = self
+            .stack
+            .iter()
+            .take(3)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("<");
+        let probe = self
+            .events
+            .first()
+            .map(|e| e.probe.clone())
+            .unwrap_or_default();
         (
             self.rule.clone(),
             self.device.clone(),
@@ -352,11 +362,14 @@ pub fn human_duration(ns: u64) -> String {
     }
 }
 
+/// What to do about a work item that runs after the unmap.
+pub const CANCEL_THE_WORK: &str = "cancel or flush this work (cancel_work_sync / cancel_delayed_work_sync) in remove before the iounmap, and make sure it cannot re-queue itself";
+
 /// Advice for stopping the path that `stack` shows, before the unmap.
 pub fn stop_the_path(stack: &[String], comm: &str) -> &'static str {
     let has = |needle: &str| stack.iter().any(|f| f.contains(needle));
     if has("process_one_work") || comm.starts_with("kworker") {
-        "cancel or flush this work (cancel_work_sync / cancel_delayed_work_sync) in remove before the iounmap, and make sure it cannot re-queue itself"
+        CANCEL_THE_WORK
     } else if has("sys_ioctl") || has("do_vfs_ioctl") {
         "make remove wait for ioctls in flight (a lock or reference the ioctl holds, taken by remove before the iounmap) and fail new ones with -ENODEV once the device is gone"
     } else if has("irq_thread") || has("handle_irq") || has("__handle_irq_event") {

@@ -31,11 +31,7 @@ impl Rule for StaleRemap {
         for (timeline, cycle) in ctx.cycles() {
             // The BARs as sysfs showed them by the end of the cycle: the rescan
             // that moved them happens before the probe that maps them.
-            let judged_at = cycle
-                .active
-                .as_ref()
-                .map(|m| m.ts_ns)
-                .unwrap_or(ctx.end_ns);
+            let judged_at = cycle.active.as_ref().map(|m| m.ts_ns).unwrap_or(ctx.end_ns);
             let bars = timeline.bars_at(judged_at);
             if bars.is_empty() {
                 continue;

@@ -35,8 +35,15 @@ impl Rule for StopWhileStreaming {
         let mut running: BTreeMap<(&str, u64), &Event> = BTreeMap::new();
         let mut found = Vec::new();
         for event in ctx.events {
-            let (Some(device), EventData::FuncEntry { args, function, stack, .. }) =
-                (event.device.as_deref(), &event.data)
+            let (
+                Some(device),
+                EventData::FuncEntry {
+                    args,
+                    function,
+                    stack,
+                    ..
+                },
+            ) = (event.device.as_deref(), &event.data)
             else {
                 continue;
             };

@@ -49,7 +49,11 @@ impl Rule for Unbalanced {
                     .first()
                     .map(|m| human_duration(ctx.end_ns.saturating_sub(m.ts_ns)))
                     .unwrap_or_default();
-                let state = if t.state == State::Active { State::Quiescing } else { t.state };
+                let state = if t.state == State::Active {
+                    State::Quiescing
+                } else {
+                    t.state
+                };
                 format!("{} cycle {} open for {age} ({state})", t.bdf, c.number)
             })
             .collect();

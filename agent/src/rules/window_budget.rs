@@ -44,14 +44,20 @@ impl Rule for WindowBudget {
                 };
                 let event = &ctx.events[start.event];
                 let mut v = Violation::by("window-budget", &timeline.bdf, Some(cycle), event);
-                let still = if window.end_ns.is_none() { " and still open" } else { "" };
+                let still = if window.end_ns.is_none() {
+                    " and still open"
+                } else {
+                    ""
+                };
                 v.what = format!(
                     "the {name} window from {} lasted {}{still}, over its budget of {}",
                     start.what,
                     human_duration(length),
                     human_duration(budget.as_nanos() as u64)
                 );
-                v.advice = format!("Find what the {name} window waits on between its first and last step (the timeline lists them) and bound it, or raise the budget if the wait is expected.");
+                v.advice = format!(
+                    "Find what the {name} window waits on between its first and last step (the timeline lists them) and bound it, or raise the budget if the wait is expected."
+                );
                 found.push(v);
             }
         }

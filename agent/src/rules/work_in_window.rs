@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use super::{Context, Rule, Violation, human_duration, stop_the_path};
+use super::{CANCEL_THE_WORK, Context, Rule, Violation, human_duration};
 use crate::{
     event::{Event, EventData},
     probe_table::Role,
@@ -65,7 +65,9 @@ impl Rule for WorkInWindow {
                         continue;
                     }
                     let remaps_here = cycle.remap.as_ref().is_some_and(|r| {
-                        r.tid == event.tid && r.ts_ns >= event.ts_ns && end.is_none_or(|e| r.ts_ns <= e)
+                        r.tid == event.tid
+                            && r.ts_ns >= event.ts_ns
+                            && end.is_none_or(|e| r.ts_ns <= e)
                     });
                     if remaps_here {
                         continue;
@@ -78,10 +80,8 @@ impl Rule for WorkInWindow {
                         human_duration(event.ts_ns - unmap.ts_ns),
                         unmap.what
                     );
-                    v.advice = format!(
-                        "The driver's work outlived the mapping: {}.",
-                        stop_the_path(&["process_one_work".to_owned()], &event.comm)
-                    );
+                    v.advice =
+                        format!("The driver's work outlived the mapping: {CANCEL_THE_WORK}.");
                     v.events.push(ctx.events[unmap.event].clone());
                     found.push(v);
                 }

@@ -161,6 +161,9 @@ pub struct Cycle {
     pub end: CycleEnd,
     /// Steps out of order.
     pub anomalies: Vec<Anomaly>,
+    /// Its stop markers, from which the start and trigger are derived.
+    #[serde(skip)]
+    stops: Vec<Earlier>,
 }
 
 impl Cycle {
@@ -178,6 +181,37 @@ impl Cycle {
             remapped: Vec::new(),
             end: CycleEnd::Open,
             anomalies: Vec::new(),
+            stops: Vec::new(),
+        }
+    }
+
+    /// Takes in stop markers that lead into this cycle (each once), and derives
+    /// its start and trigger again: the quiesce window starts at the driver's own
+    /// first marker when there is one (until the driver acts, e.g.
+    /// `snd_card_disconnect`, the PCI core's remove path has not told it to stop
+    /// taking requests), and the earliest marker that names a trigger names it.
+    fn add_stops<'a>(&mut self, stops: impl IntoIterator<Item = &'a Earlier>) {
+        for stop in stops {
+            if self
+                .stops
+                .iter()
+                .any(|s| s.moment.event == stop.moment.event)
+            {
+                continue;
+            }
+            self.stops.push(stop.clone());
+            self.steps.push(stop.moment.clone());
+        }
+        self.stops.sort_by_key(|s| (s.moment.ts_ns, s.moment.event));
+        self.steps.sort_by_key(|m| (m.ts_ns, m.event));
+        self.quiesce = self
+            .stops
+            .iter()
+            .find(|s| s.drivers)
+            .or(self.stops.first())
+            .map(|s| s.moment.clone());
+        if let Some(trigger) = self.stops.iter().find_map(|s| s.marker.trigger) {
+            self.trigger = Some(trigger);
         }
     }
 
@@ -278,8 +312,9 @@ impl Timelines {
     }
 }
 
-/// A stop marker that named no device, kept on its thread for the cycle it leads to.
-#[derive(Clone, Debug)]
+/// A stop marker, kept on its thread (when it named no device) for the cycle it
+/// leads to.
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct Earlier {
     moment: Moment,
     marker: Marker,
@@ -325,49 +360,35 @@ impl Track {
     }
 
     fn cycle(&mut self) -> &mut Cycle {
-        if self.timeline.cycles.last().is_none_or(|c| c.end != CycleEnd::Open) {
+        if self
+            .timeline
+            .cycles
+            .last()
+            .is_none_or(|c| c.end != CycleEnd::Open)
+        {
             let number = self.timeline.cycles.len() + 1;
             self.timeline.cycles.push(Cycle::new(number));
         }
         self.timeline.cycles.last_mut().expect("just ensured")
     }
 
-    /// Opens a cycle at `moment`, starting it at the thread's earlier stop markers.
-    /// The quiesce window starts at the driver's own first marker when there is
-    /// one: until the driver acts (`snd_card_disconnect`), the PCI core's remove
-    /// path has not yet told it to stop taking requests.
-    fn open(&mut self, moment: &Moment, trigger: Option<Trigger>, earlier: &[Earlier]) {
-        let boundary = self.boundary_ns;
-        let earlier: Vec<&Earlier> = earlier
+    /// The thread's earlier stop markers since the last cycle ended, up to `ts_ns`:
+    /// the path that led to a step of this device on that thread.
+    fn leading<'a>(&self, ts_ns: u64, earlier: &'a [Earlier]) -> Vec<&'a Earlier> {
+        earlier
             .iter()
-            .filter(|e| e.moment.ts_ns >= boundary && e.moment.ts_ns <= moment.ts_ns)
-            .collect();
-        let cycle = self.cycle();
-        cycle.trigger = earlier.iter().find_map(|e| e.marker.trigger).or(trigger);
-        for e in &earlier {
-            cycle.steps.push(e.moment.clone());
-        }
-        cycle.quiesce = earlier
-            .iter()
-            .find(|e| e.drivers)
-            .or(earlier.first())
-            .map(|e| e.moment.clone());
+            .filter(|e| e.moment.ts_ns >= self.boundary_ns && e.moment.ts_ns <= ts_ns)
+            .collect()
     }
 
-    fn stop(&mut self, moment: Moment, trigger: Option<Trigger>, earlier: &[Earlier]) {
+    fn stop(&mut self, stop: Earlier, earlier: &[Earlier]) {
         self.seen_edge = true;
         match self.state() {
-            State::Active => {
-                self.open(&moment, trigger, earlier);
+            State::Active | State::Quiescing => {
+                let leading = self.leading(stop.moment.ts_ns, earlier);
                 let cycle = self.cycle();
-                cycle.quiesce.get_or_insert(moment.clone());
-                cycle.steps.push(moment);
+                cycle.add_stops(leading.into_iter().chain([&stop]));
                 self.timeline.state = State::Quiescing;
-            }
-            State::Quiescing => {
-                let cycle = self.cycle();
-                cycle.trigger = cycle.trigger.or(trigger);
-                cycle.steps.push(moment);
             }
             // Stops while the driver re-probes, or of an unbound device.
             State::Unmapped | State::Remapped | State::Unbound | State::Removed => {}
@@ -376,21 +397,22 @@ impl Track {
 
     fn unmap(&mut self, moment: Moment, life: usize, earlier: &[Earlier]) {
         self.seen_edge = true;
-        match self.state() {
-            State::Active | State::Unbound => self.open(&moment, None, earlier),
-            State::Remapped => {
-                let cycle = self.cycle();
-                cycle.anomalies.push(Anomaly {
-                    at: moment.clone(),
-                    problem: "unmapped again after the remap, before the driver ran it (a failed probe?)"
+        if self.state() == State::Remapped {
+            let cycle = self.cycle();
+            cycle.anomalies.push(Anomaly {
+                at: moment.clone(),
+                problem:
+                    "unmapped again after the remap, before the driver ran it (a failed probe?)"
                         .to_owned(),
-                });
-                cycle.remap = None;
-            }
-            State::Quiescing | State::Unmapped | State::Removed => {}
+            });
+            cycle.remap = None;
         }
+        let leading = self.leading(moment.ts_ns, earlier);
         let cycle = self.cycle();
-        cycle.unmap.get_or_insert(moment.clone());
+        if cycle.unmap.is_none() {
+            cycle.add_stops(leading);
+            cycle.unmap = Some(moment.clone());
+        }
         cycle.unmapped.push(life);
         cycle.steps.push(moment);
         self.timeline.state = State::Unmapped;
@@ -513,13 +535,8 @@ pub fn build(events: &[Event], probes: &ProbeIndex, watched: &[WatchedDevice]) -
                 mappings.map_entry(event.tid, args[0].0, args[1].0);
             }
             EventData::FuncExit { function, ret, .. } if is_map(function) => {
-                let life = mappings.map_return(
-                    event.tid,
-                    ret.0,
-                    event.device.clone(),
-                    index,
-                    event.ts_ns,
-                );
+                let life =
+                    mappings.map_return(event.tid, ret.0, event.device.clone(), index, event.ts_ns);
                 if let (Some(life), Some(bdf)) = (life, device) {
                     let m = Moment {
                         what: format!("ioremap -> {}", Hex(ret.0)),
@@ -562,17 +579,18 @@ pub fn build(events: &[Event], probes: &ProbeIndex, watched: &[WatchedDevice]) -
                 let Some(marker) = probes.marker(&event.probe) else {
                     continue;
                 };
+                let stop = || Earlier {
+                    moment: moment(),
+                    marker,
+                    drivers: probes.role(&event.probe) == Some(Role::QuiesceMarker),
+                };
                 match (device, marker.edge) {
                     (Some(bdf), Edge::Stop | Edge::ChipStop) => {
                         let before = thread_markers(&mut earlier);
-                        entry(&mut tracks, bdf).stop(moment(), marker.trigger, &before);
+                        entry(&mut tracks, bdf).stop(stop(), &before);
                     }
                     (None, Edge::Stop | Edge::ChipStop) => {
-                        earlier.entry(event.tid).or_default().push(Earlier {
-                            moment: moment(),
-                            marker,
-                            drivers: probes.role(&event.probe) == Some(Role::QuiesceMarker),
-                        });
+                        earlier.entry(event.tid).or_default().push(stop());
                     }
                     (Some(bdf), Edge::Restart) => entry(&mut tracks, bdf).restart(moment()),
                     (None, Edge::Restart) => {

@@ -1,6 +1,7 @@
 //! Tests that drive the real `barwatch` binary: live recording on this machine's
 //! kernel, and what works (and fails clearly) without privileges.
 
+mod check;
 mod live_record;
 mod unprivileged;
 mod util;

@@ -89,7 +89,11 @@ fn assert_one_closed_cycle(verdict: &Verdict, trigger: &str) {
 
 /// Some violation of `rule` says `needle` in its line or stack.
 fn assert_told(verdict: &Verdict, rule: &str, needle: &str) {
-    let told: Vec<String> = verdict.violations(rule).into_iter().map(Verdict::told).collect();
+    let told: Vec<String> = verdict
+        .violations(rule)
+        .into_iter()
+        .map(Verdict::told)
+        .collect();
     assert!(
         told.iter().any(|t| t.contains(needle)),
         "a {rule} violation names {needle}: {told:#?}"
@@ -436,7 +440,11 @@ fn fixture_touch_after_unmap_reads_the_unmapped_bar() {
     };
     let verdict = assert_verdict(&report, 1, &["mmio-after-unmap", "work-in-window"]);
     assert_told(&verdict, "mmio-after-unmap", "fixture_work+");
-    assert_told(&verdict, "work-in-window", "fixture_work [barwatch_fixture]");
+    assert_told(
+        &verdict,
+        "work-in-window",
+        "fixture_work [barwatch_fixture]",
+    );
     let truth = &report.truth;
     let unmap = unmap_on_remove(truth);
     let base = address(&unmap.args["addr"]);
@@ -531,7 +539,7 @@ fn fixture_stale_remap_maps_the_previous_bar_after_it_moved() {
         return;
     };
     let verdict = assert_verdict(&report, 1, &["stale-remap"]);
-    assert_told(&verdict, "stale-remap", "fixture_probe+");
+    assert_told(&verdict, "stale-remap", "fixture_probe");
     let facts = facts(&report);
     let (before, after) = (
         address(&facts["bar0_before"]),
@@ -716,7 +724,9 @@ fn system_sleep_stops_the_chip_and_barwatch_counts_what_the_kernel_counts() {
     };
     let verdict = assert_verdict(&report, 0, &[]);
     assert!(
-        cycles(&verdict).iter().any(|(trigger, end)| trigger == "system-sleep" && end == "closed"),
+        cycles(&verdict)
+            .iter()
+            .any(|(trigger, end)| trigger == "system-sleep" && end == "closed"),
         "a closed system-sleep cycle: {:?}",
         cycles(&verdict)
     );

@@ -134,8 +134,14 @@ pub fn assert_verdict(report: &RunReport, status: i32, failing: &[&str]) -> Verd
         "live and replayed evidence differ"
     );
     assert_eq!(live.failed(), failing, "failed rules");
-    assert_eq!(live.status, status, "barwatch check's exit status in the guest");
-    assert_eq!(replay.status, status, "check --capture's exit status on the host");
+    assert_eq!(
+        live.status, status,
+        "barwatch check's exit status in the guest"
+    );
+    assert_eq!(
+        replay.status, status,
+        "check --capture's exit status on the host"
+    );
     live
 }
 
