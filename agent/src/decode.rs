@@ -286,6 +286,10 @@ pub fn to_event(record: &Record, symbols: &dyn Symbols) -> Event {
                     irq: r.irq,
                     handler,
                     handler_name,
+                    thread: (r.thread_fn != 0)
+                        .then(|| symbols.symbol(r.thread_fn))
+                        .flatten()
+                        .map(|s| s.to_string()),
                 }
             } else {
                 EventData::IrqHandlerExit {
@@ -448,10 +452,11 @@ mod tests {
     #[test]
     fn irq_entry_and_exit() {
         let entry = IrqRecord {
-            header: header(kind::IRQ_HANDLER_ENTRY, probe_id::IRQ_HANDLER_ENTRY, 64),
+            header: header(kind::IRQ_HANDLER_ENTRY, probe_id::IRQ_HANDLER_ENTRY, 72),
             irq: 11,
             ret: 0,
             handler: 0xffff_0000_0000_5000,
+            thread_fn: 0,
         };
         let event = decode(&bytes(&entry));
         assert_eq!(event.probe, "irq:irq_handler_entry");
@@ -461,6 +466,7 @@ mod tests {
                 irq: 11,
                 handler: Hex(0xffff_0000_0000_5000),
                 handler_name: Some("azx_interrupt".into()),
+                thread: None,
             }
         );
         assert_eq!(
@@ -469,10 +475,11 @@ mod tests {
         );
 
         let exit = IrqRecord {
-            header: header(kind::IRQ_HANDLER_EXIT, probe_id::IRQ_HANDLER_EXIT, 64),
+            header: header(kind::IRQ_HANDLER_EXIT, probe_id::IRQ_HANDLER_EXIT, 72),
             irq: 11,
             ret: 1,
             handler: 0,
+            thread_fn: 0,
         };
         assert_eq!(
             decode(&bytes(&exit)).data,
@@ -645,10 +652,11 @@ mod tests {
     #[test]
     fn unknown_kinds_and_lying_lengths_are_rejected() {
         let mut record = IrqRecord {
-            header: header(99, 0, 64),
+            header: header(99, 0, 72),
             irq: 1,
             ret: 0,
             handler: 0,
+            thread_fn: 0,
         };
         assert_eq!(
             parse(&bytes(&record)),

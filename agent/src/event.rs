@@ -166,6 +166,11 @@ pub enum EventData {
         /// replay notice a handler probe the kernel skipped.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         handler_name: Option<String>,
+        /// The threaded handler that runs next (`fn [module]`), when the action
+        /// has one: with the kernel's default primary handler, the driver's own
+        /// code is here (1.2).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thread: Option<String>,
     },
     /// An interrupt handler returned.
     IrqHandlerExit {
@@ -331,8 +336,17 @@ impl fmt::Display for EventData {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             EventData::IrqHandlerEntry {
-                irq, handler_name, ..
-            } => write!(f, "irq {irq} {} entry", handler_or_generic(handler_name)),
+                irq,
+                handler_name,
+                thread,
+                ..
+            } => {
+                write!(f, "irq {irq} {} entry", handler_or_generic(handler_name))?;
+                match thread {
+                    Some(thread) => write!(f, " (thread {thread})"),
+                    None => Ok(()),
+                }
+            }
             EventData::IrqHandlerExit {
                 irq,
                 handler_name,

@@ -17,7 +17,7 @@ use anyhow::{Context as _, Result};
 use barwatch::{
     analysis::{Analysis, render::render},
     capture::{
-        format::{Header, WatchedDevice},
+        format::{Header, KnownMapping, WatchedDevice},
         reader::read_capture,
         writer::{CaptureWriter, create_private},
     },
@@ -25,8 +25,9 @@ use barwatch::{
         PciDevice,
         attribution::{DeviceMap, Watch},
         sysfs::read_pci_devices,
-        vmalloc::parse_vmallocinfo,
+        vmalloc::{IoMapping, parse_vmallocinfo},
     },
+    event::Hex,
     live::{
         attach::MechanismOrder,
         catalogue,
@@ -185,14 +186,24 @@ fn device_map(
     let watched = devices
         .iter()
         .filter(|d| map.watched().any(|w| w == d.bdf))
-        .map(watched_device)
+        .map(|d| watched_device(d, &mappings))
         .collect();
     Ok((map, watched))
 }
 
-/// A device as the capture header lists it.
-fn watched_device(device: &PciDevice) -> WatchedDevice {
+/// A device as the capture header lists it, with the mappings of its BARs among
+/// `mappings`.
+fn watched_device(device: &PciDevice, mappings: &[IoMapping]) -> WatchedDevice {
     WatchedDevice {
+        mappings: mappings
+            .iter()
+            .filter(|m| device.bars.iter().any(|bar| bar.contains(m.phys)))
+            .map(|m| KnownMapping {
+                virt: Hex(m.virt),
+                size: m.size,
+                phys: Hex(m.phys),
+            })
+            .collect(),
         bdf: device.bdf.clone(),
         driver: device.driver.clone(),
         cards: device.cards.clone(),

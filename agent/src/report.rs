@@ -718,12 +718,14 @@ mod tests {
                 driver: Some("snd_hda_intel".into()),
                 cards: vec![0],
                 bars: vec!["0: 0xfebf0000-0xfebf3fff".into()],
+                mappings: Vec::new(),
             },
             WatchedDevice {
                 bdf: "0000:00:05.0".into(),
                 driver: Some("barwatch_fixture".into()),
                 cards: Vec::new(),
                 bars: Vec::new(),
+                mappings: Vec::new(),
             },
         ];
         header
@@ -742,6 +744,7 @@ mod tests {
                 irq: 42,
                 handler: Hex(0xffffffffc0a01230),
                 handler_name: Some("azx_interrupt".into()),
+                thread: None,
             },
         }
     }

@@ -207,6 +207,7 @@ mod tests {
                     irq: 4,
                     handler: Hex(0xffff_ffff_8100_0000),
                     handler_name: Some("serial8250_interrupt".into()),
+                    thread: None,
                 },
                 "irq:irq_handler_entry",
             )

@@ -33,6 +33,7 @@ impl Story {
             irq: 27,
             handler: Hex(AZX_INTERRUPT),
             handler_name: Some("azx_interrupt".into()),
+            thread: None,
         };
         self.at(us, cpu, data, "irq:irq_handler_entry")
     }
@@ -138,6 +139,7 @@ impl Story {
             irq,
             handler: Hex(0),
             handler_name: None,
+            thread: None,
         };
         self.at(us, cpu, data, "irq:irq_handler_entry")
     }

@@ -101,6 +101,8 @@ static MODULE_NAME_OFFSET: u32 = OFFSET_UNKNOWN;
 #[unsafe(no_mangle)]
 static IRQ_HANDLER_OFFSET: u32 = OFFSET_UNKNOWN;
 #[unsafe(no_mangle)]
+static IRQ_THREAD_FN_OFFSET: u32 = OFFSET_UNKNOWN;
+#[unsafe(no_mangle)]
 static FD_RDEV_OFFSETS: [u32; 6] = [OFFSET_UNKNOWN; 6];
 #[unsafe(no_mangle)]
 static PT_REGS_IP_OFFSET: u32 = OFFSET_UNKNOWN;
@@ -238,13 +240,7 @@ fn irq_event(ctx: &RawTracePointContext, kind: u32, probe: u32, with_ret: bool) 
     let irq: u64 = ctx.arg(0);
     let irq = irq as u32;
     let action: u64 = ctx.arg(1);
-    let offset = global(&IRQ_HANDLER_OFFSET);
-    let handler = if offset == OFFSET_UNKNOWN || action == 0 {
-        0
-    } else {
-        // SAFETY: bpf_probe_read_kernel checks the address and fails on a bad one.
-        unsafe { bpf_probe_read_kernel((action + offset as u64) as *const u64) }.unwrap_or(0)
-    };
+    let handler = action_member(action, global(&IRQ_HANDLER_OFFSET));
     if !irq_wanted(irq, handler) {
         return;
     }
@@ -264,9 +260,20 @@ fn irq_event(ctx: &RawTracePointContext, kind: u32, probe: u32, with_ret: bool) 
             irq,
             ret,
             handler,
+            thread_fn: action_member(action, global(&IRQ_THREAD_FN_OFFSET)),
         },
         probe,
     );
+}
+
+/// A pointer-sized member of `struct irqaction` at `offset`; 0 when unknown.
+#[inline(always)]
+fn action_member(action: u64, offset: u32) -> u64 {
+    if offset == OFFSET_UNKNOWN || action == 0 {
+        return 0;
+    }
+    // SAFETY: bpf_probe_read_kernel checks the address and fails on a bad one.
+    unsafe { bpf_probe_read_kernel((action + offset as u64) as *const u64) }.unwrap_or(0)
 }
 
 #[raw_tracepoint(tracepoint = "irq_handler_entry")]

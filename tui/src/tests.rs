@@ -94,6 +94,7 @@ fn events() -> Vec<Event> {
                 irq: 131,
                 handler: Hex(0xffffffffc0a01230),
                 handler_name: Some("azx_interrupt".into()),
+                thread: None,
             },
         ),
         event(
@@ -196,6 +197,7 @@ fn events() -> Vec<Event> {
                 irq: 131,
                 handler: Hex(0xffffffffc0a01230),
                 handler_name: Some("azx_interrupt".into()),
+                thread: None,
             },
         ),
         event(

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 
 use super::{Analysis, Judgement, Outcome};
 use crate::{
-    capture::format::{Header, ProbeTotals, Trailer, WatchedDevice},
+    capture::format::{Header, KnownMapping, ProbeTotals, Trailer, WatchedDevice},
     event::{BarRange, Event, EventData, Hex, SYSFS_PROBE},
     probe_table::{Mechanism, ProbeStatus, Role},
     profile::Profile,
@@ -156,6 +156,7 @@ impl Scenario {
             irq: 27,
             handler: Hex(HANDLER),
             handler_name: Some("azx_interrupt".into()),
+            thread: None,
         };
         let exit = EventData::IrqHandlerExit {
             irq: 27,
@@ -293,6 +294,11 @@ impl Scenario {
             driver: Some("snd_hda_intel".into()),
             cards: vec![0],
             bars: vec![format!("0: {OLD_PHYS:#x}-{:#x}", OLD_PHYS + 0x3fff)],
+            mappings: vec![KnownMapping {
+                virt: Hex(OLD_VIRT),
+                size: 0x5000,
+                phys: Hex(OLD_PHYS),
+            }],
         }];
         header
     }
@@ -409,7 +415,13 @@ fn mmio_after_unmap_names_the_path_that_touched_the_old_mapping() {
     let v = &j.rule("mmio-after-unmap").violations[0];
     assert_eq!((v.device.as_str(), v.cycle, v.count), (HDA, Some(1), 2));
     assert_eq!(v.stack[0], "snd_hdac_bus_send_cmd+0x0 [snd_hda_codec]");
-    assert!(v.what.contains("3.0 ms after its iounmap"), "{}", v.what);
+    assert!(
+        v.what.contains(
+            "in the unmapped mapping 0xffffc90000300000 of 0xfebf0000, 3.0 ms after its iounmap"
+        ),
+        "{}",
+        v.what
+    );
     assert!(v.advice.contains("cancel"), "{}", v.advice);
     assert!(
         matches!(v.events[1].data, EventData::FuncEntry { ref function, .. } if function == "iounmap")

@@ -37,7 +37,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{event::Event, probe_table::ProbeStatus};
+use crate::{
+    event::{Event, Hex},
+    probe_table::ProbeStatus,
+};
 
 /// The `format` value of every barwatch capture header.
 pub const FORMAT_NAME: &str = "barwatch-capture";
@@ -88,6 +91,21 @@ pub struct WatchedDevice {
     /// Its memory BARs at the start, `"N: 0xSTART-0xEND"`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bars: Vec<String>,
+    /// Mappings of its BARs that existed at the start, from `/proc/vmallocinfo`
+    /// when the kernel shows real addresses (1.2): their unmap is then known whole.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mappings: Vec<KnownMapping>,
+}
+
+/// An MMIO mapping that existed when the capture started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownMapping {
+    /// First virtual address.
+    pub virt: Hex,
+    /// Length in bytes.
+    pub size: u64,
+    /// The physical address mapped.
+    pub phys: Hex,
 }
 
 /// Totals for one probe point, in the trailer.

@@ -551,6 +551,7 @@ mod tests {
                     irq: 42,
                     handler: Hex(0xffffffffc0a01230),
                     handler_name: Some("azx_interrupt".into()),
+                    thread: None,
                 },
             ),
             event(

@@ -10,11 +10,11 @@ use aya::{
 use barwatch_abi::{
     FD_RDEV_PATH, GLOBAL_BASE_FILTER_ON, GLOBAL_FD_RDEV_OFFSETS, GLOBAL_IOCTL_ARG_OFFSET,
     GLOBAL_IOCTL_CMD_OFFSET, GLOBAL_IOCTL_FD_OFFSET, GLOBAL_IOCTL_RET_OFFSET, GLOBAL_IRQ_FILTER_ON,
-    GLOBAL_IRQ_HANDLER_OFFSET, GLOBAL_IRQ_LEARN_HANDLERS, GLOBAL_MODULE_NAME_OFFSET,
-    GLOBAL_PID_FILTER_ON, GLOBAL_PT_REGS_IP_OFFSET, GLOBAL_WORK_FUNC_OFFSET, MAP_EVENTS,
-    MAP_FUNC_LOST, MAP_IGNORED_BASES, MAP_IOCTL_CMDS, MAP_IRQ_FILTER, MAP_IRQ_HANDLERS, MAP_LOST,
-    MAP_PID_FILTER, MAP_STACKS, MAP_STACKS_LOST, MAP_TP_BASE_OFFSET, OFFSET_UNKNOWN, is_alsa_ioctl,
-    probe_id,
+    GLOBAL_IRQ_HANDLER_OFFSET, GLOBAL_IRQ_LEARN_HANDLERS, GLOBAL_IRQ_THREAD_FN_OFFSET,
+    GLOBAL_MODULE_NAME_OFFSET, GLOBAL_PID_FILTER_ON, GLOBAL_PT_REGS_IP_OFFSET,
+    GLOBAL_WORK_FUNC_OFFSET, MAP_EVENTS, MAP_FUNC_LOST, MAP_IGNORED_BASES, MAP_IOCTL_CMDS,
+    MAP_IRQ_FILTER, MAP_IRQ_HANDLERS, MAP_LOST, MAP_PID_FILTER, MAP_STACKS, MAP_STACKS_LOST,
+    MAP_TP_BASE_OFFSET, OFFSET_UNKNOWN, is_alsa_ioctl, probe_id,
 };
 use thiserror::Error;
 
@@ -143,6 +143,11 @@ impl LiveProbes {
             "IRQ handlers will not be named and skipped handler probes not detected",
         );
 
+        let irq_thread_fn_offset = offset(
+            "irqaction",
+            "thread_fn",
+            "threaded IRQ handlers will not be named",
+        );
         let pt_regs_ip_offset = offset(
             "pt_regs",
             "ip",
@@ -171,6 +176,7 @@ impl LiveProbes {
             .override_global(GLOBAL_WORK_FUNC_OFFSET, &work_func_offset, true)
             .override_global(GLOBAL_MODULE_NAME_OFFSET, &module_name_offset, true)
             .override_global(GLOBAL_IRQ_HANDLER_OFFSET, &irq_handler_offset, true)
+            .override_global(GLOBAL_IRQ_THREAD_FN_OFFSET, &irq_thread_fn_offset, true)
             .override_global(GLOBAL_FD_RDEV_OFFSETS, &fd_rdev_offsets, true)
             .override_global(GLOBAL_PT_REGS_IP_OFFSET, &pt_regs_ip_offset, true)
             .override_global(GLOBAL_IOCTL_FD_OFFSET, &fd, true)

@@ -46,6 +46,7 @@ impl Rule for IrqInWindow {
                 irq,
                 handler,
                 handler_name,
+                thread,
             } = &event.data
             else {
                 continue;
@@ -70,7 +71,10 @@ impl Rule for IrqInWindow {
                 if !window.contains(event.ts_ns) {
                     continue;
                 }
-                let name = handler_name.clone().unwrap_or_else(|| handler.to_string());
+                let mut name = handler_name.clone().unwrap_or_else(|| handler.to_string());
+                if let Some(thread) = thread {
+                    name.push_str(&format!(" (thread {thread})"));
+                }
                 let mut v = Violation::by("irq-in-window", device, Some(cycle), event);
                 v.what = format!(
                     "IRQ {irq} ran handler {name} {} after {} (CPU {})",

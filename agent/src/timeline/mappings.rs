@@ -61,6 +61,20 @@ pub struct MappingHistory {
 }
 
 impl MappingHistory {
+    /// Notes a mapping that existed before the capture started.
+    pub fn existing(&mut self, virt: u64, size: u64, phys: u64, device: &str) {
+        self.lives.push(MappingLife {
+            virt: Hex(virt),
+            size,
+            phys: Some(Hex(phys)),
+            device: Some(device.to_owned()),
+            mapped: None,
+            mapped_ns: None,
+            unmapped: None,
+            unmapped_ns: None,
+        });
+    }
+
     /// Notes an `ioremap` entry on thread `tid`.
     pub fn map_entry(&mut self, tid: u32, phys: u64, size: u64) {
         self.pending.insert(tid, (phys, size));

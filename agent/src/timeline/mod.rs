@@ -519,6 +519,11 @@ pub fn build(events: &[Event], probes: &ProbeIndex, watched: &[WatchedDevice]) -
         })
         .collect();
     let mut mappings = MappingHistory::default();
+    for device in watched {
+        for m in &device.mappings {
+            mappings.existing(m.virt.0, m.size, m.phys.0, &device.bdf);
+        }
+    }
     // Stop markers that named no device, by thread, for the cycle they lead to.
     let mut earlier: HashMap<u32, Vec<Earlier>> = HashMap::new();
 

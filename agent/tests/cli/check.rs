@@ -105,6 +105,7 @@ fn write_capture(path: &Path, touch: bool, trailer: bool) {
         driver: Some("barwatch_fixture".into()),
         cards: Vec::new(),
         bars: vec![format!("0: {BAR:#x}-{:#x}", BAR + 0xfffff)],
+        mappings: Vec::new(),
     }];
     let mut events = vec![
         event(

@@ -69,6 +69,9 @@ pub const GLOBAL_MODULE_NAME_OFFSET: &str = "MODULE_NAME_OFFSET";
 /// Global: offset of `irqaction.handler`, resolved from BTF; [`OFFSET_UNKNOWN`] when it
 /// could not be resolved (IRQ records then carry no handler address).
 pub const GLOBAL_IRQ_HANDLER_OFFSET: &str = "IRQ_HANDLER_OFFSET";
+/// Global: offset of `irqaction.thread_fn`, resolved from BTF; [`OFFSET_UNKNOWN`] when
+/// it could not be resolved (IRQ records then carry no thread function).
+pub const GLOBAL_IRQ_THREAD_FN_OFFSET: &str = "IRQ_THREAD_FN_OFFSET";
 /// Global: the member offsets that lead from the current task to the device number
 /// of one of its open files, in the order of [`FD_RDEV_PATH`]; any
 /// [`OFFSET_UNKNOWN`] leaves ioctl records without a device number.
@@ -312,6 +315,9 @@ pub struct IrqRecord {
     /// The handler function (`irqaction.handler`), so userspace can tell which
     /// driver's handler ran and whether its function probe fired; 0 when unknown.
     pub handler: u64,
+    /// The threaded handler (`irqaction.thread_fn`): the driver's own function when
+    /// `handler` is the kernel's default primary; 0 when none or unknown.
+    pub thread_fn: u64,
 }
 
 /// A work item's start or end on a workqueue worker.
@@ -444,7 +450,7 @@ const _: () = assert!(size_of::<ModuleRecord>() == 104);
 const _: () = assert!(size_of::<PageFaultRecord>() == 80);
 const _: () = assert!(size_of::<TracepointRecord>() == 88);
 const _: () = assert!(size_of::<RecordHeader>() == 48);
-const _: () = assert!(size_of::<IrqRecord>() == 64);
+const _: () = assert!(size_of::<IrqRecord>() == 72);
 const _: () = assert!(size_of::<WorkRecord>() == 64);
 const _: () = assert!(size_of::<IoctlRecord>() == 80);
 const _: () = assert!(size_of::<FuncRecord>() == 112);

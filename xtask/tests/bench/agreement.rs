@@ -279,6 +279,7 @@ mod tests {
                     irq: 27,
                     handler,
                     handler_name: handler_name.clone(),
+                    thread: None,
                 },
             ),
             event(

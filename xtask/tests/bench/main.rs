@@ -522,7 +522,11 @@ fn fixture_irq_after_unmap_runs_its_handler_in_the_unmap_window() {
         return;
     };
     let verdict = assert_verdict(&report, 1, &["irq-in-window"]);
-    assert_told(&verdict, "irq-in-window", "after iounmap");
+    assert_told(
+        &verdict,
+        "irq-in-window",
+        "(thread fixture_irq_thread [barwatch_fixture])",
+    );
     let truth = &report.truth;
     let unmap = unmap_on_remove(truth);
     assert!(
