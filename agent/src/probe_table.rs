@@ -54,6 +54,10 @@ impl fmt::Display for Role {
 pub enum Edge {
     /// The driver starts quiescing (remove, suspend, a rescan's prepare hook).
     Stop,
+    /// The driver stops taking requests from user space (`snd_card_disconnect`):
+    /// the quiesce window starts here, since requests that entered before are
+    /// waited for.
+    Disconnect,
     /// The driver stops the hardware itself (`azx_stop_chip`): a quiesce step that
     /// must come after every stream stopped.
     ChipStop,
@@ -69,6 +73,7 @@ impl fmt::Display for Edge {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Edge::Stop => "stop",
+            Edge::Disconnect => "disconnect",
             Edge::ChipStop => "chip-stop",
             Edge::Restart => "restart",
             Edge::StreamStart => "stream-start",

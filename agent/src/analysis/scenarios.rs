@@ -464,9 +464,11 @@ fn an_access_to_a_range_mapped_again_at_the_same_address_is_fine() {
 #[test]
 fn ioctls_alsa_waits_for_or_routes_to_its_stubs_are_not_in_the_window() {
     let j = story()
-        // Entered before the driver disconnected the card; ALSA waited for it.
-        .ioctl(9, Some(11), true)
         .remove_starts(8)
+        .call(8, SH, "azx_remove", None, false)
+        // Entered after the driver's remove began but before it disconnected the
+        // card; ALSA waited for it.
+        .ioctl(9, Some(11), true)
         .card_disconnects(10)
         // After the disconnect, ALSA's stub answers -ENODEV without the driver.
         .ioctl(12, Some(12), false)

@@ -186,10 +186,11 @@ impl Cycle {
     }
 
     /// Takes in stop markers that lead into this cycle (each once), and derives
-    /// its start and trigger again: the quiesce window starts at the driver's own
-    /// first marker when there is one (until the driver acts, e.g.
-    /// `snd_card_disconnect`, the PCI core's remove path has not told it to stop
-    /// taking requests), and the earliest marker that names a trigger names it.
+    /// its start and trigger again. The quiesce window starts where the driver
+    /// stops taking requests (a `disconnect` marker such as `snd_card_disconnect`:
+    /// requests that entered before are waited for), else at the driver's own
+    /// first marker, else at the PCI core's; the earliest marker that names a
+    /// trigger names it.
     fn add_stops<'a>(&mut self, stops: impl IntoIterator<Item = &'a Earlier>) {
         for stop in stops {
             if self
@@ -207,7 +208,8 @@ impl Cycle {
         self.quiesce = self
             .stops
             .iter()
-            .find(|s| s.drivers)
+            .find(|s| s.marker.edge == Edge::Disconnect)
+            .or_else(|| self.stops.iter().find(|s| s.drivers))
             .or(self.stops.first())
             .map(|s| s.moment.clone());
         if let Some(trigger) = self.stops.iter().find_map(|s| s.marker.trigger) {
@@ -590,11 +592,11 @@ pub fn build(events: &[Event], probes: &ProbeIndex, watched: &[WatchedDevice]) -
                     drivers: probes.role(&event.probe) == Some(Role::QuiesceMarker),
                 };
                 match (device, marker.edge) {
-                    (Some(bdf), Edge::Stop | Edge::ChipStop) => {
+                    (Some(bdf), Edge::Stop | Edge::Disconnect | Edge::ChipStop) => {
                         let before = thread_markers(&mut earlier);
                         entry(&mut tracks, bdf).stop(stop(), &before);
                     }
-                    (None, Edge::Stop | Edge::ChipStop) => {
+                    (None, Edge::Stop | Edge::Disconnect | Edge::ChipStop) => {
                         earlier.entry(event.tid).or_default().push(stop());
                     }
                     (Some(bdf), Edge::Restart) => entry(&mut tracks, bdf).restart(moment()),
