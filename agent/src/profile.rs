@@ -11,7 +11,10 @@ use std::{fmt, str::FromStr};
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::probe_table::{Edge, Marker, Role, Trigger};
+use crate::{
+    decode::function_probe_name,
+    probe_table::{Edge, Marker, Mechanism, ProbeStatus, Role, Trigger},
+};
 
 /// The built-in profiles' sources, compiled into the binary.
 const BUILTIN: [(&str, &str); 2] = [
@@ -224,6 +227,46 @@ impl Profile {
             drivers: raw.drivers,
             functions,
         })
+    }
+
+    /// The probe table of a recording in which every function of these profiles
+    /// and the tracepoints the rules read attached: synthetic captures (tests,
+    /// benchmarks) start from it.
+    pub fn attached_table(profiles: &[Profile]) -> Vec<ProbeStatus> {
+        let functions = profiles.iter().flat_map(|p| &p.functions).map(|f| {
+            let mechanism = if f.exit {
+                Mechanism::Kretprobe
+            } else {
+                Mechanism::Kprobe
+            };
+            (
+                function_probe_name(f.exit, &f.name),
+                f.role,
+                mechanism,
+                f.marks,
+            )
+        });
+        let tracepoints = [
+            ("irq:irq_handler_entry", Role::Irq),
+            ("irq:irq_handler_exit", Role::Irq),
+            ("workqueue:workqueue_execute_start", Role::Work),
+            ("workqueue:workqueue_execute_end", Role::Work),
+            ("syscalls:sys_enter_ioctl", Role::AlsaEntry),
+            ("syscalls:sys_exit_ioctl", Role::AlsaEntry),
+            ("exceptions:page_fault_kernel", Role::PageFault),
+        ]
+        .map(|(name, role)| (name.to_owned(), role, Mechanism::RawTracepoint, None));
+        functions
+            .chain(tracepoints)
+            .map(|(name, role, mechanism, marks)| ProbeStatus {
+                name,
+                role,
+                attached: Some(mechanism),
+                attempts: Vec::new(),
+                note: None,
+                marks,
+            })
+            .collect()
     }
 
     /// The profiles compiled into barwatch: generic PCI and HD-audio.

@@ -22,6 +22,8 @@ enum Task {
     Build,
     /// Set up, then run every test: formatting, clippy, unit, integration and kernel tests.
     Test,
+    /// Benchmarks with their speed and memory targets (fails when one is missed).
+    Bench,
     /// The real-kernel test bench: Debian's kernel under QEMU with snd_hda_intel.
     Vm {
         #[command(subcommand)]
@@ -58,6 +60,7 @@ fn main() -> std::process::ExitCode {
         Task::Setup => setup::run(),
         Task::Build => setup::run().and_then(|()| tasks::build()),
         Task::Test => setup::run().and_then(|()| tasks::test()),
+        Task::Bench => tasks::bench(),
         Task::Vm { command } => match command {
             VmCommand::Prepare => vm::prepare().map(drop),
             VmCommand::Run { scenario, params } => vm::run_command(&scenario, &params),

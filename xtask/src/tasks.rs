@@ -26,6 +26,21 @@ pub fn build() -> Result<()> {
     shell::run(&mut cargo(&["build", "--release"]))
 }
 
+/// `cargo xtask bench`: the analysis' throughput and memory per event on a
+/// synthetic run (`agent/examples/judge_throughput.rs` holds the targets). The
+/// model needs no BPF toolchain, so this needs no setup.
+pub fn bench() -> Result<()> {
+    shell::run(&mut cargo(&[
+        "run",
+        "--release",
+        "-p",
+        "barwatch-agent",
+        "--no-default-features",
+        "--example",
+        "judge_throughput",
+    ]))
+}
+
 /// `cargo xtask test`: formatting, lints, then every test (kernel tests included;
 /// under `CI=true` they fail rather than skip when their preconditions are missing).
 pub fn test() -> Result<()> {

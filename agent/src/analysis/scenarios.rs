@@ -8,7 +8,6 @@ use super::{Analysis, Judgement, Outcome};
 use crate::{
     capture::format::{Header, KnownMapping, ProbeTotals, Trailer, WatchedDevice},
     event::{BarRange, Event, EventData, Hex, SYSFS_PROBE},
-    probe_table::{Mechanism, ProbeStatus, Role},
     profile::Profile,
     rules::{RuleConfig, Verdict},
     timeline::{CycleEnd, State},
@@ -249,40 +248,7 @@ impl Scenario {
     }
 
     fn header(&self) -> Header {
-        let mut probes: Vec<ProbeStatus> = Profile::builtin()
-            .iter()
-            .flat_map(|p| &p.functions)
-            .map(|f| ProbeStatus {
-                name: crate::decode::function_probe_name(f.exit, &f.name),
-                role: f.role,
-                attached: Some(if f.exit {
-                    Mechanism::Kretprobe
-                } else {
-                    Mechanism::Kprobe
-                }),
-                attempts: Vec::new(),
-                note: None,
-                marks: f.marks,
-            })
-            .collect();
-        for (name, role) in [
-            ("irq:irq_handler_entry", Role::Irq),
-            ("irq:irq_handler_exit", Role::Irq),
-            ("workqueue:workqueue_execute_start", Role::Work),
-            ("workqueue:workqueue_execute_end", Role::Work),
-            ("syscalls:sys_enter_ioctl", Role::AlsaEntry),
-            ("syscalls:sys_exit_ioctl", Role::AlsaEntry),
-            ("exceptions:page_fault_kernel", Role::PageFault),
-        ] {
-            probes.push(ProbeStatus {
-                name: name.into(),
-                role,
-                attached: Some(Mechanism::RawTracepoint),
-                attempts: Vec::new(),
-                note: None,
-                marks: None,
-            });
-        }
+        let mut probes = Profile::attached_table(&Profile::builtin());
         for p in &mut probes {
             if self.blind.contains(&p.name.as_str()) {
                 p.attached = None;

@@ -113,10 +113,11 @@ fn stack_of(ctx: &Context, event: &Event) -> Vec<String> {
     if !own.is_empty() {
         return own;
     }
-    ctx.events
+    let from = ctx.events.partition_point(|e| e.ts_ns < event.ts_ns);
+    ctx.events[from..]
         .iter()
-        .filter(|e| e.tid == event.tid && e.ts_ns >= event.ts_ns)
         .take_while(|e| e.ts_ns <= event.ts_ns + 10_000_000)
+        .filter(|e| e.tid == event.tid)
         .find_map(|e| match &e.data {
             EventData::PageFault { stack, .. } if !stack.is_empty() => Some(stack.clone()),
             _ => None,

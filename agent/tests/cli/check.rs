@@ -22,33 +22,15 @@ const VIRT: u64 = 0xffff_c900_0060_0000;
 /// The probe table of a recording with the built-in profiles and the fixture's
 /// accessor, everything attached.
 fn probes() -> Vec<ProbeStatus> {
-    let mut table: Vec<ProbeStatus> = Profile::builtin()
-        .iter()
-        .flat_map(|p| &p.functions)
-        .map(|f| ProbeStatus {
-            name: barwatch::decode::function_probe_name(f.exit, &f.name),
-            role: f.role,
-            attached: Some(Mechanism::Kprobe),
-            attempts: Vec::new(),
-            note: None,
-            marks: f.marks,
-        })
-        .collect();
-    for (name, role) in [
-        ("kprobe:barwatch_fixture_read", Role::MmioAccessor),
-        ("irq:irq_handler_entry", Role::Irq),
-        ("workqueue:workqueue_execute_start", Role::Work),
-        ("syscalls:sys_enter_ioctl", Role::AlsaEntry),
-    ] {
-        table.push(ProbeStatus {
-            name: name.into(),
-            role,
-            attached: Some(Mechanism::RawTracepoint),
-            attempts: Vec::new(),
-            note: None,
-            marks: None,
-        });
-    }
+    let mut table = Profile::attached_table(&Profile::builtin());
+    table.push(ProbeStatus {
+        name: "kprobe:barwatch_fixture_read".into(),
+        role: Role::MmioAccessor,
+        attached: Some(Mechanism::Kprobe),
+        attempts: Vec::new(),
+        note: None,
+        marks: None,
+    });
     table
 }
 
