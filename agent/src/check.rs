@@ -4,7 +4,6 @@
 use std::{
     cell::RefCell,
     io::{self, Write},
-    path::Path,
     process::{ExitCode, ExitStatus},
     rc::Rc,
     time::Duration,
@@ -13,7 +12,7 @@ use std::{
 use anyhow::{Context as _, Result};
 use barwatch::{
     analysis::{Analysis, Judgement, Outcome, render::render},
-    capture::{reader::read_capture, writer::CaptureWriter, writer::create_private},
+    capture::{reader::read_capture, writer::CaptureWriter},
     expect::{Expectations, Unmet, exit_status},
     junit,
     live::record::{self, StopReason},
@@ -21,7 +20,7 @@ use barwatch::{
 };
 use serde::Serialize;
 
-use super::{Prepared, prepare, say};
+use super::{Prepared, capture_output, event_loop, prepare, say};
 use crate::cli::CheckArgs;
 
 /// How long records of the command's last moments may take to reach the ring
@@ -146,12 +145,10 @@ fn live(args: &CheckArgs) -> Result<(Analysis, ExitStatus)> {
     } = prepare(&args.recording)?;
     let analysis = Rc::new(RefCell::new(Analysis::new(&header)));
     let status: Rc<RefCell<Option<ExitStatus>>> = Rc::default();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the event loop")?;
     let program = &args.command[0];
-    let recorded = runtime.block_on(async {
+    let (out, _) = capture_output(args.output.as_deref(), || Box::new(io::sink()))?;
+    let writer = CaptureWriter::new(out, &header)?;
+    let recorded = event_loop()?.block_on(async {
         let mut child = tokio::process::Command::new(program)
             .args(&args.command[1..])
             .kill_on_drop(true)
@@ -181,17 +178,7 @@ fn live(args: &CheckArgs) -> Result<(Analysis, ExitStatus)> {
         let sink = Rc::clone(&analysis);
         let mut observe =
             move |event: &barwatch::event::Event| sink.borrow_mut().push(event.clone());
-        let recorded = match &args.output {
-            Some(path) => {
-                let writer = CaptureWriter::new(open(path)?, &header)?;
-                record::record(probes, devices, writer, until, &mut observe).await?
-            }
-            None => {
-                let writer = CaptureWriter::new(io::sink(), &header)?;
-                record::record(probes, devices, writer, until, &mut observe).await?
-            }
-        };
-        anyhow::Ok(recorded)
+        anyhow::Ok(record::record(probes, devices, writer, until, &mut observe).await?)
     })?;
     let mut analysis = analysis.borrow().clone();
     analysis.finish(&recorded.trailer);
@@ -210,10 +197,6 @@ fn live(args: &CheckArgs) -> Result<(Analysis, ExitStatus)> {
         recorded.trailer.events, recorded.trailer.lost
     ));
     Ok((analysis, status))
-}
-
-fn open(path: &Path) -> Result<std::fs::File> {
-    create_private(path).with_context(|| format!("cannot create capture file {}", path.display()))
 }
 
 /// Whether some device's last cycle is still open.

@@ -301,36 +301,16 @@ fn record(args: RecordArgs) -> Result<()> {
         header,
         attached,
     } = prepare(&args.recording)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the event loop")?;
-    let (recorded, target) = match &args.output {
-        Some(path) => {
-            let file = create_private(path)
-                .with_context(|| format!("cannot create capture file {}", path.display()))?;
-            let writer = CaptureWriter::new(file, &header)?;
-            let recorded = runtime.block_on(record::record(
-                probes,
-                devices,
-                writer,
-                record::after(args.duration),
-                &mut |_| {},
-            ))?;
-            (recorded, path.display().to_string())
-        }
-        None => {
-            let writer = CaptureWriter::new(BufWriter::new(io::stdout().lock()), &header)?;
-            let recorded = runtime.block_on(record::record(
-                probes,
-                devices,
-                writer,
-                record::after(args.duration),
-                &mut |_| {},
-            ))?;
-            (recorded, "standard output".to_owned())
-        }
-    };
+    let (out, target) = capture_output(args.output.as_deref(), || {
+        Box::new(BufWriter::new(io::stdout().lock()))
+    })?;
+    let recorded = event_loop()?.block_on(record::record(
+        probes,
+        devices,
+        CaptureWriter::new(out, &header)?,
+        record::after(args.duration),
+        &mut |_| {},
+    ))?;
     let why = match recorded.reason {
         StopReason::Duration => "duration reached",
         StopReason::Interrupt => "interrupted",
@@ -347,6 +327,30 @@ fn record(args: RecordArgs) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Where a capture goes: the file at `path` (mode 0600), else `otherwise`'s
+/// writer; with words for it in messages.
+fn capture_output(
+    path: Option<&std::path::Path>,
+    otherwise: impl FnOnce() -> Box<dyn Write>,
+) -> Result<(Box<dyn Write>, String)> {
+    Ok(match path {
+        Some(path) => {
+            let file = create_private(path)
+                .with_context(|| format!("cannot create capture file {}", path.display()))?;
+            (Box::new(file), path.display().to_string())
+        }
+        None => (otherwise(), "standard output".to_owned()),
+    })
+}
+
+/// The single-threaded event loop a recording runs on.
+fn event_loop() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the event loop")
 }
 
 /// `barwatch probes`.

@@ -36,10 +36,7 @@ impl Rule for IoctlInWindow {
     }
 
     fn blind(&self, ctx: &Context) -> Option<String> {
-        ctx.blind(&[Role::Mapping]).or_else(|| {
-            (!ctx.probes.attached("syscalls:sys_enter_ioctl"))
-                .then(|| "syscalls:sys_enter_ioctl is not attached".to_owned())
-        })
+        ctx.blind_to(&[Role::Mapping], &["syscalls:sys_enter_ioctl"])
     }
 
     fn violations(&self, ctx: &Context) -> Vec<Violation> {

@@ -18,10 +18,7 @@ impl Rule for IrqInWindow {
     }
 
     fn blind(&self, ctx: &Context) -> Option<String> {
-        ctx.blind(&[Role::Mapping]).or_else(|| {
-            (!ctx.probes.attached("irq:irq_handler_entry"))
-                .then(|| "irq:irq_handler_entry is not attached".to_owned())
-        })
+        ctx.blind_to(&[Role::Mapping], &["irq:irq_handler_entry"])
     }
 
     fn violations(&self, ctx: &Context) -> Vec<Violation> {
@@ -63,29 +60,23 @@ impl Rule for IrqInWindow {
             let Some(timeline) = ctx.timelines.device(device) else {
                 continue;
             };
-            for cycle in &timeline.cycles {
-                let (Some(window), Some(unmap)) = (cycle.unmap_window(), cycle.unmap.as_ref())
-                else {
-                    continue;
-                };
-                if !window.contains(event.ts_ns) {
-                    continue;
-                }
-                let mut name = handler_name.clone().unwrap_or_else(|| handler.to_string());
-                if let Some(thread) = thread {
-                    name.push_str(&format!(" (thread {thread})"));
-                }
-                let mut v = Violation::by("irq-in-window", device, Some(cycle), event);
-                v.what = format!(
-                    "IRQ {irq} ran handler {name} {} after {} (CPU {})",
-                    human_duration(event.ts_ns - unmap.ts_ns),
-                    unmap.what,
-                    event.cpu
-                );
-                v.advice = "Mask the device's interrupt sources and free_irq() (or synchronize_irq()) before the iounmap; an interrupt still pending at the unmap runs the handler on a dead mapping.".to_owned();
-                v.events.push(ctx.events[unmap.event].clone());
-                found.push(v);
+            let Some((cycle, unmap)) = timeline.unmapped_at(event.ts_ns) else {
+                continue;
+            };
+            let mut name = handler_name.clone().unwrap_or_else(|| handler.to_string());
+            if let Some(thread) = thread {
+                name.push_str(&format!(" (thread {thread})"));
             }
+            let mut v = Violation::by("irq-in-window", device, Some(cycle), event);
+            v.what = format!(
+                "IRQ {irq} ran handler {name} {} after {} (CPU {})",
+                human_duration(event.ts_ns - unmap.ts_ns),
+                unmap.what,
+                event.cpu
+            );
+            v.advice = "Mask the device's interrupt sources and free_irq() (or synchronize_irq()) before the iounmap; an interrupt still pending at the unmap runs the handler on a dead mapping.".to_owned();
+            v.events.push(ctx.events[unmap.event].clone());
+            found.push(v);
         }
         found
     }

@@ -131,6 +131,17 @@ impl Context<'_> {
             .then(|| "the capture was cut (no trailer): lost records are unknown".to_owned())
     }
 
+    /// Why a rule needing attached probes of every role in `roles`, and the probes
+    /// `probes` themselves, cannot be checked, if it cannot.
+    pub fn blind_to(&self, roles: &[Role], probes: &[&str]) -> Option<String> {
+        self.blind(roles).or_else(|| {
+            probes
+                .iter()
+                .find(|p| !self.probes.attached(p))
+                .map(|p| format!("{p} is not attached"))
+        })
+    }
+
     /// Why a rule needing attached probes of every role in `roles` cannot be
     /// checked, if it cannot.
     pub fn blind(&self, roles: &[Role]) -> Option<String> {

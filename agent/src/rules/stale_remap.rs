@@ -20,10 +20,7 @@ impl Rule for StaleRemap {
     }
 
     fn blind(&self, ctx: &Context) -> Option<String> {
-        ["kprobe:ioremap", "kretprobe:ioremap"]
-            .iter()
-            .find(|p| !ctx.probes.attached(p))
-            .map(|p| format!("{p} is not attached"))
+        ctx.blind_to(&[], &["kprobe:ioremap", "kretprobe:ioremap"])
     }
 
     fn violations(&self, ctx: &Context) -> Vec<Violation> {

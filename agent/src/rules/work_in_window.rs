@@ -56,35 +56,26 @@ impl Rule for WorkInWindow {
                 if !drives(timeline, module) {
                     continue;
                 }
-                for cycle in &timeline.cycles {
-                    let (Some(window), Some(unmap)) = (cycle.unmap_window(), cycle.unmap.as_ref())
-                    else {
-                        continue;
-                    };
-                    if !window.contains(event.ts_ns) {
-                        continue;
-                    }
-                    let remaps_here = cycle.remap.as_ref().is_some_and(|r| {
-                        r.tid == event.tid
-                            && r.ts_ns >= event.ts_ns
-                            && end.is_none_or(|e| r.ts_ns <= e)
-                    });
-                    if remaps_here {
-                        continue;
-                    }
-                    let name = work_name(event);
-                    let mut v = Violation::by("work-in-window", &timeline.bdf, Some(cycle), event);
-                    v.what = format!(
-                        "work {name} started on {} {} after {}",
-                        event.comm,
-                        human_duration(event.ts_ns - unmap.ts_ns),
-                        unmap.what
-                    );
-                    v.advice =
-                        format!("The driver's work outlived the mapping: {CANCEL_THE_WORK}.");
-                    v.events.push(ctx.events[unmap.event].clone());
-                    found.push(v);
+                let Some((cycle, unmap)) = timeline.unmapped_at(event.ts_ns) else {
+                    continue;
+                };
+                let remaps_here = cycle.remap.as_ref().is_some_and(|r| {
+                    r.tid == event.tid && r.ts_ns >= event.ts_ns && end.is_none_or(|e| r.ts_ns <= e)
+                });
+                if remaps_here {
+                    continue;
                 }
+                let name = work_name(event);
+                let mut v = Violation::by("work-in-window", &timeline.bdf, Some(cycle), event);
+                v.what = format!(
+                    "work {name} started on {} {} after {}",
+                    event.comm,
+                    human_duration(event.ts_ns - unmap.ts_ns),
+                    unmap.what
+                );
+                v.advice = format!("The driver's work outlived the mapping: {CANCEL_THE_WORK}.");
+                v.events.push(ctx.events[unmap.event].clone());
+                found.push(v);
             }
         }
         found

@@ -289,6 +289,14 @@ impl DeviceTimeline {
             .map_or(&[], |(_, bars)| bars.as_slice())
     }
 
+    /// The cycle whose unmap window holds `ts_ns`, with its unmap.
+    pub fn unmapped_at(&self, ts_ns: u64) -> Option<(&Cycle, &Moment)> {
+        self.cycles.iter().find_map(|c| {
+            let unmap = c.unmap.as_ref()?;
+            c.unmap_window()?.contains(ts_ns).then_some((c, unmap))
+        })
+    }
+
     /// The cycle whose span holds `ts_ns`.
     pub fn cycle_at(&self, ts_ns: u64) -> Option<&Cycle> {
         self.cycles
