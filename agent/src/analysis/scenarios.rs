@@ -615,16 +615,19 @@ fn a_window_over_its_budget_fails_window_budget() {
 }
 
 #[test]
-fn a_suspend_and_resume_is_a_cycle_without_an_unmap() {
+fn a_suspend_and_resume_is_a_cycle_without_an_unmap_whose_sleep_is_not_quiescing() {
+    // The system sleeps five seconds between the driver's suspend and resume,
+    // longer than the quiesce budget: the quiesce window is the stopping alone.
     let j = story()
         .call(10, KWORKER, "azx_suspend", None, false)
         .call(11, KWORKER, "azx_stop_chip", Some(OLD_VIRT), true)
-        .call(100, KWORKER, "azx_resume", None, false)
-        .call(101, KWORKER, "azx_init_chip", Some(OLD_VIRT), true)
+        .call(5000, KWORKER, "azx_resume", None, false)
+        .call(5001, KWORKER, "azx_init_chip", Some(OLD_VIRT), true)
         .judge();
     let c = &j.devices[0].cycles[0];
     assert_eq!(c.trigger, Some(crate::probe_table::Trigger::SystemSleep));
     assert_eq!((c.end, c.unmap.is_none()), (CycleEnd::Closed, true));
+    assert_eq!(c.quiesce_window().unwrap().length_ns(0), 1_000_000);
     assert_eq!(j.outcome(), Outcome::Pass);
 }
 

@@ -227,14 +227,18 @@ impl Cycle {
             .filter(|_| !self.started_before_capture)
     }
 
-    /// The quiesce window: from the first stop marker to the unmap (or to the
-    /// restart, in a cycle without an unmap).
+    /// The quiesce window: from the first stop marker to the unmap. In a cycle
+    /// that ran again without an unmap (suspend and resume) it ends with the last
+    /// stop step: the device then rests, and a long sleep is not a long quiesce.
     pub fn quiesce_window(&self) -> Option<Window> {
         let start = self.quiesce.as_ref().or(self.unmap.as_ref())?;
-        let end = self.unmap.as_ref().or(self.active.as_ref());
+        let end = self.unmap.as_ref().map(|m| m.ts_ns).or_else(|| {
+            self.active.as_ref()?;
+            self.stops.last().map(|s| s.moment.ts_ns)
+        });
         Some(Window {
             start_ns: start.ts_ns,
-            end_ns: end.map(|m| m.ts_ns),
+            end_ns: end,
         })
     }
 
