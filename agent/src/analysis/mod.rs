@@ -169,16 +169,16 @@ pub struct Judgement {
     pub rules: Vec<RuleResult>,
 }
 
-/// The overall outcome, most severe first.
+/// The overall outcome, ordered by severity: a violation outweighs a gap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// Every rule passed (or was not checked).
     Pass,
-    /// A rule failed.
-    Violation,
     /// Nothing failed, but records were lost or a cycle never closed.
     Incomplete,
+    /// A rule failed.
+    Violation,
 }
 
 impl Judgement {
@@ -216,5 +216,19 @@ impl Judgement {
     pub fn at(&self, ts_ns: u64) -> String {
         let offset = ts_ns.saturating_sub(self.started_monotonic_ns);
         format!("+{:.3} s", offset as f64 / 1e9)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Outcome;
+
+    #[test]
+    fn a_violation_outweighs_a_gap_and_a_gap_a_pass() {
+        assert_eq!(
+            Outcome::Violation.max(Outcome::Incomplete),
+            Outcome::Violation
+        );
+        assert_eq!(Outcome::Pass.max(Outcome::Incomplete), Outcome::Incomplete);
     }
 }
