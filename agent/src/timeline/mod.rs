@@ -163,7 +163,7 @@ pub struct Cycle {
     pub anomalies: Vec<Anomaly>,
     /// Its stop markers, from which the start and trigger are derived.
     #[serde(skip)]
-    stops: Vec<Earlier>,
+    stops: Vec<StopStep>,
 }
 
 impl Cycle {
@@ -191,7 +191,7 @@ impl Cycle {
     /// requests that entered before are waited for), else at the driver's own
     /// first marker, else at the PCI core's; the earliest marker that names a
     /// trigger names it.
-    fn add_stops<'a>(&mut self, stops: impl IntoIterator<Item = &'a Earlier>) {
+    fn add_stops<'a>(&mut self, stops: impl IntoIterator<Item = &'a StopStep>) {
         for stop in stops {
             if self
                 .stops
@@ -326,10 +326,10 @@ impl Timelines {
     }
 }
 
-/// A stop marker, kept on its thread (when it named no device) for the cycle it
-/// leads to.
+/// A stop marker's call: a cycle's own, or one that named no device, kept on its
+/// thread for the cycle it leads to.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Earlier {
+struct StopStep {
     moment: Moment,
     marker: Marker,
     /// The driver's own marker, not the PCI core's.
@@ -388,14 +388,14 @@ impl Track {
 
     /// The thread's earlier stop markers since the last cycle ended, up to `ts_ns`:
     /// the path that led to a step of this device on that thread.
-    fn leading<'a>(&self, ts_ns: u64, earlier: &'a [Earlier]) -> Vec<&'a Earlier> {
+    fn leading<'a>(&self, ts_ns: u64, earlier: &'a [StopStep]) -> Vec<&'a StopStep> {
         earlier
             .iter()
             .filter(|e| e.moment.ts_ns >= self.boundary_ns && e.moment.ts_ns <= ts_ns)
             .collect()
     }
 
-    fn stop(&mut self, stop: Earlier, earlier: &[Earlier]) {
+    fn stop(&mut self, stop: StopStep, earlier: &[StopStep]) {
         self.seen_edge = true;
         match self.state() {
             State::Active | State::Quiescing => {
@@ -409,7 +409,7 @@ impl Track {
         }
     }
 
-    fn unmap(&mut self, moment: Moment, life: usize, earlier: &[Earlier]) {
+    fn unmap(&mut self, moment: Moment, life: usize, earlier: &[StopStep]) {
         self.seen_edge = true;
         if self.state() == State::Remapped {
             let cycle = self.cycle();
@@ -539,12 +539,12 @@ pub fn build(events: &[Event], probes: &ProbeIndex, watched: &[WatchedDevice]) -
         }
     }
     // Stop markers that named no device, by thread, for the cycle they lead to.
-    let mut earlier: HashMap<u32, Vec<Earlier>> = HashMap::new();
+    let mut earlier: HashMap<u32, Vec<StopStep>> = HashMap::new();
 
     for (index, event) in events.iter().enumerate() {
         let device = event.device.as_deref();
         let moment = || Moment::of(event, index);
-        let thread_markers = |earlier: &mut HashMap<u32, Vec<Earlier>>| {
+        let thread_markers = |earlier: &mut HashMap<u32, Vec<StopStep>>| {
             let list = earlier.entry(event.tid).or_default();
             list.retain(|e| e.moment.ts_ns + LOOKBACK_NS >= event.ts_ns);
             list.clone()
@@ -598,7 +598,7 @@ pub fn build(events: &[Event], probes: &ProbeIndex, watched: &[WatchedDevice]) -
                 let Some(marker) = probes.marker(&event.probe) else {
                     continue;
                 };
-                let stop = || Earlier {
+                let stop = || StopStep {
                     moment: moment(),
                     marker,
                     drivers: probes.role(&event.probe) == Some(Role::QuiesceMarker),
