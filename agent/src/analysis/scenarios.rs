@@ -367,6 +367,42 @@ fn when_the_last_close_stops_the_chip_the_remove_thread_still_starts_the_cycle()
 }
 
 #[test]
+fn two_devices_removed_in_turn_from_one_shell_each_start_their_own_cycle() {
+    const OTHER: &str = "0000:00:05.0";
+    let mut s = story()
+        .clean_remove_rescan(10)
+        .remove_starts(2000)
+        .call_with(
+            2001,
+            SH,
+            "iounmap",
+            [0xffff_c900_0060_0000, 0, 0, 0],
+            None,
+            true,
+        );
+    s.events.last_mut().unwrap().device = Some(OTHER.into());
+    let j = s.judge();
+    let other = j.devices.iter().find(|d| d.bdf == OTHER).unwrap();
+    let steps: Vec<&str> = other.cycles[0]
+        .steps
+        .iter()
+        .map(|m| m.what.as_str())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "pci_stop_and_remove_bus_device_locked",
+            "iounmap(0xffffc90000600000)"
+        ]
+    );
+    assert_eq!(
+        other.cycles[0].quiesce_window().unwrap().length_ns(0),
+        1_000_000
+    );
+    assert_eq!(j.devices[0].cycles[0].steps.len(), 6);
+}
+
+#[test]
 fn mmio_after_unmap_names_the_path_that_touched_the_old_mapping() {
     let j = story()
         .remove_starts(10)

@@ -395,7 +395,9 @@ impl Track {
             .collect()
     }
 
-    fn stop(&mut self, stop: StopStep, earlier: &[StopStep]) {
+    /// Takes in a stop marker of this device; returns whether it joined a cycle
+    /// (and with it the thread's earlier markers).
+    fn stop(&mut self, stop: StopStep, earlier: &[StopStep]) -> bool {
         self.seen_edge = true;
         match self.state() {
             State::Active | State::Quiescing => {
@@ -403,9 +405,10 @@ impl Track {
                 let cycle = self.cycle();
                 cycle.add_stops(leading.into_iter().chain([&stop]));
                 self.timeline.state = State::Quiescing;
+                true
             }
             // Stops while the driver re-probes, or of an unbound device.
-            State::Unmapped | State::Remapped | State::Unbound | State::Removed => {}
+            State::Unmapped | State::Remapped | State::Unbound | State::Removed => false,
         }
     }
 
@@ -576,6 +579,7 @@ pub fn build(events: &[Event], probes: &ProbeIndex, watched: &[WatchedDevice]) -
                 if let Some(bdf) = device {
                     let before = thread_markers(&mut earlier);
                     entry(&mut tracks, bdf).unmap(moment(), life, &before);
+                    consume(&mut earlier, event);
                 }
             }
             EventData::DeviceState {
@@ -606,7 +610,9 @@ pub fn build(events: &[Event], probes: &ProbeIndex, watched: &[WatchedDevice]) -
                 match (device, marker.edge) {
                     (Some(bdf), Edge::Stop | Edge::Disconnect | Edge::ChipStop) => {
                         let before = thread_markers(&mut earlier);
-                        entry(&mut tracks, bdf).stop(stop(), &before);
+                        if entry(&mut tracks, bdf).stop(stop(), &before) {
+                            consume(&mut earlier, event);
+                        }
                     }
                     (None, Edge::Stop | Edge::Disconnect | Edge::ChipStop) => {
                         earlier.entry(event.tid).or_default().push(stop());
@@ -631,6 +637,15 @@ pub fn build(events: &[Event], probes: &ProbeIndex, watched: &[WatchedDevice]) -
     Timelines {
         devices: tracks.into_values().map(Track::finish).collect(),
         mappings,
+    }
+}
+
+/// Forgets the stop markers of `event`'s thread up to it: a cycle took them in, so
+/// they cannot also start the next device's cycle on that thread (a shell that
+/// removes two devices in turn).
+fn consume(earlier: &mut HashMap<u32, Vec<StopStep>>, event: &Event) {
+    if let Some(list) = earlier.get_mut(&event.tid) {
+        list.retain(|e| e.moment.ts_ns > event.ts_ns);
     }
 }
 
