@@ -29,11 +29,13 @@ enum Task {
         #[command(subcommand)]
         command: VmCommand,
     },
-    /// Set up, build, record this machine for a while and print the capture's report.
+    /// Set up, build, boot the bench guest, play audio while the HD-audio device is
+    /// removed and rescanned and the fixture commits a violation, then open the
+    /// capture in barwatch-tui.
     Demo {
-        /// How long to record.
-        #[arg(long, default_value = "10s")]
-        duration: String,
+        /// Print the report instead of opening the terminal UI.
+        #[arg(long)]
+        headless: bool,
     },
 }
 
@@ -66,7 +68,7 @@ fn main() -> std::process::ExitCode {
             VmCommand::Run { scenario, params } => vm::run_command(&scenario, &params),
             VmCommand::Shell => vm::shell(),
         },
-        Task::Demo { duration } => setup::run().and_then(|()| tasks::demo(&duration)),
+        Task::Demo { headless } => setup::run().and_then(|()| tasks::demo(headless)),
     };
     report(result)
 }

@@ -824,3 +824,28 @@ fn a_mixer_storm_during_remove_is_not_an_ioctl_in_the_window() {
     };
     assert_verdict(&report, 0, &[]);
 }
+
+#[test]
+fn the_demo_shows_a_clean_hda_cycle_and_the_fixtures_violation() {
+    let Some(report) = run("demo") else {
+        return;
+    };
+    let verdict = assert_verdict(&report, 1, &["mmio-after-unmap", "work-in-window"]);
+    assert_told(&verdict, "mmio-after-unmap", "fixture_work+");
+    let facts = facts(&report);
+    let hda = verdict.json["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["bdf"] == facts["bdf"].as_str())
+        .expect("the HD-audio controller has a timeline");
+    assert_eq!(hda["cycles"][0]["trigger"], "remove");
+    assert_eq!(hda["cycles"][0]["end"], "closed");
+    assert!(
+        verdict
+            .violations("mmio-after-unmap")
+            .iter()
+            .all(|v| v["device"] == facts["fixture_bdf"].as_str()),
+        "only the fixture violates"
+    );
+}
