@@ -37,4 +37,10 @@ pub enum Action {
     ToggleHelp,
     /// The event list now has room for this many rows.
     Resize(usize),
+    /// Show the next screen: events, devices, violations.
+    NextScreen,
+    /// Open the selected violation's evidence.
+    OpenEvidence,
+    /// Close the help or the evidence and go back to the screen under it.
+    Close,
 }

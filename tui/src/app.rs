@@ -5,11 +5,13 @@
 //! keymap) and looking at the state. Drawing reads the state and never changes it.
 
 use barwatch::{
+    analysis::{Analysis, Judgement},
     capture::{
         format::Header,
         reader::{Capture, CaptureEnd},
     },
     event::Event,
+    rules::{RuleConfig, RuleResult, Violation},
 };
 
 use crate::action::Action;
@@ -23,6 +25,42 @@ pub enum Mode {
     Filter,
     /// Reading the key help overlay.
     Help,
+    /// Reading one violation's evidence.
+    Evidence,
+}
+
+/// The screens Tab cycles through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Screen {
+    /// The event log.
+    Events,
+    /// Each watched device: state, BAR0, cycles, violations.
+    Devices,
+    /// Every violation; Enter opens its evidence.
+    Violations,
+}
+
+impl Screen {
+    /// Every screen, in Tab order.
+    pub const ALL: [Screen; 3] = [Screen::Events, Screen::Devices, Screen::Violations];
+
+    /// The screen Tab goes to from this one.
+    pub fn next(self) -> Screen {
+        match self {
+            Screen::Events => Screen::Devices,
+            Screen::Devices => Screen::Violations,
+            Screen::Violations => Screen::Events,
+        }
+    }
+
+    /// Its name on the tab bar.
+    pub fn title(self) -> &'static str {
+        match self {
+            Screen::Events => "Events",
+            Screen::Devices => "Devices",
+            Screen::Violations => "Violations",
+        }
+    }
 }
 
 /// Everything the UI shows: the capture, the filter and where the user is in the list.
@@ -46,11 +84,17 @@ pub struct App {
     /// Rows the event list has on screen.
     viewport: usize,
     quit: bool,
+    /// The timelines and rule verdicts of the capture, from barwatch's model.
+    judgement: Judgement,
+    screen: Screen,
+    /// Index of the selected violation among [`App::violations`].
+    violation: usize,
 }
 
 impl App {
     /// Builds the state for browsing `capture`, read from the file named `source`.
     pub fn new(source: impl Into<String>, capture: Capture) -> Self {
+        let judgement = Analysis::of_capture(&capture).judge(&RuleConfig::default());
         let Capture {
             header,
             events,
@@ -74,6 +118,9 @@ impl App {
             offset: 0,
             viewport: 1,
             quit: false,
+            judgement,
+            screen: Screen::Events,
+            violation: 0,
         }
     }
 
@@ -87,12 +134,35 @@ impl App {
                 self.mode = Mode::List;
                 self.set_filter(String::new());
             }
-            Action::Up => self.selected = self.selected.saturating_sub(1),
-            Action::Down => self.selected = self.selected.saturating_add(1),
-            Action::PageUp => self.selected = self.selected.saturating_sub(self.viewport),
-            Action::PageDown => self.selected = self.selected.saturating_add(self.viewport),
-            Action::Top => self.selected = 0,
-            Action::Bottom => self.selected = self.visible.len().saturating_sub(1),
+            Action::Up | Action::Down | Action::PageUp | Action::PageDown | Action::Top
+                if self.screen == Screen::Violations =>
+            {
+                self.violation = step(self.violation, action, self.viewport);
+            }
+            Action::Bottom if self.screen == Screen::Violations => {
+                self.violation = self.violations().len().saturating_sub(1);
+            }
+            Action::Up | Action::Down | Action::PageUp | Action::PageDown | Action::Top
+                if self.screen == Screen::Events =>
+            {
+                self.selected = step(self.selected, action, self.viewport);
+            }
+            Action::Bottom if self.screen == Screen::Events => {
+                self.selected = self.visible.len().saturating_sub(1);
+            }
+            Action::Up
+            | Action::Down
+            | Action::PageUp
+            | Action::PageDown
+            | Action::Top
+            | Action::Bottom => {}
+            Action::NextScreen => self.screen = self.screen.next(),
+            Action::OpenEvidence => {
+                if self.screen == Screen::Violations && self.selected_violation().is_some() {
+                    self.mode = Mode::Evidence;
+                }
+            }
+            Action::Close => self.mode = Mode::List,
             Action::OpenFilter => {
                 self.input = self.filter.clone();
                 self.mode = Mode::Filter;
@@ -109,12 +179,44 @@ impl App {
             Action::ToggleHelp => {
                 self.mode = match self.mode {
                     Mode::Help => Mode::List,
-                    Mode::List | Mode::Filter => Mode::Help,
+                    Mode::List | Mode::Filter | Mode::Evidence => Mode::Help,
                 }
             }
             Action::Resize(rows) => self.viewport = rows.max(1),
         }
         self.keep_selection_in_view();
+        self.violation = self
+            .violation
+            .min(self.violations().len().saturating_sub(1));
+    }
+
+    /// The screen shown.
+    pub fn screen(&self) -> Screen {
+        self.screen
+    }
+
+    /// The capture's timelines and rule verdicts.
+    pub fn judgement(&self) -> &Judgement {
+        &self.judgement
+    }
+
+    /// Every violation with its rule, in report order.
+    pub fn violations(&self) -> Vec<(&RuleResult, &Violation)> {
+        self.judgement
+            .rules
+            .iter()
+            .flat_map(|r| r.violations.iter().map(move |v| (r, v)))
+            .collect()
+    }
+
+    /// Position of the selected violation, if there is any.
+    pub fn violation_position(&self) -> Option<usize> {
+        (!self.violations().is_empty()).then_some(self.violation)
+    }
+
+    /// The selected violation with its rule.
+    pub fn selected_violation(&self) -> Option<(&RuleResult, &Violation)> {
+        self.violations().get(self.violation).copied()
     }
 
     /// Whether the user asked to leave.
@@ -218,6 +320,19 @@ impl App {
         } else if self.selected >= self.offset + self.viewport {
             self.offset = self.selected + 1 - self.viewport;
         }
+    }
+}
+
+/// `position` moved by a movement action, with `page` rows per page (unclamped
+/// above: the caller clamps to its list).
+fn step(position: usize, action: Action, page: usize) -> usize {
+    match action {
+        Action::Up => position.saturating_sub(1),
+        Action::Down => position.saturating_add(1),
+        Action::PageUp => position.saturating_sub(page),
+        Action::PageDown => position.saturating_add(page),
+        Action::Top => 0,
+        _ => position,
     }
 }
 

@@ -33,6 +33,8 @@ pub enum Key {
     Esc,
     /// Backspace.
     Backspace,
+    /// Tab.
+    Tab,
     /// Any character typed without Ctrl or Alt: text entry.
     AnyChar,
 }
@@ -57,7 +59,8 @@ impl Key {
             | (Key::End, KeyCode::End)
             | (Key::Enter, KeyCode::Enter)
             | (Key::Esc, KeyCode::Esc)
-            | (Key::Backspace, KeyCode::Backspace) => true,
+            | (Key::Backspace, KeyCode::Backspace)
+            | (Key::Tab, KeyCode::Tab) => true,
             _ => false,
         }
     }
@@ -76,6 +79,7 @@ impl Key {
             Key::Enter => "Enter".into(),
             Key::Esc => "Esc".into(),
             Key::Backspace => "Bksp".into(),
+            Key::Tab => "Tab".into(),
             Key::AnyChar => "text".into(),
         }
     }
@@ -106,7 +110,7 @@ pub struct Binding {
 }
 
 /// Every mode, for bindings that work everywhere.
-pub const ANYWHERE: &[Mode] = &[Mode::List, Mode::Filter, Mode::Help];
+pub const ANYWHERE: &[Mode] = &[Mode::List, Mode::Filter, Mode::Help, Mode::Evidence];
 
 /// The keymap. Within a mode the first binding whose key matches wins.
 pub const BINDINGS: &[Binding] = &[
@@ -175,6 +179,20 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         modes: &[Mode::List],
+        keys: &[Key::Tab],
+        effect: Effect::Action(Action::NextScreen),
+        help: "next screen",
+        footer: Some("screens"),
+    },
+    Binding {
+        modes: &[Mode::List],
+        keys: &[Key::Enter],
+        effect: Effect::Action(Action::OpenEvidence),
+        help: "open a violation's evidence",
+        footer: None,
+    },
+    Binding {
+        modes: &[Mode::List],
         keys: &[Key::Char('?')],
         effect: Effect::Action(Action::ToggleHelp),
         help: "show this help",
@@ -209,10 +227,10 @@ pub const BINDINGS: &[Binding] = &[
         footer: None,
     },
     Binding {
-        modes: &[Mode::Help],
+        modes: &[Mode::Help, Mode::Evidence],
         keys: &[Key::Char('?'), Key::Esc, Key::Char('q')],
-        effect: Effect::Action(Action::ToggleHelp),
-        help: "close the help",
+        effect: Effect::Action(Action::Close),
+        help: "close the help or the evidence",
         footer: Some("close"),
     },
     Binding {

@@ -1,4 +1,4 @@
-//! `barwatch-tui FILE`: replay a capture as a scrolling, filterable event list.
+//! `barwatch-tui FILE`: replay a capture as its events, devices and violations with their evidence.
 
 use std::{
     io::{self, IsTerminal},
@@ -39,7 +39,7 @@ fn try_main(cli: &Cli) -> anyhow::Result<()> {
     })?;
     if !io::stdout().is_terminal() {
         bail!(
-            "stdout is not a terminal, and the event browser needs one; \
+            "stdout is not a terminal, and the capture browser needs one; \
              for a text summary run `barwatch report {file}`"
         );
     }

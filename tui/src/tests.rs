@@ -18,7 +18,7 @@ use ratatui::{
 
 use crate::{
     action::Action,
-    app::{App, Mode},
+    app::{App, Mode, Screen},
     keymap::{self, BINDINGS, Key},
     theme::Theme,
     ui,
@@ -616,10 +616,11 @@ fn the_selected_row_is_in_reverse_video() {
     let terminal = draw(&app, 80, 24);
     let buffer = terminal.backend().buffer();
     let reversed = |y| buffer[(5, y)].modifier.contains(Modifier::REVERSED);
-    // Header, border and column titles come first: the second event is on row 4.
-    assert!(reversed(4));
-    assert!(!reversed(3));
-    assert!(!reversed(5));
+    // Header, tabs, border and column titles come first: the second event is on
+    // row 5.
+    assert!(reversed(5));
+    assert!(!reversed(4));
+    assert!(!reversed(6));
 }
 
 #[test]
@@ -654,4 +655,92 @@ fn a_long_file_name_keeps_its_end() {
     let first = screen.lines().next().unwrap();
     assert!(first.starts_with("\"…"), "{first}");
     assert!(first.contains("CUT"), "{first}");
+}
+
+/// The app on the capture of a real bench run, `cargo xtask demo`'s: aplay plays
+/// while the HD-audio controller is removed and rescanned, then the fixture reads
+/// its BAR after iounmap. Trimmed to the fixture's events, the PCI and HD-audio
+/// markers and the controller's mappings.
+fn demo_app(width: u16, height: u16) -> App {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/demo-capture.jsonl");
+    let capture = barwatch::capture::reader::read_capture(std::path::Path::new(path)).unwrap();
+    let mut app = App::new("target/demo/capture.jsonl", capture);
+    app.update(Action::Resize(ui::list_rows(ratatui::layout::Rect::new(
+        0, 0, width, height,
+    ))));
+    app
+}
+
+#[test]
+fn tab_cycles_events_devices_and_violations() {
+    let mut app = demo_app(80, 24);
+    let mut seen = vec![app.screen()];
+    for _ in 0..3 {
+        press(&mut app, [code(KeyCode::Tab)]);
+        seen.push(app.screen());
+    }
+    assert_eq!(
+        seen,
+        [
+            Screen::Events,
+            Screen::Devices,
+            Screen::Violations,
+            Screen::Events
+        ]
+    );
+}
+
+#[test]
+fn enter_opens_the_selected_violations_evidence_and_esc_goes_back() {
+    let mut app = demo_app(80, 24);
+    // Enter means nothing on the event list.
+    press(&mut app, [code(KeyCode::Enter)]);
+    assert_eq!(app.mode(), Mode::List);
+    press(&mut app, [code(KeyCode::Tab), code(KeyCode::Tab)]);
+    assert_eq!(app.violations().len(), 3);
+    press(&mut app, [ch('j'), ch('j'), ch('j')]);
+    assert_eq!(app.violation_position(), Some(2), "clamped at the last one");
+    let (rule, _) = app.selected_violation().unwrap();
+    assert_eq!(rule.id, "work-in-window");
+    press(&mut app, [ch('g'), code(KeyCode::Enter)]);
+    assert_eq!(app.mode(), Mode::Evidence);
+    assert_eq!(app.selected_violation().unwrap().0.id, "mmio-after-unmap");
+    press(&mut app, [code(KeyCode::Esc)]);
+    assert_eq!((app.mode(), app.screen()), (Mode::List, Screen::Violations));
+    // Moving on the violations left the event selection where it was.
+    press(&mut app, [code(KeyCode::Tab)]);
+    assert_eq!(app.selected(), Some(0));
+}
+
+#[test]
+fn screen_80x24_devices_of_a_real_run() {
+    let mut app = demo_app(80, 24);
+    press(&mut app, [code(KeyCode::Tab)]);
+    insta::assert_snapshot!(draw(&app, 80, 24).backend());
+}
+
+#[test]
+fn screen_80x24_violations_of_a_real_run() {
+    let mut app = demo_app(80, 24);
+    press(&mut app, [code(KeyCode::Tab), code(KeyCode::Tab), ch('j')]);
+    insta::assert_snapshot!(draw(&app, 80, 24).backend());
+}
+
+#[test]
+fn screen_80x24_evidence_of_a_real_violation() {
+    let mut app = demo_app(80, 24);
+    press(
+        &mut app,
+        [code(KeyCode::Tab), code(KeyCode::Tab), code(KeyCode::Enter)],
+    );
+    insta::assert_snapshot!(draw(&app, 80, 24).backend());
+}
+
+#[test]
+fn screen_160x40_violations_and_evidence_of_a_real_run() {
+    let mut app = demo_app(160, 40);
+    press(&mut app, [code(KeyCode::Tab), code(KeyCode::Tab)]);
+    insta::assert_snapshot!("violations_160x40", draw(&app, 160, 40).backend());
+    press(&mut app, [code(KeyCode::Enter)]);
+    insta::assert_snapshot!("evidence_160x40", draw(&app, 160, 40).backend());
 }

@@ -62,6 +62,7 @@ fn heading(modes: &[Mode]) -> String {
         Mode::List => "Event list",
         Mode::Filter => "Filter prompt",
         Mode::Help => "This help",
+        Mode::Evidence => "Evidence",
     };
     if modes == keymap::ANYWHERE {
         "Anywhere".to_owned()

@@ -2,13 +2,18 @@
 //!
 //! The screen is a stack of components, each in its own module with a `render`
 //! function that reads the state and draws into its area: the [`header`] line, the
-//! [`event_list`], the [`footer`] and, on top when asked for, the [`help`] overlay.
+//! [`tabs`], the current screen ([`event_list`], [`devices`] or [`violations`]),
+//! the [`footer`] and, on top when asked for, the [`evidence`] or [`help`] overlay.
 //! New panes slot into [`layout`] without touching the others.
 
+mod devices;
 mod event_list;
+mod evidence;
 mod footer;
 mod header;
 mod help;
+mod tabs;
+mod violations;
 
 use ratatui::{
     Frame,
@@ -16,15 +21,23 @@ use ratatui::{
 };
 
 use crate::{
-    app::{App, Mode},
+    app::{App, Mode, Screen},
     theme::Theme,
 };
 
 /// Draws the whole screen for the current state.
 pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
-    let [header_area, list_area, footer_area] = layout(frame.area());
+    let [header_area, tabs_area, list_area, footer_area] = layout(frame.area());
     header::render(frame, header_area, app, theme);
-    event_list::render(frame, list_area, app, theme);
+    tabs::render(frame, tabs_area, app, theme);
+    match app.screen() {
+        Screen::Events => event_list::render(frame, list_area, app, theme),
+        Screen::Devices => devices::render(frame, list_area, app, theme),
+        Screen::Violations => violations::render(frame, list_area, app, theme),
+    }
+    if app.mode() == Mode::Evidence {
+        evidence::render(frame, list_area, app, theme);
+    }
     footer::render(frame, footer_area, app, theme);
     if app.mode() == Mode::Help {
         help::render(frame, frame.area(), theme);
@@ -34,18 +47,24 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
 /// How many events the list shows on a screen of this size, so that paging and
 /// scrolling in the state move by what the user actually sees.
 pub fn list_rows(screen: Rect) -> usize {
-    let [_, list_area, _] = layout(screen);
-    usize::from(event_list::rows(list_area))
+    let [_, _, list_area, _] = layout(screen);
+    usize::from(event_list::rows(list_area).min(violations::rows(list_area)))
 }
 
-/// Splits the screen into header, event list and footer.
-fn layout(screen: Rect) -> [Rect; 3] {
+/// Splits the screen into header, tab bar, the current screen and footer.
+fn layout(screen: Rect) -> [Rect; 4] {
     Layout::vertical([
+        Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Fill(1),
         Constraint::Length(1),
     ])
     .areas(screen)
+}
+
+/// A PCI address as lspci prints it: without the domain when it is 0000.
+fn short_bdf(bdf: &str) -> &str {
+    bdf.strip_prefix("0000:").unwrap_or(bdf)
 }
 
 /// `text` cut to `width` columns, ending in `…` when it was cut.

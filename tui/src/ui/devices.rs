@@ -1,0 +1,89 @@
+//! The devices screen: each watched PCI device with its state now, BAR0 before and
+//! after it moved, its cycles and how many violations it has.
+
+use barwatch::timeline::{DeviceTimeline, State};
+use ratatui::{
+    Frame,
+    layout::{Constraint, Rect},
+    style::Style,
+    text::Span,
+    widgets::{Block, Cell, Paragraph, Row, Table},
+};
+
+use super::short_bdf;
+use crate::{app::App, theme::Theme};
+
+/// Draws the device table.
+pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let block = Block::bordered()
+        .border_style(theme.border)
+        .title(Span::styled(" Devices ", theme.header));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let devices = &app.judgement().devices;
+    if devices.is_empty() {
+        let message = "No watched device: start barwatch with --device or a profile's driver.";
+        frame.render_widget(
+            Paragraph::new(Span::styled(message, theme.dim)).centered(),
+            inner,
+        );
+        return;
+    }
+    let titles = ["DEVICE", "DRIVER", "STATE", "BAR0", "CYCLES", "VIOLATIONS"];
+    let header = Row::new(titles.map(|t| Cell::from(Span::styled(t, theme.column_titles))));
+    let violations = app.violations();
+    let rows = devices.iter().map(|d| {
+        let count = violations.iter().filter(|(_, v)| v.device == d.bdf).count();
+        let counted = if count == 0 {
+            Span::styled("0", theme.dim)
+        } else {
+            Span::styled(count.to_string(), theme.warning)
+        };
+        Row::new(vec![
+            Cell::from(short_bdf(&d.bdf).to_owned()),
+            Cell::from(d.driver.clone().unwrap_or_else(|| "-".into())),
+            Cell::from(Span::styled(
+                d.state.to_string(),
+                state_style(d.state, theme),
+            )),
+            Cell::from(bar0(d)),
+            Cell::from(d.cycles.len().to_string()),
+            Cell::from(counted),
+        ])
+    });
+    let widths = [
+        Constraint::Length(7),
+        Constraint::Length(16),
+        Constraint::Length(9),
+        Constraint::Fill(1),
+        Constraint::Length(6),
+        Constraint::Length(10),
+    ];
+    frame.render_widget(Table::new(rows, widths).header(header), inner);
+}
+
+/// BAR0's start at the capture's start, and where it is now when it moved.
+fn bar0(d: &DeviceTimeline) -> String {
+    let bar0 = |bars: &[barwatch::event::BarRange]| {
+        bars.iter()
+            .find(|b| b.index == 0)
+            .map(|b| b.start.to_string())
+    };
+    let first = d.bars.first().and_then(|(_, b)| bar0(b));
+    let last = d.bars.last().and_then(|(_, b)| bar0(b));
+    match (first, last) {
+        (Some(first), Some(last)) if first != last => format!("{first} → {last}"),
+        (Some(first), _) => first,
+        (None, Some(last)) => last,
+        (None, None) => "-".to_owned(),
+    }
+}
+
+/// Colour by how far from running the device is.
+fn state_style(state: State, theme: &Theme) -> Style {
+    match state {
+        State::Active => Style::default(),
+        State::Unbound | State::Removed => theme.dim,
+        State::Quiescing | State::Unmapped | State::Remapped => theme.filter,
+    }
+}
