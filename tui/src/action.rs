@@ -37,8 +37,16 @@ pub enum Action {
     ToggleHelp,
     /// The event list now has room for this many rows.
     Resize(usize),
-    /// Show the next screen: events, devices, violations.
+    /// Show the next screen: events, devices, timeline, violations.
     NextScreen,
+    /// Move the timeline's cursor back in time.
+    Earlier,
+    /// Move the timeline's cursor forward in time.
+    Later,
+    /// Show half the time span around the cursor.
+    ZoomIn,
+    /// Show twice the time span, up to the whole capture.
+    ZoomOut,
     /// Open the selected violation's evidence.
     OpenEvidence,
     /// Close the help or the evidence and go back to the screen under it.

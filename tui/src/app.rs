@@ -36,19 +36,27 @@ pub enum Screen {
     Events,
     /// Each watched device: state, BAR0, cycles, violations.
     Devices,
+    /// Per-device lanes on a shared time axis: windows, events, violations.
+    Timeline,
     /// Every violation; Enter opens its evidence.
     Violations,
 }
 
 impl Screen {
     /// Every screen, in Tab order.
-    pub const ALL: [Screen; 3] = [Screen::Events, Screen::Devices, Screen::Violations];
+    pub const ALL: [Screen; 4] = [
+        Screen::Events,
+        Screen::Devices,
+        Screen::Timeline,
+        Screen::Violations,
+    ];
 
     /// The screen Tab goes to from this one.
     pub fn next(self) -> Screen {
         match self {
             Screen::Events => Screen::Devices,
-            Screen::Devices => Screen::Violations,
+            Screen::Devices => Screen::Timeline,
+            Screen::Timeline => Screen::Violations,
             Screen::Violations => Screen::Events,
         }
     }
@@ -58,6 +66,7 @@ impl Screen {
         match self {
             Screen::Events => "Events",
             Screen::Devices => "Devices",
+            Screen::Timeline => "Timeline",
             Screen::Violations => "Violations",
         }
     }
@@ -89,7 +98,16 @@ pub struct App {
     screen: Screen,
     /// Index of the selected violation among [`App::violations`].
     violation: usize,
+    /// The capture's time span, first to last event (CLOCK_MONOTONIC ns).
+    span: (u64, u64),
+    /// The timeline's visible span.
+    view: (u64, u64),
+    /// The timeline's cursor.
+    cursor_ns: u64,
 }
+
+/// Steps the timeline cursor takes across the visible span.
+const CURSOR_STEPS: u64 = 64;
 
 impl App {
     /// Builds the state for browsing `capture`, read from the file named `source`.
@@ -102,6 +120,8 @@ impl App {
         } = capture;
         let haystacks = events.iter().map(haystack).collect();
         let first_ts_ns = events.iter().map(|e| e.ts_ns).min().unwrap_or(0);
+        let last_ts_ns = events.iter().map(|e| e.ts_ns).max().unwrap_or(0);
+        let span = (first_ts_ns, last_ts_ns.max(first_ts_ns + 1));
         let visible = (0..events.len()).collect();
         App {
             source: source.into(),
@@ -121,6 +141,9 @@ impl App {
             judgement,
             screen: Screen::Events,
             violation: 0,
+            span,
+            view: span,
+            cursor_ns: span.0,
         }
     }
 
@@ -157,6 +180,12 @@ impl App {
             | Action::Top
             | Action::Bottom => {}
             Action::NextScreen => self.screen = self.screen.next(),
+            Action::Earlier | Action::Later | Action::ZoomIn | Action::ZoomOut
+                if self.screen == Screen::Timeline =>
+            {
+                self.move_in_time(action);
+            }
+            Action::Earlier | Action::Later | Action::ZoomIn | Action::ZoomOut => {}
             Action::OpenEvidence => {
                 if self.screen == Screen::Violations && self.selected_violation().is_some() {
                     self.mode = Mode::Evidence;
@@ -188,6 +217,46 @@ impl App {
         self.violation = self
             .violation
             .min(self.violations().len().saturating_sub(1));
+    }
+
+    /// The timeline's visible span (CLOCK_MONOTONIC ns, start and end).
+    pub fn view(&self) -> (u64, u64) {
+        self.view
+    }
+
+    /// The timeline's cursor (CLOCK_MONOTONIC ns).
+    pub fn cursor_ns(&self) -> u64 {
+        self.cursor_ns
+    }
+
+    /// Moves the cursor or zooms, keeping the cursor in view and the view in the
+    /// capture's span.
+    fn move_in_time(&mut self, action: Action) {
+        let (start, end) = self.view;
+        let width = end - start;
+        let step = (width / CURSOR_STEPS).max(1);
+        match action {
+            Action::Earlier => self.cursor_ns = self.cursor_ns.saturating_sub(step),
+            Action::Later => self.cursor_ns = self.cursor_ns.saturating_add(step),
+            Action::ZoomIn => {
+                self.view = self.around(self.cursor_ns, (width / 2).max(CURSOR_STEPS))
+            }
+            Action::ZoomOut => self.view = self.around(self.cursor_ns, width.saturating_mul(2)),
+            _ => {}
+        }
+        self.cursor_ns = self.cursor_ns.clamp(self.span.0, self.span.1);
+        let (start, end) = self.view;
+        if self.cursor_ns < start || self.cursor_ns > end {
+            self.view = self.around(self.cursor_ns, end - start);
+        }
+    }
+
+    /// A span `width` long centred on `ts_ns`, within the capture's span.
+    fn around(&self, ts_ns: u64, width: u64) -> (u64, u64) {
+        let (first, last) = self.span;
+        let width = width.min(last - first);
+        let start = ts_ns.saturating_sub(width / 2).clamp(first, last - width);
+        (start, start + width)
     }
 
     /// The screen shown.

@@ -35,6 +35,10 @@ pub enum Key {
     Backspace,
     /// Tab.
     Tab,
+    /// The left arrow.
+    Left,
+    /// The right arrow.
+    Right,
     /// Any character typed without Ctrl or Alt: text entry.
     AnyChar,
 }
@@ -60,7 +64,9 @@ impl Key {
             | (Key::Enter, KeyCode::Enter)
             | (Key::Esc, KeyCode::Esc)
             | (Key::Backspace, KeyCode::Backspace)
-            | (Key::Tab, KeyCode::Tab) => true,
+            | (Key::Tab, KeyCode::Tab)
+            | (Key::Left, KeyCode::Left)
+            | (Key::Right, KeyCode::Right) => true,
             _ => false,
         }
     }
@@ -80,6 +86,8 @@ impl Key {
             Key::Esc => "Esc".into(),
             Key::Backspace => "Bksp".into(),
             Key::Tab => "Tab".into(),
+            Key::Left => "←".into(),
+            Key::Right => "→".into(),
             Key::AnyChar => "text".into(),
         }
     }
@@ -186,6 +194,34 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         modes: &[Mode::List],
+        keys: &[Key::Char('h'), Key::Left],
+        effect: Effect::Action(Action::Earlier),
+        help: "timeline: cursor earlier",
+        footer: None,
+    },
+    Binding {
+        modes: &[Mode::List],
+        keys: &[Key::Char('l'), Key::Right],
+        effect: Effect::Action(Action::Later),
+        help: "timeline: cursor later",
+        footer: None,
+    },
+    Binding {
+        modes: &[Mode::List],
+        keys: &[Key::Char('+'), Key::Char('=')],
+        effect: Effect::Action(Action::ZoomIn),
+        help: "timeline: zoom in",
+        footer: None,
+    },
+    Binding {
+        modes: &[Mode::List],
+        keys: &[Key::Char('-')],
+        effect: Effect::Action(Action::ZoomOut),
+        help: "timeline: zoom out",
+        footer: None,
+    },
+    Binding {
+        modes: &[Mode::List],
         keys: &[Key::Enter],
         effect: Effect::Action(Action::OpenEvidence),
         help: "open a violation's evidence",
@@ -223,14 +259,14 @@ pub const BINDINGS: &[Binding] = &[
         modes: &[Mode::Filter],
         keys: &[Key::AnyChar],
         effect: Effect::TypeChar,
-        help: "match comm, probe, kind or text (any case)",
+        help: "comm, probe, kind or text",
         footer: None,
     },
     Binding {
         modes: &[Mode::Help, Mode::Evidence],
         keys: &[Key::Char('?'), Key::Esc, Key::Char('q')],
         effect: Effect::Action(Action::Close),
-        help: "close the help or the evidence",
+        help: "close this view",
         footer: Some("close"),
     },
     Binding {

@@ -671,11 +671,16 @@ fn demo_app(width: u16, height: u16) -> App {
     app
 }
 
+/// The keys from the event list to the violations screen.
+fn to_violations() -> [KeyEvent; 3] {
+    [code(KeyCode::Tab); 3]
+}
+
 #[test]
-fn tab_cycles_events_devices_and_violations() {
+fn tab_cycles_events_devices_timeline_and_violations() {
     let mut app = demo_app(80, 24);
     let mut seen = vec![app.screen()];
-    for _ in 0..3 {
+    for _ in 0..4 {
         press(&mut app, [code(KeyCode::Tab)]);
         seen.push(app.screen());
     }
@@ -684,10 +689,37 @@ fn tab_cycles_events_devices_and_violations() {
         [
             Screen::Events,
             Screen::Devices,
+            Screen::Timeline,
             Screen::Violations,
             Screen::Events
         ]
     );
+}
+
+#[test]
+fn the_timeline_cursor_moves_and_zooms_within_the_capture() {
+    let mut app = demo_app(80, 24);
+    let whole = app.view();
+    // Time keys mean nothing off the timeline.
+    press(&mut app, [ch('l'), ch('+')]);
+    assert_eq!((app.view(), app.cursor_ns()), (whole, whole.0));
+    press(&mut app, [code(KeyCode::Tab), code(KeyCode::Tab)]);
+    press(&mut app, [code(KeyCode::Left)]);
+    assert_eq!(app.cursor_ns(), whole.0, "the cursor stops at the start");
+    for _ in 0..32 {
+        press(&mut app, [ch('l')]);
+    }
+    let middle = app.cursor_ns();
+    assert!(middle > whole.0 && middle < whole.1);
+    press(&mut app, [ch('+'), ch('+')]);
+    let (start, end) = app.view();
+    assert_eq!(end - start, (whole.1 - whole.0) / 4);
+    assert!(
+        start <= middle && middle <= end,
+        "zoom keeps the cursor in view"
+    );
+    press(&mut app, [ch('-'), ch('-'), ch('-')]);
+    assert_eq!(app.view(), whole, "zooming out stops at the whole capture");
 }
 
 #[test]
@@ -696,7 +728,7 @@ fn enter_opens_the_selected_violations_evidence_and_esc_goes_back() {
     // Enter means nothing on the event list.
     press(&mut app, [code(KeyCode::Enter)]);
     assert_eq!(app.mode(), Mode::List);
-    press(&mut app, [code(KeyCode::Tab), code(KeyCode::Tab)]);
+    press(&mut app, to_violations());
     assert_eq!(app.violations().len(), 3);
     press(&mut app, [ch('j'), ch('j'), ch('j')]);
     assert_eq!(app.violation_position(), Some(2), "clamped at the last one");
@@ -722,7 +754,8 @@ fn screen_80x24_devices_of_a_real_run() {
 #[test]
 fn screen_80x24_violations_of_a_real_run() {
     let mut app = demo_app(80, 24);
-    press(&mut app, [code(KeyCode::Tab), code(KeyCode::Tab), ch('j')]);
+    press(&mut app, to_violations());
+    press(&mut app, [ch('j')]);
     insta::assert_snapshot!(draw(&app, 80, 24).backend());
 }
 
@@ -731,7 +764,7 @@ fn screen_80x24_evidence_of_a_real_violation() {
     let mut app = demo_app(80, 24);
     press(
         &mut app,
-        [code(KeyCode::Tab), code(KeyCode::Tab), code(KeyCode::Enter)],
+        to_violations().into_iter().chain([code(KeyCode::Enter)]),
     );
     insta::assert_snapshot!(draw(&app, 80, 24).backend());
 }
@@ -739,8 +772,29 @@ fn screen_80x24_evidence_of_a_real_violation() {
 #[test]
 fn screen_160x40_violations_and_evidence_of_a_real_run() {
     let mut app = demo_app(160, 40);
-    press(&mut app, [code(KeyCode::Tab), code(KeyCode::Tab)]);
+    press(&mut app, to_violations());
     insta::assert_snapshot!("violations_160x40", draw(&app, 160, 40).backend());
     press(&mut app, [code(KeyCode::Enter)]);
     insta::assert_snapshot!("evidence_160x40", draw(&app, 160, 40).backend());
+}
+
+#[test]
+fn screen_80x24_timeline_of_a_real_run() {
+    let mut app = demo_app(80, 24);
+    press(&mut app, [code(KeyCode::Tab), code(KeyCode::Tab)]);
+    for _ in 0..48 {
+        press(&mut app, [ch('l')]);
+    }
+    insta::assert_snapshot!(draw(&app, 80, 24).backend());
+}
+
+#[test]
+fn screen_160x40_timeline_zoomed_on_the_fixtures_unmap() {
+    let mut app = demo_app(160, 40);
+    press(&mut app, [code(KeyCode::Tab), code(KeyCode::Tab)]);
+    for _ in 0..45 {
+        press(&mut app, [ch('l')]);
+    }
+    press(&mut app, [ch('+'), ch('+')]);
+    insta::assert_snapshot!(draw(&app, 160, 40).backend());
 }

@@ -9,21 +9,51 @@ use ratatui::{
 
 use crate::{app::Mode, keymap, theme::Theme};
 
-/// Draws the overlay centred on `area`.
+/// Draws the overlay centred on `area`, in two columns when one is too tall for it.
 pub(super) fn render(frame: &mut Frame, area: Rect, theme: &Theme) {
-    let lines = lines(theme);
-    let width = lines.iter().map(Line::width).max().unwrap_or(0) + 2;
+    let mut left = lines(theme);
+    let right = if left.len() + 2 > usize::from(area.height) {
+        // Split at the heading nearest the middle, so no group is cut in two.
+        let middle = left.len().div_ceil(2);
+        let split = (middle..left.len())
+            .find(|&i| is_heading(&left[i]))
+            .or_else(|| (1..middle).rev().find(|&i| is_heading(&left[i])))
+            .unwrap_or(middle);
+        left.split_off(split)
+    } else {
+        Vec::new()
+    };
+    let column = |lines: &[Line]| lines.iter().map(Line::width).max().unwrap_or(0);
+    let (left_width, right_width) = (column(&left), column(&right));
+    let gap = if right.is_empty() { 0 } else { 2 };
+    let width = left_width + gap + right_width + 2;
+    let height = left.len().max(right.len()) + 2;
     let [area] = Layout::horizontal([Constraint::Length(to_u16(width))])
         .flex(Flex::Center)
         .areas(area);
-    let [area] = Layout::vertical([Constraint::Length(to_u16(lines.len() + 2))])
+    let [area] = Layout::vertical([Constraint::Length(to_u16(height))])
         .flex(Flex::Center)
         .areas(area);
     let block = Block::bordered()
         .border_style(theme.border)
         .title(Span::styled(" Keys ", theme.header));
+    let inner = block.inner(area);
     frame.render_widget(Clear, area);
-    frame.render_widget(Paragraph::new(lines).block(block), area);
+    frame.render_widget(block, area);
+    let [left_area, right_area] = Layout::horizontal([
+        Constraint::Length(to_u16(left_width + gap)),
+        Constraint::Fill(1),
+    ])
+    .areas(inner);
+    frame.render_widget(Paragraph::new(left), left_area);
+    frame.render_widget(Paragraph::new(right), right_area);
+}
+
+/// Whether a help line is a group's heading (it does not start with spaces).
+fn is_heading(line: &Line) -> bool {
+    line.spans
+        .first()
+        .is_some_and(|s| !s.content.starts_with(' '))
 }
 
 /// One heading per run of bindings that share their modes, then a line per binding.
@@ -59,7 +89,7 @@ fn lines(theme: &Theme) -> Vec<Line<'static>> {
 /// The name of the group of bindings that work in `modes`.
 fn heading(modes: &[Mode]) -> String {
     let name = |mode: &Mode| match mode {
-        Mode::List => "Event list",
+        Mode::List => "Any screen",
         Mode::Filter => "Filter prompt",
         Mode::Help => "This help",
         Mode::Evidence => "Evidence",

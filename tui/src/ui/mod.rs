@@ -2,7 +2,8 @@
 //!
 //! The screen is a stack of components, each in its own module with a `render`
 //! function that reads the state and draws into its area: the [`header`] line, the
-//! [`tabs`], the current screen ([`event_list`], [`devices`] or [`violations`]),
+//! [`tabs`], the current screen ([`event_list`], [`devices`], [`timeline`] or
+//! [`violations`]),
 //! the [`footer`] and, on top when asked for, the [`evidence`] or [`help`] overlay.
 //! New panes slot into [`layout`] without touching the others.
 
@@ -13,6 +14,7 @@ mod footer;
 mod header;
 mod help;
 mod tabs;
+mod timeline;
 mod violations;
 
 use ratatui::{
@@ -33,6 +35,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
     match app.screen() {
         Screen::Events => event_list::render(frame, list_area, app, theme),
         Screen::Devices => devices::render(frame, list_area, app, theme),
+        Screen::Timeline => timeline::render(frame, list_area, app, theme),
         Screen::Violations => violations::render(frame, list_area, app, theme),
     }
     if app.mode() == Mode::Evidence {

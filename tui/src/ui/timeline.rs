@@ -1,0 +1,205 @@
+//! The timeline: one lane per device on a shared time axis. Quiesce windows are
+//! `▒`, unmap windows `█`, violations `!`, the device's other events `·`; the
+//! cursor is a `│` whose time, and the windows of the cycle under it, are written
+//! below the lanes.
+
+use barwatch::{
+    analysis::Judgement,
+    event::Event,
+    rules::human_duration,
+    timeline::{DeviceTimeline, Window},
+};
+use ratatui::{
+    Frame,
+    layout::Rect,
+    style::Style,
+    text::{Line, Span},
+    widgets::{Block, Paragraph},
+};
+
+use super::short_bdf;
+use crate::{app::App, theme::Theme};
+
+/// Columns of a lane's label: a short PCI address and a space.
+const LABEL: usize = 8;
+
+/// Draws the lanes, the axis and the cursor's details.
+pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let (start, end) = app.view();
+    let judgement = app.judgement();
+    let block = Block::bordered()
+        .border_style(theme.border)
+        .title(Span::styled(" Timeline ", theme.header))
+        .title_top(
+            Line::from(format!(" {} – {} ", judgement.at(start), judgement.at(end)))
+                .right_aligned(),
+        );
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if judgement.devices.is_empty() {
+        frame.render_widget(
+            Paragraph::new(Span::styled("No watched device to draw.", theme.dim)).centered(),
+            inner,
+        );
+        return;
+    }
+    let width = usize::from(inner.width).saturating_sub(LABEL).max(1);
+    let scale = Scale { start, end, width };
+    let cursor = scale.column(app.cursor_ns());
+    let mut lines = vec![axis(&scale, judgement, theme)];
+    for device in &judgement.devices {
+        lines.push(lane(device, app, &scale, cursor, theme));
+    }
+    lines.push(Line::default());
+    lines.push(Line::from(vec![
+        Span::styled("cursor ", theme.dim),
+        Span::styled(judgement.at(app.cursor_ns()), theme.time),
+    ]));
+    for device in &judgement.devices {
+        if let Some(text) = under_cursor(device, app.cursor_ns(), judgement) {
+            lines.push(Line::raw(format!("{} {text}", short_bdf(&device.bdf))));
+        }
+    }
+    lines.push(Line::from(vec![
+        Span::styled("▒", theme.filter),
+        Span::styled(" quiescing  ", theme.dim),
+        Span::styled("█", theme.warning),
+        Span::styled(" unmapped  ", theme.dim),
+        Span::styled("!", theme.warning),
+        Span::styled(" violation  · event  h/l cursor  +/- zoom", theme.dim),
+    ]));
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// Maps times in the view to lane columns.
+struct Scale {
+    start: u64,
+    end: u64,
+    width: usize,
+}
+
+impl Scale {
+    /// The column of `ts_ns`, if it is in view.
+    fn column(&self, ts_ns: u64) -> Option<usize> {
+        if ts_ns < self.start || ts_ns > self.end {
+            return None;
+        }
+        let offset = u128::from(ts_ns - self.start) * self.width as u128;
+        let span = u128::from((self.end - self.start).max(1));
+        Some(((offset / span) as usize).min(self.width - 1))
+    }
+
+    /// The time span column `col` covers.
+    fn bucket(&self, col: usize) -> (u64, u64) {
+        let span = (self.end - self.start).max(1) as u128;
+        let at = |c: usize| self.start + (span * c as u128 / self.width as u128) as u64;
+        (at(col), at(col + 1))
+    }
+}
+
+/// The axis: the view's start, middle and end times.
+fn axis(scale: &Scale, judgement: &Judgement, theme: &Theme) -> Line<'static> {
+    let mut text = vec![' '; LABEL + scale.width];
+    let mid = scale.start + (scale.end - scale.start) / 2;
+    let labels = [
+        (0, judgement.at(scale.start)),
+        (scale.width / 2, judgement.at(mid)),
+    ];
+    for (col, label) in labels {
+        for (i, c) in label.chars().enumerate() {
+            if let Some(slot) = text.get_mut(LABEL + col + i) {
+                *slot = c;
+            }
+        }
+    }
+    Line::styled(text.into_iter().collect::<String>(), theme.dim)
+}
+
+/// One device's lane.
+fn lane(
+    device: &DeviceTimeline,
+    app: &App,
+    scale: &Scale,
+    cursor: Option<usize>,
+    theme: &Theme,
+) -> Line<'static> {
+    let mut cells: Vec<(char, Style)> = vec![(' ', Style::default()); scale.width];
+    let mine = |e: &&Event| e.device.as_deref() == Some(device.bdf.as_str());
+    for event in app.events().iter().filter(mine) {
+        if let Some(col) = scale.column(event.ts_ns) {
+            cells[col] = ('·', theme.dim);
+        }
+    }
+    for cycle in &device.cycles {
+        paint(
+            &mut cells,
+            scale,
+            cycle.quiesce_window(),
+            ('▒', theme.filter),
+        );
+        paint(
+            &mut cells,
+            scale,
+            cycle.unmap_window(),
+            ('█', theme.warning),
+        );
+    }
+    for (_, v) in app.violations() {
+        if v.device == device.bdf
+            && let Some(col) = scale.column(v.ts_ns)
+        {
+            cells[col] = ('!', theme.warning);
+        }
+    }
+    if let Some(col) = cursor {
+        let (c, style) = cells[col];
+        cells[col] = if c == ' ' {
+            ('│', theme.time)
+        } else {
+            (c, style.patch(theme.selected))
+        };
+    }
+    let mut spans = vec![Span::styled(
+        format!("{:<LABEL$}", short_bdf(&device.bdf)),
+        theme.column_titles,
+    )];
+    spans.extend(
+        cells
+            .into_iter()
+            .map(|(c, style)| Span::styled(c.to_string(), style)),
+    );
+    Line::from(spans)
+}
+
+/// Fills the columns a window covers (to the view's end while it is open).
+fn paint(cells: &mut [(char, Style)], scale: &Scale, window: Option<Window>, mark: (char, Style)) {
+    let Some(window) = window else { return };
+    let end = window.end_ns.unwrap_or(scale.end).max(window.start_ns + 1);
+    for (col, cell) in cells.iter_mut().enumerate() {
+        let (from, to) = scale.bucket(col);
+        if from < end && to > window.start_ns {
+            *cell = mark;
+        }
+    }
+}
+
+/// What the device's cycle under the cursor is: its windows' lengths.
+fn under_cursor(device: &DeviceTimeline, ts_ns: u64, judgement: &Judgement) -> Option<String> {
+    let cycle = device.cycle_at(ts_ns)?;
+    let trigger = cycle
+        .trigger
+        .map_or_else(|| "trigger unknown".to_owned(), |t| t.to_string());
+    let mut text = format!("cycle {} ({trigger})", cycle.number);
+    for (name, window) in [
+        ("quiesce", cycle.quiesce_window()),
+        ("unmap", cycle.unmap_window()),
+    ] {
+        if let Some(w) = window {
+            text.push_str(&format!(
+                ", {name} {}",
+                human_duration(w.length_ns(judgement.end_ns))
+            ));
+        }
+    }
+    Some(text)
+}
