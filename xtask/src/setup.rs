@@ -24,8 +24,9 @@ pub fn run() -> Result<()> {
     let mut apt_updated = false;
     // cargo-web pairs with rustc-web: without it rustup falls back to whatever other
     // toolchain's cargo it finds, or fails on a machine that has none.
+    // tmux: the terminal UI's test drives barwatch-tui in a real pseudo-terminal.
     ensure_packages(
-        &["rustc-web", "cargo-web", "libstd-rust-web-dev-bpf"],
+        &["rustc-web", "cargo-web", "libstd-rust-web-dev-bpf", "tmux"],
         &mut apt_updated,
     )?;
     let llvm = llvm_major()?;

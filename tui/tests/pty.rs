@@ -1,0 +1,151 @@
+//! `barwatch-tui FILE` in a real pseudo-terminal (a tmux pane): keys go in, the
+//! screen is read back, and on quit the terminal is given back as it was.
+
+use std::{
+    process::{Command, Output},
+    thread,
+    time::{Duration, Instant},
+};
+
+/// A tmux server of this test's own, killed when dropped.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// Starts a detached 80x24 session running `command`.
+    fn start(command: &str) -> Self {
+        let tmux = Tmux {
+            socket: format!("barwatch-tui-test-{}", std::process::id()),
+        };
+        let out = tmux.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            "80",
+            "-y",
+            "24",
+            command,
+        ]);
+        assert!(out.status.success(), "tmux new-session: {out:?}");
+        tmux
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .env("TERM", "xterm-256color")
+            .output()
+            .expect("tmux runs")
+    }
+
+    /// The pane's text now.
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "t"]).stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for key in keys {
+            let out = self.run(&["send-keys", "-t", "t", key]);
+            assert!(out.status.success(), "tmux send-keys {key}: {out:?}");
+        }
+    }
+
+    /// Waits until the screen shows `text`, failing with the screen after 20 s.
+    fn wait_for(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{text:?} never showed:\n{screen}"
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Whether the pane is on the alternate screen.
+    fn alternate_screen(&self) -> bool {
+        let out = self.run(&["display-message", "-p", "-t", "t", "#{alternate_on}"]);
+        String::from_utf8_lossy(&out.stdout).trim() == "1"
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+/// Whether tmux can run here; without it the test says why it skips, except
+/// under `CI=true` (where `cargo xtask setup` installs it), where that fails.
+fn have_tmux() -> bool {
+    if Command::new("tmux").arg("-V").output().is_ok() {
+        return true;
+    }
+    let reason = "tmux is not installed (cargo xtask setup installs it)";
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{reason}; CI=true makes this a failure"
+    );
+    eprintln!("skipped because {reason}");
+    false
+}
+
+#[test]
+fn barwatch_tui_browses_a_real_capture_in_a_terminal_and_gives_it_back() {
+    if !have_tmux() {
+        return;
+    }
+    let capture = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/demo-capture.jsonl");
+    // The terminal's settings before and after, to compare once it has quit.
+    let dir = std::env::temp_dir().join(format!("barwatch-tui-pty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (before, after) = (dir.join("before"), dir.join("after"));
+    let command = format!(
+        "stty -g > {}; {} {capture}; status=$?; stty -g > {}; echo barwatch-tui exited $status; sleep 30",
+        before.display(),
+        env!("CARGO_BIN_EXE_barwatch-tui"),
+        after.display()
+    );
+    let tmux = Tmux::start(&command);
+    let screen = tmux.wait_for("Violations (3)");
+    assert!(screen.contains("┌ Events"), "{screen}");
+    assert!(
+        tmux.alternate_screen(),
+        "the UI draws on the alternate screen"
+    );
+
+    tmux.keys(&["Tab"]);
+    let screen = tmux.wait_for("┌ Devices");
+    assert!(screen.contains("00:05.0 barwatch_fixture"), "{screen}");
+
+    tmux.keys(&["Tab", "Tab"]);
+    tmux.wait_for("┌ Violations");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("Evidence:");
+    assert!(
+        screen.contains("fixture_work+0x17 [barwatch_fixture]"),
+        "{screen}"
+    );
+
+    tmux.keys(&["Escape", "q"]);
+    let screen = tmux.wait_for("barwatch-tui exited 0");
+    assert!(
+        !tmux.alternate_screen(),
+        "the terminal left the alternate screen:\n{screen}"
+    );
+    assert!(
+        !screen.contains("┌ Violations"),
+        "the UI is gone from the screen:\n{screen}"
+    );
+    let settings = |path| std::fs::read_to_string(path).unwrap();
+    assert_eq!(settings(&before), settings(&after), "raw mode is undone");
+    let _ = std::fs::remove_dir_all(&dir);
+}
