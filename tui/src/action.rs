@@ -47,6 +47,22 @@ pub enum Action {
     ZoomIn,
     /// Show twice the time span, up to the whole capture.
     ZoomOut,
+    /// Move the cursor to the next violation.
+    NextViolation,
+    /// Move the cursor to the previous violation.
+    PreviousViolation,
+    /// Move the cursor to the next cycle's first step.
+    NextCycle,
+    /// Move the cursor to the previous cycle's first step.
+    PreviousCycle,
+    /// Start or stop replaying: the cursor moves with the capture's own clock.
+    PlayPause,
+    /// Replay twice as fast.
+    Faster,
+    /// Replay half as fast.
+    Slower,
+    /// Time passed while replaying, in nanoseconds of wall clock.
+    Tick(u64),
     /// Open the selected violation's evidence.
     OpenEvidence,
     /// Close the help or the evidence and go back to the screen under it.

@@ -104,7 +104,14 @@ pub struct App {
     view: (u64, u64),
     /// The timeline's cursor.
     cursor_ns: u64,
+    /// Whether the cursor moves by itself, and how many capture nanoseconds per
+    /// wall-clock one.
+    playing: bool,
+    speed: u32,
 }
+
+/// The fastest and slowest replay speeds.
+const SPEEDS: std::ops::RangeInclusive<u32> = 1..=64;
 
 /// Steps the timeline cursor takes across the visible span.
 const CURSOR_STEPS: u64 = 64;
@@ -144,6 +151,8 @@ impl App {
             span,
             view: span,
             cursor_ns: span.0,
+            playing: false,
+            speed: 1,
         }
     }
 
@@ -186,6 +195,35 @@ impl App {
                 self.move_in_time(action);
             }
             Action::Earlier | Action::Later | Action::ZoomIn | Action::ZoomOut => {}
+            Action::NextViolation | Action::PreviousViolation => {
+                let times: Vec<u64> = self.violations().iter().map(|(_, v)| v.ts_ns).collect();
+                self.jump(&times, action == Action::NextViolation);
+            }
+            Action::NextCycle | Action::PreviousCycle => {
+                let times: Vec<u64> = self
+                    .judgement
+                    .devices
+                    .iter()
+                    .flat_map(|d| &d.cycles)
+                    .filter_map(|c| c.steps.first().map(|m| m.ts_ns))
+                    .collect();
+                self.jump(&times, action == Action::NextCycle);
+            }
+            Action::PlayPause => {
+                self.playing = !self.playing && self.cursor_ns < self.span.1;
+            }
+            Action::Faster => self.speed = (self.speed * 2).min(*SPEEDS.end()),
+            Action::Slower => self.speed = (self.speed / 2).max(*SPEEDS.start()),
+            Action::Tick(wall_ns) if self.playing => {
+                self.cursor_ns = self
+                    .cursor_ns
+                    .saturating_add(wall_ns.saturating_mul(u64::from(self.speed)));
+                if self.cursor_ns >= self.span.1 {
+                    self.playing = false;
+                }
+                self.follow_cursor();
+            }
+            Action::Tick(_) => {}
             Action::OpenEvidence => {
                 if self.screen == Screen::Violations && self.selected_violation().is_some() {
                     self.mode = Mode::Evidence;
@@ -244,11 +282,45 @@ impl App {
             Action::ZoomOut => self.view = self.around(self.cursor_ns, width.saturating_mul(2)),
             _ => {}
         }
+        self.follow_cursor();
+    }
+
+    /// Moves the cursor to the first of `times` after it (or the last before it),
+    /// and the event list and view with it.
+    fn jump(&mut self, times: &[u64], forward: bool) {
+        let target = if forward {
+            times.iter().copied().filter(|&t| t > self.cursor_ns).min()
+        } else {
+            times.iter().copied().filter(|&t| t < self.cursor_ns).max()
+        };
+        if let Some(target) = target {
+            self.cursor_ns = target;
+            self.follow_cursor();
+        }
+    }
+
+    /// Keeps the view around the cursor and selects the last event at or before
+    /// it, so the timeline and the event list tell the same moment.
+    fn follow_cursor(&mut self) {
         self.cursor_ns = self.cursor_ns.clamp(self.span.0, self.span.1);
         let (start, end) = self.view;
         if self.cursor_ns < start || self.cursor_ns > end {
             self.view = self.around(self.cursor_ns, end - start);
         }
+        let upto = self
+            .visible
+            .partition_point(|&i| self.events[i].ts_ns <= self.cursor_ns);
+        self.selected = upto.saturating_sub(1);
+    }
+
+    /// Whether the replay is running.
+    pub fn playing(&self) -> bool {
+        self.playing
+    }
+
+    /// The replay speed (capture time per wall-clock time).
+    pub fn speed(&self) -> u32 {
+        self.speed
     }
 
     /// A span `width` long centred on `ts_ns`, within the capture's span.

@@ -1,15 +1,22 @@
 //! The event loop: the only place where the terminal, the keymap, the state and
 //! the drawing meet.
 
+use std::time::{Duration, Instant};
+
 use anyhow::Context;
 use crossterm::event::{self, Event as TermEvent};
 
 use crate::{action::Action, app::App, keymap, terminal::TerminalGuard, theme::Theme, ui};
 
+/// How often the screen is redrawn at most while nothing is typed: the replay's
+/// frame rate.
+const FRAME: Duration = Duration::from_millis(100);
+
 /// Takes over the terminal and runs the UI until the user quits.
 pub fn run(app: &mut App, theme: &Theme) -> anyhow::Result<()> {
     let mut guard = TerminalGuard::enter().context("cannot set up the terminal")?;
     let terminal = guard.terminal();
+    let mut last = Instant::now();
     while !app.should_quit() {
         let size = terminal.size().context("cannot read the terminal size")?;
         app.update(Action::Resize(ui::list_rows(size.into())));
@@ -17,11 +24,16 @@ pub fn run(app: &mut App, theme: &Theme) -> anyhow::Result<()> {
             .draw(|frame| ui::draw(frame, app, theme))
             .context("cannot draw")?;
         // Anything but a key (a resize, focus, paste) just redraws on the next turn.
-        if let TermEvent::Key(key) = event::read().context("cannot read the keyboard")?
+        if event::poll(FRAME).context("cannot read the keyboard")?
+            && let TermEvent::Key(key) = event::read().context("cannot read the keyboard")?
             && let Some(action) = keymap::action_for(app.mode(), &key)
         {
             app.update(action);
         }
+        let now = Instant::now();
+        let elapsed = u64::try_from((now - last).as_nanos()).unwrap_or(u64::MAX);
+        app.update(Action::Tick(elapsed));
+        last = now;
     }
     Ok(())
 }

@@ -798,3 +798,51 @@ fn screen_160x40_timeline_zoomed_on_the_fixtures_unmap() {
     press(&mut app, [ch('+'), ch('+')]);
     insta::assert_snapshot!(draw(&app, 160, 40).backend());
 }
+
+#[test]
+fn n_and_brackets_step_the_cursor_through_violations_and_cycles() {
+    let mut app = demo_app(80, 24);
+    let judgement = app.judgement().clone();
+    let cycle_starts: Vec<u64> = judgement
+        .devices
+        .iter()
+        .map(|d| d.cycles[0].steps[0].ts_ns)
+        .collect();
+    press(&mut app, [ch(']')]);
+    assert_eq!(app.cursor_ns(), cycle_starts[0], "the HD-audio remove");
+    press(&mut app, [ch(']')]);
+    assert_eq!(app.cursor_ns(), cycle_starts[1], "the fixture's remove");
+    press(&mut app, [ch('[')]);
+    assert_eq!(app.cursor_ns(), cycle_starts[0]);
+    press(&mut app, [ch('n')]);
+    let first = app.violations().iter().map(|(_, v)| v.ts_ns).min().unwrap();
+    assert_eq!(app.cursor_ns(), first);
+    // The event list follows the cursor: the selected event is the last before it.
+    let (_, event) = app
+        .window(usize::MAX)
+        .find(|(selected, _)| *selected)
+        .unwrap();
+    assert!(event.ts_ns <= first);
+    press(&mut app, [ch('N')]);
+    assert_eq!(app.cursor_ns(), first, "no violation before the first");
+}
+
+#[test]
+fn space_replays_in_capture_time_at_the_chosen_speed_and_stops_at_the_end() {
+    let mut app = demo_app(80, 24);
+    let (start, end) = app.view();
+    press(&mut app, [ch(' ')]);
+    assert!(app.playing());
+    app.update(Action::Tick(100_000_000));
+    assert_eq!(app.cursor_ns(), start + 100_000_000);
+    press(&mut app, [ch('>'), ch('>')]);
+    assert_eq!(app.speed(), 4);
+    app.update(Action::Tick(100_000_000));
+    assert_eq!(app.cursor_ns(), start + 500_000_000);
+    press(&mut app, [ch(' ')]);
+    app.update(Action::Tick(100_000_000));
+    assert_eq!(app.cursor_ns(), start + 500_000_000, "paused");
+    press(&mut app, [ch(' ')]);
+    app.update(Action::Tick(u64::MAX / 8));
+    assert_eq!((app.cursor_ns(), app.playing()), (end, false));
+}

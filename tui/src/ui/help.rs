@@ -12,12 +12,15 @@ use crate::{app::Mode, keymap, theme::Theme};
 /// Draws the overlay centred on `area`, in two columns when one is too tall for it.
 pub(super) fn render(frame: &mut Frame, area: Rect, theme: &Theme) {
     let mut left = lines(theme);
-    let right = if left.len() + 2 > usize::from(area.height) {
-        // Split at the heading nearest the middle, so no group is cut in two.
+    let room = usize::from(area.height.saturating_sub(2));
+    let right = if left.len() > room {
+        // Split at a heading where both columns fit, nearest the middle, so no
+        // group is cut in two; else in the middle.
         let middle = left.len().div_ceil(2);
-        let split = (middle..left.len())
-            .find(|&i| is_heading(&left[i]))
-            .or_else(|| (1..middle).rev().find(|&i| is_heading(&left[i])))
+        let fits = |i: &usize| *i <= room && left.len() - *i <= room;
+        let split = (1..left.len())
+            .filter(|i| is_heading(&left[*i]) && fits(i))
+            .min_by_key(|i| i.abs_diff(middle))
             .unwrap_or(middle);
         left.split_off(split)
     } else {

@@ -36,9 +36,15 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Outcome::Violation => Span::styled(" FAIL ", theme.warning),
         Outcome::Incomplete => Span::styled(" INCOMPLETE ", theme.warning),
     };
-    let width = u16::try_from(verdict.width()).unwrap_or(u16::MAX);
+    let replay = if app.playing() {
+        Span::styled(format!("▶ ×{} ", app.speed()), theme.time)
+    } else {
+        Span::styled(format!("⏸ ×{} ", app.speed()), theme.dim)
+    };
+    let right = Line::from(vec![replay, verdict]);
+    let width = u16::try_from(right.width()).unwrap_or(u16::MAX);
     let [tabs_area, verdict_area] =
         Layout::horizontal([Constraint::Fill(1), Constraint::Length(width)]).areas(area);
     frame.render_widget(Paragraph::new(Line::from(spans)), tabs_area);
-    frame.render_widget(Paragraph::new(verdict), verdict_area);
+    frame.render_widget(Paragraph::new(right), verdict_area);
 }
