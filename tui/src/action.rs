@@ -65,6 +65,9 @@ pub enum Action {
     Tick(u64),
     /// Open the selected violation's evidence.
     OpenEvidence,
-    /// Close the help or the evidence and go back to the screen under it.
+    /// Close the help, the evidence or the probe table and go back to the screen
+    /// under it.
     Close,
+    /// Show the probe table: how each point attached, or why not.
+    ShowProbes,
 }

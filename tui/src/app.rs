@@ -27,6 +27,8 @@ pub enum Mode {
     Help,
     /// Reading one violation's evidence.
     Evidence,
+    /// Reading the probe table.
+    Probes,
 }
 
 /// The screens Tab cycles through.
@@ -108,6 +110,7 @@ pub struct App {
     /// wall-clock one.
     playing: bool,
     speed: u32,
+    file_size: Option<u64>,
 }
 
 /// The fastest and slowest replay speeds.
@@ -125,7 +128,15 @@ impl App {
             events,
             end,
         } = capture;
-        let haystacks = events.iter().map(haystack).collect();
+        let roles: std::collections::HashMap<&str, String> = header
+            .probes
+            .iter()
+            .map(|p| (p.name.as_str(), p.role.to_string()))
+            .collect();
+        let haystacks = events
+            .iter()
+            .map(|e| haystack(e, roles.get(e.probe.as_str()).map(String::as_str)))
+            .collect();
         let first_ts_ns = events.iter().map(|e| e.ts_ns).min().unwrap_or(0);
         let last_ts_ns = events.iter().map(|e| e.ts_ns).max().unwrap_or(0);
         let span = (first_ts_ns, last_ts_ns.max(first_ts_ns + 1));
@@ -153,6 +164,7 @@ impl App {
             cursor_ns: span.0,
             playing: false,
             speed: 1,
+            file_size: None,
         }
     }
 
@@ -230,6 +242,7 @@ impl App {
                 }
             }
             Action::Close => self.mode = Mode::List,
+            Action::ShowProbes => self.mode = Mode::Probes,
             Action::OpenFilter => {
                 self.input = self.filter.clone();
                 self.mode = Mode::Filter;
@@ -246,7 +259,7 @@ impl App {
             Action::ToggleHelp => {
                 self.mode = match self.mode {
                     Mode::Help => Mode::List,
-                    Mode::List | Mode::Filter | Mode::Evidence => Mode::Help,
+                    Mode::List | Mode::Filter | Mode::Evidence | Mode::Probes => Mode::Help,
                 }
             }
             Action::Resize(rows) => self.viewport = rows.max(1),
@@ -380,6 +393,49 @@ impl App {
         &self.header
     }
 
+    /// Records lost per probe (only those that lost some), from the trailer.
+    pub fn lost_by_probe(&self) -> Vec<(&str, u64)> {
+        match &self.end {
+            CaptureEnd::Trailer(trailer) => trailer
+                .probes
+                .iter()
+                .filter(|(_, totals)| totals.lost > 0)
+                .map(|(name, totals)| (name.as_str(), totals.lost))
+                .collect(),
+            CaptureEnd::Cut { .. } => Vec::new(),
+        }
+    }
+
+    /// The probe table as it stood at the end (points attached late included).
+    pub fn probe_table(&self) -> &[barwatch::probe_table::ProbeStatus] {
+        match &self.end {
+            CaptureEnd::Trailer(trailer) if !trailer.final_probes.is_empty() => {
+                &trailer.final_probes
+            }
+            _ => &self.header.probes,
+        }
+    }
+
+    /// Events per second over the capture's span.
+    pub fn event_rate(&self) -> f64 {
+        let seconds = (self.span.1 - self.span.0) as f64 / 1e9;
+        if seconds > 0.0 {
+            self.events.len() as f64 / seconds
+        } else {
+            0.0
+        }
+    }
+
+    /// The capture file's size in bytes, when known.
+    pub fn file_size(&self) -> Option<u64> {
+        self.file_size
+    }
+
+    /// Records the capture file's size for the status line.
+    pub fn set_file_size(&mut self, bytes: u64) {
+        self.file_size = Some(bytes);
+    }
+
     /// Records the kernel dropped, known only when the capture has a trailer.
     pub fn lost(&self) -> Option<u64> {
         match &self.end {
@@ -477,12 +533,16 @@ fn step(position: usize, action: Action, page: usize) -> usize {
     }
 }
 
-/// The text a filter is matched against: comm, probe, kind and the display text.
-fn haystack(event: &Event) -> String {
+/// The text a filter is matched against: pid, comm, device, probe, its role, kind
+/// and the display text.
+fn haystack(event: &Event, role: Option<&str>) -> String {
     format!(
-        "{}\n{}\n{}\n{}",
+        "{}\n{}\n{}\n{}\n{}\n{}\n{}",
+        event.pid,
         event.comm,
+        event.device.as_deref().unwrap_or_default(),
         event.probe,
+        role.unwrap_or_default(),
         event.data.kind(),
         event.data
     )

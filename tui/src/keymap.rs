@@ -119,7 +119,13 @@ pub struct Binding {
 }
 
 /// Every mode, for bindings that work everywhere.
-pub const ANYWHERE: &[Mode] = &[Mode::List, Mode::Filter, Mode::Help, Mode::Evidence];
+pub const ANYWHERE: &[Mode] = &[
+    Mode::List,
+    Mode::Filter,
+    Mode::Help,
+    Mode::Evidence,
+    Mode::Probes,
+];
 
 /// The keymap. Within a mode the first binding whose key matches wins.
 pub const BINDINGS: &[Binding] = &[
@@ -272,6 +278,13 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         modes: &[Mode::List],
+        keys: &[Key::Char('p')],
+        effect: Effect::Action(Action::ShowProbes),
+        help: "probe table",
+        footer: None,
+    },
+    Binding {
+        modes: &[Mode::List],
         keys: &[Key::Enter],
         effect: Effect::Action(Action::OpenEvidence),
         help: "open the evidence",
@@ -309,11 +322,11 @@ pub const BINDINGS: &[Binding] = &[
         modes: &[Mode::Filter],
         keys: &[Key::AnyChar],
         effect: Effect::TypeChar,
-        help: "comm, probe, kind or text",
+        help: "comm, pid, device, role",
         footer: None,
     },
     Binding {
-        modes: &[Mode::Help, Mode::Evidence],
+        modes: &[Mode::Help, Mode::Evidence, Mode::Probes],
         keys: &[Key::Char('?'), Key::Esc, Key::Char('q')],
         effect: Effect::Action(Action::Close),
         help: "close this view",

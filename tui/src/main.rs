@@ -44,5 +44,8 @@ fn try_main(cli: &Cli) -> anyhow::Result<()> {
         );
     }
     let mut app = App::new(file.to_string(), capture);
+    if let Ok(metadata) = std::fs::metadata(&cli.file) {
+        app.set_file_size(metadata.len());
+    }
     barwatch_tui::run(&mut app, &Theme::from_env())
 }

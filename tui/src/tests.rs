@@ -846,3 +846,30 @@ fn space_replays_in_capture_time_at_the_chosen_speed_and_stops_at_the_end() {
     app.update(Action::Tick(u64::MAX / 8));
     assert_eq!((app.cursor_ns(), app.playing()), (end, false));
 }
+
+#[test]
+fn the_filter_also_matches_device_and_role() {
+    let mut app = demo_app(80, 24);
+    press(&mut app, typing("/0000:00:04.0"));
+    press(&mut app, [code(KeyCode::Enter)]);
+    let hda = app.matching();
+    assert!(hda > 0 && hda < app.total());
+    press(&mut app, [code(KeyCode::Esc)]);
+    press(&mut app, typing("/mmio-accessor"));
+    press(&mut app, [code(KeyCode::Enter)]);
+    assert!(app.matching() > 0);
+    assert!(
+        app.window(usize::MAX)
+            .all(|(_, e)| e.probe.contains("barwatch_fixture"))
+    );
+}
+
+#[test]
+fn p_opens_the_probe_table_and_esc_closes_it() {
+    let mut app = demo_app(120, 30);
+    press(&mut app, [ch('p')]);
+    assert_eq!(app.mode(), Mode::Probes);
+    insta::assert_snapshot!(draw(&app, 120, 30).backend());
+    press(&mut app, [code(KeyCode::Esc)]);
+    assert_eq!(app.mode(), Mode::List);
+}

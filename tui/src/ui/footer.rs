@@ -33,7 +33,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Span::styled("filter: ", theme.dim),
             Span::styled(app.filter(), theme.filter),
         ]),
-        Mode::List | Mode::Help | Mode::Evidence => Line::default(),
+        Mode::List | Mode::Help | Mode::Evidence | Mode::Probes => Line::default(),
     };
     frame.render_widget(Paragraph::new(status), status_area);
     frame.render_widget(Paragraph::new(help), help_area);

@@ -96,6 +96,7 @@ fn heading(modes: &[Mode]) -> String {
         Mode::Filter => "Filter prompt",
         Mode::Help => "This help",
         Mode::Evidence => "Evidence",
+        Mode::Probes => "Probes",
     };
     if modes == keymap::ANYWHERE {
         "Anywhere".to_owned()

@@ -13,6 +13,7 @@ mod evidence;
 mod footer;
 mod header;
 mod help;
+mod probes;
 mod tabs;
 mod timeline;
 mod violations;
@@ -38,8 +39,10 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
         Screen::Timeline => timeline::render(frame, list_area, app, theme),
         Screen::Violations => violations::render(frame, list_area, app, theme),
     }
-    if app.mode() == Mode::Evidence {
-        evidence::render(frame, list_area, app, theme);
+    match app.mode() {
+        Mode::Evidence => evidence::render(frame, list_area, app, theme),
+        Mode::Probes => probes::render(frame, list_area, app, theme),
+        Mode::List | Mode::Filter | Mode::Help => {}
     }
     footer::render(frame, footer_area, app, theme);
     if app.mode() == Mode::Help {
