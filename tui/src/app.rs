@@ -7,7 +7,7 @@
 use barwatch::{
     analysis::{Analysis, Judgement},
     capture::{
-        format::Header,
+        format::{Header, Trailer},
         reader::{Capture, CaptureEnd},
     },
     event::Event,
@@ -111,7 +111,26 @@ pub struct App {
     playing: bool,
     speed: u32,
     file_size: Option<u64>,
+    /// Events still arrive from a running recorder.
+    live: bool,
+    /// The recorder's events so far, for judging; the event list keeps only the
+    /// most recent [`LIVE_EVENTS`].
+    analysis: Analysis,
+    /// Events received in all, beyond those the list still holds.
+    received: u64,
+    /// Events received since the last judgement.
+    unjudged: u64,
+    /// Ticks since the last judgement.
+    ticks: u32,
+    /// Probe name to role, for filtering.
+    roles: std::collections::HashMap<String, String>,
 }
+
+/// Events the live list keeps: older ones leave the list (the counts and the
+/// judgement keep them).
+pub const LIVE_EVENTS: usize = 50_000;
+/// Ticks between judgements while events arrive (a tick is a frame).
+const JUDGE_EVERY: u32 = 10;
 
 /// The fastest and slowest replay speeds.
 const SPEEDS: std::ops::RangeInclusive<u32> = 1..=64;
@@ -122,21 +141,23 @@ const CURSOR_STEPS: u64 = 64;
 impl App {
     /// Builds the state for browsing `capture`, read from the file named `source`.
     pub fn new(source: impl Into<String>, capture: Capture) -> Self {
-        let judgement = Analysis::of_capture(&capture).judge(&RuleConfig::default());
+        let analysis = Analysis::of_capture(&capture);
+        let judgement = analysis.judge(&RuleConfig::default());
         let Capture {
             header,
             events,
             end,
         } = capture;
-        let roles: std::collections::HashMap<&str, String> = header
+        let roles: std::collections::HashMap<String, String> = header
             .probes
             .iter()
-            .map(|p| (p.name.as_str(), p.role.to_string()))
+            .map(|p| (p.name.clone(), p.role.to_string()))
             .collect();
         let haystacks = events
             .iter()
-            .map(|e| haystack(e, roles.get(e.probe.as_str()).map(String::as_str)))
+            .map(|e| haystack(e, roles.get(&e.probe).map(String::as_str)))
             .collect();
+        let received = events.len() as u64;
         let first_ts_ns = events.iter().map(|e| e.ts_ns).min().unwrap_or(0);
         let last_ts_ns = events.iter().map(|e| e.ts_ns).max().unwrap_or(0);
         let span = (first_ts_ns, last_ts_ns.max(first_ts_ns + 1));
@@ -165,11 +186,95 @@ impl App {
             playing: false,
             speed: 1,
             file_size: None,
+            live: false,
+            analysis,
+            received,
+            unjudged: 0,
+            ticks: 0,
+            roles,
         }
+    }
+
+    /// The state for watching a recorder that has written `header` so far.
+    pub fn live(source: impl Into<String>, header: Header) -> Self {
+        let capture = Capture {
+            header,
+            events: Vec::new(),
+            end: CaptureEnd::Cut {
+                complete_lines: 1,
+                partial: None,
+            },
+        };
+        let mut app = App::new(source, capture);
+        app.live = true;
+        app
+    }
+
+    /// Whether events still arrive from a running recorder.
+    pub fn is_live(&self) -> bool {
+        self.live
+    }
+
+    /// Takes in events from the recorder, in arrival order. The list keeps the
+    /// most recent [`LIVE_EVENTS`]; the counts and the judgement keep them all.
+    pub fn push_events(&mut self, events: Vec<Event>) {
+        let whole_view = self.view == self.span;
+        for event in events {
+            self.span.1 = self.span.1.max(event.ts_ns);
+            if self.events.is_empty() && self.received == 0 {
+                self.span.0 = event.ts_ns;
+                self.first_ts_ns = event.ts_ns;
+                self.cursor_ns = event.ts_ns;
+            }
+            let role = self.roles.get(&event.probe).map(String::as_str);
+            self.haystacks.push(haystack(&event, role));
+            self.analysis.push(event.clone());
+            self.events.push(event);
+            self.received += 1;
+            self.unjudged += 1;
+        }
+        let over = self.events.len().saturating_sub(LIVE_EVENTS);
+        if over > 0 {
+            self.events.drain(..over);
+            self.haystacks.drain(..over);
+        }
+        if whole_view {
+            self.view = self.span;
+        }
+        let at_end = self.selected + 1 >= self.visible.len();
+        let filter = self.filter.clone();
+        self.set_filter(filter);
+        if at_end {
+            self.selected = self.visible.len().saturating_sub(1);
+        }
+        self.keep_selection_in_view();
+    }
+
+    /// The recorder has ended: with its trailer when it ended cleanly.
+    pub fn end_live(&mut self, trailer: Option<Trailer>) {
+        self.live = false;
+        if let Some(trailer) = trailer {
+            self.analysis.finish(&trailer);
+            self.end = CaptureEnd::Trailer(trailer);
+        }
+        self.judge();
+    }
+
+    /// Judges everything received so far.
+    fn judge(&mut self) {
+        self.judgement = self.analysis.judge(&RuleConfig::default());
+        self.unjudged = 0;
+        self.ticks = 0;
     }
 
     /// Applies one action to the state.
     pub fn update(&mut self, action: Action) {
+        if matches!(action, Action::Tick(_)) && self.unjudged > 0 {
+            self.ticks += 1;
+            if self.ticks >= JUDGE_EVERY {
+                self.judge();
+            }
+        }
         match action {
             Action::Quit => self.quit = true,
             Action::ClearFilterOrQuit if self.filter.is_empty() => self.quit = true,
@@ -420,7 +525,7 @@ impl App {
     pub fn event_rate(&self) -> f64 {
         let seconds = (self.span.1 - self.span.0) as f64 / 1e9;
         if seconds > 0.0 {
-            self.events.len() as f64 / seconds
+            self.received as f64 / seconds
         } else {
             0.0
         }
@@ -449,9 +554,9 @@ impl App {
         matches!(self.end, CaptureEnd::Cut { .. })
     }
 
-    /// Number of events in the capture.
-    pub fn total(&self) -> usize {
-        self.events.len()
+    /// Number of events in the capture (received so far, when live).
+    pub fn total(&self) -> u64 {
+        self.received
     }
 
     /// Number of events the filter lets through.

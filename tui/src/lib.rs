@@ -9,6 +9,7 @@
 pub mod action;
 pub mod app;
 pub mod keymap;
+pub mod live;
 pub mod run;
 pub mod terminal;
 pub mod theme;

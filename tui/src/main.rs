@@ -1,4 +1,5 @@
-//! `barwatch-tui FILE`: replay a capture as its events, devices and violations with their evidence.
+//! `barwatch-tui [FILE]`: replay a capture, or watch a live recording, as its
+//! events, devices, timeline and violations with their evidence.
 
 use std::{
     io::{self, IsTerminal},
@@ -6,17 +7,31 @@ use std::{
     process::ExitCode,
 };
 
-use anyhow::bail;
-use barwatch::capture::reader::{CaptureError, read_capture};
-use barwatch_tui::{app::App, theme::Theme};
+use anyhow::{Context, bail};
+use barwatch::capture::{
+    reader::{CaptureError, read_capture},
+    writer::create_private,
+};
+use barwatch_tui::{
+    app::App,
+    live::{LiveSource, barwatch_binary},
+    theme::Theme,
+};
 use clap::Parser;
 
-/// Browse a barwatch capture file in the terminal.
+/// Browse a barwatch capture file in the terminal, or watch a live recording.
 #[derive(Parser)]
 #[command(name = "barwatch-tui", version, about)]
 struct Cli {
-    /// The capture file (JSON lines) that barwatch recorded.
-    file: PathBuf,
+    /// The capture file (JSON lines) to replay; without it, record live with
+    /// `barwatch record` (which needs CAP_BPF and CAP_PERFMON, or root).
+    file: Option<PathBuf>,
+    /// Live: also keep the capture in this file (mode 0600).
+    #[arg(short, long, value_name = "FILE", conflicts_with = "file")]
+    output: Option<PathBuf>,
+    /// Live: flags for `barwatch record`, after `--` (e.g. -- --device 0000:00:04.0).
+    #[arg(last = true, value_name = "RECORD-FLAGS", conflicts_with = "file")]
+    record: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -31,21 +46,47 @@ fn main() -> ExitCode {
 }
 
 fn try_main(cli: &Cli) -> anyhow::Result<()> {
-    let file = cli.file.display();
+    if !io::stdout().is_terminal() {
+        let hint = match &cli.file {
+            Some(file) => format!("for a text report run `barwatch report {}`", file.display()),
+            None => "for a recording without one run `barwatch record`".to_owned(),
+        };
+        bail!("stdout is not a terminal, and the capture browser needs one; {hint}");
+    }
+    let Some(path) = &cli.file else {
+        return live(cli);
+    };
+    let file = path.display();
     // An open failure already names the file; anything else gets the file in front.
-    let capture = read_capture(&cli.file).map_err(|error| match error {
+    let capture = read_capture(path).map_err(|error| match error {
         CaptureError::Open { .. } => anyhow::Error::new(error),
         error => anyhow::Error::new(error).context(format!("cannot read capture {file}")),
     })?;
-    if !io::stdout().is_terminal() {
-        bail!(
-            "stdout is not a terminal, and the capture browser needs one; \
-             for a text summary run `barwatch report {file}`"
-        );
-    }
     let mut app = App::new(file.to_string(), capture);
-    if let Ok(metadata) = std::fs::metadata(&cli.file) {
+    if let Ok(metadata) = std::fs::metadata(path) {
         app.set_file_size(metadata.len());
     }
-    barwatch_tui::run(&mut app, &Theme::from_env())
+    barwatch_tui::run(&mut app, &Theme::from_env(), None)
+}
+
+/// Records live through `barwatch record` and shows it as it comes.
+fn live(cli: &Cli) -> anyhow::Result<()> {
+    let copy = cli
+        .output
+        .as_ref()
+        .map(|path| {
+            create_private(path)
+                .with_context(|| format!("cannot create capture file {}", path.display()))
+        })
+        .transpose()?;
+    let barwatch = barwatch_binary();
+    let (header, mut source) = LiveSource::start(&barwatch, &cli.record, copy)?;
+    let name = cli
+        .output
+        .as_ref()
+        .map_or_else(|| "live".to_owned(), |p| format!("live → {}", p.display()));
+    let mut app = App::live(name, header);
+    let result = barwatch_tui::run(&mut app, &Theme::from_env(), Some(&mut source));
+    source.stop();
+    result
 }

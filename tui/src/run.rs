@@ -6,14 +6,23 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use crossterm::event::{self, Event as TermEvent};
 
-use crate::{action::Action, app::App, keymap, terminal::TerminalGuard, theme::Theme, ui};
+use crate::{
+    action::Action,
+    app::App,
+    keymap,
+    live::{LiveSource, Update},
+    terminal::TerminalGuard,
+    theme::Theme,
+    ui,
+};
 
 /// How often the screen is redrawn at most while nothing is typed: the replay's
 /// frame rate.
 const FRAME: Duration = Duration::from_millis(100);
 
-/// Takes over the terminal and runs the UI until the user quits.
-pub fn run(app: &mut App, theme: &Theme) -> anyhow::Result<()> {
+/// Takes over the terminal and runs the UI until the user quits, taking in the
+/// `live` recorder's events as they come.
+pub fn run(app: &mut App, theme: &Theme, mut live: Option<&mut LiveSource>) -> anyhow::Result<()> {
     let mut guard = TerminalGuard::enter().context("cannot set up the terminal")?;
     let terminal = guard.terminal();
     let mut last = Instant::now();
@@ -29,6 +38,14 @@ pub fn run(app: &mut App, theme: &Theme) -> anyhow::Result<()> {
             && let Some(action) = keymap::action_for(app.mode(), &key)
         {
             app.update(action);
+        }
+        if let Some(source) = live.as_deref_mut() {
+            for update in source.poll() {
+                match update {
+                    Update::Events(events) => app.push_events(events),
+                    Update::Ended(trailer) => app.end_live(trailer),
+                }
+            }
         }
         let now = Instant::now();
         let elapsed = u64::try_from((now - last).as_nanos()).unwrap_or(u64::MAX);

@@ -18,7 +18,7 @@ use ratatui::{
 
 use crate::{
     action::Action,
-    app::{App, Mode, Screen},
+    app::{App, LIVE_EVENTS, Mode, Screen},
     keymap::{self, BINDINGS, Key},
     theme::Theme,
     ui,
@@ -853,7 +853,7 @@ fn the_filter_also_matches_device_and_role() {
     press(&mut app, typing("/0000:00:04.0"));
     press(&mut app, [code(KeyCode::Enter)]);
     let hda = app.matching();
-    assert!(hda > 0 && hda < app.total());
+    assert!(hda > 0 && (hda as u64) < app.total());
     press(&mut app, [code(KeyCode::Esc)]);
     press(&mut app, typing("/mmio-accessor"));
     press(&mut app, [code(KeyCode::Enter)]);
@@ -872,4 +872,59 @@ fn p_opens_the_probe_table_and_esc_closes_it() {
     insta::assert_snapshot!(draw(&app, 120, 30).backend());
     press(&mut app, [code(KeyCode::Esc)]);
     assert_eq!(app.mode(), Mode::List);
+}
+
+#[test]
+fn a_live_recording_fed_in_batches_ends_with_the_verdict_of_its_replay() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/demo-capture.jsonl");
+    let capture = barwatch::capture::reader::read_capture(std::path::Path::new(path)).unwrap();
+    let replay = App::new("replay", capture.clone());
+    let mut app = App::live("live", capture.header.clone());
+    assert!(app.is_live());
+    for batch in capture.events.chunks(300) {
+        app.push_events(batch.to_vec());
+        app.update(Action::Tick(100_000_000));
+    }
+    assert_eq!(app.total(), replay.total());
+    let CaptureEnd::Trailer(trailer) = capture.end else {
+        panic!("the demo capture has its trailer")
+    };
+    app.end_live(Some(trailer));
+    assert!(!app.is_live());
+    assert_eq!(app.lost(), Some(0));
+    assert_eq!(
+        serde_json::to_string(&app.judgement().rules).unwrap(),
+        serde_json::to_string(&replay.judgement().rules).unwrap()
+    );
+}
+
+#[test]
+fn a_live_list_keeps_the_most_recent_events_while_the_count_goes_on() {
+    let mut app = App::live("live", header());
+    let many: Vec<Event> = (0..LIVE_EVENTS as u64 + 10)
+        .map(|i| {
+            event(
+                i * 1_000,
+                0,
+                1,
+                1,
+                "kworker/0:1",
+                "workqueue:workqueue_execute_start",
+                EventData::WorkStart {
+                    work: Hex(i),
+                    function: Hex(0),
+                    symbol: None,
+                },
+            )
+        })
+        .collect();
+    app.push_events(many);
+    assert_eq!(app.total(), LIVE_EVENTS as u64 + 10);
+    assert_eq!(app.matching(), LIVE_EVENTS);
+    // The newest event is selected: the list follows the recording.
+    let (_, newest) = app
+        .window(usize::MAX)
+        .find(|(selected, _)| *selected)
+        .unwrap();
+    assert_eq!(newest.ts_ns, T0 + (LIVE_EVENTS as u64 + 9) * 1_000);
 }

@@ -13,10 +13,11 @@ struct Tmux {
 }
 
 impl Tmux {
-    /// Starts a detached 80x24 session running `command`.
-    fn start(command: &str) -> Self {
+    /// Starts a detached 80x24 session running `command`, on a server named
+    /// after the test.
+    fn start(test: &str, command: &str) -> Self {
         let tmux = Tmux {
-            socket: format!("barwatch-tui-test-{}", std::process::id()),
+            socket: format!("barwatch-tui-{test}-{}", std::process::id()),
         };
         let out = tmux.run(&[
             "new-session",
@@ -114,7 +115,7 @@ fn barwatch_tui_browses_a_real_capture_in_a_terminal_and_gives_it_back() {
         env!("CARGO_BIN_EXE_barwatch-tui"),
         after.display()
     );
-    let tmux = Tmux::start(&command);
+    let tmux = Tmux::start("replay", &command);
     let screen = tmux.wait_for("Violations (3)");
     assert!(screen.contains("┌ Events"), "{screen}");
     assert!(
@@ -147,5 +148,64 @@ fn barwatch_tui_browses_a_real_capture_in_a_terminal_and_gives_it_back() {
     );
     let settings = |path| std::fs::read_to_string(path).unwrap();
     assert_eq!(settings(&before), settings(&after), "raw mode is undone");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Root can load BPF: live tests run, or say why not (a failure under `CI=true`).
+fn can_record() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    let reason = "not root: recording live needs CAP_BPF and CAP_PERFMON";
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{reason}; CI=true makes this a failure"
+    );
+    eprintln!("skipped because {reason}");
+    false
+}
+
+#[test]
+fn barwatch_tui_records_live_keeps_the_capture_and_stops_the_recorder_on_quit() {
+    if !have_tmux() || !can_record() {
+        return;
+    }
+    // The workspace's tests build the barwatch binary next to this one.
+    let barwatch =
+        std::path::Path::new(env!("CARGO_BIN_EXE_barwatch-tui")).with_file_name("barwatch");
+    if !barwatch.exists() {
+        let reason = format!(
+            "{} is not built (run the workspace's tests)",
+            barwatch.display()
+        );
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{reason}; CI=true makes this a failure"
+        );
+        eprintln!("skipped because {reason}");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("barwatch-tui-live-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let capture = dir.join("live.jsonl");
+    let command = format!(
+        "BARWATCH_BIN={} {} -o {}; echo barwatch-tui exited $?; sleep 30",
+        barwatch.display(),
+        env!("CARGO_BIN_EXE_barwatch-tui"),
+        capture.display()
+    );
+    let tmux = Tmux::start("live", &command);
+    tmux.wait_for("LIVE");
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("barwatch-tui exited 0");
+    assert!(!tmux.alternate_screen(), "{screen}");
+    let text = std::fs::read_to_string(&capture).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].contains("\"type\":\"header\""), "{}", lines[0]);
+    assert!(
+        lines.last().unwrap().contains("\"type\":\"trailer\""),
+        "quitting stops the recorder cleanly, so the capture has its trailer"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

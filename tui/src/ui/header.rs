@@ -38,7 +38,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             theme.warning,
         ));
     }
-    if app.is_cut() {
+    if app.is_cut() && !app.is_live() {
         facts.push(Span::raw(" "));
         facts.push(Span::styled(" CUT: no trailer ", theme.warning));
     }

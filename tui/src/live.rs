@@ -1,0 +1,214 @@
+//! The live source: `barwatch record` run as a child process, its capture stream
+//! read line by line on a thread and handed to the UI. The UI itself never loads
+//! BPF; the recorder needs the privileges, and says plainly when it lacks them.
+
+use std::{
+    fs::File,
+    io::{BufReader, Read, Write},
+    path::{Path, PathBuf},
+    process::{Child, ChildStdout, Command, Stdio},
+    sync::mpsc::{self, Receiver, TryRecvError},
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use barwatch::{
+    capture::{
+        format::{Header, Trailer},
+        reader::CaptureReader,
+    },
+    event::Event,
+};
+
+/// How long the recorder gets to write its trailer after SIGTERM.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// What the reader thread reports.
+enum Message {
+    Event(Box<Event>),
+    Ended(Option<Trailer>),
+    Failed(String),
+}
+
+/// What the UI learns from one look at the source.
+pub enum Update {
+    /// New events, in arrival order.
+    Events(Vec<Event>),
+    /// The recorder ended: with its trailer when it ended cleanly.
+    Ended(Option<Trailer>),
+}
+
+/// A running recorder and the thread reading it.
+pub struct LiveSource {
+    child: Child,
+    messages: Receiver<Message>,
+    ended: bool,
+}
+
+/// The `barwatch` binary next to this one, else the one on `PATH`; `BARWATCH_BIN`
+/// overrides both.
+pub fn barwatch_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("BARWATCH_BIN") {
+        return PathBuf::from(path);
+    }
+    std::env::current_exe()
+        .ok()
+        .map(|exe| exe.with_file_name("barwatch"))
+        .filter(|path| path.exists())
+        .unwrap_or_else(|| PathBuf::from("barwatch"))
+}
+
+impl LiveSource {
+    /// Starts `barwatch record ARGS` and waits for its header; `copy` also gets
+    /// every line of the capture.
+    pub fn start(
+        barwatch: &Path,
+        args: &[String],
+        copy: Option<File>,
+    ) -> anyhow::Result<(Header, Self)> {
+        let mut child = Command::new(barwatch)
+            .arg("record")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot run {}", barwatch.display()))?;
+        let stdout = child.stdout.take().expect("piped above");
+        let mut stderr = child.stderr.take().expect("piped above");
+        let input = BufReader::new(Tee {
+            inner: stdout,
+            copy,
+        });
+        let reader = match CaptureReader::new(input) {
+            Ok(reader) => reader,
+            Err(e) => {
+                let _ = child.wait();
+                let mut said = String::new();
+                let _ = stderr.read_to_string(&mut said);
+                if said.trim().is_empty() {
+                    bail!("barwatch record gave no capture: {e}");
+                }
+                bail!("{}", said.trim());
+            }
+        };
+        // The recorder's messages would scribble over the screen: they are kept
+        // out of it (a failure is reported from the exit instead).
+        thread::spawn(move || {
+            let mut sink = Vec::new();
+            let _ = stderr.read_to_end(&mut sink);
+        });
+        let header = reader.header().clone();
+        let (sender, messages) = mpsc::channel();
+        thread::spawn(move || read(reader, &sender));
+        Ok((
+            header,
+            LiveSource {
+                child,
+                messages,
+                ended: false,
+            },
+        ))
+    }
+
+    /// Everything the recorder sent since the last look, without waiting: the
+    /// new events in one batch, then the end if it came.
+    pub fn poll(&mut self) -> Vec<Update> {
+        let mut events = Vec::new();
+        let mut updates = Vec::new();
+        while !self.ended {
+            match self.messages.try_recv() {
+                Ok(Message::Event(event)) => events.push(*event),
+                Ok(Message::Ended(trailer)) => {
+                    self.ended = true;
+                    updates.push(Update::Ended(trailer));
+                }
+                Ok(Message::Failed(why)) => {
+                    log_failure(&why);
+                    self.ended = true;
+                    updates.push(Update::Ended(None));
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    self.ended = true;
+                    updates.push(Update::Ended(None));
+                }
+            }
+        }
+        if !events.is_empty() {
+            updates.insert(0, Update::Events(events));
+        }
+        updates
+    }
+
+    /// Stops the recorder the way Ctrl-C would (SIGTERM: it writes its trailer),
+    /// and waits for it.
+    pub fn stop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            // SAFETY: kill has no memory preconditions; the pid is our child's,
+            // not yet reaped.
+            unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+            let deadline = Instant::now() + STOP_GRACE;
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    break;
+                }
+                thread::sleep(Duration::from_millis(50));
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Let the reader finish the copy with the trailer.
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while !self.ended && Instant::now() < deadline {
+            self.poll();
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for LiveSource {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Reads events until the stream ends.
+fn read(mut reader: CaptureReader<BufReader<Tee>>, sender: &mpsc::Sender<Message>) {
+    loop {
+        let message = match reader.next() {
+            Some(Ok(event)) => Message::Event(Box::new(event)),
+            Some(Err(e)) => Message::Failed(e.to_string()),
+            None => Message::Ended(reader.trailer().cloned()),
+        };
+        let last = !matches!(message, Message::Event(_));
+        if sender.send(message).is_err() || last {
+            return;
+        }
+    }
+}
+
+/// Writes a reader failure where the user sees it after the UI is gone.
+fn log_failure(why: &str) {
+    let _ = writeln!(
+        std::io::stderr(),
+        "barwatch-tui: the recorder's stream broke: {why}"
+    );
+}
+
+/// The recorder's output, copied to a file as it is read.
+struct Tee {
+    inner: ChildStdout,
+    copy: Option<File>,
+}
+
+impl Read for Tee {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(copy) = &mut self.copy {
+            copy.write_all(&buf[..n])?;
+        }
+        Ok(n)
+    }
+}
