@@ -26,7 +26,7 @@ pub fn run(app: &mut App, theme: &Theme, mut live: Option<&mut LiveSource>) -> a
     let mut guard = TerminalGuard::enter().context("cannot set up the terminal")?;
     let terminal = guard.terminal();
     let mut last = Instant::now();
-    while !app.should_quit() {
+    while !app.should_quit() && !crate::terminal::signalled() {
         let size = terminal.size().context("cannot read the terminal size")?;
         app.update(Action::Resize(ui::list_rows(size.into())));
         terminal

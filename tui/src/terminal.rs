@@ -4,6 +4,8 @@
 //! and on error alike. A panic unwinds past the guard only after the default hook
 //! has printed the message, onto the alternate screen where it would vanish, so
 //! [`TerminalGuard::enter`] also installs a hook that restores the terminal first.
+//! SIGTERM, SIGHUP and SIGINT only raise a flag ([`signalled`]) that the event loop
+//! reads every frame, so it leaves through the same door.
 
 use std::{
     io::{self, Stdout},
@@ -26,6 +28,26 @@ use ratatui::{Terminal, backend::CrosstermBackend};
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 /// The panic hook is chained once per process.
 static PANIC_HOOK: Once = Once::new();
+/// Set by the signal handler: a signal asked the UI to end.
+static SIGNALLED: AtomicBool = AtomicBool::new(false);
+
+/// Whether SIGTERM, SIGHUP or SIGINT arrived since the guard was entered.
+pub fn signalled() -> bool {
+    SIGNALLED.load(Ordering::SeqCst)
+}
+
+/// Records a terminating signal; the event loop ends the UI on its next frame.
+extern "C" fn on_signal(_: libc::c_int) {
+    SIGNALLED.store(true, Ordering::SeqCst);
+}
+
+/// Routes the terminating signals to [`on_signal`].
+fn install_signal_handlers() {
+    for signal in [libc::SIGTERM, libc::SIGHUP, libc::SIGINT] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe { libc::signal(signal, on_signal as *const () as libc::sighandler_t) };
+    }
+}
 
 /// The terminal in raw mode on the alternate screen, for as long as this lives.
 pub struct TerminalGuard {
@@ -36,6 +58,7 @@ impl TerminalGuard {
     /// Switches the terminal to raw mode and the alternate screen.
     pub fn enter() -> io::Result<Self> {
         install_panic_hook();
+        install_signal_handlers();
         enable_raw_mode()?;
         ACTIVE.store(true, Ordering::SeqCst);
         let mut stdout = io::stdout();

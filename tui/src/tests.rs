@@ -264,7 +264,12 @@ fn trailer() -> CaptureEnd {
         lost: 3,
         decode_errors: 0,
         stacks_lost: 0,
-        probes: Default::default(),
+        probes: [(
+            "kprobe:azx_interrupt".to_owned(),
+            barwatch::capture::format::ProbeTotals { events: 2, lost: 3 },
+        )]
+        .into_iter()
+        .collect(),
         final_probes: Vec::new(),
     })
 }

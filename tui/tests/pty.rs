@@ -209,3 +209,36 @@ fn barwatch_tui_records_live_keeps_the_capture_and_stops_the_recorder_on_quit() 
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn sigterm_ends_barwatch_tui_with_the_terminal_given_back() {
+    if !have_tmux() {
+        return;
+    }
+    let capture = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/demo-capture.jsonl");
+    let dir = std::env::temp_dir().join(format!("barwatch-tui-sig-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (before, after, pid) = (dir.join("before"), dir.join("after"), dir.join("pid"));
+    // The shell runs the UI in the background to learn its pid, then waits for it
+    // in the foreground's place.
+    let command = format!(
+        "stty -g > {}; {} {capture} & echo $! > {}; wait $!; stty -g > {}; echo barwatch-tui ended; sleep 30",
+        before.display(),
+        env!("CARGO_BIN_EXE_barwatch-tui"),
+        pid.display(),
+        after.display()
+    );
+    let tmux = Tmux::start("signal", &command);
+    tmux.wait_for("Violations (3)");
+    let pid = std::fs::read_to_string(&pid).unwrap();
+    let killed = Command::new("kill")
+        .args(["-TERM", pid.trim()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let screen = tmux.wait_for("barwatch-tui ended");
+    assert!(!tmux.alternate_screen(), "{screen}");
+    let settings = |path| std::fs::read_to_string(path).unwrap();
+    assert_eq!(settings(&before), settings(&after), "raw mode is undone");
+    let _ = std::fs::remove_dir_all(&dir);
+}

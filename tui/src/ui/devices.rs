@@ -29,9 +29,19 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         );
         return;
     }
-    let titles = ["DEVICE", "DRIVER", "STATE", "BAR0", "CYCLES", "VIOLATIONS"];
+    let titles = [
+        "DEVICE",
+        "DRIVER",
+        "CARD",
+        "STATE",
+        "BAR0",
+        "CYCLES",
+        "VIOLATIONS",
+    ];
     let header = Row::new(titles.map(|t| Cell::from(Span::styled(t, theme.column_titles))));
     let violations = app.violations();
+    // What the fixed columns and the spaces between the seven leave to BAR0.
+    let bar0_width = usize::from(inner.width).saturating_sub(7 + 16 + 4 + 9 + 6 + 10 + 6);
     let rows = devices.iter().map(|d| {
         let count = violations.iter().filter(|(_, v)| v.device == d.bdf).count();
         let counted = if count == 0 {
@@ -42,11 +52,12 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Row::new(vec![
             Cell::from(short_bdf(&d.bdf).to_owned()),
             Cell::from(d.driver.clone().unwrap_or_else(|| "-".into())),
+            Cell::from(cards(app, &d.bdf)),
             Cell::from(Span::styled(
                 d.state.to_string(),
                 state_style(d.state, theme),
             )),
-            Cell::from(bar0(d)),
+            Cell::from(bar0(d, bar0_width)),
             Cell::from(d.cycles.len().to_string()),
             Cell::from(counted),
         ])
@@ -54,6 +65,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let widths = [
         Constraint::Length(7),
         Constraint::Length(16),
+        Constraint::Length(4),
         Constraint::Length(9),
         Constraint::Fill(1),
         Constraint::Length(6),
@@ -62,8 +74,25 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     frame.render_widget(Table::new(rows, widths).header(header), inner);
 }
 
-/// BAR0's start at the capture's start, and where it is now when it moved.
-fn bar0(d: &DeviceTimeline) -> String {
+/// The ALSA cards the device provided at the start (`0`, `0,1`), or `-`.
+fn cards(app: &App, bdf: &str) -> String {
+    let cards: Vec<String> = app
+        .header()
+        .devices
+        .iter()
+        .filter(|d| d.bdf == bdf)
+        .flat_map(|d| d.cards.iter().map(u32::to_string))
+        .collect();
+    if cards.is_empty() {
+        "-".to_owned()
+    } else {
+        cards.join(",")
+    }
+}
+
+/// BAR0's start at the capture's start, and where it is now when it moved; in
+/// `width` columns, the address now comes first.
+fn bar0(d: &DeviceTimeline, width: usize) -> String {
     let bar0 = |bars: &[barwatch::event::BarRange]| {
         bars.iter()
             .find(|b| b.index == 0)
@@ -72,7 +101,14 @@ fn bar0(d: &DeviceTimeline) -> String {
     let first = d.bars.first().and_then(|(_, b)| bar0(b));
     let last = d.bars.last().and_then(|(_, b)| bar0(b));
     match (first, last) {
-        (Some(first), Some(last)) if first != last => format!("{first} → {last}"),
+        (Some(first), Some(last)) if first != last => {
+            let moved = format!("{first} → {last}");
+            if moved.chars().count() <= width {
+                moved
+            } else {
+                format!("{last} (moved)")
+            }
+        }
         (Some(first), _) => first,
         (None, Some(last)) => last,
         (None, None) => "-".to_owned(),

@@ -34,7 +34,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     } else {
         let each: Vec<String> = by_probe.iter().map(|(p, n)| format!("{p} {n}")).collect();
         facts.push(Span::styled(
-            format!(" lost {lost}: {} ", each.join(", ")),
+            format!("lost {lost}: {}", each.join(", ")),
             theme.warning,
         ));
     }
