@@ -113,6 +113,8 @@ pub struct App {
     file_size: Option<u64>,
     /// Events still arrive from a running recorder.
     live: bool,
+    /// Live, the screens hold still while events keep being counted.
+    paused: bool,
     /// The recorder's events so far, for judging; the event list keeps only the
     /// most recent [`LIVE_EVENTS`].
     analysis: Analysis,
@@ -187,6 +189,7 @@ impl App {
             speed: 1,
             file_size: None,
             live: false,
+            paused: false,
             analysis,
             received,
             unjudged: 0,
@@ -215,6 +218,11 @@ impl App {
         self.live
     }
 
+    /// Whether the live screens hold still (events are still counted).
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
     /// Takes in events from the recorder, in arrival order. The list keeps the
     /// most recent [`LIVE_EVENTS`]; the counts and the judgement keep them all.
     pub fn push_events(&mut self, events: Vec<Event>) {
@@ -237,14 +245,18 @@ impl App {
         if over > 0 {
             self.events.drain(..over);
             self.haystacks.drain(..over);
+            // The list's indices move down with the events left.
+            for index in &mut self.visible {
+                *index = index.saturating_sub(over);
+            }
         }
-        if whole_view {
+        if whole_view && !self.paused {
             self.view = self.span;
         }
         let at_end = self.selected + 1 >= self.visible.len();
         let filter = self.filter.clone();
         self.set_filter(filter);
-        if at_end {
+        if at_end && !self.paused {
             self.selected = self.visible.len().saturating_sub(1);
         }
         self.keep_selection_in_view();
@@ -326,6 +338,8 @@ impl App {
                     .collect();
                 self.jump(&times, action == Action::NextCycle);
             }
+            // Live, Space pauses the screens on what they show; counts go on.
+            Action::PlayPause if self.live => self.paused = !self.paused,
             Action::PlayPause => {
                 self.playing = !self.playing && self.cursor_ns < self.span.1;
             }

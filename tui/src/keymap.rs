@@ -259,7 +259,7 @@ pub const BINDINGS: &[Binding] = &[
         modes: &[Mode::List],
         keys: &[Key::Char(' ')],
         effect: Effect::Action(Action::PlayPause),
-        help: "replay: play, pause",
+        help: "play, pause (live: hold)",
         footer: Some("play"),
     },
     Binding {

@@ -927,9 +927,28 @@ fn a_live_list_keeps_the_most_recent_events_while_the_count_goes_on() {
     assert_eq!(app.total(), LIVE_EVENTS as u64 + 10);
     assert_eq!(app.matching(), LIVE_EVENTS);
     // The newest event is selected: the list follows the recording.
-    let (_, newest) = app
-        .window(usize::MAX)
-        .find(|(selected, _)| *selected)
-        .unwrap();
-    assert_eq!(newest.ts_ns, T0 + (LIVE_EVENTS as u64 + 9) * 1_000);
+    let selected = |app: &App| app.window(usize::MAX).find(|(s, _)| *s).unwrap().1.ts_ns;
+    let newest = T0 + (LIVE_EVENTS as u64 + 9) * 1_000;
+    assert_eq!(selected(&app), newest);
+    // Paused, the list holds still while the count goes on.
+    press(&mut app, [ch(' ')]);
+    assert!(app.is_paused());
+    let later = event(
+        (LIVE_EVENTS as u64 + 20) * 1_000,
+        0,
+        1,
+        1,
+        "kworker/0:1",
+        "workqueue:workqueue_execute_start",
+        EventData::WorkStart {
+            work: Hex(0),
+            function: Hex(0),
+            symbol: None,
+        },
+    );
+    app.push_events(vec![later]);
+    assert_eq!(app.total(), LIVE_EVENTS as u64 + 11);
+    assert_eq!(selected(&app), newest, "the selection held still");
+    press(&mut app, [ch(' ')]);
+    assert!(!app.is_paused());
 }

@@ -36,7 +36,9 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Outcome::Violation => Span::styled(" FAIL ", theme.warning),
         Outcome::Incomplete => Span::styled(" INCOMPLETE ", theme.warning),
     };
-    let replay = if app.is_live() {
+    let replay = if app.is_live() && app.is_paused() {
+        Span::styled("‖ LIVE, paused ", theme.warning)
+    } else if app.is_live() {
         Span::styled("● LIVE ", theme.warning)
     } else if app.playing() {
         Span::styled(format!("▶ ×{} ", app.speed()), theme.time)
