@@ -1,11 +1,12 @@
 //! The timeline: one lane per device on a shared time axis. Quiesce windows are
-//! `▒`, unmap windows `█`, violations `!`, the device's other events `·`; the
-//! cursor is a `│` whose time, and the windows of the cycle under it, are written
-//! below the lanes.
+//! `▒`, unmap windows `█`, violations `!`; the device's events are marks (`u`
+//! unmap, `m` map, `c` ioctl, `I` interrupt, `·` accessor or other; when several
+//! share a column the rarer wins). The cursor is a `│` whose time, and the windows
+//! of the cycle under it, are written below the lanes.
 
 use barwatch::{
     analysis::Judgement,
-    event::Event,
+    event::{Event, EventData},
     rules::human_duration,
     timeline::{DeviceTimeline, Window},
 };
@@ -66,7 +67,10 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Span::styled("█", theme.warning),
         Span::styled(" unmapped  ", theme.dim),
         Span::styled("!", theme.warning),
-        Span::styled(" violation  · event  h/l cursor  +/- zoom", theme.dim),
+        Span::styled(
+            " violation  u/m unmap/map  c ioctl  I irq  · access",
+            theme.dim,
+        ),
     ]));
     frame.render_widget(Paragraph::new(lines), inner);
 }
@@ -127,7 +131,10 @@ fn lane(
     let mine = |e: &&Event| e.device.as_deref() == Some(device.bdf.as_str());
     for event in app.events().iter().filter(mine) {
         if let Some(col) = scale.column(event.ts_ns) {
-            cells[col] = ('·', theme.dim);
+            let (mark, rank) = mark_of(event);
+            if rank >= rank_of(cells[col].0) {
+                cells[col] = (mark, theme.dim);
+            }
         }
     }
     for cycle in &device.cycles {
@@ -169,6 +176,29 @@ fn lane(
             .map(|(c, style)| Span::styled(c.to_string(), style)),
     );
     Line::from(spans)
+}
+
+/// The mark for an event, and its rank: rarer, more telling events win a column.
+fn mark_of(event: &Event) -> (char, u8) {
+    match &event.data {
+        EventData::FuncEntry { function, .. } if function == "iounmap" => ('u', 5),
+        EventData::FuncExit { function, .. } if barwatch::timeline::is_map(function) => ('m', 4),
+        EventData::IoctlEnter { .. } | EventData::IoctlExit { .. } => ('c', 3),
+        EventData::IrqHandlerEntry { .. } | EventData::IrqHandlerExit { .. } => ('I', 2),
+        _ => ('·', 1),
+    }
+}
+
+/// The rank of a mark already in a column (0: empty).
+fn rank_of(mark: char) -> u8 {
+    match mark {
+        'u' => 5,
+        'm' => 4,
+        'c' => 3,
+        'I' => 2,
+        '·' => 1,
+        _ => 0,
+    }
 }
 
 /// Fills the columns a window covers (to the view's end while it is open).
