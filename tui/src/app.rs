@@ -124,6 +124,10 @@ pub struct App {
     unjudged: u64,
     /// Ticks since the last judgement.
     ticks: u32,
+    /// Live: events counted and wall-clock nanoseconds passed since the rate was
+    /// last measured, and that rate.
+    rate_window: (u64, u64),
+    recent_rate: f64,
     /// Probe name to role, for filtering.
     roles: std::collections::HashMap<String, String>,
 }
@@ -194,6 +198,8 @@ impl App {
             received,
             unjudged: 0,
             ticks: 0,
+            rate_window: (0, 0),
+            recent_rate: 0.0,
             roles,
         }
     }
@@ -240,6 +246,7 @@ impl App {
             self.events.push(event);
             self.received += 1;
             self.unjudged += 1;
+            self.rate_window.0 += 1;
         }
         let over = self.events.len().saturating_sub(LIVE_EVENTS);
         if over > 0 {
@@ -281,6 +288,13 @@ impl App {
 
     /// Applies one action to the state.
     pub fn update(&mut self, action: Action) {
+        if let Action::Tick(wall_ns) = action {
+            self.rate_window.1 = self.rate_window.1.saturating_add(wall_ns);
+            if self.rate_window.1 >= 1_000_000_000 {
+                self.recent_rate = self.rate_window.0 as f64 * 1e9 / self.rate_window.1 as f64;
+                self.rate_window = (0, 0);
+            }
+        }
         if matches!(action, Action::Tick(_)) && self.unjudged > 0 {
             self.ticks += 1;
             if self.ticks >= JUDGE_EVERY {
@@ -535,8 +549,12 @@ impl App {
         }
     }
 
-    /// Events per second over the capture's span.
+    /// Events per second: live, over the last second of wall clock; replayed, over
+    /// the capture's span.
     pub fn event_rate(&self) -> f64 {
+        if self.live {
+            return self.recent_rate;
+        }
         let seconds = (self.span.1 - self.span.0) as f64 / 1e9;
         if seconds > 0.0 {
             self.received as f64 / seconds

@@ -948,6 +948,11 @@ fn a_live_list_keeps_the_most_recent_events_while_the_count_goes_on() {
     );
     app.push_events(vec![later]);
     assert_eq!(app.total(), LIVE_EVENTS as u64 + 11);
+    // The live rate is the last second's: all of it so far came within one.
+    app.update(Action::Tick(1_000_000_000));
+    assert_eq!(app.event_rate(), (LIVE_EVENTS + 11) as f64);
+    app.update(Action::Tick(1_000_000_000));
+    assert_eq!(app.event_rate(), 0.0, "nothing came in the last second");
     assert_eq!(selected(&app), newest, "the selection held still");
     press(&mut app, [ch(' ')]);
     assert!(!app.is_paused());
