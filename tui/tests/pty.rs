@@ -84,19 +84,21 @@ impl Drop for Tmux {
     }
 }
 
-/// Whether tmux can run here; without it the test says why it skips, except
-/// under `CI=true` (where `cargo xtask setup` installs it), where that fails.
-fn have_tmux() -> bool {
-    if Command::new("tmux").arg("-V").output().is_ok() {
-        return true;
-    }
-    let reason = "tmux is not installed (cargo xtask setup installs it)";
+/// Says why a test skips, and returns `false` for it to; under `CI=true` a
+/// missing precondition fails the test instead.
+fn skip(reason: &str) -> bool {
     assert!(
         std::env::var("CI").as_deref() != Ok("true"),
         "{reason}; CI=true makes this a failure"
     );
     eprintln!("skipped because {reason}");
     false
+}
+
+/// Whether tmux can run here (`cargo xtask setup` installs it).
+fn have_tmux() -> bool {
+    Command::new("tmux").arg("-V").output().is_ok()
+        || skip("tmux is not installed (cargo xtask setup installs it)")
 }
 
 #[test]
@@ -151,19 +153,11 @@ fn barwatch_tui_browses_a_real_capture_in_a_terminal_and_gives_it_back() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Root can load BPF: live tests run, or say why not (a failure under `CI=true`).
+/// Whether this process may load BPF (root), as recording live needs.
 fn can_record() -> bool {
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    let reason = "not root: recording live needs CAP_BPF and CAP_PERFMON";
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{reason}; CI=true makes this a failure"
-    );
-    eprintln!("skipped because {reason}");
-    false
+    let root = unsafe { libc::geteuid() } == 0;
+    root || skip("not root: recording live needs CAP_BPF and CAP_PERFMON")
 }
 
 #[test]
@@ -174,16 +168,12 @@ fn barwatch_tui_records_live_keeps_the_capture_and_stops_the_recorder_on_quit() 
     // The workspace's tests build the barwatch binary next to this one.
     let barwatch =
         std::path::Path::new(env!("CARGO_BIN_EXE_barwatch-tui")).with_file_name("barwatch");
-    if !barwatch.exists() {
-        let reason = format!(
+    if !barwatch.exists()
+        && !skip(&format!(
             "{} is not built (run the workspace's tests)",
             barwatch.display()
-        );
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{reason}; CI=true makes this a failure"
-        );
-        eprintln!("skipped because {reason}");
+        ))
+    {
         return;
     }
     let dir = std::env::temp_dir().join(format!("barwatch-tui-live-{}", std::process::id()));
