@@ -513,7 +513,7 @@ impl DeviceMap {
 
 /// Whether `function` maps physical memory and returns the virtual address
 /// (`ioremap` and its variants such as `ioremap_wc`).
-fn is_map(function: &str) -> bool {
+pub fn is_map(function: &str) -> bool {
     function.starts_with("ioremap")
 }
 

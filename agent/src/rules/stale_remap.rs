@@ -45,7 +45,7 @@ impl Rule for StaleRemap {
                 let entry = ctx.events[..life.mapped.unwrap_or(0)]
                     .iter()
                     .rev()
-                    .find(|e| e.tid == exit.tid && matches!(&e.data, EventData::FuncEntry { function, .. } if crate::timeline::is_map(function)));
+                    .find(|e| e.tid == exit.tid && matches!(&e.data, EventData::FuncEntry { function, .. } if crate::device::attribution::is_map(function)));
                 let cause = entry.unwrap_or(exit);
                 let mut v = Violation::by("stale-remap", &timeline.bdf, Some(cycle), cause);
                 let now: Vec<String> = bars.iter().map(BarRange::to_string).collect();

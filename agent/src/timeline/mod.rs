@@ -21,6 +21,7 @@ use crate::{
     event::{BarRange, Event, EventData, Hex},
     probe_table::{Edge, Marker, Role, Trigger},
 };
+use crate::device::attribution::is_map;
 use mappings::MappingHistory;
 use probes::ProbeIndex;
 
@@ -654,12 +655,6 @@ fn entry<'a>(tracks: &'a mut BTreeMap<String, Track>, bdf: &str) -> &'a mut Trac
     tracks
         .entry(bdf.to_owned())
         .or_insert_with(|| Track::new(bdf, None, Vec::new()))
-}
-
-/// Whether `function` maps physical memory and returns the virtual address
-/// (`ioremap` and its variants).
-pub fn is_map(function: &str) -> bool {
-    function.starts_with("ioremap")
 }
 
 /// A short label for a step: the function, or the event in words.

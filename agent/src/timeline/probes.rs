@@ -1,7 +1,7 @@
 //! What each probe of a capture means to the timeline: its role, its marker edge,
 //! and whether it was attached (a rule that needs a blind probe is not checked).
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::OnceLock};
 
 use crate::{
     event::SYSFS_PROBE,
@@ -17,6 +17,22 @@ struct Point {
     attached: bool,
 }
 
+/// The built-in profiles' markers by probe name, parsed once: every judgement
+/// (and `check`'s wait for open cycles) indexes a probe table.
+fn builtin_markers() -> &'static HashMap<String, Marker> {
+    static MARKERS: OnceLock<HashMap<String, Marker>> = OnceLock::new();
+    MARKERS.get_or_init(|| {
+        Profile::builtin()
+            .into_iter()
+            .flat_map(|p| p.functions)
+            .filter_map(|f| {
+                let name = crate::decode::function_probe_name(f.exit, &f.name);
+                f.marks.map(|m| (name, m))
+            })
+            .collect()
+    })
+}
+
 /// The capture's probe table, indexed by probe name.
 #[derive(Clone, Debug, Default)]
 pub struct ProbeIndex {
@@ -27,14 +43,7 @@ impl ProbeIndex {
     /// Indexes `table`. Captures before format 1.2 carry no markers: those come
     /// from the built-in profiles' entry of the same name.
     pub fn new(table: &[ProbeStatus]) -> Self {
-        let builtin: HashMap<String, Marker> = Profile::builtin()
-            .into_iter()
-            .flat_map(|p| p.functions)
-            .filter_map(|f| {
-                let name = crate::decode::function_probe_name(f.exit, &f.name);
-                f.marks.map(|m| (name, m))
-            })
-            .collect();
+        let builtin = builtin_markers();
         let points = table
             .iter()
             .map(|p| {
