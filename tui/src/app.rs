@@ -115,7 +115,8 @@ pub struct App {
     live: bool,
     /// Live, the screens hold still while events keep being counted.
     paused: bool,
-    /// The recorder's events so far, for judging; the event list keeps only the
+    /// The events received live, for judging (a replay is judged once, in
+    /// [`App::new`], and keeps no second copy); the event list keeps only the
     /// most recent [`LIVE_EVENTS`].
     analysis: Analysis,
     /// Events received in all, beyond those the list still holds.
@@ -147,8 +148,8 @@ const CURSOR_STEPS: u64 = 64;
 impl App {
     /// Builds the state for browsing `capture`, read from the file named `source`.
     pub fn new(source: impl Into<String>, capture: Capture) -> Self {
-        let analysis = Analysis::of_capture(&capture);
-        let judgement = analysis.judge(&RuleConfig::default());
+        let judgement = Analysis::of_capture(&capture).judge(&RuleConfig::default());
+        let analysis = Analysis::new(&capture.header);
         let Capture {
             header,
             events,
@@ -233,6 +234,8 @@ impl App {
     /// most recent [`LIVE_EVENTS`]; the counts and the judgement keep them all.
     pub fn push_events(&mut self, events: Vec<Event>) {
         let whole_view = self.view == self.span;
+        let at_end = self.selected + 1 >= self.visible.len();
+        let first_new = self.events.len();
         for event in events {
             self.span.1 = self.span.1.max(event.ts_ns);
             if self.events.is_empty() && self.received == 0 {
@@ -248,21 +251,28 @@ impl App {
             self.unjudged += 1;
             self.rate_window.0 += 1;
         }
+        // Only the new events are matched against the filter.
+        let needle = self.filter.to_lowercase();
+        let matching =
+            (first_new..self.events.len()).filter(|&i| self.haystacks[i].contains(&needle));
+        self.visible.extend(matching);
         let over = self.events.len().saturating_sub(LIVE_EVENTS);
         if over > 0 {
             self.events.drain(..over);
             self.haystacks.drain(..over);
-            // The list's indices move down with the events left.
+            // The list loses the events the ring let go, and its indices move down
+            // with the events left; the selection stays on the same event.
+            let gone = self.visible.partition_point(|&i| i < over);
+            self.visible.drain(..gone);
             for index in &mut self.visible {
-                *index = index.saturating_sub(over);
+                *index -= over;
             }
+            self.selected = self.selected.saturating_sub(gone);
+            self.offset = self.offset.saturating_sub(gone);
         }
         if whole_view && !self.paused {
             self.view = self.span;
         }
-        let at_end = self.selected + 1 >= self.visible.len();
-        let filter = self.filter.clone();
-        self.set_filter(filter);
         if at_end && !self.paused {
             self.selected = self.visible.len().saturating_sub(1);
         }
@@ -315,7 +325,7 @@ impl App {
                 self.violation = step(self.violation, action, self.viewport);
             }
             Action::Bottom if self.screen == Screen::Violations => {
-                self.violation = self.violations().len().saturating_sub(1);
+                self.violation = self.violation_count().saturating_sub(1);
             }
             Action::Up | Action::Down | Action::PageUp | Action::PageDown | Action::Top
                 if self.screen == Screen::Events =>
@@ -398,9 +408,7 @@ impl App {
             Action::Resize(rows) => self.viewport = rows.max(1),
         }
         self.keep_selection_in_view();
-        self.violation = self
-            .violation
-            .min(self.violations().len().saturating_sub(1));
+        self.violation = self.violation.min(self.violation_count().saturating_sub(1));
     }
 
     /// The timeline's visible span (CLOCK_MONOTONIC ns, start and end).
@@ -496,14 +504,27 @@ impl App {
             .collect()
     }
 
+    /// How many violations there are.
+    pub fn violation_count(&self) -> usize {
+        self.judgement
+            .rules
+            .iter()
+            .map(|r| r.violations.len())
+            .sum()
+    }
+
     /// Position of the selected violation, if there is any.
     pub fn violation_position(&self) -> Option<usize> {
-        (!self.violations().is_empty()).then_some(self.violation)
+        (self.violation_count() > 0).then_some(self.violation)
     }
 
     /// The selected violation with its rule.
     pub fn selected_violation(&self) -> Option<(&RuleResult, &Violation)> {
-        self.violations().get(self.violation).copied()
+        self.judgement
+            .rules
+            .iter()
+            .flat_map(|r| r.violations.iter().map(move |v| (r, v)))
+            .nth(self.violation)
     }
 
     /// Whether the user asked to leave.

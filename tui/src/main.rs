@@ -86,7 +86,7 @@ fn live(cli: &Cli) -> anyhow::Result<()> {
         .as_ref()
         .map_or_else(|| "live".to_owned(), |p| format!("live → {}", p.display()));
     let mut app = App::live(name, header);
-    let result = barwatch_tui::run(&mut app, &Theme::from_env(), Some(&mut source));
-    source.stop();
-    result
+    // Dropping the source stops the recorder cleanly, so its capture ends with the
+    // trailer however the UI ended.
+    barwatch_tui::run(&mut app, &Theme::from_env(), Some(&mut source))
 }

@@ -16,12 +16,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
+use crate::device::attribution::is_map;
 use crate::{
     capture::format::WatchedDevice,
     event::{BarRange, Event, EventData, Hex},
     probe_table::{Edge, Marker, Role, Trigger},
 };
-use crate::device::attribution::is_map;
 use mappings::MappingHistory;
 use probes::ProbeIndex;
 

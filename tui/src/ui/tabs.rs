@@ -20,7 +20,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     for screen in Screen::ALL {
         let mut title = format!(" {} ", screen.title());
         if screen == Screen::Violations {
-            title = format!(" {} ({}) ", screen.title(), app.violations().len());
+            title = format!(" {} ({}) ", screen.title(), app.violation_count());
         }
         let style = if screen == app.screen() {
             theme.selected

@@ -182,7 +182,9 @@ fn lane(
 fn mark_of(event: &Event) -> (char, u8) {
     match &event.data {
         EventData::FuncEntry { function, .. } if function == "iounmap" => ('u', 5),
-        EventData::FuncExit { function, .. } if barwatch::device::attribution::is_map(function) => ('m', 4),
+        EventData::FuncExit { function, .. } if barwatch::device::attribution::is_map(function) => {
+            ('m', 4)
+        }
         EventData::IoctlEnter { .. } | EventData::IoctlExit { .. } => ('c', 3),
         EventData::IrqHandlerEntry { .. } | EventData::IrqHandlerExit { .. } => ('I', 2),
         _ => ('·', 1),
