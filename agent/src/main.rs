@@ -27,7 +27,7 @@ use barwatch::{
         sysfs::read_pci_devices,
         vmalloc::{IoMapping, parse_vmallocinfo},
     },
-    event::Hex,
+    event::{BarRange, Hex},
     live::{
         attach::MechanismOrder,
         catalogue,
@@ -210,7 +210,7 @@ fn watched_device(device: &PciDevice, mappings: &[IoMapping]) -> WatchedDevice {
         bars: device
             .bars
             .iter()
-            .map(|bar| format!("{}: {:#x}-{:#x}", bar.index, bar.start, bar.end))
+            .map(|&bar| BarRange::from(bar).to_string())
             .collect(),
     }
 }

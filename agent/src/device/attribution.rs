@@ -24,7 +24,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::{Bar, PciDevice, vmalloc::IoMapping};
-use crate::event::{BarRange, DevNum, Event, EventData, Hex};
+use crate::event::{BarRange, DevNum, Event, EventData};
 
 /// Which devices events may be attributed to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,15 +82,7 @@ impl Known {
         EventData::DeviceState {
             present: self.present,
             driver: self.present.then(|| self.driver.clone()).flatten(),
-            bars: self
-                .bars
-                .iter()
-                .map(|bar| BarRange {
-                    index: bar.index,
-                    start: Hex(bar.start),
-                    end: Hex(bar.end),
-                })
-                .collect(),
+            bars: self.bars.iter().copied().map(BarRange::from).collect(),
         }
     }
 }

@@ -24,6 +24,17 @@ pub struct Bar {
     pub end: u64,
 }
 
+impl From<Bar> for crate::event::BarRange {
+    /// The capture's form of a BAR.
+    fn from(bar: Bar) -> Self {
+        crate::event::BarRange {
+            index: bar.index,
+            start: crate::event::Hex(bar.start),
+            end: crate::event::Hex(bar.end),
+        }
+    }
+}
+
 impl Bar {
     /// Whether the physical address `phys` lies in this BAR.
     pub fn contains(&self, phys: u64) -> bool {
