@@ -13,7 +13,7 @@ use anyhow::{Context as _, Result};
 use barwatch::{
     analysis::{Analysis, Judgement, Outcome, render::render},
     capture::{reader::read_capture, writer::CaptureWriter},
-    expect::{Expectations, Unmet, exit_status},
+    expect::{self, Expectations, Unmet, exit_status},
     junit,
     live::record::{self, StopReason},
     timeline::CycleEnd,
@@ -52,7 +52,6 @@ pub fn check(args: CheckArgs) -> Result<ExitCode> {
         }
     };
     let judgement = analysis.judge(&expectations.rules);
-    let mut outcome = expectations.outcome(&judgement);
     let mut unmet = expectations.unmet(&judgement);
     if let Some(status) = command
         && !status.success()
@@ -63,10 +62,10 @@ pub fn check(args: CheckArgs) -> Result<ExitCode> {
             ),
             failure: false,
         });
-        outcome = outcome.max(Outcome::Incomplete);
     }
+    let outcome = expect::outcome(&judgement, &unmet);
     if let Some(path) = &args.junit {
-        std::fs::write(path, junit::report(&judgement, &expectations))
+        std::fs::write(path, junit::report(&judgement, &unmet))
             .with_context(|| format!("cannot write JUnit report {}", path.display()))?;
     }
     let code = exit_status(outcome);

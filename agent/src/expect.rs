@@ -206,19 +206,19 @@ impl Expectations {
         }
         unmet
     }
+}
 
-    /// The check's outcome: the rules' and these expectations'.
-    pub fn outcome(&self, judgement: &Judgement) -> Outcome {
-        let unmet = self.unmet(judgement);
-        let rules = judgement.outcome();
-        if rules == Outcome::Violation || unmet.iter().any(|u| u.failure) {
-            Outcome::Violation
-        } else if rules == Outcome::Incomplete || !unmet.is_empty() {
-            Outcome::Incomplete
-        } else {
-            Outcome::Pass
-        }
-    }
+/// A check's outcome: the rules', made worse by what it expected and did not see
+/// (a failure is a violation, a gap leaves the run incomplete).
+pub fn outcome(judgement: &Judgement, unmet: &[Unmet]) -> Outcome {
+    let expected = if unmet.iter().any(|u| u.failure) {
+        Outcome::Violation
+    } else if unmet.is_empty() {
+        Outcome::Pass
+    } else {
+        Outcome::Incomplete
+    };
+    judgement.outcome().max(expected)
 }
 
 /// An expectation the judgement does not meet.

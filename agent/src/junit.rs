@@ -5,12 +5,12 @@ use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::{
     analysis::{Judgement, render},
-    expect::Expectations,
+    expect::Unmet,
     rules::{Severity, Verdict},
 };
 
 /// The JUnit report of a check.
-pub fn report(judgement: &Judgement, expectations: &Expectations) -> String {
+pub fn report(judgement: &Judgement, unmet: &[Unmet]) -> String {
     let mut suite = TestSuite::new("barwatch");
     for rule in &judgement.rules {
         let status = match rule.verdict {
@@ -40,7 +40,7 @@ pub fn report(judgement: &Judgement, expectations: &Expectations) -> String {
         case.set_classname("barwatch.rules");
         suite.add_test_case(case);
     }
-    for unmet in expectations.unmet(judgement) {
+    for unmet in unmet {
         let kind = if unmet.failure {
             NonSuccessKind::Failure
         } else {
