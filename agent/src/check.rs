@@ -11,7 +11,7 @@ use std::{
 
 use anyhow::{Context as _, Result};
 use barwatch::{
-    analysis::{Analysis, Judgement, Outcome, render::render},
+    analysis::{Analysis, Judgement, Outcome, Retention, render::render},
     capture::{reader::read_capture, writer::CaptureWriter},
     expect::{self, Expectations, Unmet, exit_status},
     junit,
@@ -142,7 +142,10 @@ fn live(args: &CheckArgs) -> Result<(Analysis, ExitStatus)> {
         header,
         attached,
     } = prepare(&args.recording)?;
-    let analysis = Rc::new(RefCell::new(Analysis::new(&header)));
+    let analysis = Rc::new(RefCell::new(Analysis::bounded(
+        &header,
+        Retention::default(),
+    )));
     let status: Rc<RefCell<Option<ExitStatus>>> = Rc::default();
     let program = &args.command[0];
     let (out, _) = capture_output(args.output.as_deref(), || Box::new(io::sink()))?;

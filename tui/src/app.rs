@@ -5,7 +5,7 @@
 //! keymap) and looking at the state. Drawing reads the state and never changes it.
 
 use barwatch::{
-    analysis::{Analysis, Judgement},
+    analysis::{Analysis, Judgement, Retention},
     capture::{
         format::{Header, Trailer},
         reader::{Capture, CaptureEnd},
@@ -116,8 +116,9 @@ pub struct App {
     /// Live, the screens hold still while events keep being counted.
     paused: bool,
     /// The events received live, for judging (a replay is judged once, in
-    /// [`App::new`], and keeps no second copy); the event list keeps only the
-    /// most recent [`LIVE_EVENTS`].
+    /// [`App::new`], and keeps no second copy). It is bounded: it forgets events
+    /// once they are judged for good and keeps their violations. The event list
+    /// keeps only the most recent [`LIVE_EVENTS`].
     analysis: Analysis,
     /// Events received in all, beyond those the list still holds.
     received: u64,
@@ -134,7 +135,7 @@ pub struct App {
 }
 
 /// Events the live list keeps: older ones leave the list (the counts and the
-/// judgement keep them).
+/// judgement keep what they contributed).
 pub const LIVE_EVENTS: usize = 50_000;
 /// Ticks between judgements while events arrive (a tick is a frame).
 const JUDGE_EVERY: u32 = 10;
@@ -149,7 +150,7 @@ impl App {
     /// Builds the state for browsing `capture`, read from the file named `source`.
     pub fn new(source: impl Into<String>, capture: Capture) -> Self {
         let judgement = Analysis::of_capture(&capture).judge(&RuleConfig::default());
-        let analysis = Analysis::new(&capture.header);
+        let analysis = Analysis::bounded(&capture.header, Retention::default());
         let Capture {
             header,
             events,
@@ -231,7 +232,7 @@ impl App {
     }
 
     /// Takes in events from the recorder, in arrival order. The list keeps the
-    /// most recent [`LIVE_EVENTS`]; the counts and the judgement keep them all.
+    /// most recent [`LIVE_EVENTS`]; the counts and the judgement take in them all.
     pub fn push_events(&mut self, events: Vec<Event>) {
         let whole_view = self.view == self.span;
         let at_end = self.selected + 1 >= self.visible.len();

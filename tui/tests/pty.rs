@@ -71,6 +71,15 @@ impl Tmux {
         }
     }
 
+    /// Waits until the screen no longer shows `text`, failing after 20 s.
+    fn wait_gone(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.screen().contains(text) {
+            assert!(Instant::now() < deadline, "{text:?} never went away");
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Whether the pane is on the alternate screen.
     fn alternate_screen(&self) -> bool {
         let out = self.run(&["display-message", "-p", "-t", "t", "#{alternate_on}"]);
@@ -138,7 +147,10 @@ fn barwatch_tui_browses_a_real_capture_in_a_terminal_and_gives_it_back() {
         "{screen}"
     );
 
-    tmux.keys(&["Escape", "q"]);
+    // Escape and q sent together would read as Alt-q: close the evidence first.
+    tmux.keys(&["Escape"]);
+    tmux.wait_gone("Evidence:");
+    tmux.keys(&["q"]);
     let screen = tmux.wait_for("barwatch-tui exited 0");
     assert!(
         !tmux.alternate_screen(),

@@ -27,7 +27,8 @@ pub fn build() -> Result<()> {
 }
 
 /// `cargo xtask bench`: the analysis' throughput and memory per event on a
-/// synthetic run (`agent/examples/judge_throughput.rs` holds the targets). The
+/// synthetic run, and the bounded live analysis' memory and judgement time over
+/// a long one (`agent/examples/judge_throughput.rs` holds the targets). The
 /// model needs no BPF toolchain, so this needs no setup.
 pub fn bench() -> Result<()> {
     shell::run(&mut cargo(&[

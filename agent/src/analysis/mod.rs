@@ -7,20 +7,25 @@
 //! CPU's order gives the same log and the same verdict.
 
 pub mod render;
+mod retention;
 #[cfg(test)]
 mod scenarios;
 
+use std::collections::{BTreeMap, HashSet};
+
 use serde::Serialize;
+
+pub use retention::Retention;
 
 use crate::{
     capture::{
         format::{Header, Trailer, WatchedDevice},
         reader::{Capture, CaptureEnd},
     },
-    event::Event,
+    event::{Event, EventData},
     probe_table::ProbeStatus,
-    rules::{self, Context, Losses, RuleConfig, RuleResult, Severity, Verdict},
-    skipped::skipped_handlers,
+    rules::{self, Context, Losses, RuleConfig, RuleResult, Severity, Verdict, Violation},
+    skipped::{SkippedHandler, skipped_handlers},
     timeline::{self, CycleEnd, DeviceTimeline, probes::ProbeIndex},
 };
 
@@ -34,6 +39,46 @@ pub struct Analysis {
     /// Events that arrived after a later one of another CPU.
     reordered: u64,
     losses: Losses,
+    /// How much of the past a live analysis keeps; `None` keeps everything.
+    retention: Option<Retention>,
+    /// The log's length at which to settle next.
+    next_settle: usize,
+    /// What the forgotten events contribute to the verdict.
+    settled: Settled,
+}
+
+/// What events an analysis has judged for good and forgotten contribute to its
+/// verdict.
+#[derive(Clone, Debug, Default)]
+struct Settled {
+    /// Violations they committed, by rule id, same paths merged.
+    violations: BTreeMap<&'static str, Vec<Violation>>,
+    /// Interrupt handler calls among them that the kernel hid from their probes.
+    skipped: Vec<SkippedHandler>,
+    /// How many were forgotten.
+    forgotten: u64,
+    /// `(i, n)`: `n` events were forgotten before the kept event at index `i` and
+    /// every later one; ordered by `i`.
+    forgotten_before: Vec<(usize, u64)>,
+}
+
+impl Settled {
+    /// The index event `i` of the kept log had in the whole log.
+    fn whole_index(&self, i: usize) -> usize {
+        let entries = &self.forgotten_before;
+        let after = entries.partition_point(|(at, _)| *at <= i);
+        let before = after.checked_sub(1).map_or(0, |e| entries[e].1);
+        i + before as usize
+    }
+
+    /// An event was inserted at index `at` of the kept log.
+    fn inserted(&mut self, at: usize) {
+        for (i, _) in &mut self.forgotten_before {
+            if *i > at {
+                *i += 1;
+            }
+        }
+    }
 }
 
 impl Analysis {
@@ -50,6 +95,21 @@ impl Analysis {
                 cut: true,
                 ..Losses::default()
             },
+            retention: None,
+            next_settle: usize::MAX,
+            settled: Settled::default(),
+        }
+    }
+
+    /// Starts like [`Analysis::new`], keeping memory bounded by `retention`: once
+    /// it holds `max_events`, it judges the events it can no longer change for
+    /// good, keeps their violations and forgets them. The verdict is the same as
+    /// keeping everything; the timelines keep every cycle.
+    pub fn bounded(header: &Header, retention: Retention) -> Self {
+        Analysis {
+            retention: Some(retention),
+            next_settle: retention.max_events,
+            ..Analysis::new(header)
         }
     }
 
@@ -76,8 +136,101 @@ impl Analysis {
             .map_or(0, |i| i + 1);
         if at < self.events.len() {
             self.reordered += 1;
+            self.settled.inserted(at);
         }
         self.events.insert(at, event);
+        if let Some(retention) = self.retention
+            && self.events.len() >= self.next_settle
+        {
+            self.settle(retention);
+            self.next_settle = retention
+                .max_events
+                .max(self.events.len() + retention.max_events / 2);
+        }
+    }
+
+    /// Judges for good the events before the horizon (see [`retention`]), keeps
+    /// their violations and skipped handler calls, and forgets those no later
+    /// event depends on.
+    fn settle(&mut self, retention: Retention) {
+        let Some(newest_ns) = self.events.last().map(|e| e.ts_ns) else {
+            return;
+        };
+        let probes = ProbeIndex::new(&self.table);
+        let timelines = timeline::build(&self.events, &probes, &self.watched);
+        let horizon = retention::horizon(newest_ns, retention.settle_ns, &timelines);
+        let cut = self.events.partition_point(|e| e.ts_ns < horizon);
+        let keep = retention::keep_mask(&self.events, cut, &timelines, &probes);
+        let forgotten: HashSet<retention::EventKey> = self.events[..cut]
+            .iter()
+            .zip(&keep)
+            .filter(|(_, keep)| !**keep)
+            .map(|(e, _)| retention::key(e))
+            .collect();
+        if forgotten.is_empty() {
+            return;
+        }
+        let skipped = self.skipped_handlers();
+        let config = RuleConfig::default();
+        let ctx = Context {
+            events: &self.events,
+            timelines: &timelines,
+            probes: &probes,
+            losses: &self.losses,
+            skipped: &skipped,
+            config: &config,
+            end_ns: newest_ns,
+        };
+        for rule in rules::all() {
+            let found: Vec<Violation> = rule
+                .violations(&ctx)
+                .into_iter()
+                .filter(|v| {
+                    v.events
+                        .first()
+                        .is_some_and(|e| forgotten.contains(&retention::key(e)))
+                })
+                .collect();
+            if !found.is_empty() {
+                let list = self.settled.violations.entry(rule.id()).or_default();
+                list.extend(found);
+                *list = rules::merge(std::mem::take(list));
+            }
+        }
+        let hidden_entries: HashSet<(u32, u64)> = self.events[..cut]
+            .iter()
+            .zip(&keep)
+            .filter(|(e, keep)| !**keep && matches!(e.data, EventData::IrqHandlerEntry { .. }))
+            .map(|(e, _)| (e.cpu, e.ts_ns))
+            .collect();
+        let hidden = skipped_handlers(&self.events)
+            .into_iter()
+            .filter(|s| hidden_entries.contains(&(s.cpu, s.start_ns)));
+        self.settled.skipped.extend(hidden);
+        self.forget(cut, &keep);
+    }
+
+    /// Forgets the first `cut` events but those `keep` marks, noting how many
+    /// went before each one kept.
+    fn forget(&mut self, cut: usize, keep: &[bool]) {
+        let whole: Vec<usize> = (0..self.events.len())
+            .map(|i| self.settled.whole_index(i))
+            .collect();
+        let mut forgotten_before: Vec<(usize, u64)> = Vec::new();
+        let mut kept = Vec::with_capacity(self.events.len());
+        for (i, event) in std::mem::take(&mut self.events).into_iter().enumerate() {
+            if i < cut && !keep[i] {
+                self.settled.forgotten += 1;
+                continue;
+            }
+            let n = (whole[i] - kept.len()) as u64;
+            if forgotten_before.last().is_none_or(|(_, last)| *last != n) {
+                forgotten_before.push((kept.len(), n));
+            }
+            kept.push(event);
+        }
+        self.events = kept;
+        self.settled.forgotten_before = forgotten_before;
     }
 
     /// Takes in the probe table as it changed during recording (late attaches).
@@ -100,9 +253,24 @@ impl Analysis {
         };
     }
 
-    /// The events in time order.
+    /// The events kept, in time order: all of them, unless the analysis is
+    /// bounded and has forgotten settled ones.
     pub fn events(&self) -> &[Event] {
         &self.events
+    }
+
+    /// How many settled events a bounded analysis has forgotten.
+    pub fn forgotten(&self) -> u64 {
+        self.settled.forgotten
+    }
+
+    /// Interrupt handler calls the kernel hid from their probes, the forgotten
+    /// events' included, in time order.
+    fn skipped_handlers(&self) -> Vec<SkippedHandler> {
+        let mut skipped = self.settled.skipped.clone();
+        skipped.extend(skipped_handlers(&self.events));
+        skipped.sort_by_key(|s| s.start_ns);
+        skipped
     }
 
     /// How many events arrived out of time order (and were put in place).
@@ -112,14 +280,26 @@ impl Analysis {
 
     /// The timelines so far: what a live view shows and what `check` waits on.
     pub fn timelines(&self) -> timeline::Timelines {
-        timeline::build(&self.events, &ProbeIndex::new(&self.table), &self.watched)
+        let mut timelines =
+            timeline::build(&self.events, &ProbeIndex::new(&self.table), &self.watched);
+        self.renumber(&mut timelines.devices);
+        timelines
+    }
+
+    /// Gives the timelines' steps the indexes they have in the whole log.
+    fn renumber(&self, devices: &mut [DeviceTimeline]) {
+        if self.settled.forgotten > 0 {
+            for device in devices {
+                device.renumber(|i| self.settled.whole_index(i));
+            }
+        }
     }
 
     /// Judges the events with every rule.
     pub fn judge(&self, config: &RuleConfig) -> Judgement {
         let probes = ProbeIndex::new(&self.table);
         let timelines = timeline::build(&self.events, &probes, &self.watched);
-        let skipped = skipped_handlers(&self.events);
+        let skipped = self.skipped_handlers();
         let end_ns = self
             .events
             .last()
@@ -135,15 +315,20 @@ impl Analysis {
         };
         let rules = rules::all()
             .iter()
-            .map(|rule| rules::evaluate(rule.as_ref(), &ctx))
+            .map(|rule| {
+                let settled = self.settled.violations.get(rule.id());
+                rules::evaluate(rule.as_ref(), &ctx, settled.map_or(&[], Vec::as_slice))
+            })
             .collect();
+        let mut devices = timelines.devices;
+        self.renumber(&mut devices);
         Judgement {
             started_monotonic_ns: self.started_monotonic_ns,
             end_ns,
-            events: self.events.len() as u64,
+            events: self.events.len() as u64 + self.settled.forgotten,
             lost: self.losses.by_probe.values().sum(),
             cut: self.losses.cut,
-            devices: timelines.devices,
+            devices,
             rules,
         }
     }
@@ -221,7 +406,42 @@ impl Judgement {
 
 #[cfg(test)]
 mod tests {
-    use super::Outcome;
+    use super::{Analysis, Outcome, Retention};
+    use crate::{capture::reader::read_capture_from, rules::RuleConfig};
+
+    #[test]
+    fn a_real_bench_capture_judged_in_bounded_memory_gets_the_whole_verdict() {
+        // The demo's capture: the fixture touches its BAR after the iounmap.
+        let capture =
+            read_capture_from(&include_bytes!("../../../tui/testdata/demo-capture.jsonl")[..])
+                .unwrap();
+        let whole = Analysis::of_capture(&capture).judge(&RuleConfig::default());
+        let mut bounded = Analysis::bounded(
+            &capture.header,
+            Retention {
+                max_events: 50,
+                settle_ns: 1_000_000,
+            },
+        );
+        for event in &capture.events {
+            bounded.push(event.clone());
+        }
+        if let super::CaptureEnd::Trailer(trailer) = &capture.end {
+            bounded.finish(trailer);
+        }
+        // Of 774 events it forgets all but the mappings, markers and sysfs states.
+        assert!(
+            bounded.forgotten() > 700,
+            "forgot only {} of {}",
+            bounded.forgotten(),
+            capture.events.len()
+        );
+        assert_eq!(
+            serde_json::to_value(bounded.judge(&RuleConfig::default())).unwrap(),
+            serde_json::to_value(&whole).unwrap()
+        );
+        assert_eq!(whole.outcome(), Outcome::Violation);
+    }
 
     #[test]
     fn a_violation_outweighs_a_gap_and_a_gap_a_pass() {

@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 
-use super::{Analysis, Judgement, Outcome};
+use super::{Analysis, Judgement, Outcome, Retention};
 use crate::{
     capture::format::{Header, KnownMapping, ProbeTotals, Trailer, WatchedDevice},
     event::{BarRange, Event, EventData, Hex, SYSFS_PROBE},
@@ -189,6 +189,10 @@ impl Scenario {
     /// aplay's ioctl from `enter` to `exit`; `reached` when it ran the driver's
     /// `snd_pcm_ioctl` (not ALSA's disconnected stub).
     fn ioctl(self, enter: u64, exit: Option<u64>, reached: bool) -> Self {
+        self.ioctl_by(APLAY, enter, exit, reached)
+    }
+    /// An ioctl like [`Scenario::ioctl`], by thread `tid`.
+    fn ioctl_by(self, tid: u32, enter: u64, exit: Option<u64>, reached: bool) -> Self {
         let dev = Some(crate::event::DevNum {
             major: 116,
             minor: 3,
@@ -200,9 +204,9 @@ impl Scenario {
             arg: Hex(0),
             dev,
         };
-        let mut s = self.push(enter, APLAY, "syscalls:sys_enter_ioctl", true, data);
+        let mut s = self.push(enter, tid, "syscalls:sys_enter_ioctl", true, data);
         if reached {
-            s = s.call(enter, APLAY, "snd_pcm_ioctl", None, true);
+            s = s.call(enter, tid, "snd_pcm_ioctl", None, true);
         }
         match exit {
             Some(exit) => {
@@ -213,7 +217,7 @@ impl Scenario {
                     ret: if reached { 0 } else { -19 },
                     dev,
                 };
-                s.push(exit, APLAY, "syscalls:sys_exit_ioctl", true, data)
+                s.push(exit, tid, "syscalls:sys_exit_ioctl", true, data)
             }
             None => s,
         }
@@ -270,7 +274,11 @@ impl Scenario {
     }
 
     fn analysis_in(&self, order: &[Event]) -> Analysis {
-        let mut analysis = Analysis::new(&self.header());
+        self.fed(Analysis::new(&self.header()), order)
+    }
+
+    /// `analysis` after taking in `order` and the story's end.
+    fn fed(&self, mut analysis: Analysis, order: &[Event]) -> Analysis {
         for event in order {
             analysis.push(event.clone());
         }
@@ -728,7 +736,111 @@ fn clean_story(cycles: &[(u64, u64, u64)]) -> Scenario {
     s
 }
 
+/// `story` fed in time order to an analysis that keeps at most a handful of
+/// events and settles everything older than 1 ms, against the same story kept
+/// whole: the verdicts, timelines and counts must be identical.
+fn bounded_and_whole(story: &Scenario) -> (Analysis, serde_json::Value, serde_json::Value) {
+    let mut in_order = story.events.clone();
+    in_order.sort_by_key(|e| (e.ts_ns, e.cpu));
+    let retention = Retention {
+        max_events: 8,
+        settle_ns: 1_000_000,
+    };
+    let bounded = story.fed(Analysis::bounded(&story.header(), retention), &in_order);
+    let judged = serde_json::to_value(bounded.judge(&story.config)).unwrap();
+    let whole = serde_json::to_value(story.judge()).unwrap();
+    (bounded, judged, whole)
+}
+
+#[test]
+fn a_long_run_is_judged_in_bounded_memory_with_the_verdict_of_the_whole() {
+    let mut s = story();
+    for cycle in 0..40 {
+        let at = cycle * 100;
+        let base = if cycle == 0 { OLD_VIRT } else { NEW_VIRT };
+        for i in 0..40 {
+            s = s.accessor(at + i, KWORKER, base);
+        }
+        s = s
+            .interrupt(at + 41)
+            .ioctl(at + 42, Some(at + 43), true)
+            .remove_starts(at + 50)
+            .card_disconnects(at + 51)
+            .call(at + 52, SH, "azx_stop_chip", Some(base), true)
+            .call_with(at + 53, SH, "iounmap", [base, 0, 0, 0], None, true)
+            .bar_mapped(at + 60, NEW_PHYS, NEW_PHYS)
+            .chip_inits(at + 61);
+        if cycle == 20 {
+            // The old worker touches the unmapped BAR, three times.
+            s = s
+                .accessor(at + 54, OLD_WORKER, NEW_VIRT)
+                .accessor(at + 55, OLD_WORKER, NEW_VIRT)
+                .accessor(at + 56, OLD_WORKER, NEW_VIRT);
+        }
+    }
+    let (bounded, judged, whole) = bounded_and_whole(&s);
+    assert_eq!(judged, whole);
+    assert!(
+        bounded.forgotten() > 1_500,
+        "forgot only {}",
+        bounded.forgotten()
+    );
+    assert!(
+        bounded.events().len() < 600,
+        "kept {} events",
+        bounded.events().len()
+    );
+    let failed = bounded.judge(&s.config);
+    assert_eq!(failed.failed(), ["mmio-after-unmap"]);
+    assert_eq!(failed.rule("mmio-after-unmap").violations[0].count, 3);
+    assert_eq!(failed.devices[0].cycles.len(), 40);
+}
+
+#[test]
+fn a_device_removed_for_good_does_not_stop_the_analysis_forgetting() {
+    let mut s = story()
+        .remove_starts(10)
+        .card_disconnects(11)
+        .chip_stops(12)
+        .bar_unmapped(13);
+    for i in 0..500 {
+        s = s.ioctl_by(600, 20 + i * 2, Some(21 + i * 2), false);
+    }
+    let (bounded, judged, whole) = bounded_and_whole(&s);
+    assert_eq!(judged, whole);
+    assert!(bounded.forgotten() > 900, "forgot {}", bounded.forgotten());
+}
+
 proptest! {
+    #[test]
+    fn a_bounded_analysis_judges_exactly_as_one_that_keeps_everything(
+        cycles in prop::collection::vec((0u64..20, 0u64..30, 0u64..30), 1..4),
+        offenders in prop::collection::btree_set((0u8..6, 0u64..250), 0..8),
+        tail in 1u64..40,
+    ) {
+        let mut s = clean_story(&cycles);
+        for (i, (kind, at)) in offenders.into_iter().enumerate() {
+            // Each offender on its own thread: one thread runs one call at a time,
+            // and no probe fires twice on one thread in the same nanosecond.
+            let tid = 500 + i as u32;
+            s = match kind {
+                0 => s.accessor(at, tid, OLD_VIRT),
+                1 => s.accessor(at, tid, NEW_VIRT),
+                2 => s.interrupt(at),
+                3 => s.ioctl_by(tid, at, Some(at + 2), true),
+                4 => s.work(at, tid, "azx_irq_pending_work"),
+                _ => s.stream_starts(at).stream_stops(at + 3),
+            };
+        }
+        // Life goes on after the story, so its past settles.
+        let end = s.events.iter().map(|e| e.ts_ns).max().unwrap_or(0) / 1_000_000;
+        for i in 0..tail {
+            s = s.ioctl_by(600, end + i * 2, Some(end + i * 2 + 1), false);
+        }
+        let (_, judged, whole) = bounded_and_whole(&s);
+        prop_assert_eq!(judged, whole);
+    }
+
     #[test]
     fn clean_stories_never_fail_and_their_windows_are_ordered(
         cycles in prop::collection::vec((0u64..50, 0u64..1500, 0u64..500), 1..5)

@@ -52,7 +52,8 @@ impl Rule for IoctlInWindow {
             let Some(timeline) = ctx.timelines.device(device) else {
                 continue;
             };
-            for cycle in &timeline.cycles {
+            let exit = call.exit.map_or(u64::MAX, |e| e.ts_ns);
+            for cycle in timeline.cycles_around(call.enter.ts_ns, exit) {
                 if let Some(v) = judge(&call, device, cycle) {
                     found.push(v);
                 }

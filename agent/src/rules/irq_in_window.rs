@@ -3,7 +3,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Context, Rule, Violation, human_duration};
-use crate::{event::EventData, probe_table::Role};
+use crate::{
+    event::{Event, EventData},
+    probe_table::Role,
+    timeline::Timelines,
+};
 
 /// The rule.
 pub struct IrqInWindow;
@@ -22,21 +26,7 @@ impl Rule for IrqInWindow {
     }
 
     fn violations(&self, ctx: &Context) -> Vec<Violation> {
-        // The handlers each device ran outside its cycles: a vector handed to
-        // another device after a remove runs that device's handler, not this one's.
-        let mut own: BTreeMap<&str, BTreeSet<u64>> = BTreeMap::new();
-        for event in ctx.events {
-            if let (EventData::IrqHandlerEntry { handler, .. }, Some(device)) =
-                (&event.data, event.device.as_deref())
-                && handler.0 != 0
-                && ctx
-                    .timelines
-                    .device(device)
-                    .is_some_and(|t| t.cycle_at(event.ts_ns).is_none())
-            {
-                own.entry(device).or_default().insert(handler.0);
-            }
-        }
+        let own = own_handlers(ctx.events, ctx.timelines);
         let mut found = Vec::new();
         for event in ctx.events {
             let EventData::IrqHandlerEntry {
@@ -51,10 +41,7 @@ impl Rule for IrqInWindow {
             let Some(device) = event.device.as_deref() else {
                 continue;
             };
-            if own
-                .get(device)
-                .is_some_and(|h| handler.0 != 0 && !h.contains(&handler.0))
-            {
+            if runs_anothers_handler(&own, device, handler.0) {
                 continue;
             }
             let Some(timeline) = ctx.timelines.device(device) else {
@@ -84,4 +71,32 @@ impl Rule for IrqInWindow {
     fn gaps(&self, ctx: &Context) -> Option<String> {
         ctx.gaps(&[Role::Mapping, Role::Irq])
     }
+}
+
+/// The handlers each device ran outside its cycles: a vector handed to another
+/// device after a remove runs that device's handler, not this one's.
+pub(crate) fn own_handlers<'a>(
+    events: &'a [Event],
+    timelines: &Timelines,
+) -> BTreeMap<&'a str, BTreeSet<u64>> {
+    let mut own: BTreeMap<&str, BTreeSet<u64>> = BTreeMap::new();
+    for event in events {
+        if let (EventData::IrqHandlerEntry { handler, .. }, Some(device)) =
+            (&event.data, event.device.as_deref())
+            && handler.0 != 0
+            && timelines
+                .device(device)
+                .is_some_and(|t| t.cycle_at(event.ts_ns).is_none())
+        {
+            own.entry(device).or_default().insert(handler.0);
+        }
+    }
+    own
+}
+
+/// Whether `handler`, run on a vector of `device`, is another device's handler:
+/// the device ran others outside its cycles, and not this one.
+fn runs_anothers_handler(own: &BTreeMap<&str, BTreeSet<u64>>, device: &str, handler: u64) -> bool {
+    own.get(device)
+        .is_some_and(|h| handler != 0 && !h.contains(&handler))
 }

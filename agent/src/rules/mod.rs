@@ -16,6 +16,8 @@ mod unbalanced;
 mod window_budget;
 mod work_in_window;
 
+pub(crate) use irq_in_window::own_handlers;
+
 use std::{collections::BTreeMap, fmt, time::Duration};
 
 use serde::{Deserialize, Serialize};
@@ -308,8 +310,9 @@ pub fn ids() -> Vec<&'static str> {
     all().iter().map(|r| r.id()).collect()
 }
 
-/// Judges one rule.
-pub fn evaluate(rule: &dyn Rule, ctx: &Context) -> RuleResult {
+/// Judges one rule; `settled` are its violations among events the analysis has
+/// already judged and forgotten.
+pub fn evaluate(rule: &dyn Rule, ctx: &Context, settled: &[Violation]) -> RuleResult {
     let severity = ctx.config.severity_of(rule.id());
     let mut result = RuleResult {
         id: rule.id().to_owned(),
@@ -329,7 +332,13 @@ pub fn evaluate(rule: &dyn Rule, ctx: &Context) -> RuleResult {
         result.reason = Some(reason);
         return result;
     }
-    let violations = merge(rule.violations(ctx));
+    let violations = merge(
+        settled
+            .iter()
+            .cloned()
+            .chain(rule.violations(ctx))
+            .collect(),
+    );
     if !violations.is_empty() {
         result.verdict = Verdict::Fail;
         result.violations = violations;
@@ -341,10 +350,22 @@ pub fn evaluate(rule: &dyn Rule, ctx: &Context) -> RuleResult {
 }
 
 /// Merges violations of the same path (rule, device, cycle, probe, stack top and
-/// process) into one with a count, keeping the first one's evidence and at most a
-/// few more events.
-fn merge(mut violations: Vec<Violation>) -> Vec<Violation> {
-    violations.sort_by_key(|v| v.ts_ns);
+/// process) into one with a count, keeping the earliest one's evidence.
+pub(crate) fn merge(mut violations: Vec<Violation>) -> Vec<Violation> {
+    // In the log's order, (time, CPU), with the thread and probe to break ties:
+    // the same violations give the same list however they were gathered.
+    violations.sort_by(|a, b| {
+        let order = |v: &Violation| {
+            let first = v.events.first();
+            (
+                v.ts_ns,
+                first.map(|e| e.cpu),
+                v.tid,
+                first.map(|e| e.probe.clone()),
+            )
+        };
+        order(a).cmp(&order(b))
+    });
     let mut merged: Vec<Violation> = Vec::new();
     let mut index: BTreeMap<(String, String, Option<usize>, String, String), usize> =
         BTreeMap::new();

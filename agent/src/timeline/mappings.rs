@@ -2,7 +2,7 @@
 //! physical address, when it was unmapped. Rules ask it whether an address was
 //! unmapped at a moment.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
@@ -54,6 +54,13 @@ impl MappingLife {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct MappingHistory {
     lives: Vec<MappingLife>,
+    /// The lives by first virtual address, each list in the order of `lives`: an
+    /// address is looked up among the ranges that can hold it, not all of them.
+    #[serde(skip)]
+    by_virt: BTreeMap<u64, Vec<usize>>,
+    /// The longest range's size.
+    #[serde(skip)]
+    longest: u64,
     /// `ioremap` entries waiting for their return, by thread: physical address,
     /// size and device.
     #[serde(skip)]
@@ -63,7 +70,7 @@ pub struct MappingHistory {
 impl MappingHistory {
     /// Notes a mapping that existed before the capture started.
     pub fn existing(&mut self, virt: u64, size: u64, phys: u64, device: &str) {
-        self.lives.push(MappingLife {
+        self.add(MappingLife {
             virt: Hex(virt),
             size,
             phys: Some(Hex(phys)),
@@ -93,7 +100,7 @@ impl MappingHistory {
         if virt == 0 {
             return None;
         }
-        self.lives.push(MappingLife {
+        Some(self.add(MappingLife {
             virt: Hex(virt),
             size,
             phys: Some(Hex(phys)),
@@ -102,8 +109,16 @@ impl MappingHistory {
             mapped_ns: Some(ts_ns),
             unmapped: None,
             unmapped_ns: None,
-        });
-        Some(self.lives.len() - 1)
+        }))
+    }
+
+    /// Adds a life; returns its index.
+    fn add(&mut self, life: MappingLife) -> usize {
+        let index = self.lives.len();
+        self.longest = self.longest.max(life.size);
+        self.by_virt.entry(life.virt.0).or_default().push(index);
+        self.lives.push(life);
+        index
     }
 
     /// Notes an `iounmap` of `virt`; a range never seen mapped was mapped before the
@@ -121,7 +136,7 @@ impl MappingHistory {
             .iter()
             .rposition(|l| l.unmapped.is_none() && l.contains(virt));
         let index = live.unwrap_or_else(|| {
-            self.lives.push(MappingLife {
+            self.add(MappingLife {
                 virt: Hex(virt),
                 size: fallback_size,
                 phys: None,
@@ -130,8 +145,7 @@ impl MappingHistory {
                 mapped_ns: None,
                 unmapped: None,
                 unmapped_ns: None,
-            });
-            self.lives.len() - 1
+            })
         });
         let life = &mut self.lives[index];
         life.unmapped = Some(event);
@@ -142,17 +156,25 @@ impl MappingHistory {
     /// The mapping `addr` was in and that was unmapped at `ts_ns`, when no live
     /// mapping held it then: an access there touches nothing the driver owns.
     pub fn unmapped_at(&self, addr: u64, ts_ns: u64) -> Option<&MappingLife> {
-        if self
-            .lives
-            .iter()
-            .any(|l| l.contains(addr) && l.live_at(ts_ns))
-        {
-            return None;
+        let lowest = addr.saturating_sub(self.longest.saturating_sub(1));
+        let mut latest_unmapped: Option<usize> = None;
+        for lives in self.by_virt.range(lowest..=addr).map(|(_, lives)| lives) {
+            // Newest first: the life that holds the address now is usually the
+            // newest of its range.
+            for &index in lives.iter().rev() {
+                let life = &self.lives[index];
+                if !life.contains(addr) {
+                    continue;
+                }
+                if life.live_at(ts_ns) {
+                    return None;
+                }
+                if life.unmapped_ns.is_some_and(|t| t <= ts_ns) {
+                    latest_unmapped = latest_unmapped.max(Some(index));
+                }
+            }
         }
-        self.lives
-            .iter()
-            .rev()
-            .find(|l| l.contains(addr) && l.unmapped_ns.is_some_and(|t| t <= ts_ns))
+        latest_unmapped.map(|index| &self.lives[index])
     }
 
     /// The life at `index`.

@@ -253,14 +253,16 @@ impl Cycle {
         })
     }
 
-    /// The whole cycle as a window, from its first known step.
+    /// The whole cycle as a window, from its first known step. A removed device's
+    /// cycle lasts as long as the device stays away, like an open one: what runs
+    /// on its behalf meanwhile belongs to it.
     pub fn span(&self) -> Option<Window> {
         let start = self.steps.first()?;
         Some(Window {
             start_ns: start.ts_ns,
             end_ns: match self.end {
-                CycleEnd::Open => None,
-                _ => self.steps.last().map(|m| m.ts_ns + 1),
+                CycleEnd::Open | CycleEnd::Removed => None,
+                CycleEnd::Closed => self.steps.last().map(|m| m.ts_ns + 1),
             },
         })
     }
@@ -294,18 +296,51 @@ impl DeviceTimeline {
             .map_or(&[], |(_, bars)| bars.as_slice())
     }
 
+    /// The cycles whose span may overlap `from_ns..=to_ns`, found by binary
+    /// search: a device's cycles follow one another, and every window of a cycle
+    /// lies within its span.
+    pub fn cycles_around(&self, from_ns: u64, to_ns: u64) -> impl Iterator<Item = &Cycle> {
+        let first = self.cycles.partition_point(|c| {
+            c.span()
+                .is_some_and(|w| w.end_ns.is_some_and(|end| end <= from_ns))
+        });
+        self.cycles[first..]
+            .iter()
+            .take_while(move |c| c.span().is_none_or(|w| w.start_ns <= to_ns))
+    }
+
     /// The cycle whose unmap window holds `ts_ns`, with its unmap.
     pub fn unmapped_at(&self, ts_ns: u64) -> Option<(&Cycle, &Moment)> {
-        self.cycles.iter().find_map(|c| {
+        self.cycles_around(ts_ns, ts_ns).find_map(|c| {
             let unmap = c.unmap.as_ref()?;
             c.unmap_window()?.contains(ts_ns).then_some((c, unmap))
         })
     }
 
+    /// Rewrites every step's event index with `renumber`: an analysis that has
+    /// forgotten settled events gives the indexes of the whole log.
+    pub fn renumber(&mut self, renumber: impl Fn(usize) -> usize) {
+        for cycle in &mut self.cycles {
+            let moments = [
+                &mut cycle.quiesce,
+                &mut cycle.unmap,
+                &mut cycle.remap,
+                &mut cycle.active,
+            ]
+            .into_iter()
+            .flatten()
+            .chain(&mut cycle.steps)
+            .chain(cycle.anomalies.iter_mut().map(|a| &mut a.at))
+            .chain(cycle.stops.iter_mut().map(|s| &mut s.moment));
+            for moment in moments {
+                moment.event = renumber(moment.event);
+            }
+        }
+    }
+
     /// The cycle whose span holds `ts_ns`.
     pub fn cycle_at(&self, ts_ns: u64) -> Option<&Cycle> {
-        self.cycles
-            .iter()
+        self.cycles_around(ts_ns, ts_ns)
             .find(|c| c.span().is_some_and(|w| w.contains(ts_ns)))
     }
 }
@@ -318,6 +353,11 @@ pub struct Timelines {
     /// Every MMIO mapping seen.
     #[serde(skip)]
     pub mappings: MappingHistory,
+    /// The earliest stop marker that named no device and has not yet led into a
+    /// cycle (within [`LOOKBACK_NS`] of the last event): a cycle that opens later
+    /// may start its quiesce window there.
+    #[serde(skip)]
+    pub pending_since: Option<u64>,
 }
 
 impl Timelines {
@@ -635,9 +675,17 @@ pub fn build(events: &[Event], probes: &ProbeIndex, watched: &[WatchedDevice]) -
             _ => {}
         }
     }
+    let last_ns = events.last().map_or(0, |e| e.ts_ns);
+    let pending_since = earlier
+        .values()
+        .flatten()
+        .map(|s| s.moment.ts_ns)
+        .filter(|ts| ts + LOOKBACK_NS >= last_ns)
+        .min();
     Timelines {
         devices: tracks.into_values().map(Track::finish).collect(),
         mappings,
+        pending_since,
     }
 }
 
