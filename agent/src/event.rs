@@ -313,6 +313,25 @@ pub enum EventData {
 }
 
 impl EventData {
+    /// The module of a work item's function, from its symbol (`fn [module]`): a
+    /// work item names no device, but its module may be a device's driver.
+    pub fn work_module(&self) -> Option<&str> {
+        let (EventData::WorkStart {
+            symbol: Some(symbol),
+            ..
+        }
+        | EventData::WorkEnd {
+            symbol: Some(symbol),
+            ..
+        }) = self
+        else {
+            return None;
+        };
+        symbol
+            .rsplit_once(" [")
+            .and_then(|(_, module)| module.strip_suffix(']'))
+    }
+
     /// The `kind` tag as written in captures, for counting and filtering.
     pub fn kind(&self) -> &'static str {
         match self {

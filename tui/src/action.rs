@@ -63,8 +63,8 @@ pub enum Action {
     Slower,
     /// Time passed while replaying, in nanoseconds of wall clock.
     Tick(u64),
-    /// Open the selected violation's evidence.
-    OpenEvidence,
+    /// Open what is selected: a violation's evidence, or a device's events.
+    Open,
     /// Close the help, the evidence or the probe table and go back to the screen
     /// under it.
     Close,

@@ -14,7 +14,10 @@ use barwatch::{
     rules::{RuleConfig, RuleResult, Violation},
 };
 
-use crate::action::Action;
+use crate::{
+    action::Action,
+    filter::{EventFilter, Searchable},
+};
 
 /// What the keyboard is talking to right now; the keymap has a table per mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -80,12 +83,16 @@ pub struct App {
     header: Header,
     end: CaptureEnd,
     events: Vec<Event>,
-    /// Lowercased comm, probe, kind and display text of each event, for filtering.
-    haystacks: Vec<String>,
+    /// What the filter reads of each event.
+    searchable: Vec<Searchable>,
     first_ts_ns: u64,
     mode: Mode,
+    /// The applied filter as typed, and as read.
     filter: String,
+    parsed: EventFilter,
     input: String,
+    /// Why the filter in the prompt could not be applied.
+    filter_error: Option<String>,
     /// Indices into `events` of the events that match `filter`, in capture order.
     visible: Vec<usize>,
     /// Index into `visible` of the selected event.
@@ -100,6 +107,8 @@ pub struct App {
     screen: Screen,
     /// Index of the selected violation among [`App::violations`].
     violation: usize,
+    /// Index of the selected device on the devices screen.
+    device: usize,
     /// The capture's time span, first to last event (CLOCK_MONOTONIC ns).
     span: (u64, u64),
     /// The timeline's visible span.
@@ -161,9 +170,9 @@ impl App {
             .iter()
             .map(|p| (p.name.clone(), p.role.to_string()))
             .collect();
-        let haystacks = events
+        let searchable = events
             .iter()
-            .map(|e| haystack(e, roles.get(&e.probe).map(String::as_str)))
+            .map(|e| searchable(e, &judgement, &roles))
             .collect();
         let received = events.len() as u64;
         let first_ts_ns = events.iter().map(|e| e.ts_ns).min().unwrap_or(0);
@@ -175,11 +184,13 @@ impl App {
             header,
             end,
             events,
-            haystacks,
+            searchable,
             first_ts_ns,
             mode: Mode::List,
             filter: String::new(),
+            parsed: EventFilter::default(),
             input: String::new(),
+            filter_error: None,
             visible,
             selected: 0,
             offset: 0,
@@ -188,6 +199,7 @@ impl App {
             judgement,
             screen: Screen::Events,
             violation: 0,
+            device: 0,
             span,
             view: span,
             cursor_ns: span.0,
@@ -244,8 +256,8 @@ impl App {
                 self.first_ts_ns = event.ts_ns;
                 self.cursor_ns = event.ts_ns;
             }
-            let role = self.roles.get(&event.probe).map(String::as_str);
-            self.haystacks.push(haystack(&event, role));
+            self.searchable
+                .push(searchable(&event, &self.judgement, &self.roles));
             self.analysis.push(event.clone());
             self.events.push(event);
             self.received += 1;
@@ -253,14 +265,13 @@ impl App {
             self.rate_window.0 += 1;
         }
         // Only the new events are matched against the filter.
-        let needle = self.filter.to_lowercase();
         let matching =
-            (first_new..self.events.len()).filter(|&i| self.haystacks[i].contains(&needle));
+            (first_new..self.events.len()).filter(|&i| self.parsed.matches(&self.searchable[i]));
         self.visible.extend(matching);
         let over = self.events.len().saturating_sub(LIVE_EVENTS);
         if over > 0 {
             self.events.drain(..over);
-            self.haystacks.drain(..over);
+            self.searchable.drain(..over);
             // The list loses the events the ring let go, and its indices move down
             // with the events left; the selection stays on the same event.
             let gone = self.visible.partition_point(|&i| i < over);
@@ -317,8 +328,9 @@ impl App {
             Action::ClearFilterOrQuit if self.filter.is_empty() => self.quit = true,
             Action::ClearFilterOrQuit | Action::ClearFilter => {
                 self.input.clear();
+                self.filter_error = None;
                 self.mode = Mode::List;
-                self.set_filter(String::new());
+                self.set_filter(String::new(), EventFilter::default());
             }
             Action::Up | Action::Down | Action::PageUp | Action::PageDown | Action::Top
                 if self.screen == Screen::Violations =>
@@ -327,6 +339,14 @@ impl App {
             }
             Action::Bottom if self.screen == Screen::Violations => {
                 self.violation = self.violation_count().saturating_sub(1);
+            }
+            Action::Up | Action::Down | Action::PageUp | Action::PageDown | Action::Top
+                if self.screen == Screen::Devices =>
+            {
+                self.device = step(self.device, action, self.viewport);
+            }
+            Action::Bottom if self.screen == Screen::Devices => {
+                self.device = self.judgement.devices.len().saturating_sub(1);
             }
             Action::Up | Action::Down | Action::PageUp | Action::PageDown | Action::Top
                 if self.screen == Screen::Events =>
@@ -380,26 +400,44 @@ impl App {
                 self.follow_cursor();
             }
             Action::Tick(_) => {}
-            Action::OpenEvidence => {
-                if self.screen == Screen::Violations && self.selected_violation().is_some() {
+            Action::Open => match self.screen {
+                Screen::Violations if self.selected_violation().is_some() => {
                     self.mode = Mode::Evidence;
                 }
-            }
+                Screen::Devices => {
+                    if let Some(device) = self.judgement.devices.get(self.device) {
+                        let filter = format!("dev:{}", device.bdf);
+                        if let Ok(parsed) = EventFilter::parse(&filter) {
+                            self.set_filter(filter, parsed);
+                            self.screen = Screen::Events;
+                        }
+                    }
+                }
+                Screen::Events | Screen::Timeline | Screen::Violations => {}
+            },
             Action::Close => self.mode = Mode::List,
             Action::ShowProbes => self.mode = Mode::Probes,
             Action::OpenFilter => {
                 self.input = self.filter.clone();
                 self.mode = Mode::Filter;
             }
-            Action::FilterChar(c) if self.mode == Mode::Filter => self.input.push(c),
+            Action::FilterChar(c) if self.mode == Mode::Filter => {
+                self.input.push(c);
+                self.filter_error = None;
+            }
             Action::FilterBackspace if self.mode == Mode::Filter => {
                 self.input.pop();
+                self.filter_error = None;
             }
             Action::FilterChar(_) | Action::FilterBackspace => {}
-            Action::ApplyFilter => {
-                self.mode = Mode::List;
-                self.set_filter(self.input.trim().to_owned());
-            }
+            Action::ApplyFilter => match EventFilter::parse(&self.input) {
+                Ok(parsed) => {
+                    self.mode = Mode::List;
+                    self.set_filter(self.input.trim().to_owned(), parsed);
+                }
+                // The prompt stays open with what was typed and why it is wrong.
+                Err(error) => self.filter_error = Some(error.to_string()),
+            },
             Action::ToggleHelp => {
                 self.mode = match self.mode {
                     Mode::Help => Mode::List,
@@ -410,6 +448,9 @@ impl App {
         }
         self.keep_selection_in_view();
         self.violation = self.violation.min(self.violation_count().saturating_sub(1));
+        self.device = self
+            .device
+            .min(self.judgement.devices.len().saturating_sub(1));
     }
 
     /// The timeline's visible span (CLOCK_MONOTONIC ns, start and end).
@@ -628,6 +669,16 @@ impl App {
         &self.input
     }
 
+    /// Why the filter in the prompt could not be applied, until it is edited.
+    pub fn filter_error(&self) -> Option<&str> {
+        self.filter_error.as_deref()
+    }
+
+    /// Position of the selected device on the devices screen, if there is any.
+    pub fn device_position(&self) -> Option<usize> {
+        (!self.judgement.devices.is_empty()).then_some(self.device)
+    }
+
     /// Position of the selected event among the matching ones, if any match.
     pub fn selected(&self) -> Option<usize> {
         (!self.visible.is_empty()).then_some(self.selected)
@@ -656,14 +707,14 @@ impl App {
 
     /// Replaces the applied filter, keeping the selection on the same event or the
     /// next one that still matches.
-    fn set_filter(&mut self, filter: String) {
+    fn set_filter(&mut self, filter: String, parsed: EventFilter) {
         let anchor = self.visible.get(self.selected).copied().unwrap_or(0);
-        let needle = filter.to_lowercase();
         self.visible = (0..self.events.len())
-            .filter(|&i| self.haystacks[i].contains(&needle))
+            .filter(|&i| parsed.matches(&self.searchable[i]))
             .collect();
         self.selected = self.visible.partition_point(|&i| i < anchor);
         self.filter = filter;
+        self.parsed = parsed;
     }
 
     /// Clamps the selection to the matching events and scrolls just enough to show it.
@@ -692,18 +743,13 @@ fn step(position: usize, action: Action, page: usize) -> usize {
     }
 }
 
-/// The text a filter is matched against: pid, comm, device, probe, its role, kind
-/// and the display text.
-fn haystack(event: &Event, role: Option<&str>) -> String {
-    format!(
-        "{}\n{}\n{}\n{}\n{}\n{}\n{}",
-        event.pid,
-        event.comm,
-        event.device.as_deref().unwrap_or_default(),
-        event.probe,
-        role.unwrap_or_default(),
-        event.data.kind(),
-        event.data
-    )
-    .to_lowercase()
+/// What the filter reads of `event`: its device is the one the judgement says it
+/// is about (a driver's work item names none), its role its probe's.
+fn searchable(
+    event: &Event,
+    judgement: &Judgement,
+    roles: &std::collections::HashMap<String, String>,
+) -> Searchable {
+    let role = roles.get(&event.probe).map(String::as_str);
+    Searchable::of(event, judgement.device_of(event), role)
 }

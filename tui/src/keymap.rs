@@ -286,8 +286,8 @@ pub const BINDINGS: &[Binding] = &[
     Binding {
         modes: &[Mode::List],
         keys: &[Key::Enter],
-        effect: Effect::Action(Action::OpenEvidence),
-        help: "open the evidence",
+        effect: Effect::Action(Action::Open),
+        help: "evidence; a device's events",
         footer: None,
     },
     Binding {
@@ -322,7 +322,7 @@ pub const BINDINGS: &[Binding] = &[
         modes: &[Mode::Filter],
         keys: &[Key::AnyChar],
         effect: Effect::TypeChar,
-        help: "comm, pid, device, role",
+        help: "dev: role: pid: comm: words",
         footer: None,
     },
     Binding {

@@ -397,6 +397,20 @@ impl Judgement {
         }
     }
 
+    /// The device an event is about: the one it names, else, for a work item of
+    /// a module that drives exactly one watched device, that device.
+    pub fn device_of<'a>(&'a self, event: &'a Event) -> Option<&'a str> {
+        if let Some(device) = event.device.as_deref() {
+            return Some(device);
+        }
+        let module = event.data.work_module()?;
+        let mut driven = self.devices.iter().filter(|d| d.drives(module));
+        match (driven.next(), driven.next()) {
+            (Some(device), None) => Some(&device.bdf),
+            _ => None,
+        }
+    }
+
     /// A time as an offset from the capture's start, `+1.234 s`.
     pub fn at(&self, ts_ns: u64) -> String {
         let offset = ts_ns.saturating_sub(self.started_monotonic_ns);

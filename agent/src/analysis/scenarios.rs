@@ -797,6 +797,22 @@ fn a_long_run_is_judged_in_bounded_memory_with_the_verdict_of_the_whole() {
 }
 
 #[test]
+fn a_work_item_of_the_driver_is_about_its_device_though_it_names_none() {
+    let s = story().work(5, KWORKER, "azx_probe_work");
+    let j = s.judge();
+    let start = &s.events[0];
+    assert_eq!(start.device, None);
+    assert_eq!(j.device_of(start), Some(HDA));
+    let mut other = start.clone();
+    other.data = EventData::WorkStart {
+        work: Hex(1),
+        function: Hex(2),
+        symbol: Some("vmstat_update".into()),
+    };
+    assert_eq!(j.device_of(&other), None);
+}
+
+#[test]
 fn a_device_removed_for_good_does_not_stop_the_analysis_forgetting() {
     let mut s = story()
         .remove_starts(10)

@@ -10,7 +10,6 @@ use super::{CANCEL_THE_WORK, Context, Rule, Violation, human_duration};
 use crate::{
     event::{Event, EventData},
     probe_table::Role,
-    timeline::DeviceTimeline,
 };
 
 /// The rule.
@@ -49,11 +48,11 @@ impl Rule for WorkInWindow {
         }
         for (index, end) in started {
             let event = &ctx.events[index];
-            let Some(module) = work_module(event) else {
+            let Some(module) = event.data.work_module() else {
                 continue;
             };
             for timeline in &ctx.timelines.devices {
-                if !drives(timeline, module) {
+                if !timeline.drives(module) {
                     continue;
                 }
                 let Some((cycle, unmap)) = timeline.unmapped_at(event.ts_ns) else {
@@ -86,20 +85,6 @@ impl Rule for WorkInWindow {
     }
 }
 
-/// The module of a work item's function, from its symbol (`fn [module]`).
-fn work_module(event: &Event) -> Option<&str> {
-    let EventData::WorkStart {
-        symbol: Some(symbol),
-        ..
-    } = &event.data
-    else {
-        return None;
-    };
-    symbol
-        .rsplit_once(" [")
-        .and_then(|(_, module)| module.strip_suffix(']'))
-}
-
 fn work_name(event: &Event) -> String {
     match &event.data {
         EventData::WorkStart {
@@ -107,13 +92,4 @@ fn work_name(event: &Event) -> String {
         } => symbol.clone().unwrap_or_else(|| function.to_string()),
         _ => String::new(),
     }
-}
-
-/// Whether `module` is the driver of the device (module names use `_` where
-/// driver names may use `-`).
-fn drives(timeline: &DeviceTimeline, module: &str) -> bool {
-    timeline
-        .driver
-        .as_deref()
-        .is_some_and(|driver| driver.replace('-', "_") == module.replace('-', "_"))
 }

@@ -286,6 +286,14 @@ pub struct DeviceTimeline {
 }
 
 impl DeviceTimeline {
+    /// Whether `module` is the device's driver (module names use `_` where
+    /// driver names may use `-`).
+    pub fn drives(&self, module: &str) -> bool {
+        self.driver
+            .as_deref()
+            .is_some_and(|driver| driver.replace('-', "_") == module.replace('-', "_"))
+    }
+
     /// The BARs sysfs showed last at or before `ts_ns`.
     pub fn bars_at(&self, ts_ns: u64) -> &[BarRange] {
         self.bars

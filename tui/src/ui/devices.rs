@@ -1,5 +1,6 @@
 //! The devices screen: each watched PCI device with its state now, BAR0 before and
-//! after it moved, its cycles and how many violations it has.
+//! after it moved, its cycles and how many violations it has. Enter on one shows
+//! its events.
 
 use barwatch::timeline::{DeviceTimeline, State};
 use ratatui::{
@@ -42,7 +43,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let violations = app.violations();
     // What the fixed columns and the spaces between the seven leave to BAR0.
     let bar0_width = usize::from(inner.width).saturating_sub(7 + 16 + 4 + 9 + 6 + 10 + 6);
-    let rows = devices.iter().map(|d| {
+    let rows = devices.iter().enumerate().map(|(i, d)| {
         let count = violations.iter().filter(|(_, v)| v.device == d.bdf).count();
         let counted = if count == 0 {
             Span::styled("0", theme.dim)
@@ -61,6 +62,11 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Cell::from(d.cycles.len().to_string()),
             Cell::from(counted),
         ])
+        .style(if app.device_position() == Some(i) {
+            theme.selected
+        } else {
+            Style::default()
+        })
     });
     let widths = [
         Constraint::Length(7),

@@ -13,6 +13,9 @@ use crate::{
     theme::Theme,
 };
 
+/// What an empty filter prompt suggests typing.
+const PROMPT_HINT: &str = "  e.g. dev:05.0 role:irq pid:1234 comm:aplay -role:work";
+
 /// Draws the filter state on the left and the key help on the right.
 pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let help = key_help(app.mode(), theme);
@@ -27,7 +30,13 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             if end < status_area.width {
                 frame.set_cursor_position(Position::new(status_area.x + end, status_area.y));
             }
-            Line::from(Span::styled(prompt, theme.filter))
+            let mut spans = vec![Span::styled(prompt, theme.filter)];
+            if let Some(error) = app.filter_error() {
+                spans.push(Span::styled(format!("  {error}"), theme.warning));
+            } else if app.input().is_empty() {
+                spans.push(Span::styled(PROMPT_HINT, theme.dim));
+            }
+            Line::from(spans)
         }
         Mode::List | Mode::Help if !app.filter().is_empty() => Line::from(vec![
             Span::styled("filter: ", theme.dim),

@@ -1,8 +1,9 @@
 //! The timeline: one lane per device on a shared time axis. Quiesce windows are
-//! `▒`, unmap windows `█`, violations `!`; the device's events are marks (`u`
-//! unmap, `m` map, `c` ioctl, `I` interrupt, `·` accessor or other; when several
-//! share a column the rarer wins). The cursor is a `│` whose time, and the windows
-//! of the cycle under it, are written below the lanes.
+//! `▒`, unmap windows `█`, violations `!`; the device's events are marks drawn
+//! over them (`u` unmap, `m` map, `c` ioctl, `w` the driver's work, `I`
+//! interrupt, `·` accessor or other; when several share a column the rarer wins).
+//! The cursor is a `│` whose time, and the windows of the cycle under it, are
+//! written below the lanes.
 
 use barwatch::{
     analysis::Judgement,
@@ -63,12 +64,12 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
     lines.push(Line::from(vec![
         Span::styled("▒", theme.filter),
-        Span::styled(" quiescing  ", theme.dim),
+        Span::styled(" quiesce  ", theme.dim),
         Span::styled("█", theme.warning),
-        Span::styled(" unmapped  ", theme.dim),
+        Span::styled(" unmap  ", theme.dim),
         Span::styled("!", theme.warning),
         Span::styled(
-            " violation  u/m unmap/map  c ioctl  I irq  · access",
+            " violation  u/m un/map  c ioctl  w work  I irq  · access",
             theme.dim,
         ),
     ]));
@@ -119,7 +120,9 @@ fn axis(scale: &Scale, judgement: &Judgement, theme: &Theme) -> Line<'static> {
     Line::styled(text.into_iter().collect::<String>(), theme.dim)
 }
 
-/// One device's lane.
+/// One device's lane: its windows, then its events' marks over them (a mark in
+/// a window keeps the window's style, so what ran there stands out), then its
+/// violations and the cursor.
 fn lane(
     device: &DeviceTimeline,
     app: &App,
@@ -128,28 +131,30 @@ fn lane(
     theme: &Theme,
 ) -> Line<'static> {
     let mut cells: Vec<(char, Style)> = vec![(' ', Style::default()); scale.width];
-    let mine = |e: &&Event| e.device.as_deref() == Some(device.bdf.as_str());
+    let mut windows: Vec<Option<Style>> = vec![None; scale.width];
+    for cycle in &device.cycles {
+        let quiesce = ('▒', theme.filter);
+        let unmap = ('█', theme.warning);
+        paint(
+            &mut cells,
+            &mut windows,
+            scale,
+            cycle.quiesce_window(),
+            quiesce,
+        );
+        paint(&mut cells, &mut windows, scale, cycle.unmap_window(), unmap);
+    }
+    let judgement = app.judgement();
+    let mut ranks = vec![0; scale.width];
+    let mine = |e: &&Event| judgement.device_of(e) == Some(device.bdf.as_str());
     for event in app.events().iter().filter(mine) {
         if let Some(col) = scale.column(event.ts_ns) {
             let (mark, rank) = mark_of(event);
-            if rank >= rank_of(cells[col].0) {
-                cells[col] = (mark, theme.dim);
+            if rank > ranks[col] {
+                ranks[col] = rank;
+                cells[col] = (mark, windows[col].unwrap_or(theme.dim));
             }
         }
-    }
-    for cycle in &device.cycles {
-        paint(
-            &mut cells,
-            scale,
-            cycle.quiesce_window(),
-            ('▒', theme.filter),
-        );
-        paint(
-            &mut cells,
-            scale,
-            cycle.unmap_window(),
-            ('█', theme.warning),
-        );
     }
     for (_, v) in app.violations() {
         if v.device == device.bdf
@@ -181,36 +186,33 @@ fn lane(
 /// The mark for an event, and its rank: rarer, more telling events win a column.
 fn mark_of(event: &Event) -> (char, u8) {
     match &event.data {
-        EventData::FuncEntry { function, .. } if function == "iounmap" => ('u', 5),
+        EventData::FuncEntry { function, .. } if function == "iounmap" => ('u', 6),
         EventData::FuncExit { function, .. } if barwatch::device::attribution::is_map(function) => {
-            ('m', 4)
+            ('m', 5)
         }
-        EventData::IoctlEnter { .. } | EventData::IoctlExit { .. } => ('c', 3),
+        EventData::IoctlEnter { .. } | EventData::IoctlExit { .. } => ('c', 4),
+        EventData::WorkStart { .. } | EventData::WorkEnd { .. } => ('w', 3),
         EventData::IrqHandlerEntry { .. } | EventData::IrqHandlerExit { .. } => ('I', 2),
         _ => ('·', 1),
     }
 }
 
-/// The rank of a mark already in a column (0: empty).
-fn rank_of(mark: char) -> u8 {
-    match mark {
-        'u' => 5,
-        'm' => 4,
-        'c' => 3,
-        'I' => 2,
-        '·' => 1,
-        _ => 0,
-    }
-}
-
-/// Fills the columns a window covers (to the view's end while it is open).
-fn paint(cells: &mut [(char, Style)], scale: &Scale, window: Option<Window>, mark: (char, Style)) {
+/// Fills the columns a window covers (to the view's end while it is open) with
+/// its mark, and notes its style for the marks drawn over it.
+fn paint(
+    cells: &mut [(char, Style)],
+    windows: &mut [Option<Style>],
+    scale: &Scale,
+    window: Option<Window>,
+    mark: (char, Style),
+) {
     let Some(window) = window else { return };
     let end = window.end_ns.unwrap_or(scale.end).max(window.start_ns + 1);
-    for (col, cell) in cells.iter_mut().enumerate() {
+    for (col, (cell, style)) in cells.iter_mut().zip(windows.iter_mut()).enumerate() {
         let (from, to) = scale.bucket(col);
         if from < end && to > window.start_ns {
             *cell = mark;
+            *style = Some(mark.1);
         }
     }
 }
