@@ -8,6 +8,7 @@ use barwatch::{
     },
     event::{Event, EventData, Hex},
     probe_table::{Attempt, Mechanism, ProbeStatus, Role},
+    timeline::State,
 };
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::{
@@ -983,6 +984,51 @@ fn a_live_recording_fed_in_batches_ends_with_the_verdict_of_its_replay() {
         serde_json::to_string(&app.judgement().rules).unwrap(),
         serde_json::to_string(&replay.judgement().rules).unwrap()
     );
+}
+
+#[test]
+fn screens_80x24_live_in_the_middle_of_the_fixtures_cycle() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/demo-capture.jsonl");
+    let capture = barwatch::capture::reader::read_capture(std::path::Path::new(path)).unwrap();
+    let unmap = capture
+        .events
+        .iter()
+        .find(|e| {
+            e.device.as_deref() == Some("0000:00:05.0")
+                && matches!(&e.data, EventData::FuncEntry { function, .. } if function == "iounmap")
+        })
+        .expect("the fixture's BAR is unmapped in the demo")
+        .ts_ns;
+    let mut app = App::live("live", capture.header.clone());
+    app.update(Action::Resize(ui::list_rows(ratatui::layout::Rect::new(
+        0, 0, 80, 24,
+    ))));
+    // Up to 100 ms into the unmap window, then a second of ticks to judge.
+    let so_far: Vec<Event> = capture
+        .events
+        .iter()
+        .filter(|e| e.ts_ns <= unmap + 100_000_000)
+        .cloned()
+        .collect();
+    app.push_events(so_far);
+    for _ in 0..10 {
+        app.update(Action::Tick(100_000_000));
+    }
+    let fixture = app
+        .judgement()
+        .devices
+        .iter()
+        .find(|d| d.bdf == "0000:00:05.0");
+    // Removed, and not back yet.
+    assert_eq!(fixture.map(|d| d.state), Some(State::Removed));
+    assert!(
+        app.violation_count() > 0,
+        "the touch after the unmap is seen live"
+    );
+    press(&mut app, [code(KeyCode::Tab)]);
+    insta::assert_snapshot!("live_mid_cycle_devices", draw(&app, 80, 24).backend());
+    press(&mut app, [code(KeyCode::Tab)]);
+    insta::assert_snapshot!("live_mid_cycle_timeline", draw(&app, 80, 24).backend());
 }
 
 #[test]
