@@ -170,30 +170,29 @@ impl Analysis {
         if forgotten.is_empty() {
             return;
         }
-        let skipped = self.skipped_handlers();
+        let current = skipped_handlers(&self.events);
+        let skipped = self.with_settled_skipped(&current);
         let config = RuleConfig::default();
-        let ctx = Context {
-            events: &self.events,
-            timelines: &timelines,
-            probes: &probes,
-            losses: &self.losses,
-            skipped: &skipped,
-            config: &config,
-            end_ns: newest_ns,
-        };
-        for rule in rules::all() {
-            let found: Vec<Violation> = rule
-                .violations(&ctx)
-                .into_iter()
-                .filter(|v| {
-                    v.events
-                        .first()
-                        .is_some_and(|e| forgotten.contains(&retention::key(e)))
-                })
-                .collect();
-            if !found.is_empty() {
-                let list = self.settled.violations.entry(rule.id()).or_default();
-                list.extend(found);
+        let ctx = self.context(&timelines, &probes, &skipped, &config);
+        let found: Vec<(&'static str, Vec<Violation>)> = rules::all()
+            .iter()
+            .map(|rule| {
+                let among_forgotten = rule
+                    .violations(&ctx)
+                    .into_iter()
+                    .filter(|v| {
+                        v.events
+                            .first()
+                            .is_some_and(|e| forgotten.contains(&retention::key(e)))
+                    })
+                    .collect();
+                (rule.id(), among_forgotten)
+            })
+            .collect();
+        for (rule, violations) in found {
+            if !violations.is_empty() {
+                let list = self.settled.violations.entry(rule).or_default();
+                list.extend(violations);
                 *list = rules::merge(std::mem::take(list));
             }
         }
@@ -203,7 +202,7 @@ impl Analysis {
             .filter(|(e, keep)| !**keep && matches!(e.data, EventData::IrqHandlerEntry { .. }))
             .map(|(e, _)| (e.cpu, e.ts_ns))
             .collect();
-        let hidden = skipped_handlers(&self.events)
+        let hidden = current
             .into_iter()
             .filter(|s| hidden_entries.contains(&(s.cpu, s.start_ns)));
         self.settled.skipped.extend(hidden);
@@ -264,13 +263,40 @@ impl Analysis {
         self.settled.forgotten
     }
 
-    /// Interrupt handler calls the kernel hid from their probes, the forgotten
-    /// events' included, in time order.
-    fn skipped_handlers(&self) -> Vec<SkippedHandler> {
+    /// Interrupt handler calls the kernel hid from their probes: `current`, those
+    /// among the kept events, and those among the forgotten ones, in time order.
+    fn with_settled_skipped(&self, current: &[SkippedHandler]) -> Vec<SkippedHandler> {
         let mut skipped = self.settled.skipped.clone();
-        skipped.extend(skipped_handlers(&self.events));
+        skipped.extend_from_slice(current);
         skipped.sort_by_key(|s| s.start_ns);
         skipped
+    }
+
+    /// What the rules read, over the kept events; open windows are measured to
+    /// the last of them.
+    fn context<'a>(
+        &'a self,
+        timelines: &'a timeline::Timelines,
+        probes: &'a ProbeIndex,
+        skipped: &'a [SkippedHandler],
+        config: &'a RuleConfig,
+    ) -> Context<'a> {
+        Context {
+            events: &self.events,
+            timelines,
+            probes,
+            losses: &self.losses,
+            skipped,
+            config,
+            end_ns: self.end_ns(),
+        }
+    }
+
+    /// The time of the last event, or the start when there is none.
+    fn end_ns(&self) -> u64 {
+        self.events
+            .last()
+            .map_or(self.started_monotonic_ns, |e| e.ts_ns)
     }
 
     /// How many events arrived out of time order (and were put in place).
@@ -299,20 +325,9 @@ impl Analysis {
     pub fn judge(&self, config: &RuleConfig) -> Judgement {
         let probes = ProbeIndex::new(&self.table);
         let timelines = timeline::build(&self.events, &probes, &self.watched);
-        let skipped = self.skipped_handlers();
-        let end_ns = self
-            .events
-            .last()
-            .map_or(self.started_monotonic_ns, |e| e.ts_ns);
-        let ctx = Context {
-            events: &self.events,
-            timelines: &timelines,
-            probes: &probes,
-            losses: &self.losses,
-            skipped: &skipped,
-            config,
-            end_ns,
-        };
+        let skipped = self.with_settled_skipped(&skipped_handlers(&self.events));
+        let ctx = self.context(&timelines, &probes, &skipped, config);
+        let end_ns = ctx.end_ns;
         let rules = rules::all()
             .iter()
             .map(|rule| {
