@@ -152,11 +152,6 @@ impl EventFilter {
         Ok(EventFilter { terms })
     }
 
-    /// Whether the filter lets every event through.
-    pub fn is_empty(&self) -> bool {
-        self.terms.is_empty()
-    }
-
     /// Whether the event with these fields passes every term.
     pub fn matches(&self, event: &Searchable) -> bool {
         self.terms
