@@ -289,9 +289,14 @@ impl DeviceTimeline {
     /// Whether `module` is the device's driver (module names use `_` where
     /// driver names may use `-`).
     pub fn drives(&self, module: &str) -> bool {
-        self.driver
-            .as_deref()
-            .is_some_and(|driver| driver.replace('-', "_") == module.replace('-', "_"))
+        let unify = |b: u8| if b == b'-' { b'_' } else { b };
+        self.driver.as_deref().is_some_and(|driver| {
+            driver.len() == module.len()
+                && driver
+                    .bytes()
+                    .zip(module.bytes())
+                    .all(|(d, m)| unify(d) == unify(m))
+        })
     }
 
     /// The BARs sysfs showed last at or before `ts_ns`.
