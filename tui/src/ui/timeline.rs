@@ -49,8 +49,9 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let scale = Scale { start, end, width };
     let cursor = scale.column(app.cursor_ns());
     let mut lines = vec![axis(&scale, judgement, theme)];
-    for device in &judgement.devices {
-        lines.push(lane(device, app, &scale, cursor, theme));
+    let marks = marks(app, &judgement.devices, &scale);
+    for (device, marks) in judgement.devices.iter().zip(&marks) {
+        lines.push(lane(device, marks, app, &scale, cursor, theme));
     }
     lines.push(Line::default());
     lines.push(Line::from(vec![
@@ -120,11 +121,35 @@ fn axis(scale: &Scale, judgement: &Judgement, theme: &Theme) -> Line<'static> {
     Line::styled(text.into_iter().collect::<String>(), theme.dim)
 }
 
-/// One device's lane: its windows, then its events' marks over them (a mark in
-/// a window keeps the window's style, so what ran there stands out), then its
+/// Each device's marks by column, from one pass over the events: the mark of
+/// the rarest event there, with its rank (0: none).
+fn marks(app: &App, devices: &[DeviceTimeline], scale: &Scale) -> Vec<Vec<(char, u8)>> {
+    let mut marks = vec![vec![(' ', 0); scale.width]; devices.len()];
+    let judgement = app.judgement();
+    for event in app.events() {
+        let Some(col) = scale.column(event.ts_ns) else {
+            continue;
+        };
+        let Some(lane) = judgement
+            .device_of(event)
+            .and_then(|bdf| devices.iter().position(|d| d.bdf == bdf))
+        else {
+            continue;
+        };
+        let (mark, rank) = mark_of(event);
+        if rank > marks[lane][col].1 {
+            marks[lane][col] = (mark, rank);
+        }
+    }
+    marks
+}
+
+/// One device's lane: its windows, then its events' `marks` over them (a mark
+/// in a window keeps the window's style, so what ran there stands out), then its
 /// violations and the cursor.
 fn lane(
     device: &DeviceTimeline,
+    marks: &[(char, u8)],
     app: &App,
     scale: &Scale,
     cursor: Option<usize>,
@@ -144,16 +169,9 @@ fn lane(
         );
         paint(&mut cells, &mut windows, scale, cycle.unmap_window(), unmap);
     }
-    let judgement = app.judgement();
-    let mut ranks = vec![0; scale.width];
-    let mine = |e: &&Event| judgement.device_of(e) == Some(device.bdf.as_str());
-    for event in app.events().iter().filter(mine) {
-        if let Some(col) = scale.column(event.ts_ns) {
-            let (mark, rank) = mark_of(event);
-            if rank > ranks[col] {
-                ranks[col] = rank;
-                cells[col] = (mark, windows[col].unwrap_or(theme.dim));
-            }
+    for (col, &(mark, rank)) in marks.iter().enumerate() {
+        if rank > 0 {
+            cells[col] = (mark, windows[col].unwrap_or(theme.dim));
         }
     }
     for (_, v) in app.violations() {
