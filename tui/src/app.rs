@@ -16,7 +16,7 @@ use barwatch::{
 
 use crate::{
     action::Action,
-    filter::{EventFilter, Searchable},
+    filter::{EventFilter, FilterError, Searchable},
 };
 
 /// What the keyboard is talking to right now; the keymap has a table per mode.
@@ -407,8 +407,7 @@ impl App {
                 Screen::Devices => {
                     if let Some(device) = self.judgement.devices.get(self.device) {
                         let filter = format!("dev:{}", device.bdf);
-                        if let Ok(parsed) = EventFilter::parse(&filter) {
-                            self.set_filter(filter, parsed);
+                        if self.apply_filter(&filter).is_ok() {
                             self.screen = Screen::Events;
                         }
                     }
@@ -430,11 +429,8 @@ impl App {
                 self.filter_error = None;
             }
             Action::FilterChar(_) | Action::FilterBackspace => {}
-            Action::ApplyFilter => match EventFilter::parse(&self.input) {
-                Ok(parsed) => {
-                    self.mode = Mode::List;
-                    self.set_filter(self.input.trim().to_owned(), parsed);
-                }
+            Action::ApplyFilter => match self.apply_filter(&self.input.clone()) {
+                Ok(()) => self.mode = Mode::List,
                 // The prompt stays open with what was typed and why it is wrong.
                 Err(error) => self.filter_error = Some(error.to_string()),
             },
@@ -703,6 +699,13 @@ impl App {
             .skip(self.offset)
             .take(rows)
             .map(|(pos, &index)| (pos == self.selected, &self.events[index]))
+    }
+
+    /// Reads `text` as a filter and applies it, or says why it cannot.
+    fn apply_filter(&mut self, text: &str) -> Result<(), FilterError> {
+        let parsed = EventFilter::parse(text)?;
+        self.set_filter(text.trim().to_owned(), parsed);
+        Ok(())
     }
 
     /// Replaces the applied filter, keeping the selection on the same event or the
