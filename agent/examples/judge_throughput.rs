@@ -242,11 +242,12 @@ fn whole() -> bool {
     let count = events.len() as f64;
     let before = peak_rss();
     let started = Instant::now();
+    let trailer = trailer_of(&events);
     let mut analysis = Analysis::new(&header());
     for e in events {
         analysis.push(e);
     }
-    analysis.finish(&Trailer::default());
+    analysis.finish(&trailer);
     let pushed = started.elapsed();
     let judgement = analysis.judge(&RuleConfig::default());
     let total = started.elapsed();
@@ -278,7 +279,9 @@ fn live() -> bool {
     let mut count = 0u64;
     let mut most_kept = 0;
     let mut judged = Vec::new();
+    let mut trailer = Trailer::default();
     for e in run(LIVE_CYCLES) {
+        written(&mut trailer, &e);
         analysis.push(e);
         count += 1;
         most_kept = most_kept.max(analysis.events().len());
@@ -289,7 +292,7 @@ fn live() -> bool {
             most_rss = most_rss.max(rss());
         }
     }
-    analysis.finish(&Trailer::default());
+    analysis.finish(&trailer);
     let judgement = analysis.judge(&RuleConfig::default());
     let elapsed = started.elapsed();
     let grown = most_rss.max(rss()).saturating_sub(before);
@@ -309,6 +312,29 @@ fn live() -> bool {
     sane("bounded", &judgement, LIVE_CYCLES)
         && grown <= TARGET_LIVE_BYTES
         && slowest <= TARGET_LIVE_JUDGE_MS
+}
+
+/// The trailer the recorder would write after `events`.
+fn trailer_of(events: &[Event]) -> Trailer {
+    let mut trailer = Trailer::default();
+    for e in events {
+        written(&mut trailer, e);
+    }
+    trailer
+}
+
+/// Counts `event` in `trailer`, as the recorder does when it writes it.
+fn written(trailer: &mut Trailer, event: &Event) {
+    trailer.events += 1;
+    match trailer.probes.get_mut(&event.probe) {
+        Some(totals) => totals.events += 1,
+        None => {
+            trailer.probes.insert(
+                event.probe.clone(),
+                barwatch::capture::format::ProbeTotals { events: 1, lost: 0 },
+            );
+        }
+    }
 }
 
 /// Whether the synthetic run was judged as it must be: a pass, with every cycle.

@@ -4,6 +4,7 @@
 //! ```toml
 //! devices = ["0000:00:04.0"]   # judge these (default: every watched device)
 //! min_cycles = 1               # each must complete at least this many cycles
+//!                              # (0: a run without any cycle may pass)
 //! trigger = "remove"           # ... of this kind (optional)
 //! required = ["mmio-after-unmap", "irq-in-window"]  # or "all": must be checked
 //!
@@ -74,8 +75,7 @@ struct RawBudgets {
 struct RawExpectations {
     #[serde(default)]
     devices: Vec<String>,
-    #[serde(default)]
-    min_cycles: usize,
+    min_cycles: Option<usize>,
     trigger: Option<Trigger>,
     #[serde(default)]
     required: Required,
@@ -90,8 +90,9 @@ struct RawExpectations {
 pub struct Expectations {
     /// Devices to judge; empty means every watched device.
     pub devices: Vec<String>,
-    /// Complete cycles each judged device must show.
-    pub min_cycles: usize,
+    /// Complete cycles each judged device must show. Unset, the run must show
+    /// one cycle on some device to pass; `Some(0)` lets a run without any pass.
+    pub min_cycles: Option<usize>,
     /// The kind those cycles must be.
     pub trigger: Option<Trigger>,
     /// Rules that must be checked (not "not checked").
@@ -168,7 +169,8 @@ impl Expectations {
         } else {
             self.devices.iter().map(String::as_str).collect()
         };
-        if devices.is_empty() && self.min_cycles > 0 {
+        let min_cycles = self.min_cycles.unwrap_or(0);
+        if devices.is_empty() && min_cycles > 0 {
             unmet.push(Unmet::failure(
                 "no watched device was seen, so no cycle was; check --device and the profiles' drivers",
             ));
@@ -186,11 +188,10 @@ impl Expectations {
                 .filter(|c| c.end != CycleEnd::Open && !c.started_before_capture)
                 .filter(|c| self.trigger.is_none_or(|t| c.trigger == Some(t)))
                 .count();
-            if complete < self.min_cycles {
+            if complete < min_cycles {
                 let kind = self.trigger.map(|t| format!(" {t}")).unwrap_or_default();
                 unmet.push(Unmet::failure(format!(
-                    "{bdf} completed {complete}{kind} cycle(s), expected at least {}: the scenario did not do what it should",
-                    self.min_cycles
+                    "{bdf} completed {complete}{kind} cycle(s), expected at least {min_cycles}: the scenario did not do what it should"
                 )));
             }
         }
@@ -277,7 +278,7 @@ stop-while-streaming = "warning"
 "#,
         )
         .unwrap();
-        assert_eq!(e.min_cycles, 2);
+        assert_eq!(e.min_cycles, Some(2));
         assert_eq!(e.trigger, Some(Trigger::Remove));
         assert_eq!(e.required.len(), rules::ids().len());
         assert_eq!(e.rules.quiesce_budget, Some(Duration::from_millis(500)));

@@ -40,6 +40,14 @@ pub fn report(judgement: &Judgement, unmet: &[Unmet]) -> String {
         case.set_classname("barwatch.rules");
         suite.add_test_case(case);
     }
+    for reason in &judgement.unearned {
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+        status.set_message(reason.message.clone());
+        status.set_type(reason.kind.to_string());
+        let mut case = TestCase::new(format!("record: {}", reason.kind), status);
+        case.set_classname("barwatch.record");
+        suite.add_test_case(case);
+    }
     for unmet in unmet {
         let kind = if unmet.failure {
             NonSuccessKind::Failure

@@ -1085,3 +1085,19 @@ fn a_live_list_keeps_the_most_recent_events_while_the_count_goes_on() {
     press(&mut app, [ch(' ')]);
     assert!(!app.is_paused());
 }
+
+#[test]
+fn a_run_that_earned_no_pass_says_why_on_the_violations_screen() {
+    // The synthetic capture was cut and shows no quiesce cycle: nothing failed,
+    // and still the verdict is not a pass, with each reason on its own line.
+    let mut app = app_for(cut(), 120, 30);
+    press(&mut app, to_violations());
+    let screen = draw(&app, 120, 30).backend().to_string();
+    assert!(screen.contains("INCOMPLETE"), "{screen}");
+    assert!(
+        screen.contains("No violation seen, but this is not a pass:")
+            && screen.contains("the capture was cut")
+            && screen.contains("nothing was checked"),
+        "{screen}"
+    );
+}

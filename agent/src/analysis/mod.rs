@@ -10,16 +10,19 @@ pub mod render;
 mod retention;
 #[cfg(test)]
 mod scenarios;
+mod unearned;
 
 use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 
 pub use retention::Retention;
+pub use unearned::{Unearned, UnearnedKind};
 
 use crate::{
     capture::{
         format::{Header, Trailer, WatchedDevice},
+        integrity::{self, Tally},
         reader::{Capture, CaptureEnd},
     },
     event::{Event, EventData},
@@ -45,6 +48,8 @@ pub struct Analysis {
     next_settle: usize,
     /// What the forgotten events contribute to the verdict.
     settled: Settled,
+    /// Every event taken in, by probe, to hold against the trailer.
+    tally: Tally,
 }
 
 /// What events an analysis has judged for good and forgotten contribute to its
@@ -98,6 +103,7 @@ impl Analysis {
             retention: None,
             next_settle: usize::MAX,
             settled: Settled::default(),
+            tally: Tally::default(),
         }
     }
 
@@ -128,6 +134,7 @@ impl Analysis {
 
     /// Adds one event, in arrival order.
     pub fn push(&mut self, event: Event) {
+        self.tally.count(&event.probe);
         let key = |e: &Event| (e.ts_ns, e.cpu);
         let at = self
             .events
@@ -237,7 +244,9 @@ impl Analysis {
         self.table = table.to_vec();
     }
 
-    /// The recording ended cleanly with `trailer`: its losses are known.
+    /// The recording ended cleanly with `trailer`: its losses are known, and
+    /// where the events taken in differ from what it counts, the record is
+    /// damaged.
     pub fn finish(&mut self, trailer: &Trailer) {
         if !trailer.final_probes.is_empty() {
             self.table = trailer.final_probes.clone();
@@ -249,6 +258,7 @@ impl Analysis {
                 .map(|(name, totals)| (name.clone(), totals.lost))
                 .collect(),
             cut: false,
+            damage: integrity::check(trailer, &self.tally),
         };
     }
 
@@ -328,7 +338,7 @@ impl Analysis {
         let skipped = self.with_settled_skipped(&skipped_handlers(&self.events));
         let ctx = self.context(&timelines, &probes, &skipped, config);
         let end_ns = ctx.end_ns;
-        let rules = rules::all()
+        let rules: Vec<RuleResult> = rules::all()
             .iter()
             .map(|rule| {
                 let settled = self.settled.violations.get(rule.id());
@@ -338,6 +348,7 @@ impl Analysis {
         let mut devices = timelines.devices;
         self.renumber(&mut devices);
         Judgement {
+            unearned: unearned::unearned(&self.losses, &rules, &devices),
             started_monotonic_ns: self.started_monotonic_ns,
             end_ns,
             events: self.events.len() as u64 + self.settled.forgotten,
@@ -367,15 +378,19 @@ pub struct Judgement {
     pub devices: Vec<DeviceTimeline>,
     /// One result per rule.
     pub rules: Vec<RuleResult>,
+    /// Why, failures aside, the record has not earned a pass.
+    pub unearned: Vec<Unearned>,
 }
 
 /// The overall outcome, ordered by severity: a violation outweighs a gap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
-    /// Every rule passed (or was not checked).
+    /// Something was watched through a whole cycle on an intact record, and
+    /// every rule that could be checked passed.
     Pass,
-    /// Nothing failed, but records were lost or a cycle never closed.
+    /// Nothing failed, but records were lost or damaged, a cycle never closed,
+    /// or nothing was checked.
     Incomplete,
     /// A rule failed.
     Violation,
@@ -405,11 +420,18 @@ impl Judgement {
             Outcome::Violation
         } else if self.rules.iter().any(|r| r.verdict == Verdict::Incomplete)
             || self.open_cycles().next().is_some()
+            || !self.unearned.is_empty()
         {
             Outcome::Incomplete
         } else {
             Outcome::Pass
         }
+    }
+
+    /// Accepts what an expectations file says is no reason to withhold a pass
+    /// (`min_cycles = 0` accepts a run without a cycle).
+    pub fn excuse(&mut self, kind: UnearnedKind) {
+        self.unearned.retain(|u| u.kind != kind);
     }
 
     /// The device an event is about: the one it names, else, for a work item of

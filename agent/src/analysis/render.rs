@@ -37,14 +37,33 @@ fn headline(out: &mut String, j: &Judgement) {
         .into_iter()
         .map(|bdf| describe_device(j, &bdf))
         .collect();
+    let reasons: Vec<String> = j
+        .unearned
+        .iter()
+        .map(|u| match u.rules.as_slice() {
+            [] => u.message.clone(),
+            rules => format!("{} (affects {})", u.message, rules.join(", ")),
+        })
+        .collect();
     let _ = match j.outcome() {
-        Outcome::Violation => writeln!(
-            out,
-            "FAIL: {count} violation{} ({}) on {}",
-            if count == 1 { "" } else { "s" },
-            failed.join(", "),
-            devices.join(", ")
-        ),
+        Outcome::Violation => {
+            let _ = writeln!(
+                out,
+                "FAIL: {count} violation{} ({}) on {}",
+                if count == 1 { "" } else { "s" },
+                failed.join(", "),
+                devices.join(", ")
+            );
+            // A damaged record may have made a failure up, or hidden others.
+            if reasons.is_empty() {
+                Ok(())
+            } else {
+                writeln!(out, "and the record is not sound: {}", reasons.join("; "))
+            }
+        }
+        Outcome::Incomplete if !reasons.is_empty() => {
+            writeln!(out, "INCOMPLETE: {}", reasons.join("; "))
+        }
         Outcome::Incomplete => writeln!(
             out,
             "INCOMPLETE: no violation seen, but the record has gaps (see below)"

@@ -283,19 +283,28 @@ impl Scenario {
             analysis.push(event.clone());
         }
         if !self.cut {
-            let mut trailer = Trailer::default();
-            for (probe, lost) in &self.lost {
-                trailer.probes.insert(
-                    (*probe).to_owned(),
-                    ProbeTotals {
-                        events: 0,
-                        lost: *lost,
-                    },
-                );
-            }
-            analysis.finish(&trailer);
+            analysis.finish(&self.trailer(order));
         }
         analysis
+    }
+
+    /// The trailer the recorder writes after `order`: its events and losses per
+    /// probe.
+    fn trailer(&self, order: &[Event]) -> Trailer {
+        let mut trailer = Trailer::default();
+        for event in order {
+            trailer
+                .probes
+                .entry(event.probe.clone())
+                .or_insert_with(ProbeTotals::default)
+                .events += 1;
+        }
+        for (probe, lost) in &self.lost {
+            trailer.probes.entry((*probe).to_owned()).or_default().lost += lost;
+        }
+        trailer.events = order.len() as u64;
+        trailer.lost = self.lost.iter().map(|(_, n)| n).sum();
+        trailer
     }
 
     fn judge(&self) -> Judgement {

@@ -23,6 +23,7 @@ use std::{collections::BTreeMap, fmt, time::Duration};
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    capture::integrity::Damage,
     event::Event,
     probe_table::Role,
     skipped::SkippedHandler,
@@ -74,13 +75,15 @@ impl RuleConfig {
     }
 }
 
-/// What was lost or cut from the capture, which can hide a violation.
+/// What was lost, cut or damaged in the capture, which can hide a violation.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Losses {
     /// Records lost per probe because the ring buffer was full.
     pub by_probe: BTreeMap<String, u64>,
     /// The capture has no trailer: how much was lost is unknown.
     pub cut: bool,
+    /// Where the record differs from what its trailer says was written.
+    pub damage: Vec<Damage>,
 }
 
 /// Everything a rule reads.
@@ -111,26 +114,40 @@ impl Context<'_> {
     }
 
     /// Why records the rule relies on may be missing: lost records of probes with
-    /// one of `roles`, or a cut capture.
+    /// one of `roles`, a cut capture, or a record damaged where it could hold
+    /// them (a probe with one of `roles`, or one whose role is unknown). Every
+    /// reason is given, so a report can tell which rules a damage affects.
     pub fn gaps(&self, roles: &[Role]) -> Option<String> {
+        let concerns = |probe: &str| self.probes.role(probe).is_some_and(|r| roles.contains(&r));
+        let mut reasons = Vec::new();
         let lost: Vec<String> = self
             .losses
             .by_probe
             .iter()
-            .filter(|(probe, lost)| {
-                **lost > 0 && self.probes.role(probe).is_some_and(|r| roles.contains(&r))
-            })
+            .filter(|(probe, lost)| **lost > 0 && concerns(probe))
             .map(|(probe, lost)| format!("{lost} records of {probe}"))
             .collect();
         if !lost.is_empty() {
-            return Some(format!(
+            reasons.push(format!(
                 "{} lost (ring buffer full): a violation may be among them",
                 lost.join(", ")
             ));
         }
-        self.losses
-            .cut
-            .then(|| "the capture was cut (no trailer): lost records are unknown".to_owned())
+        if self.losses.cut {
+            reasons.push("the capture was cut (no trailer): lost records are unknown".to_owned());
+        }
+        reasons.extend(
+            self.losses
+                .damage
+                .iter()
+                .filter(|d| {
+                    d.probe
+                        .as_deref()
+                        .is_none_or(|p| self.probes.role(p).is_none() || concerns(p))
+                })
+                .map(|d| format!("the record is damaged: {}", d.what)),
+        );
+        (!reasons.is_empty()).then(|| reasons.join("; "))
     }
 
     /// Why a rule needing attached probes of every role in `roles`, and the probes

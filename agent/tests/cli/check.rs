@@ -274,7 +274,8 @@ fn a_live_check_runs_its_command_directly_and_reports_how_it_went() {
     }
     let dir = tempfile::tempdir().unwrap();
     let capture = dir.path().join("live.jsonl");
-    // Nothing quiesces here: every rule holds, and the capture is complete.
+    // Nothing quiesces here: no cycle is seen, so nothing was checked and the
+    // run is not a pass, though the capture is complete.
     let out = util::barwatch(&[
         "check",
         "-o",
@@ -284,7 +285,12 @@ fn a_live_check_runs_its_command_directly_and_reports_how_it_went() {
         "-c",
         "sleep 0.2",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        stdout(&out).starts_with("INCOMPLETE: ") && stdout(&out).contains("nothing was checked"),
+        "{}",
+        stdout(&out)
+    );
     let text = std::fs::read_to_string(&capture).unwrap();
     assert!(
         text.lines()

@@ -2,6 +2,7 @@
 //! kernel, and what works (and fails clearly) without privileges.
 
 mod check;
+mod false_pass;
 mod live_record;
 mod unprivileged;
 mod util;

@@ -31,7 +31,6 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         spans.push(Span::raw(" "));
     }
     let verdict = match app.judgement().outcome() {
-        _ if app.judgement().devices.is_empty() => Span::styled(" no watched device ", theme.dim),
         Outcome::Pass => Span::styled(" PASS ", theme.header),
         Outcome::Violation => Span::styled(" FAIL ", theme.warning),
         Outcome::Incomplete => Span::styled(" INCOMPLETE ", theme.warning),

@@ -30,9 +30,14 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if violations.is_empty() {
-        let message = summary(app);
+        let lines: Vec<Line> = summary(app)
+            .into_iter()
+            .map(|text| Line::from(Span::styled(text, theme.dim)))
+            .collect();
         frame.render_widget(
-            Paragraph::new(Span::styled(message, theme.dim)).centered(),
+            Paragraph::new(lines)
+                .centered()
+                .wrap(ratatui::widgets::Wrap { trim: true }),
             inner,
         );
         return;
@@ -74,12 +79,22 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     frame.render_widget(Table::new(rows, widths).header(header), inner);
 }
 
-/// What to say when nothing failed: every rule kept, or why the verdict is open.
-fn summary(app: &App) -> String {
-    match app.judgement().outcome() {
-        barwatch::analysis::Outcome::Incomplete => {
-            "No violation seen, but the record has gaps: `barwatch report` says which.".to_owned()
+/// What to say when nothing failed: every rule kept, or why the verdict is not
+/// a pass, a line per reason.
+fn summary(app: &App) -> Vec<String> {
+    let judgement = app.judgement();
+    match judgement.outcome() {
+        barwatch::analysis::Outcome::Incomplete if !judgement.unearned.is_empty() => {
+            let mut lines = vec!["No violation seen, but this is not a pass:".to_owned()];
+            lines.extend(judgement.unearned.iter().map(|u| u.message.clone()));
+            lines
         }
-        _ => "No violation: every checked rule kept.".to_owned(),
+        barwatch::analysis::Outcome::Incomplete => {
+            vec![
+                "No violation seen, but the record has gaps: `barwatch report` says which."
+                    .to_owned(),
+            ]
+        }
+        _ => vec!["No violation: every checked rule kept.".to_owned()],
     }
 }
