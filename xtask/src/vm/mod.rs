@@ -80,6 +80,8 @@ pub struct RunReport {
     /// The HD-audio drivers' own tracepoints as the kernel traced them (an ftrace
     /// instance of their own: their event names collide with the kprobe events').
     pub tracepoints: GroundTruth,
+    /// Why part of the ground truth did not come back (a file missing), if it did not.
+    pub truth_missing: Vec<String>,
 }
 
 impl RunReport {
@@ -98,6 +100,7 @@ impl RunReport {
             Some(code) => problems.push(format!("the scenario script failed with status {code}")),
             None => problems.push("the scenario script left no status".to_owned()),
         }
+        problems.extend(self.truth_missing.iter().cloned());
         match (self.scenario.expect, self.complaints.is_empty()) {
             (Expectation::Clean, false) => problems.push(format!(
                 "the kernel complained:\n    {}",
@@ -146,11 +149,16 @@ pub fn run(name: &str, params: &[(String, String)]) -> Result<RunReport> {
     let status = fs::read_to_string(results.join("status"))
         .ok()
         .and_then(|s| s.trim().parse().ok());
-    let truth =
-        GroundTruth::parse(&fs::read_to_string(results.join("trace.txt")).unwrap_or_default());
+    let mut truth_missing = Vec::new();
+    let mut or_missing = |read: Result<GroundTruth>| {
+        read.unwrap_or_else(|e| {
+            truth_missing.push(format!("{e:#}"));
+            GroundTruth::default()
+        })
+    };
+    let truth = or_missing(GroundTruth::read_kprobes(&results));
+    let tracepoints = or_missing(GroundTruth::read_tracepoints(&results));
     fs::write(dir.join("ground-truth.txt"), truth.to_string())?;
-    let tracepoints =
-        GroundTruth::parse(&fs::read_to_string(results.join("trace-tp.txt")).unwrap_or_default());
     let report = RunReport {
         scenario,
         dir: results,
@@ -159,6 +167,7 @@ pub fn run(name: &str, params: &[(String, String)]) -> Result<RunReport> {
         timed_out: booted.timed_out,
         truth,
         tracepoints,
+        truth_missing,
     };
     if let Err(e) = unpacked {
         eprintln!("vm: {e:#}");
