@@ -896,20 +896,3 @@ fn the_demo_shows_a_clean_hda_cycle_and_the_fixtures_violation() {
         "only the fixture violates"
     );
 }
-
-#[test]
-fn tmp_agree() {
-    let Ok(runs) = std::env::var("RUNS") else { return };
-    for name in runs.split(',') {
-        let dir = std::path::PathBuf::from(format!("target/vm/runs/{name}/results"));
-        let dir = xtask::tasks::root().join(dir);
-        let truth = GroundTruth::read_kprobes(&dir).unwrap();
-        let tps = GroundTruth::read_tracepoints(&dir).unwrap();
-        let capture = read_capture(&dir.join("capture.jsonl")).unwrap();
-        let from = std::env::var("FROM").unwrap_or("setup".into());
-        let f = agreement::compare(&truth, &capture, &from, "done", &agreement::kprobe_of);
-        let t = agreement::compare(&tps, &capture, &from, "done", &agreement::tracepoint_of(&capture));
-        let bad = |a: &agreement::Agreement| a.to_string().lines().filter(|l| l.starts_with("PROBLEM") || l.contains("missed") || l.contains("no kernel") || l.contains("not attached")).map(str::to_owned).collect::<Vec<_>>();
-        eprintln!("== {name}: holds {} {}\n{:#?}\n{:#?}", f.holds(), t.holds(), bad(&f), bad(&t));
-    }
-}
