@@ -101,6 +101,12 @@ impl RunReport {
             None => problems.push("the scenario script left no status".to_owned()),
         }
         problems.extend(self.truth_missing.iter().cloned());
+        if !self.truth.unregistered.is_empty() {
+            problems.push(format!(
+                "the kernel refused ground-truth probes, so the kernel's count is partial: {}",
+                self.truth.unregistered.join("; ")
+            ));
+        }
         match (self.scenario.expect, self.complaints.is_empty()) {
             (Expectation::Clean, false) => problems.push(format!(
                 "the kernel complained:\n    {}",
@@ -232,3 +238,50 @@ pub fn parse_param(text: &str) -> Result<(String, String), String> {
 
 /// The default timeout when a scenario does not say.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(180);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(truth: GroundTruth, truth_missing: Vec<String>) -> RunReport {
+        RunReport {
+            scenario: Scenario {
+                name: "idle-remove-rescan".to_owned(),
+                path: PathBuf::from("idle-remove-rescan.sh"),
+                expect: Expectation::Clean,
+                timeout: DEFAULT_TIMEOUT,
+                expectations: PathBuf::from("idle-remove-rescan.toml"),
+            },
+            dir: PathBuf::from("results"),
+            status: Some(0),
+            complaints: Vec::new(),
+            timed_out: false,
+            truth,
+            tracepoints: GroundTruth::default(),
+            truth_missing,
+        }
+    }
+
+    #[test]
+    fn a_run_without_its_whole_ground_truth_fails() {
+        assert!(
+            report(GroundTruth::default(), Vec::new())
+                .problems()
+                .is_empty()
+        );
+        let missing = report(GroundTruth::default(), vec!["trace.txt is missing".into()]);
+        assert_eq!(missing.problems(), ["trace.txt is missing"]);
+        let refused = report(
+            GroundTruth {
+                unregistered: vec!["p:bw/azx_nosuch snd_hda_codec:azx_nosuch".into()],
+                ..GroundTruth::default()
+            },
+            Vec::new(),
+        );
+        assert!(
+            refused.problems()[0].contains("azx_nosuch"),
+            "{:?}",
+            refused.problems()
+        );
+    }
+}
