@@ -22,4 +22,5 @@ pub mod rules;
 pub mod skipped;
 #[cfg(test)]
 mod story;
+pub mod test_skip;
 pub mod timeline;

@@ -6,7 +6,8 @@ cycles=$(param cycles 3)
 ground_truth_start
 barwatch_start
 bdf=$(bound_bdf snd_hda_intel) || { log "snd_hda_intel bound no device"; exit 1; }
-echo "bdf=$bdf cycles=$cycles" >> $R/facts
+echo "bdf=$bdf" >> $R/facts
+echo "cycles=$cycles" >> $R/facts
 n=1
 while [ $n -le $cycles ]; do
     phase "cycle$n"

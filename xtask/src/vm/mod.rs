@@ -80,6 +80,8 @@ pub struct RunReport {
     /// The HD-audio drivers' own tracepoints as the kernel traced them (an ftrace
     /// instance of their own: their event names collide with the kprobe events').
     pub tracepoints: GroundTruth,
+    /// Why part of the ground truth did not come back (a file missing), if it did not.
+    pub truth_missing: Vec<String>,
 }
 
 impl RunReport {
@@ -97,6 +99,13 @@ impl RunReport {
             Some(0) => {}
             Some(code) => problems.push(format!("the scenario script failed with status {code}")),
             None => problems.push("the scenario script left no status".to_owned()),
+        }
+        problems.extend(self.truth_missing.iter().cloned());
+        if !self.truth.unregistered.is_empty() {
+            problems.push(format!(
+                "the kernel refused ground-truth probes, so the kernel's count is partial: {}",
+                self.truth.unregistered.join("; ")
+            ));
         }
         match (self.scenario.expect, self.complaints.is_empty()) {
             (Expectation::Clean, false) => problems.push(format!(
@@ -146,11 +155,16 @@ pub fn run(name: &str, params: &[(String, String)]) -> Result<RunReport> {
     let status = fs::read_to_string(results.join("status"))
         .ok()
         .and_then(|s| s.trim().parse().ok());
-    let truth =
-        GroundTruth::parse(&fs::read_to_string(results.join("trace.txt")).unwrap_or_default());
+    let mut truth_missing = Vec::new();
+    let mut or_missing = |read: Result<GroundTruth>| {
+        read.unwrap_or_else(|e| {
+            truth_missing.push(format!("{e:#}"));
+            GroundTruth::default()
+        })
+    };
+    let truth = or_missing(GroundTruth::read_kprobes(&results));
+    let tracepoints = or_missing(GroundTruth::read_tracepoints(&results));
     fs::write(dir.join("ground-truth.txt"), truth.to_string())?;
-    let tracepoints =
-        GroundTruth::parse(&fs::read_to_string(results.join("trace-tp.txt")).unwrap_or_default());
     let report = RunReport {
         scenario,
         dir: results,
@@ -159,6 +173,7 @@ pub fn run(name: &str, params: &[(String, String)]) -> Result<RunReport> {
         timed_out: booted.timed_out,
         truth,
         tracepoints,
+        truth_missing,
     };
     if let Err(e) = unpacked {
         eprintln!("vm: {e:#}");
@@ -223,3 +238,50 @@ pub fn parse_param(text: &str) -> Result<(String, String), String> {
 
 /// The default timeout when a scenario does not say.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(180);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(truth: GroundTruth, truth_missing: Vec<String>) -> RunReport {
+        RunReport {
+            scenario: Scenario {
+                name: "idle-remove-rescan".to_owned(),
+                path: PathBuf::from("idle-remove-rescan.sh"),
+                expect: Expectation::Clean,
+                timeout: DEFAULT_TIMEOUT,
+                expectations: PathBuf::from("idle-remove-rescan.toml"),
+            },
+            dir: PathBuf::from("results"),
+            status: Some(0),
+            complaints: Vec::new(),
+            timed_out: false,
+            truth,
+            tracepoints: GroundTruth::default(),
+            truth_missing,
+        }
+    }
+
+    #[test]
+    fn a_run_without_its_whole_ground_truth_fails() {
+        assert!(
+            report(GroundTruth::default(), Vec::new())
+                .problems()
+                .is_empty()
+        );
+        let missing = report(GroundTruth::default(), vec!["trace.txt is missing".into()]);
+        assert_eq!(missing.problems(), ["trace.txt is missing"]);
+        let refused = report(
+            GroundTruth {
+                unregistered: vec!["p:bw/azx_nosuch snd_hda_codec:azx_nosuch".into()],
+                ..GroundTruth::default()
+            },
+            Vec::new(),
+        );
+        assert!(
+            refused.problems()[0].contains("azx_nosuch"),
+            "{:?}",
+            refused.problems()
+        );
+    }
+}

@@ -3,7 +3,7 @@
 
 use std::{collections::BTreeMap, fmt, fs, path::Path, process::Command};
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 
 use crate::shell;
 
@@ -43,6 +43,8 @@ pub struct Hit {
     pub ts: f64,
     /// The CPU it ran on.
     pub cpu: u32,
+    /// The thread it ran in (ftrace's `task-PID`), the current task under an IRQ.
+    pub tid: u32,
     /// The fetched arguments, `name=value` pairs.
     pub args: BTreeMap<String, String>,
 }
@@ -56,6 +58,36 @@ pub struct GroundTruth {
     pub phase_starts: BTreeMap<String, f64>,
     /// Every hit, in trace order.
     pub hits: Vec<Hit>,
+    /// The events the kernel was set to trace, hit or not (e.g. `azx_interrupt`,
+    /// `ioremap_ret`, `hda_send_cmd`).
+    pub registered: Vec<String>,
+    /// Event specifications the kernel refused to register: their calls were not
+    /// counted, so the truth is partial.
+    pub unregistered: Vec<String>,
+}
+
+/// The results files of one ground-truth source.
+struct Source<'a> {
+    /// The trace (`trace.txt`).
+    trace: &'a str,
+    /// The events it traced, one a line (`kprobe_events.txt`, `tp-events.txt`).
+    events: &'a str,
+    /// How to name an event from one of its lines.
+    event_of: fn(&str) -> Option<String>,
+}
+
+/// The event name of a `kprobe_events` line: `p:bw/azx_interrupt snd_hda_codec:…`
+/// and `r16:bw/ioremap_ret ioremap …` name `azx_interrupt` and `ioremap_ret`.
+fn kprobe_event(line: &str) -> Option<String> {
+    let definition = line.split_whitespace().next()?;
+    let (_, name) = definition.split_once(':')?;
+    Some(name.rsplit_once('/').map_or(name, |(_, n)| n).to_owned())
+}
+
+/// The event name of a `set_event` line: `hda:hda_send_cmd` names `hda_send_cmd`.
+fn set_event(line: &str) -> Option<String> {
+    let (_, name) = line.trim().split_once(':')?;
+    Some(name.to_owned())
 }
 
 impl GroundTruth {
@@ -64,11 +96,10 @@ impl GroundTruth {
     pub fn parse(trace: &str) -> Self {
         let mut truth = GroundTruth {
             phases: vec!["boot".to_owned()],
-            phase_starts: BTreeMap::new(),
-            hits: Vec::new(),
+            ..GroundTruth::default()
         };
         for line in trace.lines().filter(|l| !l.starts_with('#')) {
-            let Some((cpu, ts, event, rest)) = split_trace_line(line) else {
+            let Some((tid, cpu, ts, event, rest)) = split_trace_line(line) else {
                 continue;
             };
             if event == "tracing_mark_write" {
@@ -89,9 +120,60 @@ impl GroundTruth {
                 function: event.to_owned(),
                 ts,
                 cpu,
+                tid,
                 args,
             });
         }
+        truth
+    }
+
+    /// Reads the kprobe events' ground truth a run left in `results`: `trace.txt`,
+    /// the events registered (`kprobe_events.txt`) and those the kernel refused
+    /// (`ground-truth-failed.txt`, absent when none was). A missing trace or event
+    /// list is an error: an empty truth would agree with anything.
+    pub fn read_kprobes(results: &Path) -> Result<Self> {
+        let mut truth = Self::read(results, "trace.txt", "kprobe_events.txt", kprobe_event)?;
+        truth.unregistered = match fs::read_to_string(results.join("ground-truth-failed.txt")) {
+            Ok(text) => text.lines().map(str::to_owned).collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => bail!("cannot read ground-truth-failed.txt: {e}"),
+        };
+        Ok(truth)
+    }
+
+    /// Reads the drivers' tracepoints' ground truth a run left in `results`:
+    /// `trace-tp.txt` and the events enabled (`tp-events.txt`).
+    pub fn read_tracepoints(results: &Path) -> Result<Self> {
+        Self::read(results, "trace-tp.txt", "tp-events.txt", set_event)
+    }
+
+    fn read(
+        results: &Path,
+        trace: &str,
+        events: &str,
+        event_of: fn(&str) -> Option<String>,
+    ) -> Result<Self> {
+        let text = |name: &str| {
+            fs::read_to_string(results.join(name)).with_context(|| {
+                format!(
+                    "the ground truth {name} is missing from {}: the kernel's own count is the judge, without it nothing is compared",
+                    results.display()
+                )
+            })
+        };
+        Ok(Self::from_source(&Source {
+            trace: &text(trace)?,
+            events: &text(events)?,
+            event_of,
+        }))
+    }
+
+    /// The ground truth of a trace and its event list.
+    fn from_source(source: &Source<'_>) -> Self {
+        let mut truth = Self::parse(source.trace);
+        truth.registered = source.events.lines().filter_map(source.event_of).collect();
+        truth.registered.sort_unstable();
+        truth.registered.dedup();
         truth
     }
 
@@ -121,16 +203,18 @@ impl GroundTruth {
     }
 }
 
-/// Splits `task-pid [cpu] flags  12.345678: event: rest` into its CPU, timestamp,
-/// event name and the rest.
-fn split_trace_line(line: &str) -> Option<(u32, f64, &str, &str)> {
+/// Splits `task-pid [cpu] flags  12.345678: event: rest` into its thread, CPU,
+/// timestamp, event name and the rest.
+fn split_trace_line(line: &str) -> Option<(u32, u32, f64, &str, &str)> {
     let bracket = line.find("] ")?;
-    let cpu = line[..bracket].rsplit_once('[')?.1.trim().parse().ok()?;
+    let (task, cpu) = line[..bracket].rsplit_once('[')?;
+    let cpu = cpu.trim().parse().ok()?;
+    let tid = task.trim().rsplit_once('-')?.1.parse().ok()?;
     let after = &line[bracket + 2..];
     let (head, tail) = after.split_once(": ")?;
     let ts: f64 = head.split_whitespace().last()?.parse().ok()?;
     let (event, rest) = tail.split_once(':').unwrap_or((tail, ""));
-    Some((cpu, ts, event.trim(), rest))
+    Some((tid, cpu, ts, event.trim(), rest))
 }
 
 impl fmt::Display for GroundTruth {
@@ -183,8 +267,44 @@ mod tests {
         assert_eq!(unmap.args["addr"], "0xffffc90000300000");
         assert!((unmap.ts - 6.2).abs() < 1e-9);
         assert_eq!(truth.of("azx_interrupt").next().unwrap().cpu, 1);
+        assert_eq!(truth.of("azx_interrupt").next().unwrap().tid, 90);
         let table = truth.to_string();
         assert!(table.lines().next().unwrap().contains("remove"));
+    }
+
+    #[test]
+    fn knows_the_events_it_traced_hit_or_not() {
+        let kprobes = GroundTruth::from_source(&Source {
+            trace: TRACE,
+            events: "p:bw/azx_interrupt snd_hda_codec:azx_interrupt\n\
+                     r16:bw/ioremap_ret ioremap ret=$retval:x64\n",
+            event_of: kprobe_event,
+        });
+        assert_eq!(kprobes.registered, ["azx_interrupt", "ioremap_ret"]);
+        let tracepoints = GroundTruth::from_source(&Source {
+            trace: "",
+            events: "hda:hda_send_cmd\nhda_controller:azx_pcm_open\n",
+            event_of: set_event,
+        });
+        assert_eq!(tracepoints.registered, ["azx_pcm_open", "hda_send_cmd"]);
+    }
+
+    #[test]
+    fn a_missing_trace_is_an_error_not_an_empty_truth() {
+        let dir = std::env::temp_dir().join(format!("xtask-truth-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("kprobe_events.txt"), "p:bw/iounmap iounmap\n").unwrap();
+        let err = GroundTruth::read_kprobes(&dir).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("trace.txt is missing"),
+            "{err:#}"
+        );
+        fs::write(dir.join("trace.txt"), TRACE).unwrap();
+        fs::write(dir.join("ground-truth-failed.txt"), "p:bw/x nosuch\n").unwrap();
+        let truth = GroundTruth::read_kprobes(&dir).unwrap();
+        assert_eq!(truth.registered, ["iounmap"]);
+        assert_eq!(truth.unregistered, ["p:bw/x nosuch"]);
+        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! `# expect: clean` (no Oops allowed), `# expect: oops` (the fixture commits one
 //! on purpose), `# expect: maybe-oops` (the fixture touches unmapped MMIO, but
 //! whether that faults depends on when the CPU's stale TLB entry goes), and
-//! `# timeout: SECONDS`.
+//! `# timeout: SECONDS`. Each also states what its run must show in an
+//! expectations file, `bench/expect/NAME.toml` (`barwatch check --expect`), which
+//! the guest's check and the tests' replay both judge by.
 
 use std::{
     path::{Path, PathBuf},
@@ -34,6 +36,8 @@ pub struct Scenario {
     pub expect: Expectation,
     /// How long the whole boot may take.
     pub timeout: Duration,
+    /// Its expectations file: the devices, cycles and rules its run must show.
+    pub expectations: PathBuf,
 }
 
 impl Scenario {
@@ -48,11 +52,20 @@ impl Scenario {
             )
         })?;
         let (expect, timeout) = parse_header(&text)?;
+        let expectations = bench.join("expect").join(format!("{name}.toml"));
+        if !expectations.is_file() {
+            bail!(
+                "scenario {name} has no expectations file {}: write what its run must show \
+                 (devices, min_cycles, trigger, required rules; see `barwatch check --expect`)",
+                expectations.display()
+            );
+        }
         Ok(Self {
             name: name.to_owned(),
             path,
             expect,
             timeout,
+            expectations,
         })
     }
 
@@ -103,7 +116,7 @@ mod tests {
     }
 
     #[test]
-    fn every_bench_scenario_has_a_valid_header() {
+    fn every_bench_scenario_has_a_valid_header_and_an_expectations_file() {
         let bench = super::super::bench_dir();
         let names = Scenario::names(&bench).unwrap();
         assert!(

@@ -3,8 +3,8 @@
 //! the kernel's own ground truth, the scenario's facts and barwatch's capture.
 //!
 //! They need root (the bench installs QEMU and builds the guest) and take a minute
-//! each under TCG. Without root they say why they skipped, except under `CI=true`,
-//! where that is a failure.
+//! each under TCG. Without root they say why they skipped (and are counted as
+//! skipped), except under a non-empty `CI`, where that is a failure.
 
 mod agreement;
 mod verdict;
@@ -28,12 +28,7 @@ static BENCH: Mutex<()> = Mutex::new(());
 fn run(scenario: &str) -> Option<RunReport> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        let reason = "not root: the bench installs QEMU and builds a guest as root";
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{reason} (CI=true makes this a failure)"
-        );
-        eprintln!("skipped because {reason}");
+        barwatch::test_skip::skip("not root: the bench installs QEMU and builds a guest as root");
         return None;
     }
     let _one_at_a_time = BENCH.lock().unwrap_or_else(|p| p.into_inner());
@@ -122,6 +117,11 @@ fn unmap_on_remove(truth: &GroundTruth) -> &Hit {
 /// the kernel's own tracing saw between the `setup` and `done` phases (or reported
 /// it skipped), nothing more, and lost nothing; prints the comparison either way.
 fn assert_counts_match_ground_truth(report: &RunReport) {
+    assert_counts_match_ground_truth_between(report, "setup", "done");
+}
+
+/// [`assert_counts_match_ground_truth`] between the starts of phases `from` and `to`.
+fn assert_counts_match_ground_truth_between(report: &RunReport, from: &str, to: &str) {
     let capture =
         read_capture(&report.file("capture.jsonl")).expect("the guest's capture reads back");
     let CaptureEnd::Trailer(trailer) = &capture.end else {
@@ -129,21 +129,9 @@ fn assert_counts_match_ground_truth(report: &RunReport) {
     };
     assert_eq!(trailer.lost, 0, "records lost: {trailer:?}");
     assert_eq!(trailer.stacks_lost, 0, "stacks not taken: {trailer:?}");
-    let functions = agreement::compare(
-        &report.truth,
-        &capture,
-        "setup",
-        "done",
-        &agreement::kprobe_of,
-    );
+    let functions = agreement::compare(&report.truth, &capture, from, to, &agreement::kprobe_of);
     let tracepoint_of = agreement::tracepoint_of(&capture);
-    let tracepoints = agreement::compare(
-        &report.tracepoints,
-        &capture,
-        "setup",
-        "done",
-        &tracepoint_of,
-    );
+    let tracepoints = agreement::compare(&report.tracepoints, &capture, from, to, &tracepoint_of);
     eprintln!("{functions}{tracepoints}");
     assert!(
         functions.holds() && tracepoints.holds(),
@@ -611,6 +599,9 @@ fn playback_under_an_ioctl_storm_accounts_for_every_handler_call_the_kernel_skip
     let Some(report) = run("playback-ioctl-storm") else {
         return;
     };
+    // No remove or reset here: every rule holds, and the handler calls the kernel
+    // skipped are reported, so the record is judged complete.
+    assert_verdict(&report, 0, &[]);
     // The storm keeps barwatch's ioctl programs busy, so some period interrupts
     // arrive while one runs and the kernel skips the handler's kprobe. Every call the
     // kernel traced must be in the capture or in barwatch's list of skipped calls.
@@ -630,6 +621,8 @@ fn fentry_and_fexit_watch_several_functions_at_once_and_count_what_the_kernel_co
     let Some(report) = run("fentry-remove-rescan") else {
         return;
     };
+    let verdict = assert_verdict(&report, 0, &[]);
+    assert_one_closed_cycle(&verdict, "remove");
     let probes: Vec<ProbeStatus> =
         serde_json::from_str(&fs::read_to_string(report.file("probes.json")).unwrap()).unwrap();
     let mechanism = |name: &str| {
@@ -666,6 +659,19 @@ fn watching_one_device_filters_the_others_accessors_in_the_kernel() {
     let Some(report) = run("fixture-device-filter") else {
         return;
     };
+    // Only the fixture is judged, and it quiesces properly.
+    let verdict = assert_verdict(&report, 0, &[]);
+    let facts = facts(&report);
+    assert!(
+        verdict.json["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["bdf"] == facts["fixture_bdf"].as_str()),
+        "only the fixture has a timeline: {:#}",
+        verdict.json["devices"]
+    );
+    assert_one_closed_cycle(&verdict, "remove");
     let capture =
         read_capture(&report.file("capture.jsonl")).expect("the guest's capture reads back");
     let functions = agreement::compare(
@@ -676,6 +682,10 @@ fn watching_one_device_filters_the_others_accessors_in_the_kernel() {
         &agreement::kprobe_of,
     );
     eprintln!("{functions}");
+    assert!(
+        functions.problems.is_empty() && functions.unprobed.is_empty(),
+        "the ground truth is intact and every traced function attached:\n{functions}"
+    );
     let fixture: Vec<&agreement::Row> = functions
         .rows
         .iter()
@@ -713,7 +723,6 @@ fn watching_one_device_filters_the_others_accessors_in_the_kernel() {
         interrupts, 0,
         "the controller's interrupts are filtered out"
     );
-    let facts = facts(&report);
     assert_events_name_the_device(
         &report,
         &facts["fixture_bdf"],
@@ -777,6 +786,8 @@ fn a_module_loaded_while_recording_gets_its_probes_attached_late() {
     let Some(report) = run("fixture-late-attach") else {
         return;
     };
+    // Nothing is removed: the fixture's probes come late and every rule holds.
+    assert_verdict(&report, 0, &[]);
     let capture = read_capture(&report.file("capture.jsonl")).unwrap();
     assert!(
         capture.events.iter().any(
@@ -813,6 +824,7 @@ fn an_idle_remove_and_rescan_keeps_every_rule() {
     };
     let verdict = assert_verdict(&report, 0, &[]);
     assert_one_closed_cycle(&verdict, "remove");
+    assert_counts_match_ground_truth(&report);
 }
 
 #[test]
@@ -822,7 +834,42 @@ fn a_mixer_storm_during_remove_is_not_an_ioctl_in_the_window() {
     let Some(report) = run("mixer-storm-remove") else {
         return;
     };
-    assert_verdict(&report, 0, &[]);
+    let verdict = assert_verdict(&report, 0, &[]);
+    assert_one_closed_cycle(&verdict, "remove");
+    assert!(
+        report.truth.count_in("snd_ctl_ioctl", "setup", "remove") > 0,
+        "amixer's control ioctls ran before the remove\n{}",
+        report.truth
+    );
+    assert_counts_match_ground_truth(&report);
+}
+
+#[test]
+fn every_cycle_of_repeated_remove_and_rescan_during_playback_closes() {
+    let Some(report) = run("rescan-cycles") else {
+        return;
+    };
+    let verdict = assert_verdict(&report, 0, &[]);
+    let facts = facts(&report);
+    let n: usize = facts["cycles"].parse().expect("a cycle count");
+    assert_eq!(
+        cycles(&verdict),
+        vec![("remove".to_owned(), "closed".to_owned()); n],
+        "{n} closed remove cycles"
+    );
+    let truth = &report.truth;
+    for cycle in 1..=n {
+        let phase = format!("cycle{cycle}");
+        assert!(
+            truth.count(&phase, "iounmap") >= 1 && truth.count(&phase, "pci_rescan_bus") >= 1,
+            "cycle {cycle} unmaps and rescans\n{truth}"
+        );
+    }
+    assert_eq!(
+        facts["aplay_last_exit"], "0",
+        "aplay plays after the last cycle"
+    );
+    assert_counts_match_ground_truth_between(&report, "cycle1", "done");
 }
 
 #[test]

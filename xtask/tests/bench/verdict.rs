@@ -1,9 +1,12 @@
 //! The verdict of a bench run, twice: what `barwatch check` decided live in the
 //! guest around the scenario, and what `barwatch check --capture` decides from
-//! the capture alone on the host, as an unprivileged user. They must agree.
+//! the capture alone on the host, as an unprivileged user. They must agree, both
+//! judged by the scenario's expectations file, and show what it asks for: every
+//! required rule checked, and the cycles it names.
 
 use std::{fs, os::unix::fs::PermissionsExt, path::Path, process::Command};
 
+use barwatch::expect::Expectations;
 use serde_json::Value;
 use xtask::vm::RunReport;
 
@@ -76,12 +79,17 @@ pub fn live(report: &RunReport) -> Verdict {
     Verdict { status, json }
 }
 
-/// The verdict of judging the run's capture again on the host, as `nobody`.
+/// The verdict of judging the run's capture again on the host, as `nobody`, by
+/// the scenario's expectations file.
 pub fn replayed(report: &RunReport) -> Verdict {
     let dir = tempfile_dir();
     let capture = dir.join("capture.jsonl");
+    let expect = dir.join("expect.toml");
     fs::copy(report.file("capture.jsonl"), &capture).expect("the run left a capture");
-    fs::set_permissions(&capture, fs::Permissions::from_mode(0o644)).unwrap();
+    fs::copy(&report.scenario.expectations, &expect).expect("the scenario's expectations file");
+    for file in [&capture, &expect] {
+        fs::set_permissions(file, fs::Permissions::from_mode(0o644)).unwrap();
+    }
     let output = Command::new("setpriv")
         .args([
             "--reuid=65534",
@@ -90,7 +98,9 @@ pub fn replayed(report: &RunReport) -> Verdict {
             "--inh-caps=-all",
         ])
         .arg(xtask::tasks::root().join("target/release/barwatch"))
-        .args(["check", "--json", "--capture"])
+        .args(["check", "--json", "--expect"])
+        .arg(&expect)
+        .arg("--capture")
         .arg(&capture)
         .output()
         .expect("setpriv (util-linux) runs barwatch");
@@ -117,12 +127,17 @@ fn tempfile_dir() -> std::path::PathBuf {
 }
 
 /// Checks that `check` exited with `status` live and on replay, that both judged
-/// every rule alike, and that exactly the rules `failing` failed; prints the human
-/// report either way. Returns the live verdict.
+/// every rule alike, that exactly the rules `failing` failed, and that the run
+/// shows what the scenario's expectations ask (see [`assert_shows_expected`]);
+/// prints the human report either way. Returns the live verdict.
 pub fn assert_verdict(report: &RunReport, status: i32, failing: &[&str]) -> Verdict {
     let live = live(report);
     let replay = replayed(report);
-    print_report(&report.file("capture.jsonl"));
+    print_report(&report.file("capture.jsonl"), &report.scenario.expectations);
+    assert_eq!(
+        live.json["unmet"], replay.json["unmet"],
+        "live and replayed expectations differ"
+    );
     assert_eq!(
         live.rules(),
         replay.rules(),
@@ -142,13 +157,85 @@ pub fn assert_verdict(report: &RunReport, status: i32, failing: &[&str]) -> Verd
         replay.status, status,
         "check --capture's exit status on the host"
     );
+    assert_shows_expected(&live, &report.scenario.expectations);
     live
 }
 
-/// Prints `barwatch check --capture`'s human report, for the test log.
-fn print_report(capture: &Path) {
+/// Checks, from the verdict's JSON, that the run shows what the expectations file
+/// at `path` asks, whatever the exit status says: it names rules, each of them was
+/// checked ("pass" or "fail", never "not-checked" or "incomplete"), each device it
+/// names (every device, when it names none) completed at least `min_cycles` cycles
+/// of its trigger, and check itself found nothing unmet.
+pub fn assert_shows_expected(verdict: &Verdict, path: &Path) {
+    let expected = Expectations::load(path).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        !expected.required.is_empty(),
+        "{} names no required rule: a run that checked nothing would pass",
+        path.display()
+    );
+    let rules = verdict.rules();
+    for id in &expected.required {
+        let judged = rules.iter().find(|(rule, _)| rule == id).map(|(_, v)| v);
+        assert!(
+            judged.is_some_and(|v| v == "pass" || v == "fail"),
+            "required rule {id} was not checked: {judged:?}\n{:#}",
+            verdict.json["rules"]
+        );
+    }
+    let devices = verdict.json["devices"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let bdfs: Vec<String> = if expected.devices.is_empty() {
+        devices
+            .iter()
+            .filter_map(|d| d["bdf"].as_str().map(str::to_owned))
+            .collect()
+    } else {
+        expected.devices.clone()
+    };
+    assert!(
+        expected.min_cycles == 0 || !bdfs.is_empty(),
+        "no device to show {} cycle(s)",
+        expected.min_cycles
+    );
+    let trigger = expected.trigger.map(|t| t.to_string());
+    for bdf in bdfs {
+        let cycles: Vec<&Value> = devices
+            .iter()
+            .filter(|d| d["bdf"] == bdf.as_str())
+            .flat_map(|d| d["cycles"].as_array().into_iter().flatten())
+            .collect();
+        let complete = cycles
+            .iter()
+            .filter(|c| c["end"] != "open" && c["started_before_capture"] != true)
+            .filter(|c| trigger.as_ref().is_none_or(|t| c["trigger"] == t.as_str()))
+            .count();
+        assert!(
+            complete >= expected.min_cycles,
+            "{bdf} completed {complete} {} cycle(s), the scenario expects at least {}: {:?}",
+            trigger.as_deref().unwrap_or("any"),
+            expected.min_cycles,
+            cycles
+                .iter()
+                .map(|c| (&c["trigger"], &c["end"]))
+                .collect::<Vec<_>>()
+        );
+    }
+    assert_eq!(
+        verdict.json["unmet"],
+        Value::Array(Vec::new()),
+        "barwatch check found expectations unmet"
+    );
+}
+
+/// Prints `barwatch check --capture`'s human report, judged by the expectations
+/// file `expect`, for the test log.
+fn print_report(capture: &Path, expect: &Path) {
     let output = Command::new(xtask::tasks::root().join("target/release/barwatch"))
-        .args(["check", "--capture"])
+        .args(["check", "--expect"])
+        .arg(expect)
+        .arg("--capture")
         .arg(capture)
         .output()
         .expect("barwatch runs");
