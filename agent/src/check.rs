@@ -17,6 +17,7 @@ use barwatch::{
     junit,
     live::record::{self, StopReason},
     timeline::CycleEnd,
+    visible::visible,
 };
 use serde::Serialize;
 
@@ -35,6 +36,13 @@ pub fn check(args: CheckArgs) -> Result<ExitCode> {
         Some(path) => Expectations::load(path)?,
         None => Expectations::default(),
     };
+    // Opened first, so a path that cannot be written stops the check before its
+    // command runs.
+    let junit_file = args
+        .junit
+        .as_deref()
+        .map(|path| barwatch::output::create(path).context("cannot write the JUnit report"))
+        .transpose()?;
     let (analysis, command) = match &args.capture {
         Some(path) => {
             let capture = read_capture(path)
@@ -67,12 +75,25 @@ pub fn check(args: CheckArgs) -> Result<ExitCode> {
         });
     }
     let outcome = expect::outcome(&judgement, &unmet);
-    if let Some(path) = &args.junit {
-        std::fs::write(path, junit::report(&judgement, &unmet))
-            .with_context(|| format!("cannot write JUnit report {}", path.display()))?;
-    }
     let code = exit_status(outcome);
-    print(&judgement, &unmet, outcome, code, args.json)?;
+    if let (Some(mut file), Some(path)) = (junit_file, &args.junit)
+        && let Err(e) = file.write_all(junit::report(&judgement, &unmet).as_bytes())
+    {
+        say(format_args!(
+            "barwatch: cannot write the JUnit report {}: {e}",
+            path.display()
+        ));
+    }
+    // The exit status is the verdict whatever becomes of standard output: a
+    // reader that went away (`| head`) or a full disk does not turn a failure
+    // into a pass.
+    if let Err(e) = print(&judgement, &unmet, outcome, code, args.json)
+        && !super::is_broken_pipe(&e)
+    {
+        say(format_args!(
+            "barwatch: cannot print the verdict ({e:#}); the exit status still says it"
+        ));
+    }
     Ok(ExitCode::from(code))
 }
 
@@ -103,37 +124,39 @@ fn print(
         };
         serde_json::to_writer_pretty(&mut out, &verdict)?;
         writeln!(out)?;
+        out.flush()?;
         return Ok(());
     }
+    out.write_all(visible(&verdict_text(judgement, unmet, outcome)).as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+/// The verdict as text: the report, led by the expectations' verdict when it
+/// is worse than the rules' alone.
+fn verdict_text(judgement: &Judgement, unmet: &[Unmet], outcome: Outcome) -> String {
     let text = render(judgement);
     let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
-    // The expectations' verdict leads when it is worse than the rules' alone.
+    let mut out = String::new();
     if outcome > judgement.outcome() {
         let word = if outcome == Outcome::Violation {
             "FAIL"
         } else {
             "INCOMPLETE"
         };
-        writeln!(
-            out,
-            "{word}: {}",
-            unmet
-                .iter()
-                .map(|u| u.message.as_str())
-                .collect::<Vec<_>>()
-                .join("; ")
-        )?;
+        let messages: Vec<&str> = unmet.iter().map(|u| u.message.as_str()).collect();
+        out.push_str(&format!("{word}: {}\n", messages.join("; ")));
         if judgement.outcome() != Outcome::Pass {
-            writeln!(out, "{first}")?;
+            out.push_str(&format!("{first}\n"));
         }
     } else {
-        writeln!(out, "{first}")?;
+        out.push_str(&format!("{first}\n"));
         for u in unmet {
-            writeln!(out, "expectation: {}", u.message)?;
+            out.push_str(&format!("expectation: {}\n", u.message));
         }
     }
-    write!(out, "{rest}")?;
-    Ok(())
+    out.push_str(rest);
+    out
 }
 
 /// Records while the command runs and until its cycles close; returns the

@@ -15,6 +15,7 @@ pub mod ioctl;
 pub mod junit;
 #[cfg(feature = "live")]
 pub mod live;
+pub mod output;
 pub mod probe_table;
 pub mod profile;
 pub mod report;
@@ -24,3 +25,4 @@ pub mod skipped;
 mod story;
 pub mod test_skip;
 pub mod timeline;
+pub mod visible;

@@ -19,7 +19,7 @@ use barwatch::{
     capture::{
         format::{Header, KnownMapping, WatchedDevice},
         reader::read_capture,
-        writer::{CaptureWriter, create_private},
+        writer::CaptureWriter,
     },
     device::{
         PciDevice,
@@ -38,6 +38,7 @@ use barwatch::{
     profile::Profile,
     report::Summary,
     rules::RuleConfig,
+    visible::visible,
 };
 use clap::Parser as _;
 use cli::{Cli, Command, ProbesArgs, RecordArgs, RecordingArgs, ReportArgs};
@@ -77,7 +78,8 @@ fn main() -> ExitCode {
 /// stderr cannot be written (a full disk under a redirect, a closed pipe): the
 /// capture, already finished, matters more than the message.
 fn say(message: std::fmt::Arguments<'_>) {
-    let _ = writeln!(io::stderr(), "{message}");
+    let text = format!("{message}\n");
+    let _ = io::stderr().write_all(visible(&text).as_bytes());
 }
 
 /// Runs one subcommand.
@@ -90,12 +92,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// Whether the error is a closed output pipe somewhere in its chain.
+/// Whether the error is a closed output pipe somewhere in its chain, also
+/// inside a JSON encoder's error.
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
-        cause
+        let kind = cause
             .downcast_ref::<io::Error>()
-            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+            .map(io::Error::kind)
+            .or_else(|| cause.downcast_ref::<serde_json::Error>()?.io_error_kind());
+        kind == Some(io::ErrorKind::BrokenPipe)
     })
 }
 
@@ -329,16 +334,15 @@ fn record(args: RecordArgs) -> Result<()> {
     Ok(())
 }
 
-/// Where a capture goes: the file at `path` (mode 0600), else `otherwise`'s
-/// writer; with words for it in messages.
+/// Where a capture goes: the file at `path` (opened as [`barwatch::output`]
+/// describes), else `otherwise`'s writer; with words for it in messages.
 fn capture_output(
     path: Option<&std::path::Path>,
     otherwise: impl FnOnce() -> Box<dyn Write>,
 ) -> Result<(Box<dyn Write>, String)> {
     Ok(match path {
         Some(path) => {
-            let file = create_private(path)
-                .with_context(|| format!("cannot create capture file {}", path.display()))?;
+            let file = barwatch::output::create(path).context("cannot create the capture file")?;
             (Box::new(file), path.display().to_string())
         }
         None => (otherwise(), "standard output".to_owned()),
@@ -368,7 +372,7 @@ fn probes(args: ProbesArgs) -> Result<()> {
         serde_json::to_writer_pretty(&mut out, &probes.table)?;
         writeln!(out)?;
     } else {
-        write!(out, "{}", probe_table_text(&probes.table))?;
+        out.write_all(visible(&probe_table_text(&probes.table)).as_bytes())?;
     }
     Ok(())
 }
@@ -436,7 +440,8 @@ fn report(args: ReportArgs) -> Result<()> {
         serde_json::to_writer_pretty(&mut out, &report)?;
         writeln!(out)?;
     } else {
-        write!(out, "{summary}\n{}", render(&verdict))?;
+        let text = format!("{summary}\n{}", render(&verdict));
+        out.write_all(visible(&text).as_bytes())?;
     }
     Ok(())
 }

@@ -221,7 +221,10 @@ mod tests {
         let planted = dir.path().join("run.jsonl");
         std::fs::hard_link(&original, &planted).unwrap();
         let err = create(&planted).unwrap_err();
-        assert!(matches!(err, OutputError::HardLinked { links: 2, .. }), "{err}");
+        assert!(
+            matches!(err, OutputError::HardLinked { links: 2, .. }),
+            "{err}"
+        );
         assert_eq!(std::fs::read_to_string(&original).unwrap(), "keep me\n");
     }
 
@@ -265,7 +268,10 @@ mod tests {
         std::fs::write(&theirs, "theirs\n").unwrap();
         std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
         let err = create(&theirs).unwrap_err();
-        assert!(matches!(err, OutputError::NotYours { owner: 65534, .. }), "{err}");
+        assert!(
+            matches!(err, OutputError::NotYours { owner: 65534, .. }),
+            "{err}"
+        );
         assert_eq!(std::fs::read_to_string(&theirs).unwrap(), "theirs\n");
     }
 }

@@ -8,10 +8,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use barwatch::capture::{
-    reader::{CaptureError, read_capture},
-    writer::create_private,
-};
+use barwatch::capture::reader::{CaptureError, read_capture};
 use barwatch_tui::{
     app::App,
     live::{LiveSource, barwatch_binary},
@@ -74,10 +71,7 @@ fn live(cli: &Cli) -> anyhow::Result<()> {
     let copy = cli
         .output
         .as_ref()
-        .map(|path| {
-            create_private(path)
-                .with_context(|| format!("cannot create capture file {}", path.display()))
-        })
+        .map(|path| barwatch::output::create(path).context("cannot create the capture file"))
         .transpose()?;
     let barwatch = barwatch_binary();
     let (header, mut source) = LiveSource::start(&barwatch, &cli.record, copy)?;

@@ -488,10 +488,7 @@ mod tests {
 
     use super::*;
     use crate::{
-        capture::{
-            format::ProbeTotals,
-            writer::{CaptureWriter, create_private},
-        },
+        capture::{format::ProbeTotals, writer::CaptureWriter},
         event::{EventData, Hex},
         probe_table::{Attempt, Mechanism, ProbeStatus, Role},
     };
@@ -680,7 +677,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("capture.jsonl");
         let (bytes, trailer) = written();
-        let mut file = create_private(&path).unwrap();
+        let mut file = crate::output::create(&path).unwrap();
         std::io::Write::write_all(&mut file, &bytes).unwrap();
         drop(file);
 

@@ -7,10 +7,7 @@
 
 use std::{
     collections::BTreeMap,
-    fs::{File, OpenOptions, Permissions},
     io::{self, BufWriter, Write},
-    os::unix::fs::{OpenOptionsExt, PermissionsExt},
-    path::Path,
 };
 
 use serde::Serialize;
@@ -71,22 +68,6 @@ impl Header {
             devices: Vec::new(),
         }
     }
-}
-
-/// Creates (or truncates) a capture file readable and writable by its owner only.
-///
-/// Captures hold process names, ioctl arguments and kernel addresses, which are
-/// not for other users of the machine. The mode is also set on an existing file,
-/// because `O_CREAT`'s mode only applies to a file it creates.
-pub fn create_private(path: &Path) -> io::Result<File> {
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    file.set_permissions(Permissions::from_mode(0o600))?;
-    Ok(file)
 }
 
 /// One capture line by reference, so events are written without being cloned.
@@ -322,31 +303,5 @@ mod tests {
         assert_eq!(lines[0], Line::Header(header()));
         assert_eq!(lines[3], Line::Event(ioctl));
         assert_eq!(lines[4], Line::Trailer(trailer));
-    }
-
-    #[test]
-    fn create_private_makes_an_owner_only_file_even_if_it_existed() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("capture.jsonl");
-        std::fs::write(&path, "old contents").unwrap();
-        std::fs::set_permissions(&path, Permissions::from_mode(0o644)).unwrap();
-
-        let file = create_private(&path).unwrap();
-        let mut writer = CaptureWriter::new(&file, &header()).unwrap();
-        writer
-            .write_event(&irq(1, "irq:irq_handler_entry"))
-            .unwrap();
-        writer.finish(BTreeMap::new(), 0, 0, 2).unwrap();
-
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.starts_with("{\"type\":\"header\""));
-        assert_eq!(text.lines().count(), 3);
-
-        let fresh = dir.path().join("fresh.jsonl");
-        create_private(&fresh).unwrap();
-        let mode = std::fs::metadata(&fresh).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
     }
 }

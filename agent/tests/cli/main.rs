@@ -3,6 +3,7 @@
 
 mod check;
 mod false_pass;
+mod hardening;
 mod live_record;
 mod unprivileged;
 mod util;
