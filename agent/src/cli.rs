@@ -35,7 +35,7 @@ pub struct RecordArgs {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Stop after this long (e.g. 10s, 500ms, 2m); without it, run until Ctrl-C or SIGTERM.
-    #[arg(short, long, value_name = "D", value_parser = parse_duration)]
+    #[arg(short, long, value_name = "D", value_parser = parse_period)]
     pub duration: Option<Duration>,
     /// What to record and how.
     #[command(flatten)]
@@ -62,7 +62,7 @@ pub struct RecordingArgs {
     /// Watch these PCI devices (repeatable, e.g. 0000:00:04.0); default: every device
     /// bound to a driver a loaded profile names. Events are marked with the watched
     /// device they concern.
-    #[arg(long = "device", value_name = "BDF", value_parser = parse_bdf)]
+    #[arg(long = "device", value_name = "BDF", value_parser = barwatch::device::parse_bdf)]
     pub devices: Vec<String>,
     /// Ring buffer size, a power of two of at least 4096 bytes (e.g. 4194304).
     #[arg(long, value_name = "BYTES", default_value_t = 4 << 20, value_parser = parse_ring_size)]
@@ -133,6 +133,18 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e} (try e.g. 10s, 500ms or 2m)"))
 }
 
+/// Parses a recording's length: a duration of more than zero.
+fn parse_period(text: &str) -> Result<Duration, String> {
+    let period = parse_duration(text)?;
+    if period.is_zero() {
+        return Err(
+            "a recording of no time would stop before anything is seen; give e.g. 10s, or leave --duration out to record until Ctrl-C"
+                .to_owned(),
+        );
+    }
+    Ok(period)
+}
+
 /// Accepts powers of two of at least a page, as BPF ring buffers need.
 fn parse_ring_size(text: &str) -> Result<u32, String> {
     let size: u32 = text
@@ -144,31 +156,6 @@ fn parse_ring_size(text: &str) -> Result<u32, String> {
         ));
     }
     Ok(size)
-}
-
-/// Checks a PCI address, `DDDD:BB:DD.F` (lower-case hex), as sysfs names devices.
-fn parse_bdf(text: &str) -> Result<String, String> {
-    let bytes = text.as_bytes();
-    let hex_at = |range: std::ops::Range<usize>| {
-        bytes[range]
-            .iter()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
-    };
-    let shaped = bytes.len() == 12
-        && bytes[4] == b':'
-        && bytes[7] == b':'
-        && bytes[10] == b'.'
-        && hex_at(0..4)
-        && hex_at(5..7)
-        && hex_at(8..10)
-        && (b'0'..=b'7').contains(&bytes[11]);
-    if shaped {
-        Ok(text.to_owned())
-    } else {
-        Err(format!(
-            "`{text}` is not a PCI address like 0000:00:04.0 (domain:bus:device.function, lower-case hex); `ls /sys/bus/pci/devices` lists them"
-        ))
-    }
 }
 
 #[cfg(test)]
@@ -255,5 +242,7 @@ mod tests {
         assert!(err.to_string().contains("try e.g. 10s"), "{err}");
         let err = Cli::try_parse_from(["barwatch", "record", "--ring-size", "5000"]).unwrap_err();
         assert!(err.to_string().contains("power of two"), "{err}");
+        let err = Cli::try_parse_from(["barwatch", "record", "--duration", "0s"]).unwrap_err();
+        assert!(err.to_string().contains("no time"), "{err}");
     }
 }

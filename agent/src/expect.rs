@@ -23,6 +23,7 @@ use thiserror::Error;
 
 use crate::{
     analysis::{Judgement, Outcome},
+    device::parse_bdf,
     probe_table::Trigger,
     rules::{self, RuleConfig, Severity, Verdict},
     timeline::CycleEnd,
@@ -88,7 +89,8 @@ struct RawExpectations {
 /// A parsed expectations file (or the defaults, without one).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Expectations {
-    /// Devices to judge; empty means every watched device.
+    /// Devices that must be seen; empty means every watched device. The same
+    /// list in [`Expectations::rules`] leaves other devices out of the verdict.
     pub devices: Vec<String>,
     /// Complete cycles each judged device must show. Unset, the run must show
     /// one cycle on some device to pass; `Some(0)` lets a run without any pass.
@@ -119,6 +121,9 @@ impl Expectations {
         };
         let raw: RawExpectations =
             toml::from_str(text).map_err(|e| invalid(e.to_string().trim().to_owned()))?;
+        if let Some(bad) = raw.devices.iter().find_map(|d| parse_bdf(d).err()) {
+            return Err(invalid(format!("devices: {bad}")));
+        }
         let known = rules::ids();
         let required = match raw.required {
             Required::All(all) if all == "all" => known.iter().map(|s| (*s).to_owned()).collect(),
@@ -148,11 +153,12 @@ impl Expectations {
         };
         let defaults = RuleConfig::default();
         Ok(Expectations {
-            devices: raw.devices,
+            devices: raw.devices.clone(),
             min_cycles: raw.min_cycles,
             trigger: raw.trigger,
             required,
             rules: RuleConfig {
+                devices: raw.devices,
                 severity: raw.severity,
                 quiesce_budget: budget(raw.budgets.quiesce, "quiesce")?.or(defaults.quiesce_budget),
                 unmap_budget: budget(raw.budgets.unmap, "unmap")?.or(defaults.unmap_budget),
@@ -297,6 +303,7 @@ stop-while-streaming = "warning"
         assert!(err("min_cycle = 1").contains("min_cycle"));
         assert!(err("required = \"some\"").contains("\"all\""));
         assert!(err("[severity]\nunbalanced = \"fatal\"").contains("x.toml"));
+        assert!(err("devices = [\"garbage\"]").contains("devices: `garbage` is not a PCI address"));
     }
 
     #[test]

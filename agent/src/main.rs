@@ -231,6 +231,15 @@ struct Prepared {
 
 /// Loads the profiles, finds the devices and attaches the probes for a recording.
 fn prepare(args: &RecordingArgs) -> Result<Prepared> {
+    if let Some(pid) = args
+        .pids
+        .iter()
+        .find(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists())
+    {
+        anyhow::bail!(
+            "no process {pid} is running; --pid takes the id of a running process (`ps -e` lists them)"
+        );
+    }
     let profiles = load_profiles(&args.profiles)?;
     let (devices, watched) = device_map(&args.devices, &profiles)?;
     let irqs = if !args.irqs.is_empty() {

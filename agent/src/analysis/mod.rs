@@ -346,6 +346,7 @@ impl Analysis {
             })
             .collect();
         let mut devices = timelines.devices;
+        devices.retain(|d| config.judges(&d.bdf));
         self.renumber(&mut devices);
         Judgement {
             unearned: unearned::unearned(&self.losses, &rules, &devices),

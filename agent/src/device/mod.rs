@@ -59,3 +59,29 @@ pub struct PciDevice {
     /// controlC*, pcmC*D*, hwC*D*).
     pub char_devs: Vec<DevNum>,
 }
+
+/// Checks a PCI address, `DDDD:BB:DD.F` (lower-case hex), as sysfs names devices:
+/// for `--device` and expectations files alike.
+pub fn parse_bdf(text: &str) -> Result<String, String> {
+    let bytes = text.as_bytes();
+    let hex_at = |range: std::ops::Range<usize>| {
+        bytes[range]
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+    };
+    let shaped = bytes.len() == 12
+        && bytes[4] == b':'
+        && bytes[7] == b':'
+        && bytes[10] == b'.'
+        && hex_at(0..4)
+        && hex_at(5..7)
+        && hex_at(8..10)
+        && (b'0'..=b'7').contains(&bytes[11]);
+    if shaped {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "`{text}` is not a PCI address like 0000:00:04.0 (domain:bus:device.function, lower-case hex); `ls /sys/bus/pci/devices` lists them"
+        ))
+    }
+}

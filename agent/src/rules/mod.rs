@@ -43,9 +43,12 @@ pub enum Severity {
     Off,
 }
 
-/// How rules are tuned: severities and window budgets.
+/// How rules are tuned: severities, window budgets and the devices judged.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RuleConfig {
+    /// The devices judged, by PCI address; empty judges every watched device.
+    /// Others' cycles and violations are left out of the verdict.
+    pub devices: Vec<String>,
     /// Severity per rule id; rules not listed are errors.
     pub severity: BTreeMap<String, Severity>,
     /// The longest a quiesce window may last.
@@ -57,6 +60,7 @@ pub struct RuleConfig {
 impl Default for RuleConfig {
     fn default() -> Self {
         RuleConfig {
+            devices: Vec::new(),
             severity: BTreeMap::new(),
             quiesce_budget: Some(DEFAULT_QUIESCE_BUDGET),
             unmap_budget: None,
@@ -72,6 +76,11 @@ impl RuleConfig {
     /// The severity of rule `id`.
     pub fn severity_of(&self, id: &str) -> Severity {
         self.severity.get(id).copied().unwrap_or_default()
+    }
+
+    /// Whether device `bdf` is judged.
+    pub fn judges(&self, bdf: &str) -> bool {
+        self.devices.is_empty() || self.devices.iter().any(|d| d == bdf)
     }
 }
 
@@ -105,11 +114,12 @@ pub struct Context<'a> {
 }
 
 impl Context<'_> {
-    /// Every device's cycles, with the device.
+    /// Every judged device's cycles, with the device.
     pub fn cycles(&self) -> impl Iterator<Item = (&DeviceTimeline, &Cycle)> {
         self.timelines
             .devices
             .iter()
+            .filter(|d| self.config.judges(&d.bdf))
             .flat_map(|d| d.cycles.iter().map(move |c| (d, c)))
     }
 
@@ -354,6 +364,7 @@ pub fn evaluate(rule: &dyn Rule, ctx: &Context, settled: &[Violation]) -> RuleRe
             .iter()
             .cloned()
             .chain(rule.violations(ctx))
+            .filter(|v| ctx.config.judges(&v.device))
             .collect(),
     );
     if !violations.is_empty() {

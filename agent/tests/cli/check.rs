@@ -316,3 +316,39 @@ fn a_live_check_runs_its_command_directly_and_reports_how_it_went() {
         "{out:?}"
     );
 }
+
+#[test]
+fn expectations_naming_devices_judge_only_those() {
+    // The demo: the HD-audio controller quiesces cleanly, the fixture (00:05.0)
+    // reads its BAR after the unmap.
+    let demo = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tui/testdata/demo-capture.jsonl"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let expect = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let run = |expect: &Path| {
+        util::barwatch(&[
+            "check",
+            "--expect",
+            expect.to_str().unwrap(),
+            "--capture",
+            demo,
+        ])
+    };
+    let hda = run(&expect("hda.toml", "devices = [\"0000:00:04.0\"]\n"));
+    assert_eq!(hda.status.code(), Some(0), "{}", stdout(&hda));
+    assert!(!stdout(&hda).contains("0000:00:05.0"), "{}", stdout(&hda));
+    let fixture = run(&expect("fixture.toml", "devices = [\"0000:00:05.0\"]\n"));
+    assert_eq!(fixture.status.code(), Some(1), "{}", stdout(&fixture));
+    let garbage = run(&expect("garbage.toml", "devices = [\"garbage\"]\n"));
+    assert_eq!(garbage.status.code(), Some(3), "{garbage:?}");
+    assert!(
+        String::from_utf8_lossy(&garbage.stderr).contains("`garbage` is not a PCI address"),
+        "{garbage:?}"
+    );
+}
