@@ -5,6 +5,7 @@
 use std::{
     fs::File,
     io::{BufReader, Read, Write},
+    os::unix::process::CommandExt,
     path::{Path, PathBuf},
     process::{Child, ChildStdout, Command, Stdio},
     sync::mpsc::{self, Receiver, TryRecvError},
@@ -67,9 +68,12 @@ impl LiveSource {
         args: &[String],
         copy: Option<File>,
     ) -> anyhow::Result<(Header, Self)> {
+        // Its own process group: a terminal's hangup or Ctrl-C reaches the UI,
+        // which then stops the recorder itself, so the capture ends cleanly.
         let mut child = Command::new(barwatch)
             .arg("record")
             .args(args)
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -11,7 +11,7 @@ use crate::{
     app::App,
     keymap,
     live::{LiveSource, Update},
-    terminal::TerminalGuard,
+    terminal::{Input, TerminalGuard, wait_for_input},
     theme::Theme,
     ui,
 };
@@ -32,12 +32,21 @@ pub fn run(app: &mut App, theme: &Theme, mut live: Option<&mut LiveSource>) -> a
         terminal
             .draw(|frame| ui::draw(frame, app, theme))
             .context("cannot draw")?;
-        // Anything but a key (a resize, focus, paste) just redraws on the next turn.
-        if event::poll(FRAME).context("cannot read the keyboard")?
-            && let TermEvent::Key(key) = event::read().context("cannot read the keyboard")?
-            && let Some(action) = keymap::action_for(app.mode(), &key)
-        {
-            app.update(action);
+        // Anything but a key (a resize, focus, paste) just redraws on the next
+        // turn. A terminal that went away ends the UI as a quit does.
+        match wait_for_input(FRAME) {
+            Input::Gone => break,
+            Input::Quiet => {}
+            Input::Ready => {
+                while event::poll(Duration::ZERO).context("cannot read the keyboard")? {
+                    if let TermEvent::Key(key) =
+                        event::read().context("cannot read the keyboard")?
+                        && let Some(action) = keymap::action_for(app.mode(), &key)
+                    {
+                        app.update(action);
+                    }
+                }
+            }
         }
         if let Some(source) = live.as_deref_mut() {
             for update in source.poll() {

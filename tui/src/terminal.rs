@@ -49,6 +49,40 @@ fn install_signal_handlers() {
     }
 }
 
+/// What waiting on the terminal for input found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// Something to read: a key, a paste, a terminal reply.
+    Ready,
+    /// Nothing within the wait (or a signal cut it short).
+    Quiet,
+    /// The terminal hung up or its file is no longer readable: no key will
+    /// ever come, and reading it would return nothing forever.
+    Gone,
+}
+
+/// Waits up to `timeout` for input on the terminal barwatch-tui reads
+/// (standard input). crossterm's own wait spins without end once the terminal
+/// has hung up (each read returns zero bytes), so the UI looks first.
+pub fn wait_for_input(timeout: std::time::Duration) -> Input {
+    let mut fd = libc::pollfd {
+        fd: libc::STDIN_FILENO,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: one valid pollfd, its count 1.
+    let ready = unsafe { libc::poll(&mut fd, 1, millis) };
+    if ready <= 0 {
+        return Input::Quiet;
+    }
+    if fd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+        Input::Gone
+    } else {
+        Input::Ready
+    }
+}
+
 /// The terminal in raw mode on the alternate screen, for as long as this lives.
 pub struct TerminalGuard {
     terminal: Terminal<CrosstermBackend<Stdout>>,

@@ -240,3 +240,95 @@ fn sigterm_ends_barwatch_tui_with_the_terminal_given_back() {
     assert_eq!(settings(&before), settings(&after), "raw mode is undone");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Whether process `pid` has ended (gone, or a zombie nobody reaped yet).
+fn ended(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z')),
+    }
+}
+
+/// Waits up to `within` for process `pid` to end.
+fn ends_within(pid: &str, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if ended(pid) {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    ended(pid)
+}
+
+#[test]
+fn barwatch_tui_ends_within_a_second_when_its_terminal_goes_away() {
+    if !have_tmux() {
+        return;
+    }
+    let capture = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/demo-capture.jsonl");
+    let dir = std::env::temp_dir().join(format!("barwatch-tui-hup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pid = dir.join("pid");
+    let command = format!(
+        "echo $$ > {}; exec {} {capture}",
+        pid.display(),
+        env!("CARGO_BIN_EXE_barwatch-tui")
+    );
+    let tmux = Tmux::start("hangup", &command);
+    tmux.wait_for("Violations (3)");
+    let pid = std::fs::read_to_string(&pid).unwrap().trim().to_owned();
+    // The whole terminal goes, as when an SSH connection drops.
+    let _ = tmux.run(&["kill-server"]);
+    assert!(
+        ends_within(&pid, Duration::from_secs(1)),
+        "barwatch-tui {pid} still runs a second after its terminal went away"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_live_barwatch_tui_whose_terminal_goes_away_leaves_a_whole_capture() {
+    if !have_tmux() || !can_record() {
+        return;
+    }
+    let barwatch =
+        std::path::Path::new(env!("CARGO_BIN_EXE_barwatch-tui")).with_file_name("barwatch");
+    if !barwatch.exists()
+        && !skip(&format!(
+            "{} is not built (run the workspace's tests)",
+            barwatch.display()
+        ))
+    {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("barwatch-tui-live-hup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (capture, pid) = (dir.join("live.jsonl"), dir.join("pid"));
+    let command = format!(
+        "echo $$ > {}; BARWATCH_BIN={} exec {} -o {}",
+        pid.display(),
+        barwatch.display(),
+        env!("CARGO_BIN_EXE_barwatch-tui"),
+        capture.display()
+    );
+    let tmux = Tmux::start("live-hangup", &command);
+    tmux.wait_for("LIVE");
+    let pid = std::fs::read_to_string(&pid).unwrap().trim().to_owned();
+    let _ = tmux.run(&["kill-server"]);
+    // It stops the recorder and waits for its trailer, within its grace time.
+    assert!(
+        ends_within(&pid, Duration::from_secs(6)),
+        "barwatch-tui {pid} still runs after its terminal went away"
+    );
+    let text = std::fs::read_to_string(&capture).unwrap();
+    assert!(
+        text.lines()
+            .last()
+            .is_some_and(|l| l.contains("\"type\":\"trailer\"")),
+        "the capture ends with its trailer"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

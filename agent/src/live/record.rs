@@ -93,6 +93,9 @@ pub async fn record<W: Write>(
     };
     let mut interrupt = signal(SignalKind::interrupt()).map_err(RecordError::Wait)?;
     let mut terminate = signal(SignalKind::terminate()).map_err(RecordError::Wait)?;
+    // A terminal that went away (SSH dropped, tmux killed) hangs its processes
+    // up: the capture still gets its trailer.
+    let mut hangup = signal(SignalKind::hangup()).map_err(RecordError::Wait)?;
     let mut flush = interval(FLUSH_EVERY);
     flush.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut decode_errors = 0u64;
@@ -131,6 +134,7 @@ pub async fn record<W: Write>(
             _ = flush.tick() => writer.flush()?,
             _ = interrupt.recv() => break StopReason::Interrupt,
             _ = terminate.recv() => break StopReason::Terminate,
+            _ = hangup.recv() => break StopReason::Terminate,
             reason = &mut until => break reason,
         }
     };
