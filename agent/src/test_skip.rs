@@ -50,15 +50,26 @@ pub fn skip(reason: &str) {
     }
 }
 
-/// The running test: its binary's name and the test's (libtest names each test's
-/// thread after the test).
+/// The running test: its binary's name (without cargo's hash suffix) and the
+/// test's (libtest names each test's thread after the test).
 fn test_name() -> String {
     let binary = std::env::current_exe()
         .ok()
         .and_then(|exe| exe.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .map(|stem| without_hash(&stem).to_owned())
         .unwrap_or_default();
     let thread = std::thread::current();
     format!("{binary} {}", thread.name().unwrap_or("unnamed"))
+}
+
+/// `pty-afeae4206662a404` without its `-` and 16 hex digits.
+fn without_hash(stem: &str) -> &str {
+    match stem.rsplit_once('-') {
+        Some((name, hash)) if hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()) => {
+            name
+        }
+        _ => stem,
+    }
 }
 
 #[cfg(test)]
@@ -72,6 +83,12 @@ mod tests {
         }
         assert!(!strict_under(Some(OsStr::new(""))));
         assert!(!strict_under(None));
+    }
+
+    #[test]
+    fn drops_cargo_s_hash_from_the_binary_s_name() {
+        assert_eq!(without_hash("pty-afeae4206662a404"), "pty");
+        assert_eq!(without_hash("barwatch-tui"), "barwatch-tui");
     }
 
     #[test]
