@@ -249,6 +249,7 @@ impl Analysis {
                 .map(|(name, totals)| (name.clone(), totals.lost))
                 .collect(),
             cut: false,
+            blind_spans: trailer.blind_spans.clone(),
         };
     }
 

@@ -18,7 +18,7 @@ use thiserror::Error;
 
 use crate::{
     capture::format::{
-        CLOCK, FORMAT_MAJOR, FORMAT_MINOR, FORMAT_NAME, Header, ProbeTotals, Trailer,
+        BlindSpan, CLOCK, FORMAT_MAJOR, FORMAT_MINOR, FORMAT_NAME, Header, ProbeTotals, Trailer,
     },
     event::Event,
     probe_table::ProbeStatus,
@@ -115,6 +115,8 @@ pub struct CaptureWriter<W: Write> {
     line: Vec<u8>,
     /// The probe table to close the capture with, when it changed.
     final_probes: Vec<ProbeStatus>,
+    /// Spans in which attached probes were blind, for the trailer.
+    blind_spans: Vec<BlindSpan>,
 }
 
 impl<W: Write> CaptureWriter<W> {
@@ -129,6 +131,7 @@ impl<W: Write> CaptureWriter<W> {
                 .collect(),
             line: Vec::new(),
             final_probes: Vec::new(),
+            blind_spans: Vec::new(),
         };
         writer.write_line(&LineRef::Header(header), "header")?;
         Ok(writer)
@@ -163,6 +166,11 @@ impl<W: Write> CaptureWriter<W> {
         self.final_probes = table.to_vec();
     }
 
+    /// Records a span in which an attached probe was blind, for the trailer.
+    pub fn add_blind_span(&mut self, span: BlindSpan) {
+        self.blind_spans.push(span);
+    }
+
     /// Ends the capture: writes the trailer with per-probe totals and flushes.
     ///
     /// The trailer's `probes` has every probe of the header, every probe that
@@ -190,6 +198,7 @@ impl<W: Write> CaptureWriter<W> {
             stacks_lost,
             probes,
             final_probes: std::mem::take(&mut self.final_probes),
+            blind_spans: std::mem::take(&mut self.blind_spans),
         };
         self.write_line(&LineRef::Trailer(&trailer), "trailer")?;
         self.flush()?;

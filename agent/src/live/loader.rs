@@ -19,13 +19,17 @@ use barwatch_abi::{
 use thiserror::Error;
 
 use super::{
+    armed::ArmedEvents,
     attach::{AttachState, Attacher, KernelFacts, MechanismOrder},
     btf::BtfCache,
     catalogue::ProbePoint,
     kallsyms::Kallsyms,
-    privileges, tracefs,
+    privileges,
+    record::monotonic_now_ns,
+    tracefs,
 };
 use crate::{
+    capture::format::BlindSpan,
     decode::{Symbols, function_probe_name, tracepoint_probe_name},
     ioctl,
     probe_table::ProbeStatus,
@@ -110,6 +114,13 @@ pub struct LiveProbes {
     state: AttachState,
     /// Function points whose symbol did not exist yet: their module may load later.
     pending: Vec<ProbePoint>,
+    /// Points armed before their module loaded, kept for as long as the probes:
+    /// dropping it detaches them and removes their tracefs events.
+    _armed: Option<ArmedEvents>,
+    /// The modules of the armed points: their load brings new symbols to name.
+    armed_modules: Vec<String>,
+    /// Why points that wait for their module could not be armed, by name.
+    not_armed: BTreeMap<String, String>,
     /// Whether the kernel filters IRQs (else [`LiveProbes::watch_irqs`] has nothing to do).
     irq_filter_on: bool,
 }
@@ -203,11 +214,43 @@ impl LiveProbes {
             .collect();
         fill_filter(&mut ebpf, MAP_IOCTL_CMDS, &commands)?;
 
+        let mut armed = tracefs.as_deref().ok().map(ArmedEvents::new);
         let mut state = AttachState::new(KernelFacts::probe(), options.order, tracefs, types);
+        let mut not_armed = BTreeMap::new();
         let table: Vec<ProbeStatus> = {
             let mut attacher = Attacher::new(&mut ebpf, &kallsyms, &mut state);
-            options.points.iter().map(|p| attacher.attach(p)).collect()
+            let mut cookie = 0;
+            options
+                .points
+                .iter()
+                .map(|point| {
+                    let Some(module) = awaits_module(point, &kallsyms) else {
+                        return attacher.attach(point);
+                    };
+                    cookie += 1;
+                    let result = match armed.as_mut() {
+                        Some(armed) => attacher.arm(point, module, armed, cookie),
+                        None => Err("tracefs is not available".to_owned()),
+                    };
+                    result.unwrap_or_else(|reason| {
+                        log::info!(
+                            "{} is not armed before {module} loads ({reason}); it is attached when the module loads",
+                            point.name()
+                        );
+                        not_armed.insert(point.name(), reason);
+                        attacher.attach(point)
+                    })
+                })
+                .collect()
         };
+        let armed_modules = options
+            .points
+            .iter()
+            .zip(&table)
+            .filter(|(_, status)| status.is_attached())
+            .filter_map(|(point, _)| awaits_module(point, &kallsyms))
+            .map(str::to_owned)
+            .collect();
         let pending = options
             .points
             .iter()
@@ -228,6 +271,9 @@ impl LiveProbes {
             logger,
             state,
             pending,
+            _armed: armed,
+            armed_modules,
+            not_armed,
             irq_filter_on: irq_on != 0,
         };
         probes.set_tracepoint_base_offset()?;
@@ -251,12 +297,19 @@ impl LiveProbes {
         slot.set(0, offset + 1, 0).map_err(map_error)
     }
 
-    /// After a module loaded: re-reads the kernel's symbols and attaches the
-    /// function points and tracepoints that were waiting for it, marking them late.
-    /// Returns whether the probe table changed.
-    pub fn attach_after_module_load(&mut self, module: &str) -> Result<bool, LiveError> {
-        if self.pending.is_empty() {
-            return Ok(false);
+    /// After `module` loaded (at `loaded_ns`, CLOCK_MONOTONIC): re-reads the
+    /// kernel's symbols and attaches the function points and tracepoints that were
+    /// waiting for it, marking them late. Returns `None` when the probe table did
+    /// not change, else the spans in which the points attached now were blind
+    /// (from the load to their attach).
+    pub fn attach_after_module_load(
+        &mut self,
+        module: &str,
+        loaded_ns: u64,
+    ) -> Result<Option<Vec<BlindSpan>>, LiveError> {
+        let armed_here = self.armed_modules.iter().any(|m| m == module);
+        if self.pending.is_empty() && !armed_here {
+            return Ok(None);
         }
         self.kallsyms = Kallsyms::load().map_err(LiveError::Kallsyms)?;
         let ready: Vec<ProbePoint> = self
@@ -269,24 +322,35 @@ impl LiveProbes {
             .cloned()
             .collect();
         if ready.is_empty() {
-            return Ok(false);
+            return Ok(None);
         }
         self.pending.retain(|p| !ready.contains(p));
         self.set_tracepoint_base_offset()?;
         let mut attacher = Attacher::new(&mut self.ebpf, &self.kallsyms, &mut self.state);
+        let mut blind = Vec::new();
         for point in &ready {
             let mut status = attacher.attach(point);
             if status.is_attached() {
+                let why = match self.not_armed.get(&status.name) {
+                    Some(reason) => format!(" (it could not be armed before: {reason})"),
+                    None => String::new(),
+                };
                 status.note = Some(format!(
-                    "attached late, after {module} loaded: calls before that were missed"
+                    "attached late, after {module} loaded{why}: calls before that were missed"
                 ));
+                blind.push(BlindSpan {
+                    probe: status.name.clone(),
+                    from_ns: loaded_ns,
+                    to_ns: monotonic_now_ns(),
+                    reason: format!("attached only after {module} loaded{why}"),
+                });
             }
             match self.table.iter_mut().find(|s| s.name == status.name) {
                 Some(slot) => *slot = status,
                 None => self.table.push(status),
             }
         }
-        Ok(true)
+        Ok(Some(blind))
     }
 
     /// Takes the ring buffer out of the object, for the reader.
@@ -410,6 +474,16 @@ fn fill_filter<K: aya::Pod>(
         filter.insert(key, 1, 0).map_err(map_error)?;
     }
     Ok(())
+}
+
+/// The module a function point waits for: named by its profile, not loaded yet,
+/// and its symbol not in kallsyms. Such a point can be armed before the load.
+fn awaits_module<'p>(point: &'p ProbePoint, kallsyms: &Kallsyms) -> Option<&'p str> {
+    let ProbePoint::Function(f) = point else {
+        return None;
+    };
+    let module = f.module.as_deref()?;
+    (kallsyms.find(&f.name).is_none() && !module_loaded(module)).then_some(module)
 }
 
 /// Whether module `name` is loaded (`/sys/module/NAME/initstate`; built-in code has
