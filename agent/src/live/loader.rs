@@ -117,8 +117,8 @@ pub struct LiveProbes {
     /// Points armed before their module loaded, kept for as long as the probes:
     /// dropping it detaches them and removes their tracefs events.
     _armed: Option<ArmedEvents>,
-    /// The modules of the armed points: their load brings new symbols to name.
-    armed_modules: Vec<String>,
+    /// The module each armed point was armed in, by name.
+    armed_in: BTreeMap<String, String>,
     /// Why points that wait for their module could not be armed, by name.
     not_armed: BTreeMap<String, String>,
     /// Whether the kernel filters IRQs (else [`LiveProbes::watch_irqs`] has nothing to do).
@@ -225,6 +225,15 @@ impl LiveProbes {
                 .iter()
                 .map(|point| {
                     let Some(module) = awaits_module(point, &kallsyms) else {
+                        if let ProbePoint::Function(f) = point
+                            && f.module.is_none()
+                            && kallsyms.find(&f.name).is_none()
+                        {
+                            not_armed.insert(
+                                point.name(),
+                                "its profile names no module to arm it in".to_owned(),
+                            );
+                        }
                         return attacher.attach(point);
                     };
                     cookie += 1;
@@ -243,20 +252,23 @@ impl LiveProbes {
                 })
                 .collect()
         };
-        let armed_modules = options
+        let armed_in: BTreeMap<String, String> = options
             .points
             .iter()
             .zip(&table)
             .filter(|(_, status)| status.is_attached())
-            .filter_map(|(point, _)| awaits_module(point, &kallsyms))
-            .map(str::to_owned)
+            .filter_map(|(point, _)| {
+                Some((point.name(), awaits_module(point, &kallsyms)?.to_owned()))
+            })
             .collect();
+        // Armed points wait too: should the function turn up in another module
+        // than the profile says, it is attached there when that one loads.
         let pending = options
             .points
             .iter()
             .zip(&table)
             .filter(|(point, status)| {
-                !status.is_attached()
+                (!status.is_attached() || armed_in.contains_key(&point.name()))
                     && match point {
                         ProbePoint::Function(f) => kallsyms.find(&f.name).is_none(),
                         ProbePoint::Tracepoint(t) => t.module.is_some_and(|m| !module_loaded(m)),
@@ -272,7 +284,7 @@ impl LiveProbes {
             state,
             pending,
             _armed: armed,
-            armed_modules,
+            armed_in,
             not_armed,
             irq_filter_on: irq_on != 0,
         };
@@ -307,8 +319,7 @@ impl LiveProbes {
         module: &str,
         loaded_ns: u64,
     ) -> Result<Option<Vec<BlindSpan>>, LiveError> {
-        let armed_here = self.armed_modules.iter().any(|m| m == module);
-        if self.pending.is_empty() && !armed_here {
+        if self.pending.is_empty() {
             return Ok(None);
         }
         self.kallsyms = Kallsyms::load().map_err(LiveError::Kallsyms)?;
@@ -321,19 +332,38 @@ impl LiveProbes {
             })
             .cloned()
             .collect();
+        self.pending.retain(|p| !ready.contains(p));
+        // An armed point whose function is in the module it was armed in sees it
+        // already, from the module's first call.
+        let ready: Vec<ProbePoint> = ready
+            .into_iter()
+            .filter(|point| {
+                let ProbePoint::Function(f) = point else {
+                    return true;
+                };
+                self.armed_in
+                    .get(&point.name())
+                    .is_none_or(|armed| self.kallsyms.find(&f.name) != Some(Some(armed.as_str())))
+            })
+            .collect();
         if ready.is_empty() {
             return Ok(None);
         }
-        self.pending.retain(|p| !ready.contains(p));
         self.set_tracepoint_base_offset()?;
         let mut attacher = Attacher::new(&mut self.ebpf, &self.kallsyms, &mut self.state);
         let mut blind = Vec::new();
         for point in &ready {
             let mut status = attacher.attach(point);
             if status.is_attached() {
-                let why = match self.not_armed.get(&status.name) {
-                    Some(reason) => format!(" (it could not be armed before: {reason})"),
-                    None => String::new(),
+                let why = match (
+                    self.not_armed.get(&status.name),
+                    self.armed_in.get(&status.name),
+                ) {
+                    (Some(reason), _) => format!(" (it could not be armed before: {reason})"),
+                    (None, Some(armed)) => {
+                        format!(" (it was armed in {armed}, but the function is in {module})")
+                    }
+                    (None, None) => String::new(),
                 };
                 status.note = Some(format!(
                     "attached late, after {module} loaded{why}: calls before that were missed"

@@ -798,6 +798,14 @@ fn a_module_loaded_while_recording_gets_its_probes_attached_late() {
         "the table says it came late: {read:?}"
     );
     assert!(
+        trailer
+            .blind_spans
+            .iter()
+            .any(|s| s.probe == read.name && s.from_ns < s.to_ns),
+        "the trailer records the span it was blind: {:?}",
+        trailer.blind_spans
+    );
+    assert!(
         capture
             .events
             .iter()
