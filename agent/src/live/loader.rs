@@ -32,7 +32,7 @@ use crate::{
     capture::format::BlindSpan,
     decode::{Symbols, function_probe_name, tracepoint_probe_name},
     ioctl,
-    probe_table::ProbeStatus,
+    probe_table::{Attempt, Mechanism, ProbeStatus},
 };
 
 /// The BPF object built by agent/build.rs, embedded so the binary is self-contained.
@@ -323,6 +323,7 @@ impl LiveProbes {
             return Ok(None);
         }
         self.kallsyms = Kallsyms::load().map_err(LiveError::Kallsyms)?;
+        let disarmed = self.disarm_missing(module);
         let ready: Vec<ProbePoint> = self
             .pending
             .iter()
@@ -347,7 +348,7 @@ impl LiveProbes {
             })
             .collect();
         if ready.is_empty() {
-            return Ok(None);
+            return Ok(disarmed.then(Vec::new));
         }
         self.set_tracepoint_base_offset()?;
         let mut attacher = Attacher::new(&mut self.ebpf, &self.kallsyms, &mut self.state);
@@ -381,6 +382,38 @@ impl LiveProbes {
             }
         }
         Ok(Some(blind))
+    }
+
+    /// Marks blind the points armed in `module`, which has just loaded, whose
+    /// function it does not have (the kernel could not register their events).
+    /// Returns whether the probe table changed.
+    fn disarm_missing(&mut self, module: &str) -> bool {
+        let mut changed = false;
+        for point in &self.pending {
+            let ProbePoint::Function(f) = point else {
+                continue;
+            };
+            let name = point.name();
+            if self.armed_in.get(&name).map(String::as_str) != Some(module)
+                || self.kallsyms.find(&f.name).is_some()
+            {
+                continue;
+            }
+            if let Some(status) = self.table.iter_mut().find(|s| s.name == name) {
+                let mechanism = status.attached.unwrap_or(Mechanism::Kprobe);
+                status.attached = None;
+                status.attempts = vec![Attempt {
+                    mechanism,
+                    failure: Some(format!(
+                        "armed before {module} loaded, but {module} has no {}: symbol not present in this kernel",
+                        f.name
+                    )),
+                }];
+                status.note = None;
+                changed = true;
+            }
+        }
+        changed
     }
 
     /// Takes the ring buffer out of the object, for the reader.

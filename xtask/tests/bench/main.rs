@@ -903,4 +903,14 @@ fn a_module_loaded_while_watching_is_watched_from_its_first_call() {
         read.note.as_deref().is_some_and(|n| n.contains("before")),
         "the table says it was armed before the module loaded: {read:?}"
     );
+    let absent = capture
+        .header
+        .probes
+        .iter()
+        .find(|p| p.name == "kprobe:barwatch_fixture_absent")
+        .expect("the probe table lists the function the module lacks");
+    assert!(
+        !absent.is_attached() && absent.failures().contains("has no barwatch_fixture_absent"),
+        "a point armed for a function the module lacks ends blind: {absent:?}"
+    );
 }
