@@ -386,7 +386,8 @@ fn probes(args: ProbesArgs) -> Result<()> {
     Ok(())
 }
 
-/// The probe table as aligned text: one row per point, the reason when blind.
+/// The probe table as aligned text: one row per point, the reason when blind,
+/// the table's note (armed before its module loaded, attached late) when it has one.
 fn probe_table_text(table: &[ProbeStatus]) -> String {
     let width = table.iter().map(|p| p.name.len()).max().unwrap_or(5).max(5);
     let mut text = format!(
@@ -394,10 +395,15 @@ fn probe_table_text(table: &[ProbeStatus]) -> String {
         "PROBE", "ROLE", "ATTACHED"
     );
     for p in table {
-        let (how, detail) = match p.attached {
-            Some(m) => (m.to_string(), p.failures()),
-            None => ("no".to_owned(), p.failures()),
-        };
+        let how = p
+            .attached
+            .map_or_else(|| "no".to_owned(), |m| m.to_string());
+        let detail = [Some(p.failures()), p.note.clone()]
+            .into_iter()
+            .flatten()
+            .filter(|text| !text.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
         text.push_str(&format!(
             "{:width$}  {:14}  {:14}  {detail}\n",
             p.name,
@@ -458,4 +464,31 @@ fn report(args: ReportArgs) -> Result<()> {
 /// A one-line /proc file, trimmed; `unknown` when unreadable.
 fn read_trimmed(path: &str) -> String {
     std::fs::read_to_string(path).map_or_else(|_| "unknown".to_owned(), |s| s.trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use barwatch::probe_table::{Attempt, Mechanism, Role};
+
+    use super::*;
+
+    #[test]
+    fn the_probe_table_text_shows_how_a_point_was_armed() {
+        let armed = ProbeStatus {
+            name: "kprobe:barwatch_fixture_read".into(),
+            role: Role::MmioAccessor,
+            attached: Some(Mechanism::Kprobe),
+            attempts: vec![Attempt {
+                mechanism: Mechanism::Kprobe,
+                failure: None,
+            }],
+            note: Some("armed before barwatch_fixture loaded".into()),
+            marks: None,
+        };
+        let text = probe_table_text(&[armed]);
+        assert!(
+            text.contains("kprobe          armed before barwatch_fixture loaded"),
+            "{text}"
+        );
+    }
 }

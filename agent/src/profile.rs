@@ -126,7 +126,8 @@ impl fmt::Display for BasePath {
 pub struct FunctionProbe {
     /// The function's symbol.
     pub name: String,
-    /// The module it usually lives in, for the "is it loaded?" hint.
+    /// The module it usually lives in, for the "is it loaded?" hint and for
+    /// arming the probe before that module loads.
     pub module: Option<String>,
     /// Probe the return instead of the entry.
     pub exit: bool,

@@ -17,8 +17,8 @@ use aya_ebpf::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_probe_read_kernel,
         bpf_probe_read_kernel_buf,
         generated::{
-            bpf_get_current_task, bpf_get_func_arg, bpf_get_func_ip, bpf_get_func_ret,
-            bpf_get_smp_processor_id, bpf_ktime_get_ns,
+            bpf_get_attach_cookie, bpf_get_current_task, bpf_get_func_arg, bpf_get_func_ip,
+            bpf_get_func_ret, bpf_get_smp_processor_id, bpf_ktime_get_ns,
         },
     },
     macros::{fentry, fexit, kprobe, kretprobe, map, raw_tracepoint, tracepoint},
@@ -30,12 +30,12 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::debug;
 use barwatch_abi::{
-    FILTER_CAPACITY, FUNC_BASE, FUNC_CONFIG_CAPACITY, FUNC_FILTER_BASE, FUNC_LOST_CAPACITY,
-    FUNC_MAPS_RET, FUNC_STACK, FUNC_STACK_IF_UNMAPPED, FUNC_UNMAPS_ARG0, FuncConfig, FuncRecord,
-    INFLIGHT_CAPACITY, IoctlInflight, IoctlRecord, IrqRecord, KERNEL_HALF, MAX_BASE_HOPS,
-    MODULE_NAME_LEN, ModuleRecord, NO_STACK, OFFSET_UNKNOWN, PageFaultRecord, RecordHeader,
-    STACKS_CAPACITY, TracepointRecord, UNMAPPED_CAPACITY, WorkRecord, is_alsa_ioctl, kind,
-    probe_id,
+    FILTER_CAPACITY, FUNC_BASE, FUNC_BY_COOKIE, FUNC_CONFIG_CAPACITY, FUNC_FILTER_BASE,
+    FUNC_LOST_CAPACITY, FUNC_MAPS_RET, FUNC_STACK, FUNC_STACK_IF_UNMAPPED, FUNC_UNMAPS_ARG0,
+    FuncConfig, FuncRecord, INFLIGHT_CAPACITY, IoctlInflight, IoctlRecord, IrqRecord, KERNEL_HALF,
+    MAX_BASE_HOPS, MODULE_NAME_LEN, ModuleRecord, NO_STACK, OFFSET_UNKNOWN, PageFaultRecord,
+    RecordHeader, STACKS_CAPACITY, TracepointRecord, UNMAPPED_CAPACITY, WorkRecord, is_alsa_ioctl,
+    kind, probe_id,
 };
 
 /// Default ring buffer size; the agent may override it at load time.
@@ -629,7 +629,9 @@ fn mmio_base(config: &FuncConfig, args: &[u64; 4]) -> u64 {
 
 /// Records a function entry or return for whichever function this program is
 /// attached to; one program serves every function probe. Per-function settings
-/// say whether to read an MMIO base, take a stack, or track mappings.
+/// say whether to read an MMIO base, take a stack, or track mappings; they are
+/// keyed by the function's address, or by `cookie` (non-zero) for a function
+/// armed before its module loaded.
 #[inline(always)]
 fn func_event<C: EbpfContext + StackIdContext>(
     ctx: &C,
@@ -637,6 +639,7 @@ fn func_event<C: EbpfContext + StackIdContext>(
     probe: u32,
     args: [u64; 4],
     ret: u64,
+    cookie: u64,
 ) {
     let pid_tgid = bpf_get_current_pid_tgid();
     if !pid_wanted((pid_tgid >> 32) as u32) {
@@ -648,6 +651,13 @@ fn func_event<C: EbpfContext + StackIdContext>(
     // SAFETY: map lookup; the value is copied out.
     let config = unsafe { FUNC_CONFIG.get(&[ip, exit as u64]) }
         .copied()
+        .or_else(|| {
+            // SAFETY: map lookup; the value is copied out.
+            (cookie != 0)
+                .then(|| unsafe { FUNC_CONFIG.get(&[cookie, FUNC_BY_COOKIE + exit as u64]) })
+                .flatten()
+                .copied()
+        })
         .unwrap_or_default();
     if exit && config.flags & FUNC_MAPS_RET != 0 && ret != 0 {
         let _ = UNMAPPED.remove(&ret);
@@ -691,22 +701,64 @@ fn func_event<C: EbpfContext + StackIdContext>(
     }
 }
 
-#[kprobe]
-pub fn func_entry(ctx: ProbeContext) -> u32 {
-    let args = [
+/// A kprobe's first four arguments.
+#[inline(always)]
+fn probe_args(ctx: &ProbeContext) -> [u64; 4] {
+    [
         ctx.arg::<u64>(0).unwrap_or(0),
         ctx.arg::<u64>(1).unwrap_or(0),
         ctx.arg::<u64>(2).unwrap_or(0),
         ctx.arg::<u64>(3).unwrap_or(0),
-    ];
-    func_event(&ctx, kind::FUNC_ENTRY, probe_id::FUNC_ENTRY, args, 0);
+    ]
+}
+
+#[kprobe]
+pub fn func_entry(ctx: ProbeContext) -> u32 {
+    let args = probe_args(&ctx);
+    func_event(&ctx, kind::FUNC_ENTRY, probe_id::FUNC_ENTRY, args, 0, 0);
     0
 }
 
 #[kretprobe]
 pub fn func_exit(ctx: RetProbeContext) -> u32 {
     let ret: u64 = ctx.ret();
-    func_event(&ctx, kind::FUNC_EXIT, probe_id::FUNC_EXIT, [0; 4], ret);
+    func_event(&ctx, kind::FUNC_EXIT, probe_id::FUNC_EXIT, [0; 4], ret, 0);
+    0
+}
+
+/// [`func_entry`] for a function armed before its module loaded (a tracefs kprobe
+/// event): its settings are found by the attach cookie. A program of its own, as
+/// `bpf_get_attach_cookie` needs Linux 5.15 and the others must load on older ones.
+#[kprobe]
+pub fn func_entry_armed(ctx: ProbeContext) -> u32 {
+    let args = probe_args(&ctx);
+    // SAFETY: the helper reads the program's run context only.
+    let cookie = unsafe { bpf_get_attach_cookie(ctx.as_ptr()) };
+    func_event(
+        &ctx,
+        kind::FUNC_ENTRY,
+        probe_id::FUNC_ENTRY,
+        args,
+        0,
+        cookie,
+    );
+    0
+}
+
+/// [`func_exit`] for a function armed before its module loaded.
+#[kretprobe]
+pub fn func_exit_armed(ctx: RetProbeContext) -> u32 {
+    let ret: u64 = ctx.ret();
+    // SAFETY: the helper reads the program's run context only.
+    let cookie = unsafe { bpf_get_attach_cookie(ctx.as_ptr()) };
+    func_event(
+        &ctx,
+        kind::FUNC_EXIT,
+        probe_id::FUNC_EXIT,
+        [0; 4],
+        ret,
+        cookie,
+    );
     0
 }
 
@@ -722,7 +774,7 @@ fn fentry_event(ctx: &FEntryContext) -> i32 {
             *slot = value;
         }
     }
-    func_event(ctx, kind::FUNC_ENTRY, probe_id::FUNC_ENTRY, args, 0);
+    func_event(ctx, kind::FUNC_ENTRY, probe_id::FUNC_ENTRY, args, 0, 0);
     0
 }
 
@@ -732,7 +784,7 @@ fn fexit_event(ctx: &FExitContext) -> i32 {
     let mut ret = 0u64;
     // SAFETY: the helper writes one u64 into `ret`.
     unsafe { bpf_get_func_ret(ctx.as_ptr(), &mut ret) };
-    func_event(ctx, kind::FUNC_EXIT, probe_id::FUNC_EXIT, [0; 4], ret);
+    func_event(ctx, kind::FUNC_EXIT, probe_id::FUNC_EXIT, [0; 4], ret, 0);
     0
 }
 

@@ -272,6 +272,7 @@ fn trailer() -> CaptureEnd {
         .into_iter()
         .collect(),
         final_probes: Vec::new(),
+        blind_spans: Vec::new(),
     })
 }
 

@@ -259,6 +259,7 @@ impl Analysis {
                 .collect(),
             cut: false,
             damage: integrity::check(trailer, &self.tally),
+            blind_spans: trailer.blind_spans.clone(),
         };
     }
 

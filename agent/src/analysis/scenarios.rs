@@ -6,7 +6,7 @@ use proptest::prelude::*;
 
 use super::{Analysis, Judgement, Outcome, Retention};
 use crate::{
-    capture::format::{Header, KnownMapping, ProbeTotals, Trailer, WatchedDevice},
+    capture::format::{BlindSpan, Header, KnownMapping, ProbeTotals, Trailer, WatchedDevice},
     event::{BarRange, Event, EventData, Hex, SYSFS_PROBE},
     profile::Profile,
     rules::{RuleConfig, Verdict},
@@ -31,6 +31,7 @@ struct Scenario {
     events: Vec<Event>,
     blind: Vec<&'static str>,
     lost: Vec<(&'static str, u64)>,
+    blind_spans: Vec<BlindSpan>,
     cut: bool,
     config: RuleConfig,
 }
@@ -40,6 +41,7 @@ fn story() -> Scenario {
         events: Vec::new(),
         blind: Vec::new(),
         lost: Vec::new(),
+        blind_spans: Vec::new(),
         cut: false,
         config: RuleConfig::default(),
     }
@@ -246,6 +248,17 @@ impl Scenario {
         self.blind.push(probe);
         self
     }
+    /// `probe` saw nothing from `from` to `to` ms (attached after its module loaded).
+    fn blind_between(mut self, probe: &str, from: u64, to: u64) -> Self {
+        let ns = |ms: u64| 1_000_000_000 + ms * 1_000_000;
+        self.blind_spans.push(BlindSpan {
+            probe: probe.into(),
+            from_ns: ns(from),
+            to_ns: ns(to),
+            reason: "attached only after snd_hda_core loaded".into(),
+        });
+        self
+    }
     fn losing(mut self, probe: &'static str, records: u64) -> Self {
         self.lost.push((probe, records));
         self
@@ -291,7 +304,10 @@ impl Scenario {
     /// The trailer the recorder writes after `order`: its events and losses per
     /// probe.
     fn trailer(&self, order: &[Event]) -> Trailer {
-        let mut trailer = Trailer::default();
+        let mut trailer = Trailer {
+            blind_spans: self.blind_spans.clone(),
+            ..Trailer::default()
+        };
         for event in order {
             trailer
                 .probes
@@ -917,4 +933,31 @@ proptest! {
             serde_json::to_value(&expected).unwrap()
         );
     }
+}
+
+#[test]
+fn an_accessor_blind_during_a_cycle_leaves_mmio_after_unmap_not_checked() {
+    let j = story()
+        .clean_remove_rescan(10)
+        .accessor(70, KWORKER, NEW_VIRT)
+        .blind_between("kprobe:snd_hdac_bus_send_cmd", 12, 40)
+        .judge();
+    let rule = j.rule("mmio-after-unmap");
+    assert_eq!(rule.verdict, Verdict::NotChecked);
+    let reason = rule.reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.contains("kprobe:snd_hdac_bus_send_cmd was blind for 28.0 ms"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn an_accessor_blind_before_any_cycle_hides_nothing() {
+    let j = story()
+        .blind_between("kprobe:snd_hdac_bus_send_cmd", 0, 5)
+        .clean_remove_rescan(10)
+        .accessor(70, KWORKER, NEW_VIRT)
+        .judge();
+    assert_eq!(j.verdict("mmio-after-unmap"), Verdict::Pass);
+    assert_eq!(j.outcome(), Outcome::Pass);
 }

@@ -26,7 +26,12 @@
 //! 3. **`trailer`**, exactly once, last, when the recorder ended cleanly: totals per probe,
 //!    records lost per probe because the ring buffer was full, and records that could not
 //!    be decoded, and `final_probes`, the probe table at the end when points were
-//!    attached after their module loaded. A capture without a trailer was cut (the recorder was killed or the disk
+//!    attached after their module loaded. Since 1.3 `blind_spans` lists the spans in
+//!    which a probe point was blind although it is attached in the end: a point that
+//!    could not be armed before its module loaded, from the module's load to the
+//!    attach (points armed before the load say so in their table `note` and have no
+//!    span). Rules that need such a probe say "not checked" when a span meets a
+//!    quiesce cycle. A capture without a trailer was cut (the recorder was killed or the disk
 //!    filled): every complete line before the cut is still valid.
 //!
 //! Versioning: `version` is `MAJOR.MINOR`. Readers accept any minor of a major they know
@@ -47,7 +52,7 @@ pub const FORMAT_NAME: &str = "barwatch-capture";
 /// The major version this build writes and the newest it reads.
 pub const FORMAT_MAJOR: u32 = 1;
 /// The minor version this build writes.
-pub const FORMAT_MINOR: u32 = 2;
+pub const FORMAT_MINOR: u32 = 3;
 /// The longest line a reader accepts; a longer one is corrupt input, not an event.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
 /// The clock that event timestamps come from.
@@ -138,6 +143,24 @@ pub struct Trailer {
     /// attached after their module loaded); the header's otherwise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub final_probes: Vec<ProbeStatus>,
+    /// Spans in which an attached probe point was blind (1.3): calls in them were
+    /// not recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blind_spans: Vec<BlindSpan>,
+}
+
+/// A span of the recording in which one probe point saw nothing, although it is
+/// attached before and after (or from then on).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlindSpan {
+    /// The probe point, as the probe table names it.
+    pub probe: String,
+    /// CLOCK_MONOTONIC when it went blind (its module's load).
+    pub from_ns: u64,
+    /// CLOCK_MONOTONIC when it saw again (its attach).
+    pub to_ns: u64,
+    /// Why, in words.
+    pub reason: String,
 }
 
 /// One line of a capture file.

@@ -15,7 +15,7 @@ use thiserror::Error;
 
 use crate::{
     capture::format::{
-        CLOCK, FORMAT_MAJOR, FORMAT_MINOR, FORMAT_NAME, Header, ProbeTotals, Trailer,
+        BlindSpan, CLOCK, FORMAT_MAJOR, FORMAT_MINOR, FORMAT_NAME, Header, ProbeTotals, Trailer,
     },
     event::Event,
     probe_table::ProbeStatus,
@@ -96,6 +96,8 @@ pub struct CaptureWriter<W: Write> {
     line: Vec<u8>,
     /// The probe table to close the capture with, when it changed.
     final_probes: Vec<ProbeStatus>,
+    /// Spans in which attached probes were blind, for the trailer.
+    blind_spans: Vec<BlindSpan>,
 }
 
 impl<W: Write> CaptureWriter<W> {
@@ -110,6 +112,7 @@ impl<W: Write> CaptureWriter<W> {
                 .collect(),
             line: Vec::new(),
             final_probes: Vec::new(),
+            blind_spans: Vec::new(),
         };
         writer.write_line(&LineRef::Header(header), "header")?;
         Ok(writer)
@@ -144,6 +147,11 @@ impl<W: Write> CaptureWriter<W> {
         self.final_probes = table.to_vec();
     }
 
+    /// Records a span in which an attached probe was blind, for the trailer.
+    pub fn add_blind_span(&mut self, span: BlindSpan) {
+        self.blind_spans.push(span);
+    }
+
     /// Ends the capture: writes the trailer with per-probe totals and flushes.
     ///
     /// The trailer's `probes` has every probe of the header, every probe that
@@ -171,6 +179,7 @@ impl<W: Write> CaptureWriter<W> {
             stacks_lost,
             probes,
             final_probes: std::mem::take(&mut self.final_probes),
+            blind_spans: std::mem::take(&mut self.blind_spans),
         };
         self.write_line(&LineRef::Trailer(&trailer), "trailer")?;
         self.flush()?;
@@ -240,7 +249,7 @@ mod tests {
     fn header_new_fills_the_format_constants() {
         let header = header();
         assert_eq!(header.format, "barwatch-capture");
-        assert_eq!(header.version, "1.2");
+        assert_eq!(header.version, "1.3");
         assert_eq!(header.clock, "CLOCK_MONOTONIC");
     }
 

@@ -4,7 +4,7 @@
 //! The decision of what to try is pure ([`function_plan`]) so it can be tested
 //! against fake kernels; [`Attacher`] carries it out against the loaded object.
 
-use std::path::Path;
+use std::{os::fd::AsFd, path::Path};
 
 use aya::{
     Btf, Ebpf,
@@ -12,11 +12,13 @@ use aya::{
     programs::{FEntry, FExit, KProbe, ProgramError, RawTracePoint, TracePoint},
 };
 use barwatch_abi::{
-    FENTRY_PROGRAMS, FEXIT_PROGRAMS, FUNC_BASE, FUNC_FILTER_BASE, FUNC_MAPS_RET, FUNC_STACK,
-    FUNC_STACK_IF_UNMAPPED, FUNC_UNMAPS_ARG0, FuncConfig, MAP_FUNC_CONFIG, TRAMPOLINE_SLOTS,
+    FENTRY_PROGRAMS, FEXIT_PROGRAMS, FUNC_BASE, FUNC_BY_COOKIE, FUNC_FILTER_BASE, FUNC_MAPS_RET,
+    FUNC_STACK, FUNC_STACK_IF_UNMAPPED, FUNC_UNMAPS_ARG0, FuncConfig, MAP_FUNC_CONFIG,
+    TRAMPOLINE_SLOTS,
 };
 
 use super::{
+    armed::ArmedEvents,
     btf::BtfCache,
     catalogue::{ProbePoint, TracepointProbe},
     loader::module_loaded,
@@ -32,6 +34,10 @@ mod program {
     pub const KPROBE: &str = "func_entry";
     /// Generic kretprobe on a function's return.
     pub const KRETPROBE: &str = "func_exit";
+    /// Kprobe for functions armed before their module loads (settings by cookie).
+    pub const KPROBE_ARMED: &str = "func_entry_armed";
+    /// Kretprobe for functions armed before their module loads.
+    pub const KRETPROBE_ARMED: &str = "func_exit_armed";
 }
 
 /// Where the kernel lists the perf PMUs; `kprobe` is there when kprobes are built in.
@@ -311,11 +317,89 @@ impl<'a> Attacher<'a> {
         status
     }
 
+    /// Arms function point `point`, whose module `module` is not loaded yet, so it
+    /// sees the module's first call: a tracefs kprobe event the kernel registers as
+    /// the module comes up, with the cookie-keyed program attached to it. Says how,
+    /// or why it cannot be armed (the caller attaches it late instead).
+    pub fn arm(
+        &mut self,
+        point: &ProbePoint,
+        module: &str,
+        armed: &mut ArmedEvents,
+        cookie: u64,
+    ) -> Result<ProbeStatus, String> {
+        let ProbePoint::Function(f) = point else {
+            return Err(format!("{} is not a function", point.name()));
+        };
+        if !self.state.facts.kprobe_pmu {
+            return Err("kprobes compiled out".into());
+        }
+        let (mechanism, program_name) = if f.exit {
+            (Mechanism::Kretprobe, program::KRETPROBE_ARMED)
+        } else {
+            (Mechanism::Kprobe, program::KPROBE_ARMED)
+        };
+        let config = self.func_config(f, Some(module))?;
+        if config != FuncConfig::default() {
+            self.store_config([cookie, FUNC_BY_COOKIE + u64::from(f.exit)], config)?;
+        }
+        let program: &mut KProbe = self.program(program_name)?;
+        let fd = program
+            .fd()
+            .map_err(|e| format!("program {program_name}: {e}"))?;
+        let event = armed.arm(module, &f.name, f.exit, fd.as_fd(), cookie)?;
+        Ok(ProbeStatus {
+            name: point.name(),
+            role: point.role(),
+            attached: Some(mechanism),
+            attempts: vec![Attempt {
+                mechanism,
+                failure: None,
+            }],
+            note: Some(format!(
+                "armed before {module} loaded (tracefs kprobe event {event}): watched from its first call"
+            )),
+            marks: point.marks(),
+        })
+    }
+
     /// Works out what the function's probe reads and records and hands it to the
     /// programs, keyed by the function's address. Fails, so the point stays blind
     /// rather than reading garbage, when a struct member of its base path is not in
     /// BTF.
     fn configure(&mut self, f: &FunctionProbe, module: Option<&str>) -> Result<(), String> {
+        let config = self.func_config(f, module)?;
+        if config == FuncConfig::default() {
+            return Ok(());
+        }
+        let address = self
+            .kallsyms
+            .address(&f.name)
+            .filter(|a| *a != 0)
+            .ok_or_else(|| format!("the address of {} is hidden (kptr_restrict)", f.name))?;
+        self.store_config([address, u64::from(f.exit)], config)
+    }
+
+    /// Hands `config` to the programs under `key`.
+    fn store_config(&mut self, key: [u64; 2], config: FuncConfig) -> Result<(), String> {
+        let map = self
+            .ebpf
+            .map_mut(MAP_FUNC_CONFIG)
+            .ok_or_else(|| format!("map {MAP_FUNC_CONFIG} missing from the BPF object"))?;
+        let mut configs: BpfHashMap<_, [u64; 2], FuncConfig> =
+            BpfHashMap::try_from(map).map_err(|e| format!("map {MAP_FUNC_CONFIG}: {e}"))?;
+        configs
+            .insert(key, config, 0)
+            .map_err(|e| format!("map {MAP_FUNC_CONFIG}: {e}"))
+    }
+
+    /// What the function's probe reads and records; fails when a struct member
+    /// of its base path is not in BTF.
+    fn func_config(
+        &mut self,
+        f: &FunctionProbe,
+        module: Option<&str>,
+    ) -> Result<FuncConfig, String> {
         let mut config = FuncConfig::default();
         match f.stack {
             StackPolicy::Never => {}
@@ -342,23 +426,7 @@ impl<'a> Attacher<'a> {
                     .map_err(|e| format!("cannot read the MMIO base ({path}): {e}"))?;
             }
         }
-        if config == FuncConfig::default() {
-            return Ok(());
-        }
-        let address = self
-            .kallsyms
-            .address(&f.name)
-            .filter(|a| *a != 0)
-            .ok_or_else(|| format!("the address of {} is hidden (kptr_restrict)", f.name))?;
-        let map = self
-            .ebpf
-            .map_mut(MAP_FUNC_CONFIG)
-            .ok_or_else(|| format!("map {MAP_FUNC_CONFIG} missing from the BPF object"))?;
-        let mut configs: BpfHashMap<_, [u64; 2], FuncConfig> =
-            BpfHashMap::try_from(map).map_err(|e| format!("map {MAP_FUNC_CONFIG}: {e}"))?;
-        configs
-            .insert([address, u64::from(f.exit)], config, 0)
-            .map_err(|e| format!("map {MAP_FUNC_CONFIG}: {e}"))
+        Ok(config)
     }
 
     /// Tries one mechanism; `Err` holds the reason in words a kernel developer acts on.

@@ -19,16 +19,20 @@ use barwatch_abi::{
 use thiserror::Error;
 
 use super::{
+    armed::ArmedEvents,
     attach::{AttachState, Attacher, KernelFacts, MechanismOrder},
     btf::BtfCache,
     catalogue::ProbePoint,
     kallsyms::Kallsyms,
-    privileges, tracefs,
+    privileges,
+    record::monotonic_now_ns,
+    tracefs,
 };
 use crate::{
+    capture::format::BlindSpan,
     decode::{Symbols, function_probe_name, tracepoint_probe_name},
     ioctl,
-    probe_table::ProbeStatus,
+    probe_table::{Attempt, Mechanism, ProbeStatus},
 };
 
 /// The BPF object built by agent/build.rs, embedded so the binary is self-contained.
@@ -110,6 +114,13 @@ pub struct LiveProbes {
     state: AttachState,
     /// Function points whose symbol did not exist yet: their module may load later.
     pending: Vec<ProbePoint>,
+    /// Points armed before their module loaded, kept for as long as the probes:
+    /// dropping it detaches them and removes their tracefs events.
+    _armed: Option<ArmedEvents>,
+    /// The module each armed point was armed in, by name.
+    armed_in: BTreeMap<String, String>,
+    /// Why points that wait for their module could not be armed, by name.
+    not_armed: BTreeMap<String, String>,
     /// Whether the kernel filters IRQs (else [`LiveProbes::watch_irqs`] has nothing to do).
     irq_filter_on: bool,
 }
@@ -203,17 +214,61 @@ impl LiveProbes {
             .collect();
         fill_filter(&mut ebpf, MAP_IOCTL_CMDS, &commands)?;
 
+        let mut armed = tracefs.as_deref().ok().map(ArmedEvents::new);
         let mut state = AttachState::new(KernelFacts::probe(), options.order, tracefs, types);
+        let mut not_armed = BTreeMap::new();
         let table: Vec<ProbeStatus> = {
             let mut attacher = Attacher::new(&mut ebpf, &kallsyms, &mut state);
-            options.points.iter().map(|p| attacher.attach(p)).collect()
+            let mut cookie = 0;
+            options
+                .points
+                .iter()
+                .map(|point| {
+                    let Some(module) = awaits_module(point, &kallsyms) else {
+                        if let ProbePoint::Function(f) = point
+                            && f.module.is_none()
+                            && kallsyms.find(&f.name).is_none()
+                        {
+                            not_armed.insert(
+                                point.name(),
+                                "its profile names no module to arm it in".to_owned(),
+                            );
+                        }
+                        return attacher.attach(point);
+                    };
+                    cookie += 1;
+                    let result = match armed.as_mut() {
+                        Some(armed) => attacher.arm(point, module, armed, cookie),
+                        None => Err("tracefs is not available".to_owned()),
+                    };
+                    result.unwrap_or_else(|reason| {
+                        log::info!(
+                            "{} is not armed before {module} loads ({reason}); it is attached when the module loads",
+                            point.name()
+                        );
+                        not_armed.insert(point.name(), reason);
+                        attacher.attach(point)
+                    })
+                })
+                .collect()
         };
+        let armed_in: BTreeMap<String, String> = options
+            .points
+            .iter()
+            .zip(&table)
+            .filter(|(_, status)| status.is_attached())
+            .filter_map(|(point, _)| {
+                Some((point.name(), awaits_module(point, &kallsyms)?.to_owned()))
+            })
+            .collect();
+        // Armed points wait too: should the function turn up in another module
+        // than the profile says, it is attached there when that one loads.
         let pending = options
             .points
             .iter()
             .zip(&table)
             .filter(|(point, status)| {
-                !status.is_attached()
+                (!status.is_attached() || armed_in.contains_key(&point.name()))
                     && match point {
                         ProbePoint::Function(f) => kallsyms.find(&f.name).is_none(),
                         ProbePoint::Tracepoint(t) => t.module.is_some_and(|m| !module_loaded(m)),
@@ -228,6 +283,9 @@ impl LiveProbes {
             logger,
             state,
             pending,
+            _armed: armed,
+            armed_in,
+            not_armed,
             irq_filter_on: irq_on != 0,
         };
         probes.set_tracepoint_base_offset()?;
@@ -251,14 +309,21 @@ impl LiveProbes {
         slot.set(0, offset + 1, 0).map_err(map_error)
     }
 
-    /// After a module loaded: re-reads the kernel's symbols and attaches the
-    /// function points and tracepoints that were waiting for it, marking them late.
-    /// Returns whether the probe table changed.
-    pub fn attach_after_module_load(&mut self, module: &str) -> Result<bool, LiveError> {
+    /// After `module` loaded (at `loaded_ns`, CLOCK_MONOTONIC): re-reads the
+    /// kernel's symbols and attaches the function points and tracepoints that were
+    /// waiting for it, marking them late. Returns `None` when the probe table did
+    /// not change, else the spans in which the points attached now were blind
+    /// (from the load to their attach).
+    pub fn attach_after_module_load(
+        &mut self,
+        module: &str,
+        loaded_ns: u64,
+    ) -> Result<Option<Vec<BlindSpan>>, LiveError> {
         if self.pending.is_empty() {
-            return Ok(false);
+            return Ok(None);
         }
         self.kallsyms = Kallsyms::load().map_err(LiveError::Kallsyms)?;
+        let disarmed = self.disarm_missing(module);
         let ready: Vec<ProbePoint> = self
             .pending
             .iter()
@@ -268,25 +333,87 @@ impl LiveProbes {
             })
             .cloned()
             .collect();
-        if ready.is_empty() {
-            return Ok(false);
-        }
         self.pending.retain(|p| !ready.contains(p));
+        // An armed point whose function is in the module it was armed in sees it
+        // already, from the module's first call.
+        let ready: Vec<ProbePoint> = ready
+            .into_iter()
+            .filter(|point| {
+                let ProbePoint::Function(f) = point else {
+                    return true;
+                };
+                self.armed_in
+                    .get(&point.name())
+                    .is_none_or(|armed| self.kallsyms.find(&f.name) != Some(Some(armed.as_str())))
+            })
+            .collect();
+        if ready.is_empty() {
+            return Ok(disarmed.then(Vec::new));
+        }
         self.set_tracepoint_base_offset()?;
         let mut attacher = Attacher::new(&mut self.ebpf, &self.kallsyms, &mut self.state);
+        let mut blind = Vec::new();
         for point in &ready {
             let mut status = attacher.attach(point);
             if status.is_attached() {
+                let why = match (
+                    self.not_armed.get(&status.name),
+                    self.armed_in.get(&status.name),
+                ) {
+                    (Some(reason), _) => format!(" (it could not be armed before: {reason})"),
+                    (None, Some(armed)) => {
+                        format!(" (it was armed in {armed}, but the function is in {module})")
+                    }
+                    (None, None) => String::new(),
+                };
                 status.note = Some(format!(
-                    "attached late, after {module} loaded: calls before that were missed"
+                    "attached late, after {module} loaded{why}: calls before that were missed"
                 ));
+                blind.push(BlindSpan {
+                    probe: status.name.clone(),
+                    from_ns: loaded_ns,
+                    to_ns: monotonic_now_ns(),
+                    reason: format!("attached only after {module} loaded{why}"),
+                });
             }
             match self.table.iter_mut().find(|s| s.name == status.name) {
                 Some(slot) => *slot = status,
                 None => self.table.push(status),
             }
         }
-        Ok(true)
+        Ok(Some(blind))
+    }
+
+    /// Marks blind the points armed in `module`, which has just loaded, whose
+    /// function it does not have (the kernel could not register their events).
+    /// Returns whether the probe table changed.
+    fn disarm_missing(&mut self, module: &str) -> bool {
+        let mut changed = false;
+        for point in &self.pending {
+            let ProbePoint::Function(f) = point else {
+                continue;
+            };
+            let name = point.name();
+            if self.armed_in.get(&name).map(String::as_str) != Some(module)
+                || self.kallsyms.find(&f.name).is_some()
+            {
+                continue;
+            }
+            if let Some(status) = self.table.iter_mut().find(|s| s.name == name) {
+                let mechanism = status.attached.unwrap_or(Mechanism::Kprobe);
+                status.attached = None;
+                status.attempts = vec![Attempt {
+                    mechanism,
+                    failure: Some(format!(
+                        "armed before {module} loaded, but {module} has no {}: symbol not present in this kernel",
+                        f.name
+                    )),
+                }];
+                status.note = None;
+                changed = true;
+            }
+        }
+        changed
     }
 
     /// Takes the ring buffer out of the object, for the reader.
@@ -410,6 +537,16 @@ fn fill_filter<K: aya::Pod>(
         filter.insert(key, 1, 0).map_err(map_error)?;
     }
     Ok(())
+}
+
+/// The module a function point waits for: named by its profile, not loaded yet,
+/// and its symbol not in kallsyms. Such a point can be armed before the load.
+fn awaits_module<'p>(point: &'p ProbePoint, kallsyms: &Kallsyms) -> Option<&'p str> {
+    let ProbePoint::Function(f) = point else {
+        return None;
+    };
+    let module = f.module.as_deref()?;
+    (kallsyms.find(&f.name).is_none() && !module_loaded(module)).then_some(module)
 }
 
 /// Whether module `name` is loaded (`/sys/module/NAME/initstate`; built-in code has

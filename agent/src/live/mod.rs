@@ -2,6 +2,7 @@
 //! programs, and the recording loop. Everything here needs a kernel and root;
 //! everything it produces is the model's plain data.
 
+pub mod armed;
 pub mod attach;
 pub mod btf;
 pub mod catalogue;

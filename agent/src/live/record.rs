@@ -105,26 +105,27 @@ pub async fn record<W: Write>(
         tokio::select! {
             ready = ring.readable_mut() => {
                 let mut guard = ready.map_err(RecordError::Wait)?;
-                let drained = drain(guard.get_inner_mut(), &resolver(&probes, &stacks), &mut devices, &mut writer, observe)?;
+                loop {
+                    let drained = drain(guard.get_inner_mut(), &resolver(&probes, &stacks), &mut devices, &mut writer, observe)?;
+                    decode_errors += drained.errors;
+                    // A filter that cannot be updated costs precision or overhead, not
+                    // the recording: say so and go on.
+                    if devices.generation() != devices_seen {
+                        devices_seen = devices.generation();
+                        if let Err(e) = probes.watch_irqs(&devices.irqs()) {
+                            log::warn!("the IRQ filter misses a watched device's new vectors: {e}");
+                        }
+                    }
+                    let ignored = devices.take_ignored_bases();
+                    if let Err(e) = probes.ignore_bases(&ignored) {
+                        log::warn!("other devices' accessor calls keep being recorded: {e}");
+                    }
+                    let Some((module, loaded_ns)) = drained.module else {
+                        break;
+                    };
+                    after_module_load(&mut probes, &mut writer, &module, loaded_ns)?;
+                }
                 guard.clear_ready();
-                decode_errors += drained.errors;
-                // A filter that cannot be updated costs precision or overhead, not
-                // the recording: say so and go on.
-                if devices.generation() != devices_seen {
-                    devices_seen = devices.generation();
-                    if let Err(e) = probes.watch_irqs(&devices.irqs()) {
-                        log::warn!("the IRQ filter misses a watched device's new vectors: {e}");
-                    }
-                }
-                let ignored = devices.take_ignored_bases();
-                if let Err(e) = probes.ignore_bases(&ignored) {
-                    log::warn!("other devices' accessor calls keep being recorded: {e}");
-                }
-                for module in drained.modules {
-                    if probes.attach_after_module_load(&module)? {
-                        writer.update_probe_table(&probes.table);
-                    }
-                }
             }
             ready = async { logger.as_mut().expect("guarded by the branch condition").readable_mut().await }, if logger.is_some() => {
                 let mut guard = ready.map_err(RecordError::Wait)?;
@@ -138,14 +139,20 @@ pub async fn record<W: Write>(
             reason = &mut until => break reason,
         }
     };
-    decode_errors += drain(
-        ring.get_mut(),
-        &resolver(&probes, &stacks),
-        &mut devices,
-        &mut writer,
-        observe,
-    )?
-    .errors;
+    loop {
+        let drained = drain(
+            ring.get_mut(),
+            &resolver(&probes, &stacks),
+            &mut devices,
+            &mut writer,
+            observe,
+        )?;
+        decode_errors += drained.errors;
+        let Some((module, loaded_ns)) = drained.module else {
+            break;
+        };
+        after_module_load(&mut probes, &mut writer, &module, loaded_ns)?;
+    }
     let lost = probes.lost_by_probe()?;
     let stacks_lost = probes.stacks_lost()?;
     if stacks_lost > 0 {
@@ -155,6 +162,24 @@ pub async fn record<W: Write>(
     }
     let trailer = writer.finish(lost, decode_errors, stacks_lost, unix_now_ns())?;
     Ok(Recorded { trailer, reason })
+}
+
+/// Brings the probes up to date after `module` loaded at `loaded_ns`: its
+/// symbols, for naming the records after its load, and the points that waited
+/// for it; the capture notes the new table and the spans they were blind.
+fn after_module_load<W: Write>(
+    probes: &mut LiveProbes,
+    writer: &mut CaptureWriter<W>,
+    module: &str,
+    loaded_ns: u64,
+) -> Result<(), RecordError> {
+    if let Some(blind) = probes.attach_after_module_load(module, loaded_ns)? {
+        writer.update_probe_table(&probes.table);
+        for span in blind {
+            writer.add_blind_span(span);
+        }
+    }
+    Ok(())
 }
 
 /// Names kernel addresses from kallsyms and resolves stack ids from the stack map.
@@ -195,8 +220,10 @@ fn readable<T: std::os::fd::AsRawFd>(inner: T) -> Result<AsyncFd<T>, RecordError
 struct Drained {
     /// Records that could not be decoded (each is also logged).
     errors: u64,
-    /// Modules that were loaded.
-    modules: Vec<String>,
+    /// The module whose load ended the drain, and when it loaded: the records
+    /// after it may come from the module's functions, which the symbols known so
+    /// far cannot name.
+    module: Option<(String, u64)>,
 }
 
 /// Reads the PCI devices from sysfs again, for a key no known device matched.
@@ -206,7 +233,8 @@ fn reread_sysfs() -> Option<Vec<PciDevice>> {
         .ok()
 }
 
-/// Writes every record waiting in the ring buffer.
+/// Writes the records waiting in the ring buffer, up to and including the
+/// first module load.
 fn drain<W: Write>(
     ring: &mut RingBuf<MapData>,
     symbols: &LiveSymbols<'_>,
@@ -216,7 +244,7 @@ fn drain<W: Write>(
 ) -> Result<Drained, WriteError> {
     let mut drained = Drained {
         errors: 0,
-        modules: Vec::new(),
+        module: None,
     };
     while let Some(item) = ring.next() {
         match decode::parse(&item) {
@@ -228,11 +256,12 @@ fn drain<W: Write>(
                     writer.write_event(&state)?;
                     observe(&state);
                 }
-                if let EventData::ModuleLoad { module } = &event.data {
-                    drained.modules.push(module.clone());
-                }
                 writer.write_event(&event)?;
                 observe(&event);
+                if let EventData::ModuleLoad { module } = &event.data {
+                    drained.module = Some((module.clone(), event.ts_ns));
+                    break;
+                }
             }
             Err(e) => {
                 drained.errors += 1;

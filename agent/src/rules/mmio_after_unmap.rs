@@ -21,7 +21,10 @@ impl Rule for MmioAfterUnmap {
     }
 
     fn blind(&self, ctx: &Context) -> Option<String> {
-        if let Some(reason) = ctx.blind(&[Role::Mapping]) {
+        if let Some(reason) = ctx
+            .blind(&[Role::Mapping])
+            .or_else(|| ctx.blind_during_a_cycle(&[Role::MmioAccessor, Role::PageFault]))
+        {
             return Some(reason);
         }
         (!ctx.probes.sees_role(Role::MmioAccessor) && !ctx.probes.sees_role(Role::PageFault))

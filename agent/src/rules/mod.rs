@@ -23,7 +23,7 @@ use std::{collections::BTreeMap, fmt, time::Duration};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    capture::integrity::Damage,
+    capture::{format::BlindSpan, integrity::Damage},
     event::Event,
     probe_table::Role,
     skipped::SkippedHandler,
@@ -93,6 +93,9 @@ pub struct Losses {
     pub cut: bool,
     /// Where the record differs from what its trailer says was written.
     pub damage: Vec<Damage>,
+    /// Spans in which attached probes were blind (attached after their module
+    /// loaded): their calls there were not seen.
+    pub blind_spans: Vec<BlindSpan>,
 }
 
 /// Everything a rule reads.
@@ -179,7 +182,48 @@ impl Context<'_> {
             .filter(|r| !self.probes.sees_role(**r))
             .map(Role::to_string)
             .collect();
-        (!missing.is_empty()).then(|| format!("no attached probe for: {}", missing.join(", ")))
+        if !missing.is_empty() {
+            return Some(format!("no attached probe for: {}", missing.join(", ")));
+        }
+        self.blind_during_a_cycle(roles)
+    }
+
+    /// Why a probe with one of `roles`, or a quiesce marker (every timeline is
+    /// built from them), that was blind for a span (see [`Losses::blind_spans`])
+    /// leaves the rule unchecked: the span meets a device's quiesce cycle, where
+    /// its unseen calls could be violations or change the cycle.
+    pub fn blind_during_a_cycle(&self, roles: &[Role]) -> Option<String> {
+        let spans: Vec<String> = self
+            .losses
+            .blind_spans
+            .iter()
+            .filter(|span| {
+                self.probes
+                    .role(&span.probe)
+                    .is_some_and(|r| r == Role::QuiesceMarker || roles.contains(&r))
+            })
+            .filter(|span| {
+                self.cycles().any(|(_, cycle)| {
+                    cycle.span().is_some_and(|w| {
+                        w.start_ns < span.to_ns && w.end_ns.is_none_or(|end| end > span.from_ns)
+                    })
+                })
+            })
+            .map(|span| {
+                format!(
+                    "{} was blind for {} during a quiesce cycle ({})",
+                    span.probe,
+                    human_duration(span.to_ns.saturating_sub(span.from_ns)),
+                    span.reason
+                )
+            })
+            .collect();
+        (!spans.is_empty()).then(|| {
+            format!(
+                "{}: its calls in that span are not checked",
+                spans.join("; ")
+            )
+        })
     }
 }
 

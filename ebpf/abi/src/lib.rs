@@ -139,6 +139,11 @@ pub const INFLIGHT_CAPACITY: u32 = 16384;
 pub const FUNC_LOST_CAPACITY: u32 = 4096;
 /// Maximum number of probed functions with settings.
 pub const FUNC_CONFIG_CAPACITY: u32 = 1024;
+/// The second half of a [`MAP_FUNC_CONFIG`] key for a function armed before its
+/// module loaded, whose address is unknown until then: `[cookie, FUNC_BY_COOKIE +
+/// exit]`, `cookie` being the one its program was attached with. Addresses are
+/// kernel pointers, so the two kinds of key never meet.
+pub const FUNC_BY_COOKIE: u64 = 2;
 /// Maximum number of distinct kernel stacks kept at once.
 pub const STACKS_CAPACITY: u32 = 16384;
 /// Maximum number of unmapped MMIO addresses tracked at once.

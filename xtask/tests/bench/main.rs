@@ -809,6 +809,14 @@ fn a_module_loaded_while_recording_gets_its_probes_attached_late() {
         "the table says it came late: {read:?}"
     );
     assert!(
+        trailer
+            .blind_spans
+            .iter()
+            .any(|s| s.probe == read.name && s.from_ns < s.to_ns),
+        "the trailer records the span it was blind: {:?}",
+        trailer.blind_spans
+    );
+    assert!(
         capture
             .events
             .iter()
@@ -894,5 +902,62 @@ fn the_demo_shows_a_clean_hda_cycle_and_the_fixtures_violation() {
             .iter()
             .all(|v| v["device"] == facts["fixture_bdf"].as_str()),
         "only the fixture violates"
+    );
+}
+
+#[test]
+fn a_module_loaded_while_watching_is_watched_from_its_first_call() {
+    let Some(report) = run("fixture-load-while-watching") else {
+        return;
+    };
+    let mut capture = read_capture(&report.file("capture.jsonl")).unwrap();
+    let CaptureEnd::Trailer(trailer) = &capture.end else {
+        panic!("cut capture")
+    };
+    // Points attached after the load are in the final table, not the header's.
+    if !trailer.final_probes.is_empty() {
+        capture.header.probes = trailer.final_probes.clone();
+    }
+    let read = capture
+        .header
+        .probes
+        .iter()
+        .find(|p| p.name == "kprobe:barwatch_fixture_read")
+        .expect("the probe table lists the fixture's accessor")
+        .clone();
+    let functions = agreement::compare(
+        &report.truth,
+        &capture,
+        "setup",
+        "done",
+        &agreement::kprobe_of,
+    );
+    eprintln!("{functions}");
+    let row = functions
+        .rows
+        .iter()
+        .find(|r| r.probe == read.name)
+        .unwrap_or_else(|| panic!("barwatch did not attach the accessor: {read:?}\n{functions}"));
+    assert!(
+        row.kernel > 0,
+        "the kernel's own probe armed at the load and counted the probe-time reads\n{functions}"
+    );
+    assert!(
+        functions.holds(),
+        "barwatch saw every call the kernel counted, from the first:\n{functions}"
+    );
+    assert!(
+        read.note.as_deref().is_some_and(|n| n.contains("before")),
+        "the table says it was armed before the module loaded: {read:?}"
+    );
+    let absent = capture
+        .header
+        .probes
+        .iter()
+        .find(|p| p.name == "kprobe:barwatch_fixture_absent")
+        .expect("the probe table lists the function the module lacks");
+    assert!(
+        !absent.is_attached() && absent.failures().contains("has no barwatch_fixture_absent"),
+        "a point armed for a function the module lacks ends blind: {absent:?}"
     );
 }
