@@ -6,7 +6,7 @@ use proptest::prelude::*;
 
 use super::{Analysis, Judgement, Outcome, Retention};
 use crate::{
-    capture::format::{BlindSpan, Header, KnownMapping, ProbeTotals, Trailer, WatchedDevice},
+    capture::format::{BlindSpan, Header, KnownMapping, Trailer, WatchedDevice},
     event::{BarRange, Event, EventData, Hex, SYSFS_PROBE},
     profile::Profile,
     rules::{RuleConfig, Verdict},
@@ -312,7 +312,7 @@ impl Scenario {
             trailer
                 .probes
                 .entry(event.probe.clone())
-                .or_insert_with(ProbeTotals::default)
+                .or_default()
                 .events += 1;
         }
         for (probe, lost) in &self.lost {
