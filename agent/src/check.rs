@@ -21,7 +21,7 @@ use barwatch::{
 };
 use serde::Serialize;
 
-use super::{Prepared, capture_output, event_loop, prepare, say};
+use super::{Prepared, capture_output, event_loop, prepare, say, tell_fate};
 use crate::cli::CheckArgs;
 
 /// How long records of the command's last moments may take to reach the ring
@@ -174,7 +174,7 @@ fn live(args: &CheckArgs) -> Result<(Analysis, ExitStatus)> {
     )));
     let status: Rc<RefCell<Option<ExitStatus>>> = Rc::default();
     let program = &args.command[0];
-    let (out, _) = capture_output(args.output.as_deref(), || Box::new(io::sink()))?;
+    let (out, target, placed) = capture_output(args.output.as_deref(), || Box::new(io::sink()))?;
     let writer = CaptureWriter::new(out, &header)?;
     let recorded = event_loop()?.block_on(async {
         let mut child = tokio::process::Command::new(program)
@@ -208,6 +208,7 @@ fn live(args: &CheckArgs) -> Result<(Analysis, ExitStatus)> {
             move |event: &barwatch::event::Event| sink.borrow_mut().push(event.clone());
         anyhow::Ok(record::record(probes, devices, writer, until, &mut observe).await?)
     })?;
+    tell_fate(placed.as_ref(), &target);
     let mut analysis = analysis.borrow().clone();
     analysis.finish(&recorded.trailer);
     let status = status

@@ -34,6 +34,7 @@ use barwatch::{
         loader::{Filters, IrqFilter, LiveOptions, LiveProbes},
         record::{self, StopReason, monotonic_now_ns, unix_now_ns},
     },
+    output::{Fate, Placed},
     probe_table::{self, ProbeStatus},
     profile::Profile,
     report::Summary,
@@ -315,7 +316,7 @@ fn record(args: RecordArgs) -> Result<()> {
         header,
         attached,
     } = prepare(&args.recording)?;
-    let (out, target) = capture_output(args.output.as_deref(), || {
+    let (out, target, placed) = capture_output(args.output.as_deref(), || {
         Box::new(BufWriter::new(io::stdout().lock()))
     })?;
     let recorded = event_loop()?.block_on(record::record(
@@ -325,6 +326,7 @@ fn record(args: RecordArgs) -> Result<()> {
         record::after(args.duration),
         &mut |_| {},
     ))?;
+    tell_fate(placed.as_ref(), &target);
     let why = match recorded.reason {
         StopReason::Duration => "duration reached",
         StopReason::Interrupt => "interrupted",
@@ -344,18 +346,37 @@ fn record(args: RecordArgs) -> Result<()> {
 }
 
 /// Where a capture goes: the file at `path` (opened as [`barwatch::output`]
-/// describes), else `otherwise`'s writer; with words for it in messages.
+/// describes, and remembered so its fate can be told at the end), else
+/// `otherwise`'s writer; with words for it in messages.
 fn capture_output(
     path: Option<&std::path::Path>,
     otherwise: impl FnOnce() -> Box<dyn Write>,
-) -> Result<(Box<dyn Write>, String)> {
+) -> Result<(Box<dyn Write>, String, Option<Placed>)> {
     Ok(match path {
         Some(path) => {
             let file = barwatch::output::create(path).context("cannot create the capture file")?;
-            (Box::new(file), path.display().to_string())
+            let placed = Placed::new(path, &file)
+                .with_context(|| format!("cannot look at the capture file {}", path.display()))?;
+            (Box::new(file), path.display().to_string(), Some(placed))
         }
-        None => (otherwise(), "standard output".to_owned()),
+        None => (otherwise(), "standard output".to_owned(), None),
     })
+}
+
+/// Says what became of the capture file if it did not stay where it was made.
+fn tell_fate(placed: Option<&Placed>, target: &str) {
+    match placed.map(Placed::settle) {
+        None | Some(Ok(Fate::InPlace)) => {}
+        Some(Ok(Fate::Restored)) => say(format_args!(
+            "barwatch: the capture file {target} was deleted while recording; barwatch wrote it back there whole"
+        )),
+        Some(Ok(Fate::Moved)) => say(format_args!(
+            "barwatch: the capture file was moved away from {target} while recording; the capture went on in the moved file"
+        )),
+        Some(Err(e)) => say(format_args!(
+            "barwatch: the capture file {target} was deleted while recording and could not be written back: {e:#}"
+        )),
+    }
 }
 
 /// The single-threaded event loop a recording runs on.

@@ -144,6 +144,66 @@ pub fn create(path: &Path) -> Result<File, OutputError> {
     Ok(file)
 }
 
+/// An output file and where it was opened, to tell at the end of a recording
+/// whether it is still there: a capture deleted while barwatch wrote it is
+/// written back from the still-open file, so nothing recorded is lost.
+pub struct Placed {
+    path: std::path::PathBuf,
+    file: File,
+    dev: u64,
+    ino: u64,
+}
+
+/// What became of an output file while it was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// It is where it was opened (or is not a regular file).
+    InPlace,
+    /// It was deleted and has been written back to its path.
+    Restored,
+    /// Its path now names another file, or none: it was moved away.
+    Moved,
+}
+
+impl Placed {
+    /// Remembers where `file`, just opened at `path`, is.
+    pub fn new(path: &Path, file: &File) -> io::Result<Self> {
+        let meta = file.metadata()?;
+        Ok(Placed {
+            path: path.to_owned(),
+            file: file.try_clone()?,
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
+
+    /// Looks at the file once writing is over; writes a deleted one back.
+    pub fn settle(&self) -> Result<Fate, OutputError> {
+        let io = |source: io::Error| OutputError::Io {
+            path: self.path.display().to_string(),
+            source,
+        };
+        let meta = self.file.metadata().map_err(io)?;
+        if !meta.file_type().is_file() {
+            return Ok(Fate::InPlace);
+        }
+        if meta.nlink() == 0 {
+            // The open file still holds every line: read it through its
+            // descriptor, which outlives the name.
+            use std::os::fd::AsRawFd as _;
+            let held = format!("/proc/self/fd/{}", self.file.as_raw_fd());
+            let mut from = File::open(held).map_err(io)?;
+            let mut to = create(&self.path)?;
+            io::copy(&mut from, &mut to).map_err(io)?;
+            return Ok(Fate::Restored);
+        }
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(now) if now.dev() == self.dev && now.ino() == self.ino => Ok(Fate::InPlace),
+            _ => Ok(Fate::Moved),
+        }
+    }
+}
+
 /// Whether users other than the folder's owner can write to `dir`, so could
 /// have put a name there (sticky `/tmp` included: the sticky bit stops them
 /// removing others' names, not adding their own).
@@ -254,6 +314,26 @@ mod tests {
         create(&fifo).unwrap().write_all(b"line\n").unwrap();
         assert_eq!(reader.join().unwrap(), "line\n");
         assert_eq!(mode(&fifo), 0o644, "a FIFO keeps its mode");
+    }
+
+    #[test]
+    fn a_file_deleted_while_written_is_written_back_and_a_moved_one_is_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.jsonl");
+        let mut file = create(&path).unwrap();
+        let placed = Placed::new(&path, &file).unwrap();
+        file.write_all(b"header\n").unwrap();
+        assert_eq!(placed.settle().unwrap(), Fate::InPlace);
+        std::fs::remove_file(&path).unwrap();
+        file.write_all(b"event\n").unwrap();
+        assert_eq!(placed.settle().unwrap(), Fate::Restored);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "header\nevent\n");
+
+        let moved = dir.path().join("moved.jsonl");
+        let file = create(&moved).unwrap();
+        let placed = Placed::new(&moved, &file).unwrap();
+        std::fs::rename(&moved, dir.path().join("elsewhere")).unwrap();
+        assert_eq!(placed.settle().unwrap(), Fate::Moved);
     }
 
     #[test]

@@ -199,3 +199,71 @@ fn a_full_ring_buffer_loses_records_and_counts_every_one() {
         "the report's headline shows the losses:\n{text}"
     );
 }
+
+#[test]
+fn a_full_disk_ends_the_recording_with_a_clear_error_and_a_readable_capture() {
+    if !require_privileges() {
+        return;
+    }
+    // A 64 KiB tmpfs of the test's own fills after a few hundred events.
+    let dir = tempfile::tempdir().unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount a small tmpfs");
+    struct Unmount<'a>(&'a std::path::Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(dir.path());
+    let path = dir.path().join("full.jsonl");
+    let recorder = Recorder::start(&path);
+    issue_alsa_ioctls(5000);
+    let (status, said) = recorder
+        .ends_within(Duration::from_secs(30))
+        .expect("the recorder stops when the disk is full");
+    assert_eq!(status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("check that the disk has space"),
+        "it says what went wrong and what to do: {said}"
+    );
+    let capture = read_capture(&path).expect("what fitted on the disk reads back");
+    assert!(
+        matches!(capture.end, CaptureEnd::Cut { .. }),
+        "{:?}",
+        capture.end
+    );
+    assert!(
+        !capture.events.is_empty(),
+        "the events that fitted are kept"
+    );
+    let check = util::barwatch(&["check", "--capture", path.to_str().unwrap()]);
+    assert_eq!(check.status.code(), Some(2), "a cut capture is incomplete");
+}
+
+#[test]
+fn a_capture_deleted_while_recording_is_written_back_whole() {
+    if !require_privileges() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deleted.jsonl");
+    let recorder = Recorder::start(&path);
+    std::fs::remove_file(&path).unwrap();
+    let tid = issue_alsa_ioctls(50);
+    thread::sleep(Duration::from_millis(500));
+    let said = recorder.terminate();
+    assert!(said.contains("wrote it back there whole"), "{said}");
+    let capture = read_capture(&path).expect("the capture is back at its path");
+    assert!(matches!(capture.end, CaptureEnd::Trailer(_)), "{:?}", capture.end);
+    let entries = capture
+        .events
+        .iter()
+        .filter(|e| e.tid == tid && matches!(e.data, EventData::IoctlEnter { .. }))
+        .count();
+    assert_eq!(entries, 50, "nothing recorded after the deletion is lost");
+}

@@ -82,8 +82,8 @@ impl Recorder {
         }
     }
 
-    /// Sends SIGTERM and waits for a clean exit.
-    pub fn terminate(mut self) {
+    /// Sends SIGTERM and waits for a clean exit; returns what it said.
+    pub fn terminate(mut self) -> String {
         self.signal(libc::SIGTERM);
         let status = self.child.wait().unwrap();
         let mut stderr = String::new();
@@ -92,6 +92,24 @@ impl Recorder {
             status.success(),
             "barwatch record failed on SIGTERM: {stderr}"
         );
+        stderr
+    }
+
+    /// Waits up to `within` for the recorder to end by itself; returns its exit
+    /// status and what it said, or `None` (killing it) if it did not end.
+    pub fn ends_within(mut self, within: Duration) -> Option<(std::process::ExitStatus, String)> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut stderr = String::new();
+                std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut stderr)
+                    .ok();
+                return Some((status, stderr));
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        self.kill();
+        None
     }
 
     /// Sends SIGKILL and reaps the process.
