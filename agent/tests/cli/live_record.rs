@@ -259,11 +259,62 @@ fn a_capture_deleted_while_recording_is_written_back_whole() {
     let said = recorder.terminate();
     assert!(said.contains("wrote it back there whole"), "{said}");
     let capture = read_capture(&path).expect("the capture is back at its path");
-    assert!(matches!(capture.end, CaptureEnd::Trailer(_)), "{:?}", capture.end);
+    assert!(
+        matches!(capture.end, CaptureEnd::Trailer(_)),
+        "{:?}",
+        capture.end
+    );
     let entries = capture
         .events
         .iter()
         .filter(|e| e.tid == tid && matches!(e.data, EventData::IoctlEnter { .. }))
         .count();
     assert_eq!(entries, 50, "nothing recorded after the deletion is lost");
+}
+
+#[test]
+fn two_recorders_at_once_each_see_every_ioctl() {
+    if !require_privileges() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = (
+        dir.path().join("first.jsonl"),
+        dir.path().join("second.jsonl"),
+    );
+    let a = Recorder::start(&first);
+    // The second one starts while the first records: its own programs, maps and
+    // ring buffer.
+    let b = std::process::Command::new(env!("CARGO_BIN_EXE_barwatch"))
+        .args(["record", "--duration", "4s", "-o", second.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::fs::read_to_string(&second).map_or(true, |t| !t.contains('\n')) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second recorder never started"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    let tid = issue_alsa_ioctls(40);
+    thread::sleep(Duration::from_millis(500));
+    a.terminate();
+    let out = b.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for path in [&first, &second] {
+        let capture = read_capture(path).unwrap();
+        assert!(matches!(capture.end, CaptureEnd::Trailer(_)), "{path:?}");
+        let entries = capture
+            .events
+            .iter()
+            .filter(|e| e.tid == tid && matches!(e.data, EventData::IoctlEnter { .. }))
+            .count();
+        assert_eq!(entries, 40, "{path:?} has every ioctl");
+    }
 }
