@@ -66,6 +66,8 @@ struct Known {
     char_devs: Vec<DevNum>,
     /// Whether the last sysfs read listed it.
     present: bool,
+    /// Whether a driver was bound to it at the last read.
+    bound: bool,
 }
 
 /// A virtual range mapping a physical one, and the device it belongs to.
@@ -81,7 +83,9 @@ impl Known {
     fn state(&self) -> EventData {
         EventData::DeviceState {
             present: self.present,
-            driver: self.present.then(|| self.driver.clone()).flatten(),
+            driver: (self.present && self.bound)
+                .then(|| self.driver.clone())
+                .flatten(),
             bars: self.bars.iter().copied().map(BarRange::from).collect(),
         }
     }
@@ -271,6 +275,7 @@ impl DeviceMap {
             known.old_irqs.retain(|irq| !device.irqs.contains(irq));
             known.old_irqs.extend(given_up);
             known.irqs = device.irqs;
+            known.bound = device.driver.is_some();
             if device.driver.is_some() {
                 known.driver = device.driver;
             }
@@ -775,5 +780,39 @@ mod tests {
         );
         assert_eq!(map.watched().collect::<Vec<_>>(), ["0000:00:03.0"]);
         assert_eq!(map.irqs(), [11]);
+    }
+
+    #[test]
+    fn a_reading_records_the_driver_unbound_then_the_device_gone() {
+        let mut map = watching_hda(vec![hda(OLD_BAR, 27)]);
+        let unbound = PciDevice {
+            driver: None,
+            ..hda(OLD_BAR, 27)
+        };
+        map.update(vec![unbound]);
+        map.update(Vec::new());
+        let states: Vec<EventData> = map.take_changes().into_iter().map(|c| c.state).collect();
+        let bars = vec![BarRange::from(Bar {
+            index: 0,
+            start: OLD_BAR,
+            end: OLD_BAR + 0x3fff,
+        })];
+        assert_eq!(
+            states,
+            [
+                EventData::DeviceState {
+                    present: true,
+                    driver: None,
+                    bars: bars.clone(),
+                },
+                EventData::DeviceState {
+                    present: false,
+                    driver: None,
+                    bars,
+                },
+            ]
+        );
+        // The driver's name is still known, for the accessors of its module.
+        assert_eq!(map.devices[HDA].driver.as_deref(), Some("snd_hda_intel"));
     }
 }
