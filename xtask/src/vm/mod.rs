@@ -8,6 +8,7 @@ pub mod cache;
 pub mod fixture;
 pub mod initramfs;
 pub mod qemu;
+pub mod qmp;
 pub mod results;
 pub mod scenario;
 
@@ -137,6 +138,7 @@ pub fn run(name: &str, params: &[(String, String)]) -> Result<RunReport> {
             initramfs: &initramfs,
             cmdline,
             out: &dir,
+            machine: scenario.machine,
         },
         scenario.timeout,
     )?;
@@ -210,6 +212,7 @@ pub fn shell() -> Result<()> {
         initramfs: &initramfs,
         cmdline: "barwatch.scenario=shell".to_owned(),
         out: &dir,
+        machine: qemu::Machine::Pc,
     })
 }
 
