@@ -64,6 +64,9 @@ struct Known {
     /// the device has just given up (a suspend, a rescan) still arrive.
     old_irqs: Vec<u32>,
     char_devs: Vec<DevNum>,
+    /// Device files it had before: ALSA disconnects a card's files on remove, and
+    /// the ioctls still issued on them (routed to ALSA's stubs) are the device's.
+    old_char_devs: Vec<DevNum>,
     /// Whether the last sysfs read listed it.
     present: bool,
     /// Whether a driver was bound to it at the last read.
@@ -279,6 +282,16 @@ impl DeviceMap {
             if device.driver.is_some() {
                 known.driver = device.driver;
             }
+            let gone_files: Vec<DevNum> = known
+                .char_devs
+                .iter()
+                .filter(|dev| !device.char_devs.contains(dev))
+                .copied()
+                .collect();
+            known
+                .old_char_devs
+                .retain(|dev| !device.char_devs.contains(dev));
+            known.old_char_devs.extend(gone_files);
             known.char_devs = device.char_devs;
             known.present = true;
         }
@@ -482,7 +495,7 @@ impl DeviceMap {
         let had = |known: &Known| match key {
             Key::Phys(phys) => known.old_bars.iter().any(|bar| bar.contains(phys)),
             Key::Irq(irq) => known.old_irqs.contains(&irq),
-            Key::Dev(_) => false,
+            Key::Dev(dev) => known.old_char_devs.contains(&dev),
         };
         pick(true).or_else(|| pick(false)).or_else(|| {
             self.devices
@@ -814,5 +827,18 @@ mod tests {
         );
         // The driver's name is still known, for the accessors of its module.
         assert_eq!(map.devices[HDA].driver.as_deref(), Some("snd_hda_intel"));
+    }
+
+    #[test]
+    fn an_ioctl_on_a_file_of_a_card_disconnected_by_remove_still_names_the_device() {
+        let mut map = watching_hda(vec![hda(OLD_BAR, 27)]);
+        let disconnected = PciDevice {
+            driver: None,
+            cards: Vec::new(),
+            char_devs: Vec::new(),
+            ..hda(OLD_BAR, 27)
+        };
+        map.update(vec![disconnected]);
+        assert_eq!(map.owner(Key::Dev(PCM)), Some(HDA.to_owned()));
     }
 }
