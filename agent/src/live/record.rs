@@ -231,7 +231,8 @@ fn edge_probes(table: &[ProbeStatus]) -> HashSet<String> {
 /// Whether sysfs is read again after `event`: an unmap of a watched device's
 /// mapping, or one of the `edges` probes.
 fn rereads_after(event: &Event, edges: &HashSet<String>) -> bool {
-    let unmap = matches!(&event.data, EventData::FuncEntry { function, .. } if function == "iounmap");
+    let unmap =
+        matches!(&event.data, EventData::FuncEntry { function, .. } if function == "iounmap");
     (unmap && event.device.is_some()) || edges.contains(&event.probe)
 }
 

@@ -40,8 +40,7 @@ impl Rule for LeakedMapping {
                     .cycles
                     .last()
                     .filter(|c| matches!(c.end, CycleEnd::Removed | CycleEnd::Unbound));
-                let mut v =
-                    Violation::by(self.id(), &timeline.bdf, cycle, &ctx.events[left.event]);
+                let mut v = Violation::by(self.id(), &timeline.bdf, cycle, &ctx.events[left.event]);
                 // The thread that let the device go, when a step shows it.
                 if let Some(step) = cycle.and_then(|c| c.steps.last()) {
                     let by = &ctx.events[step.event];

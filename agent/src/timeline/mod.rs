@@ -588,9 +588,7 @@ impl Track {
                 cycle.end = end;
                 Some((end, cycle.steps.last().cloned()))
             }
-            (_, _) if !self.present => {
-                Some((CycleEnd::Removed, None))
-            }
+            (_, _) if !self.present => Some((CycleEnd::Removed, None)),
             _ => None,
         };
         if let Some((end, last_step)) = end {

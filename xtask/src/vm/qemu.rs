@@ -95,14 +95,20 @@ fn qemu(boot: &Boot<'_>, disk: &Path) -> Command {
         // QEMU's q35 hot-plugs through ACPI by default; off, the root port's
         // own hot-plug controller (pciehp in the guest) does it.
         Machine::Q35Hotplug => cmd
-            .args(["-global", "ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off"])
-            .args(["-device", "pcie-root-port,id=rp1,bus=pcie.0,slot=1,chassis=1"])
+            .args([
+                "-global",
+                "ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off",
+            ])
+            .args([
+                "-device",
+                "pcie-root-port,id=rp1,bus=pcie.0,slot=1,chassis=1",
+            ])
             .arg("-device")
             .arg(format!("intel-hda,id={HOTPLUG_ID},bus=rp1")),
     };
     cmd.args(["-device", "hda-duplex,audiodev=snd0", "-device", "edu"])
-    .arg("-drive")
-    .arg(format!("file={},format=raw,if=virtio", disk.display()));
+        .arg("-drive")
+        .arg(format!("file={},format=raw,if=virtio", disk.display()));
     cmd
 }
 

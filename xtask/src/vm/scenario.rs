@@ -122,8 +122,7 @@ mod tests {
 
     #[test]
     fn reads_the_header() {
-        let header =
-            parse_header("#!/bin/sh\n# expect: oops\n# timeout: 90\necho hi\n").unwrap();
+        let header = parse_header("#!/bin/sh\n# expect: oops\n# timeout: 90\necho hi\n").unwrap();
         assert_eq!(header.expect, Expectation::Oops);
         assert_eq!(header.timeout, Duration::from_secs(90));
         assert_eq!(header.machine, Machine::Pc);

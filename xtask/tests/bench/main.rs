@@ -910,7 +910,9 @@ fn a_native_hot_unplug_during_playback_ends_removed_and_keeps_every_rule() {
     };
     assert!(
         remove.comm.contains("pciehp")
-            && stack.iter().any(|f| f.contains("pciehp_unconfigure_device"))
+            && stack
+                .iter()
+                .any(|f| f.contains("pciehp_unconfigure_device"))
             && stack.iter().any(|f| f.contains("irq_thread")),
         "{} {stack:#?}",
         remove.comm
@@ -944,10 +946,7 @@ fn an_rmmod_after_a_clean_cycle_leaves_the_fixture_device_unbound() {
     assert_eq!(facts.get("present_after").map(String::as_str), Some("1"));
     assert_eq!(facts.get("unbound_after").map(String::as_str), Some("1"));
     assert!(
-        report
-            .truth
-            .of("iounmap")
-            .any(|h| h.phase == "unload"),
+        report.truth.of("iounmap").any(|h| h.phase == "unload"),
         "the driver unmaps BAR0 on unload\n{}",
         report.truth
     );
