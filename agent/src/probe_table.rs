@@ -86,8 +86,12 @@ impl fmt::Display for Edge {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Trigger {
-    /// PCI remove (sysfs `remove`, hot-unplug): rescan brings the device back.
+    /// PCI remove through sysfs `remove`: rescan brings the device back.
     Remove,
+    /// The kernel removes the device itself (native PCIe hot-unplug by pciehp,
+    /// surprise removal or the attention button): it is gone until it is plugged
+    /// in again.
+    HotUnplug,
     /// The driver was unbound from the device.
     DriverUnbind,
     /// A rescan with movable BARs: prepare, move, done, without a remove.
@@ -104,6 +108,7 @@ impl fmt::Display for Trigger {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Trigger::Remove => "remove",
+            Trigger::HotUnplug => "hot-unplug",
             Trigger::DriverUnbind => "driver-unbind",
             Trigger::MovableBars => "movable-bars",
             Trigger::Resize => "resize",

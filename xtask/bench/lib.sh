@@ -144,6 +144,23 @@ wait_for() {
     done
 }
 
+# Waits up to $2 seconds (default 20) for file $1 to be gone.
+wait_gone() {
+    i=0
+    while [ -e "$1" ]; do
+        i=$((i + 1)); [ $i -gt $((${2:-20} * 10)) ] && return 1
+        sleep 0.1
+    done
+}
+
+# Asks the host to do "$@" (e.g. `device_del hda`: unplug the controller from
+# its hot-plug slot through QMP). The request goes to the serial console only,
+# which the host watches; each line is served once.
+host_request() {
+    log "asking the host: $*"
+    echo "barwatch-host: $*" > /dev/console
+}
+
 # Rescans the PCI bus and waits until the HD-audio card's playback device is
 # back; fails, with a log line, if it is not within 30 seconds.
 rescan_hda() {

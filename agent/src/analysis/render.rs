@@ -221,6 +221,7 @@ fn cycle(out: &mut String, j: &Judgement, c: &Cycle) {
     let end = match c.end {
         CycleEnd::Closed => "closed".to_owned(),
         CycleEnd::Removed => "device removed, not back".to_owned(),
+        CycleEnd::Unbound => "driver unbound, device stays".to_owned(),
         CycleEnd::Open => {
             let since = c.steps.first().map_or(0, |m| m.ts_ns);
             format!(

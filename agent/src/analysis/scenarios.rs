@@ -25,6 +25,7 @@ const SH: u32 = 100;
 const KWORKER: u32 = 200;
 const APLAY: u32 = 300;
 const OLD_WORKER: u32 = 400;
+const PCIEHP: u32 = 500;
 
 /// A story about one HD-audio controller, in milliseconds.
 struct Scenario {
@@ -34,6 +35,8 @@ struct Scenario {
     blind_spans: Vec<BlindSpan>,
     cut: bool,
     config: RuleConfig,
+    /// The header lists no mapping of the controller (the kernel hid them).
+    mappings_hidden: bool,
 }
 
 fn story() -> Scenario {
@@ -44,6 +47,7 @@ fn story() -> Scenario {
         blind_spans: Vec::new(),
         cut: false,
         config: RuleConfig::default(),
+        mappings_hidden: false,
     }
 }
 
@@ -51,6 +55,7 @@ fn comm(tid: u32) -> &'static str {
     match tid {
         SH => "sh",
         APLAY => "aplay",
+        PCIEHP => "irq/24-pciehp",
         _ => "kworker/u4:1",
     }
 }
@@ -137,6 +142,42 @@ impl Scenario {
         self.push(ms, 0, SYSFS_PROBE, true, state)
             .call_with(ms, KWORKER, "ioremap", [phys, 0x4000, 0, 0], None, true)
             .returns(ms, KWORKER, "ioremap", NEW_VIRT, true)
+    }
+    /// sysfs shows the device gone.
+    fn device_gone(self, ms: u64) -> Self {
+        let state = EventData::DeviceState {
+            present: false,
+            driver: None,
+            bars: Vec::new(),
+        };
+        self.push(ms, 0, SYSFS_PROBE, true, state)
+    }
+    /// sysfs shows the device present with no driver, BAR0 where it was.
+    fn device_unbound(self, ms: u64) -> Self {
+        let state = EventData::DeviceState {
+            present: true,
+            driver: None,
+            bars: vec![BarRange {
+                index: 0,
+                start: Hex(OLD_PHYS),
+                end: Hex(OLD_PHYS + 0x3fff),
+            }],
+        };
+        self.push(ms, 0, SYSFS_PROBE, true, state)
+    }
+    /// pciehp's IRQ thread removes the device (native hot-unplug): the PCI core
+    /// unbinds the driver, which quiesces and unmaps on that thread.
+    fn hot_unplugged(self, ms: u64) -> Self {
+        self.call(ms, PCIEHP, "pci_stop_and_remove_bus_device", None, false)
+            .call(ms + 1, PCIEHP, "pci_device_remove", None, false)
+            .call(ms + 2, PCIEHP, "snd_card_disconnect", None, false)
+            .returns(ms + 2, PCIEHP, "snd_card_disconnect", 0, false)
+            .call(ms + 3, PCIEHP, "azx_stop_chip", Some(OLD_VIRT), true)
+            .call_with(ms + 4, PCIEHP, "iounmap", [OLD_VIRT, 0, 0, 0], None, true)
+    }
+    /// `rmmod` unbinds the driver from the shell's thread.
+    fn driver_unbinds(self, ms: u64) -> Self {
+        self.call(ms, SH, "pci_device_remove", None, false)
     }
     fn chip_inits(self, ms: u64) -> Self {
         self.call(ms, KWORKER, "azx_init_chip", Some(NEW_VIRT), true)
@@ -278,11 +319,15 @@ impl Scenario {
             driver: Some("snd_hda_intel".into()),
             cards: vec![0],
             bars: vec![format!("0: {OLD_PHYS:#x}-{:#x}", OLD_PHYS + 0x3fff)],
-            mappings: vec![KnownMapping {
-                virt: Hex(OLD_VIRT),
-                size: 0x5000,
-                phys: Hex(OLD_PHYS),
-            }],
+            mappings: if self.mappings_hidden {
+                Vec::new()
+            } else {
+                vec![KnownMapping {
+                    virt: Hex(OLD_VIRT),
+                    size: 0x5000,
+                    phys: Hex(OLD_PHYS),
+                }]
+            },
         }];
         header
     }
@@ -686,6 +731,125 @@ fn a_removed_device_that_stays_away_is_not_open() {
     assert_eq!(j.devices[0].state, State::Removed);
     assert_eq!(j.devices[0].cycles[0].end, CycleEnd::Removed);
     assert_eq!(j.outcome(), Outcome::Pass);
+}
+
+#[test]
+fn a_device_gone_after_its_stop_markers_without_an_iounmap_leaks_its_mapping() {
+    let j = story()
+        .remove_starts(10)
+        .card_disconnects(11)
+        .chip_stops(12)
+        .device_gone(20)
+        .judge();
+    assert_eq!(j.devices[0].state, State::Removed);
+    assert_eq!(j.devices[0].cycles[0].end, CycleEnd::Removed);
+    assert_eq!(j.failed(), ["leaked-mapping"]);
+    let v = &j.rule("leaked-mapping").violations[0];
+    assert_eq!((v.device.as_str(), v.cycle), (HDA, Some(1)));
+    assert!(
+        v.what.contains(&format!("mapping {OLD_VIRT:#x}-"))
+            && v.what.contains(&format!("of {OLD_PHYS:#x}"))
+            && v.what.contains("the device was removed"),
+        "{}",
+        v.what
+    );
+    assert_eq!(v.comm, "sh");
+    assert_eq!(j.outcome(), Outcome::Violation);
+    // Without sysfs' word the device is not known gone: the cycle stays open.
+    let open = story().remove_starts(10).chip_stops(12).judge();
+    assert_eq!(open.devices[0].cycles[0].end, CycleEnd::Open);
+    assert_eq!(open.outcome(), Outcome::Incomplete);
+    // With no mapping of it known, whether one leaked is unknown: not a pass.
+    let mut unknown = story().remove_starts(10).chip_stops(12).device_gone(20);
+    unknown.mappings_hidden = true;
+    let unknown = unknown.judge();
+    assert_eq!(unknown.verdict("leaked-mapping"), Verdict::Incomplete);
+    assert!(
+        unknown
+            .rule("leaked-mapping")
+            .reason
+            .as_ref()
+            .unwrap()
+            .contains(HDA),
+        "{:?}",
+        unknown.rule("leaked-mapping")
+    );
+    assert_eq!(unknown.outcome(), Outcome::Incomplete);
+}
+
+#[test]
+fn a_native_hot_unplug_ends_removed_with_its_own_trigger() {
+    for gone in [true, false] {
+        let mut s = story().stream_starts(0).stream_stops(5).hot_unplugged(10);
+        if gone {
+            s = s.device_gone(20);
+        }
+        let j = s.judge();
+        let (d, c) = (&j.devices[0], &j.devices[0].cycles[0]);
+        assert_eq!(c.trigger, Some(crate::probe_table::Trigger::HotUnplug));
+        assert_eq!((d.state, c.end), (State::Removed, CycleEnd::Removed));
+        assert_eq!(
+            c.quiesce.as_ref().unwrap().what,
+            "snd_card_disconnect returned"
+        );
+        assert!(
+            j.rules.iter().all(|r| r.verdict == Verdict::Pass),
+            "{:?}",
+            j.rules
+        );
+        assert_eq!(j.outcome(), Outcome::Pass);
+    }
+}
+
+#[test]
+fn a_sysfs_remove_stays_a_remove_though_it_runs_the_unlocked_remove_inside() {
+    let j = story()
+        .remove_starts(10)
+        .call(10, SH, "pci_stop_and_remove_bus_device", None, false)
+        .card_disconnects(11)
+        .chip_stops(12)
+        .bar_unmapped(13)
+        .judge();
+    let c = &j.devices[0].cycles[0];
+    assert_eq!(c.trigger, Some(crate::probe_table::Trigger::Remove));
+    assert_eq!(c.end, CycleEnd::Removed);
+    assert_eq!(j.outcome(), Outcome::Pass);
+}
+
+#[test]
+fn a_driver_unloaded_after_a_clean_unmap_leaves_its_device_unbound() {
+    for shown in [true, false] {
+        let mut s = story()
+            .driver_unbinds(10)
+            .card_disconnects(11)
+            .chip_stops(12)
+            .bar_unmapped(13);
+        if shown {
+            s = s.device_unbound(14);
+        }
+        let j = s.judge();
+        let (d, c) = (&j.devices[0], &j.devices[0].cycles[0]);
+        assert_eq!(c.trigger, Some(crate::probe_table::Trigger::DriverUnbind));
+        assert_eq!((d.state, c.end), (State::Unbound, CycleEnd::Unbound));
+        assert_eq!(j.verdict("unbalanced"), Verdict::Pass);
+        assert_eq!(j.outcome(), Outcome::Pass);
+    }
+}
+
+#[test]
+fn an_unbind_that_leaves_the_bar_mapped_leaks_it_and_without_sysfs_stays_open() {
+    let j = story()
+        .driver_unbinds(10)
+        .chip_stops(12)
+        .device_unbound(14)
+        .judge();
+    assert_eq!(j.devices[0].state, State::Unbound);
+    assert_eq!(j.failed(), ["leaked-mapping"]);
+    let v = &j.rule("leaked-mapping").violations[0];
+    assert!(v.what.contains("its driver was unbound"), "{}", v.what);
+    let open = story().driver_unbinds(10).chip_stops(12).judge();
+    assert_eq!(open.devices[0].cycles[0].end, CycleEnd::Open);
+    assert_eq!(open.outcome(), Outcome::Incomplete);
 }
 
 #[test]

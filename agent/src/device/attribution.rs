@@ -64,8 +64,13 @@ struct Known {
     /// the device has just given up (a suspend, a rescan) still arrive.
     old_irqs: Vec<u32>,
     char_devs: Vec<DevNum>,
+    /// Device files it had before: ALSA disconnects a card's files on remove, and
+    /// the ioctls still issued on them (routed to ALSA's stubs) are the device's.
+    old_char_devs: Vec<DevNum>,
     /// Whether the last sysfs read listed it.
     present: bool,
+    /// Whether a driver was bound to it at the last read.
+    bound: bool,
 }
 
 /// A virtual range mapping a physical one, and the device it belongs to.
@@ -81,7 +86,9 @@ impl Known {
     fn state(&self) -> EventData {
         EventData::DeviceState {
             present: self.present,
-            driver: self.present.then(|| self.driver.clone()).flatten(),
+            driver: (self.present && self.bound)
+                .then(|| self.driver.clone())
+                .flatten(),
             bars: self.bars.iter().copied().map(BarRange::from).collect(),
         }
     }
@@ -271,9 +278,20 @@ impl DeviceMap {
             known.old_irqs.retain(|irq| !device.irqs.contains(irq));
             known.old_irqs.extend(given_up);
             known.irqs = device.irqs;
+            known.bound = device.driver.is_some();
             if device.driver.is_some() {
                 known.driver = device.driver;
             }
+            let gone_files: Vec<DevNum> = known
+                .char_devs
+                .iter()
+                .filter(|dev| !device.char_devs.contains(dev))
+                .copied()
+                .collect();
+            known
+                .old_char_devs
+                .retain(|dev| !device.char_devs.contains(dev));
+            known.old_char_devs.extend(gone_files);
             known.char_devs = device.char_devs;
             known.present = true;
         }
@@ -477,7 +495,7 @@ impl DeviceMap {
         let had = |known: &Known| match key {
             Key::Phys(phys) => known.old_bars.iter().any(|bar| bar.contains(phys)),
             Key::Irq(irq) => known.old_irqs.contains(&irq),
-            Key::Dev(_) => false,
+            Key::Dev(dev) => known.old_char_devs.contains(&dev),
         };
         pick(true).or_else(|| pick(false)).or_else(|| {
             self.devices
@@ -775,5 +793,52 @@ mod tests {
         );
         assert_eq!(map.watched().collect::<Vec<_>>(), ["0000:00:03.0"]);
         assert_eq!(map.irqs(), [11]);
+    }
+
+    #[test]
+    fn a_reading_records_the_driver_unbound_then_the_device_gone() {
+        let mut map = watching_hda(vec![hda(OLD_BAR, 27)]);
+        let unbound = PciDevice {
+            driver: None,
+            ..hda(OLD_BAR, 27)
+        };
+        map.update(vec![unbound]);
+        map.update(Vec::new());
+        let states: Vec<EventData> = map.take_changes().into_iter().map(|c| c.state).collect();
+        let bars = vec![BarRange::from(Bar {
+            index: 0,
+            start: OLD_BAR,
+            end: OLD_BAR + 0x3fff,
+        })];
+        assert_eq!(
+            states,
+            [
+                EventData::DeviceState {
+                    present: true,
+                    driver: None,
+                    bars: bars.clone(),
+                },
+                EventData::DeviceState {
+                    present: false,
+                    driver: None,
+                    bars,
+                },
+            ]
+        );
+        // The driver's name is still known, for the accessors of its module.
+        assert_eq!(map.devices[HDA].driver.as_deref(), Some("snd_hda_intel"));
+    }
+
+    #[test]
+    fn an_ioctl_on_a_file_of_a_card_disconnected_by_remove_still_names_the_device() {
+        let mut map = watching_hda(vec![hda(OLD_BAR, 27)]);
+        let disconnected = PciDevice {
+            driver: None,
+            cards: Vec::new(),
+            char_devs: Vec::new(),
+            ..hda(OLD_BAR, 27)
+        };
+        map.update(vec![disconnected]);
+        assert_eq!(map.owner(Key::Dev(PCM)), Some(HDA.to_owned()));
     }
 }

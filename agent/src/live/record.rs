@@ -1,7 +1,7 @@
 //! The recording loop: ring buffer to events to capture file, until a duration
 //! passes, Ctrl-C or SIGTERM, always ending with the trailer.
 
-use std::{future::Future, io::Write, time::Duration};
+use std::{collections::HashSet, future::Future, io::Write, time::Duration};
 
 use aya::maps::{MapData, RingBuf, StackTraceMap};
 use thiserror::Error;
@@ -21,6 +21,7 @@ use crate::{
         sysfs::read_pci_devices,
     },
     event::{Event, EventData, SYSFS_PROBE},
+    probe_table::{Edge, ProbeStatus, Role},
 };
 
 /// How often buffered capture lines reach the file at the latest.
@@ -100,13 +101,14 @@ pub async fn record<W: Write>(
     flush.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut decode_errors = 0u64;
     let mut devices_seen = devices.generation();
+    let mut edges = edge_probes(&probes.table);
 
     let reason = loop {
         tokio::select! {
             ready = ring.readable_mut() => {
                 let mut guard = ready.map_err(RecordError::Wait)?;
                 loop {
-                    let drained = drain(guard.get_inner_mut(), &resolver(&probes, &stacks), &mut devices, &mut writer, observe)?;
+                    let drained = drain(guard.get_inner_mut(), &resolver(&probes, &stacks), &edges, &mut devices, &mut writer, observe)?;
                     decode_errors += drained.errors;
                     // A filter that cannot be updated costs precision or overhead, not
                     // the recording: say so and go on.
@@ -124,6 +126,7 @@ pub async fn record<W: Write>(
                         break;
                     };
                     after_module_load(&mut probes, &mut writer, &module, loaded_ns)?;
+                    edges = edge_probes(&probes.table);
                 }
                 guard.clear_ready();
             }
@@ -143,6 +146,7 @@ pub async fn record<W: Write>(
         let drained = drain(
             ring.get_mut(),
             &resolver(&probes, &stacks),
+            &edges,
             &mut devices,
             &mut writer,
             observe,
@@ -152,6 +156,18 @@ pub async fn record<W: Write>(
             break;
         };
         after_module_load(&mut probes, &mut writer, &module, loaded_ns)?;
+        edges = edge_probes(&probes.table);
+    }
+    // The capture ends with each watched device as it is now: gone, unbound or
+    // back, and where its BARs are.
+    if let Some(now) = reread_sysfs() {
+        devices.update(now);
+    }
+    let now_ns = monotonic_now_ns();
+    for change in devices.take_changes() {
+        let state = device_state_event(now_ns, 0, change);
+        writer.write_event(&state)?;
+        observe(&state);
     }
     let lost = probes.lost_by_probe()?;
     let stacks_lost = probes.stacks_lost()?;
@@ -233,11 +249,32 @@ fn reread_sysfs() -> Option<Vec<PciDevice>> {
         .ok()
 }
 
+/// The probes after whose calls the watched devices' sysfs state is read again:
+/// the PCI core's stop markers (remove, unbind, hot-unplug), after which a
+/// device may be gone or without its driver.
+fn edge_probes(table: &[ProbeStatus]) -> HashSet<String> {
+    table
+        .iter()
+        .filter(|p| p.role == Role::PciLifecycle && p.marks.is_some_and(|m| m.edge == Edge::Stop))
+        .map(|p| p.name.clone())
+        .collect()
+}
+
+/// Whether sysfs is read again after `event`: an unmap of a watched device's
+/// mapping, or one of the `edges` probes.
+fn rereads_after(event: &Event, edges: &HashSet<String>) -> bool {
+    let unmap =
+        matches!(&event.data, EventData::FuncEntry { function, .. } if function == "iounmap");
+    (unmap && event.device.is_some()) || edges.contains(&event.probe)
+}
+
 /// Writes the records waiting in the ring buffer, up to and including the
-/// first module load.
+/// first module load; after the events `edges` and unmaps name, the watched
+/// devices' sysfs state is read again.
 fn drain<W: Write>(
     ring: &mut RingBuf<MapData>,
     symbols: &LiveSymbols<'_>,
+    edges: &HashSet<String>,
     devices: &mut DeviceMap,
     writer: &mut CaptureWriter<W>,
     observe: &mut dyn FnMut(&Event),
@@ -251,8 +288,13 @@ fn drain<W: Write>(
             Ok(record) => {
                 let mut event = decode::to_event(&record, symbols);
                 event.device = devices.attribute(&event, &mut reread_sysfs);
+                if rereads_after(&event, edges)
+                    && let Some(now) = reread_sysfs()
+                {
+                    devices.update(now);
+                }
                 for change in devices.take_changes() {
-                    let state = device_state_event(&event, change);
+                    let state = device_state_event(event.ts_ns, event.cpu, change);
                     writer.write_event(&state)?;
                     observe(&state);
                 }
@@ -273,11 +315,11 @@ fn drain<W: Write>(
 }
 
 /// The capture's record of a watched device's new sysfs state, stamped with the
-/// time of the event that made barwatch read sysfs.
-fn device_state_event(cause: &Event, change: DeviceChange) -> Event {
+/// time (and CPU) of the event that made barwatch read sysfs, or of the end.
+fn device_state_event(ts_ns: u64, cpu: u32, change: DeviceChange) -> Event {
     Event {
-        ts_ns: cause.ts_ns,
-        cpu: cause.cpu,
+        ts_ns,
+        cpu,
         pid: 0,
         tid: 0,
         comm: "barwatch".to_owned(),

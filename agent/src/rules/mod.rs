@@ -9,6 +9,7 @@
 
 mod ioctl_in_window;
 mod irq_in_window;
+mod leaked_mapping;
 mod mmio_after_unmap;
 mod stale_remap;
 mod stop_while_streaming;
@@ -372,6 +373,7 @@ pub fn all() -> Vec<Box<dyn Rule>> {
         Box::new(stale_remap::StaleRemap),
         Box::new(stop_while_streaming::StopWhileStreaming),
         Box::new(unbalanced::Unbalanced),
+        Box::new(leaked_mapping::LeakedMapping),
         Box::new(window_budget::WindowBudget),
     ]
 }

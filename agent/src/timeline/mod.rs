@@ -119,6 +119,9 @@ pub enum CycleEnd {
     Open,
     /// The device was removed and did not come back, as expected of a remove.
     Removed,
+    /// The driver was unbound (unbind, `rmmod`) and the device stays, with no
+    /// driver: a proper end once its BARs are unmapped.
+    Unbound,
 }
 
 /// Something in a cycle that does not follow the story, for the `unbalanced` rule.
@@ -253,15 +256,15 @@ impl Cycle {
         })
     }
 
-    /// The whole cycle as a window, from its first known step. A removed device's
-    /// cycle lasts as long as the device stays away, like an open one: what runs
-    /// on its behalf meanwhile belongs to it.
+    /// The whole cycle as a window, from its first known step. A removed (or
+    /// unbound) device's cycle lasts as long as the device stays away, like an open
+    /// one: what runs on its behalf meanwhile belongs to it.
     pub fn span(&self) -> Option<Window> {
         let start = self.steps.first()?;
         Some(Window {
             start_ns: start.ts_ns,
             end_ns: match self.end {
-                CycleEnd::Open | CycleEnd::Removed => None,
+                CycleEnd::Open | CycleEnd::Removed | CycleEnd::Unbound => None,
                 CycleEnd::Closed => self.steps.last().map(|m| m.ts_ns + 1),
             },
         })
@@ -283,6 +286,11 @@ pub struct DeviceTimeline {
     /// Its memory BARs as sysfs last showed them, with the time they were read
     /// (0: at the start).
     pub bars: Vec<(u64, Vec<BarRange>)>,
+    /// Where the device went away for good, when its timeline ends removed or
+    /// unbound: the sysfs state that showed it gone or without a driver, else the
+    /// last step of its last cycle.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub left: Option<Moment>,
 }
 
 impl DeviceTimeline {
@@ -349,6 +357,9 @@ impl DeviceTimeline {
                 moment.event = renumber(moment.event);
             }
         }
+        if let Some(left) = &mut self.left {
+            left.event = renumber(left.event);
+        }
     }
 
     /// The cycle whose span holds `ts_ns`.
@@ -390,10 +401,22 @@ struct StopStep {
     drivers: bool,
 }
 
+/// What the last sysfs state of a device in the log showed.
+struct Reading {
+    /// The state event.
+    moment: Moment,
+    /// The device was in sysfs.
+    present: bool,
+    /// A driver was bound to it.
+    bound: bool,
+}
+
 /// A device being followed through the log.
 struct Track {
     timeline: DeviceTimeline,
     present: bool,
+    /// The last sysfs state the log recorded for it.
+    reading: Option<Reading>,
     /// Stop markers before this are not the next cycle's: the last cycle's end.
     boundary_ns: u64,
     /// Thread of the last remap, whose probe-done marker makes the device active.
@@ -414,8 +437,10 @@ impl Track {
                 state: if bound { State::Active } else { State::Unbound },
                 cycles: Vec::new(),
                 bars: vec![(0, bars)],
+                left: None,
             },
             present: true,
+            reading: None,
             boundary_ns: 0,
             remap_tid: None,
             seen_edge: false,
@@ -552,18 +577,64 @@ impl Track {
         self.timeline.state = State::Active;
     }
 
+    /// Ends the timeline where the log ends: an open last cycle ends removed when
+    /// the device is gone (or a remove unmapped it), unbound when its driver let
+    /// it go; a device gone without a cycle is removed too.
     fn finish(mut self) -> DeviceTimeline {
-        let removed = self.state() == State::Unmapped
-            && self.timeline.cycles.last().is_some_and(|c| {
-                c.end == CycleEnd::Open && (c.trigger == Some(Trigger::Remove) || !self.present)
-            });
-        if removed {
-            self.timeline.state = State::Removed;
-            if let Some(c) = self.timeline.cycles.last_mut() {
-                c.end = CycleEnd::Removed;
+        let ending = self.ending();
+        let last = self.timeline.cycles.last_mut();
+        let end = match (ending, last) {
+            (Some(end), Some(cycle)) if cycle.end == CycleEnd::Open => {
+                cycle.end = end;
+                Some((end, cycle.steps.last().cloned()))
             }
+            (_, _) if !self.present => Some((CycleEnd::Removed, None)),
+            _ => None,
+        };
+        if let Some((end, last_step)) = end {
+            self.timeline.state = if end == CycleEnd::Unbound {
+                State::Unbound
+            } else {
+                State::Removed
+            };
+            let shown = self.reading.as_ref().filter(|r| !r.present || !r.bound);
+            self.timeline.left = shown.map(|r| r.moment.clone()).or(last_step);
         }
         self.timeline
+    }
+
+    /// How the open last cycle ends with the log, if it ends: removed when sysfs
+    /// shows the device gone or a remove unmapped it; unbound when the driver let
+    /// it go (sysfs shows it without a driver, or an unbind unmapped it) and the
+    /// device stays; `None` while the driver still holds it or is probing again.
+    fn ending(&self) -> Option<CycleEnd> {
+        let cycle = self
+            .timeline
+            .cycles
+            .last()
+            .filter(|c| c.end == CycleEnd::Open)?;
+        if !self.present {
+            return Some(CycleEnd::Removed);
+        }
+        let unmapped = self.state() == State::Unmapped;
+        if !matches!(self.state(), State::Unmapped | State::Quiescing) {
+            return None;
+        }
+        // Only what sysfs showed during the cycle says how it ends.
+        let since = cycle.steps.first().map_or(0, |m| m.ts_ns);
+        let reading = self.reading.as_ref().filter(|r| r.moment.ts_ns >= since);
+        if reading.is_some_and(|r| r.bound) {
+            return None;
+        }
+        let removing = matches!(cycle.trigger, Some(Trigger::Remove | Trigger::HotUnplug));
+        if unmapped && removing {
+            return Some(CycleEnd::Removed);
+        }
+        let unbinding = unmapped && cycle.trigger == Some(Trigger::DriverUnbind);
+        match reading {
+            Some(_) => Some(CycleEnd::Unbound),
+            None => unbinding.then_some(CycleEnd::Unbound),
+        }
     }
 
     /// The largest BAR's length: the size assumed for a mapping made before the
@@ -644,6 +715,11 @@ pub fn build(events: &[Event], probes: &ProbeIndex, watched: &[WatchedDevice]) -
                 if let Some(bdf) = device {
                     let track = entry(&mut tracks, bdf);
                     track.present = *present;
+                    track.reading = Some(Reading {
+                        moment: moment(),
+                        present: *present,
+                        bound: *present && driver.is_some(),
+                    });
                     if driver.is_some() {
                         track.timeline.driver = driver.clone();
                     }

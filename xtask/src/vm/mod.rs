@@ -8,6 +8,7 @@ pub mod cache;
 pub mod fixture;
 pub mod initramfs;
 pub mod qemu;
+pub mod qmp;
 pub mod results;
 pub mod scenario;
 
@@ -146,6 +147,7 @@ pub fn run(name: &str, params: &[(String, String)]) -> Result<RunReport> {
             initramfs: &initramfs,
             cmdline,
             out: &dir,
+            machine: scenario.machine,
         },
         scenario.timeout,
     )?;
@@ -225,6 +227,7 @@ pub fn shell() -> Result<()> {
         initramfs: &initramfs,
         cmdline: "barwatch.scenario=shell".to_owned(),
         out: &dir,
+        machine: qemu::Machine::Pc,
     })
 }
 
@@ -251,6 +254,7 @@ mod tests {
                 expect: Expectation::Clean,
                 timeout: DEFAULT_TIMEOUT,
                 expectations: PathBuf::from("idle-remove-rescan.toml"),
+                machine: crate::vm::qemu::Machine::Pc,
             },
             dir: PathBuf::from("results"),
             status: Some(0),

@@ -1,5 +1,7 @@
 //! Booting the guest under QEMU (TCG), with the HD-audio controller, the `edu`
-//! device and a raw results disk, always reaping QEMU.
+//! device and a raw results disk, always reaping QEMU. On the hot-plug machine
+//! the controller sits in a PCIe hot-plug slot, and the guest asks the host (a
+//! line on its serial console) to unplug it through QMP.
 
 use std::{
     fs,
@@ -11,7 +13,23 @@ use std::{
 
 use anyhow::{Context as _, Result};
 
+use super::qmp;
 use crate::shell;
+
+/// The machine QEMU models, a scenario's choice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Machine {
+    /// `-M pc` (i440FX): every device on the root bus; the first remove and
+    /// rescan after boot moves BARs.
+    Pc,
+    /// `-M q35` with the HD-audio controller (QMP id [`HOTPLUG_ID`]) behind a
+    /// hot-plug capable PCIe root port, native hot-plug (pciehp) rather than
+    /// ACPI's, and a QMP socket for unplugging it from the host.
+    Q35Hotplug,
+}
+
+/// The QMP id of the HD-audio controller in the hot-plug slot.
+pub const HOTPLUG_ID: &str = "hda";
 
 /// Size of the raw disk the guest writes its results to (as a tar archive).
 const RESULTS_DISK_BYTES: u64 = 256 << 20;
@@ -26,6 +44,8 @@ pub struct Boot<'a> {
     pub cmdline: String,
     /// Where the results disk, serial log and unpacked results go.
     pub out: &'a Path,
+    /// The machine to model.
+    pub machine: Machine,
 }
 
 /// What one boot left behind.
@@ -45,9 +65,13 @@ fn qemu(boot: &Boot<'_>, disk: &Path) -> Command {
     // patches its own text on one CPU while the other runs it (kprobes, static
     // keys of tracepoints being detached) was once seen locking both vCPUs up in
     // process_one_work.
+    let machine = match boot.machine {
+        Machine::Pc => "pc",
+        Machine::Q35Hotplug => "q35",
+    };
     cmd.args([
         "-M",
-        "pc",
+        machine,
         "-accel",
         "tcg,thread=single",
         "-m",
@@ -65,10 +89,26 @@ fn qemu(boot: &Boot<'_>, disk: &Path) -> Command {
         "console=ttyS0 panic=-1 loglevel=6 tsc=reliable {}",
         boot.cmdline
     ))
-    .args(["-audiodev", "none,id=snd0", "-device", "intel-hda"])
-    .args(["-device", "hda-duplex,audiodev=snd0", "-device", "edu"])
-    .arg("-drive")
-    .arg(format!("file={},format=raw,if=virtio", disk.display()));
+    .args(["-audiodev", "none,id=snd0"]);
+    match boot.machine {
+        Machine::Pc => cmd.args(["-device", "intel-hda"]),
+        // QEMU's q35 hot-plugs through ACPI by default; off, the root port's
+        // own hot-plug controller (pciehp in the guest) does it.
+        Machine::Q35Hotplug => cmd
+            .args([
+                "-global",
+                "ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off",
+            ])
+            .args([
+                "-device",
+                "pcie-root-port,id=rp1,bus=pcie.0,slot=1,chassis=1",
+            ])
+            .arg("-device")
+            .arg(format!("intel-hda,id={HOTPLUG_ID},bus=rp1")),
+    };
+    cmd.args(["-device", "hda-duplex,audiodev=snd0", "-device", "edu"])
+        .arg("-drive")
+        .arg(format!("file={},format=raw,if=virtio", disk.display()));
     cmd
 }
 
@@ -92,6 +132,12 @@ pub fn run(boot: &Boot<'_>, timeout: Duration) -> Result<Booted> {
         .arg("-serial")
         .arg(format!("file:{}", serial.display()))
         .stdin(Stdio::null());
+    let socket = boot.out.join("qmp.sock");
+    let mut requests = (boot.machine == Machine::Q35Hotplug).then(|| {
+        cmd.arg("-qmp")
+            .arg(format!("unix:{},server=on,wait=off", socket.display()));
+        qmp::Requests::new(&serial, &socket, &boot.out.join("qmp.log"))
+    });
     eprintln!("+ {}", shell::describe(&cmd));
     let mut child = cmd
         .spawn()
@@ -100,6 +146,9 @@ pub fn run(boot: &Boot<'_>, timeout: Duration) -> Result<Booted> {
     let timed_out = loop {
         if child.try_wait()?.is_some() {
             break false;
+        }
+        if let Some(requests) = &mut requests {
+            requests.serve();
         }
         if Instant::now() >= deadline {
             child.kill().ok();
@@ -119,6 +168,8 @@ pub fn run(boot: &Boot<'_>, timeout: Duration) -> Result<Booted> {
 pub fn interactive(boot: &Boot<'_>) -> Result<()> {
     let disk = fresh_disk(boot.out)?;
     let mut cmd = qemu(boot, &disk);
+    // -nographic puts QEMU's monitor on this terminal too (Ctrl-A C), where
+    // `device_del hda` unplugs the controller of the hot-plug machine.
     cmd.arg("-nographic");
     shell::run(&mut cmd)
 }

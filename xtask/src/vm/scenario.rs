@@ -1,10 +1,11 @@
 //! Scenario scripts and what they declare about themselves in header comments:
 //! `# expect: clean` (no Oops allowed), `# expect: oops` (the fixture commits one
 //! on purpose), `# expect: maybe-oops` (the fixture touches unmapped MMIO, but
-//! whether that faults depends on when the CPU's stale TLB entry goes), and
-//! `# timeout: SECONDS`. Each also states what its run must show in an
-//! expectations file, `bench/expect/NAME.toml` (`barwatch check --expect`), which
-//! the guest's check and the tests' replay both judge by.
+//! whether that faults depends on when the CPU's stale TLB entry goes),
+//! `# timeout: SECONDS` and `# machine: pc|q35-hotplug` (see [`Machine`]). Each
+//! also states what its run must show in an expectations file,
+//! `bench/expect/NAME.toml` (`barwatch check --expect`), which the guest's check
+//! and the tests' replay both judge by.
 
 use std::{
     path::{Path, PathBuf},
@@ -12,6 +13,8 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail};
+
+pub use super::qemu::Machine;
 
 /// What the serial log may contain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +41,8 @@ pub struct Scenario {
     pub timeout: Duration,
     /// Its expectations file: the devices, cycles and rules its run must show.
     pub expectations: PathBuf,
+    /// The machine QEMU models.
+    pub machine: Machine,
 }
 
 impl Scenario {
@@ -51,7 +56,11 @@ impl Scenario {
                 Self::names(bench).unwrap_or_default().join(", ")
             )
         })?;
-        let (expect, timeout) = parse_header(&text)?;
+        let Header {
+            expect,
+            timeout,
+            machine,
+        } = parse_header(&text)?;
         let expectations = bench.join("expect").join(format!("{name}.toml"));
         if !expectations.is_file() {
             bail!(
@@ -66,6 +75,7 @@ impl Scenario {
             expect,
             timeout,
             expectations,
+            machine,
         })
     }
 
@@ -79,10 +89,18 @@ impl Scenario {
     }
 }
 
-/// Reads `# expect:` and `# timeout:` from a script's comments.
-fn parse_header(text: &str) -> Result<(Expectation, Duration)> {
+/// What a script's header comments declare.
+struct Header {
+    expect: Expectation,
+    timeout: Duration,
+    machine: Machine,
+}
+
+/// Reads `# expect:`, `# timeout:` and `# machine:` from a script's comments.
+fn parse_header(text: &str) -> Result<Header> {
     let mut expect = Expectation::Clean;
     let mut timeout = super::DEFAULT_TIMEOUT;
+    let mut machine = Machine::Pc;
     for line in text.lines().take_while(|l| l.starts_with('#')) {
         if let Some(value) = line.strip_prefix("# expect:") {
             expect = match value.trim() {
@@ -97,9 +115,19 @@ fn parse_header(text: &str) -> Result<(Expectation, Duration)> {
                 .parse()
                 .with_context(|| format!("`# timeout:{value}` is not a number of seconds"))?;
             timeout = Duration::from_secs(seconds);
+        } else if let Some(value) = line.strip_prefix("# machine:") {
+            machine = match value.trim() {
+                "pc" => Machine::Pc,
+                "q35-hotplug" => Machine::Q35Hotplug,
+                other => bail!("`# machine: {other}` is not pc or q35-hotplug"),
+            };
         }
     }
-    Ok((expect, timeout))
+    Ok(Header {
+        expect,
+        timeout,
+        machine,
+    })
 }
 
 #[cfg(test)]
@@ -108,11 +136,14 @@ mod tests {
 
     #[test]
     fn reads_the_header() {
-        let (expect, timeout) =
-            parse_header("#!/bin/sh\n# expect: oops\n# timeout: 90\necho hi\n").unwrap();
-        assert_eq!(expect, Expectation::Oops);
-        assert_eq!(timeout, Duration::from_secs(90));
+        let header = parse_header("#!/bin/sh\n# expect: oops\n# timeout: 90\necho hi\n").unwrap();
+        assert_eq!(header.expect, Expectation::Oops);
+        assert_eq!(header.timeout, Duration::from_secs(90));
+        assert_eq!(header.machine, Machine::Pc);
+        let header = parse_header("# machine: q35-hotplug\n").unwrap();
+        assert_eq!(header.machine, Machine::Q35Hotplug);
         assert!(parse_header("# expect: maybe\n").is_err());
+        assert!(parse_header("# machine: arm\n").is_err());
     }
 
     #[test]

@@ -963,3 +963,110 @@ fn a_module_loaded_while_watching_is_watched_from_its_first_call() {
         "a point armed for a function the module lacks ends blind: {absent:?}"
     );
 }
+
+/// The watched device's sysfs states in a capture, in order: `(present, bound)`.
+fn sysfs_states(report: &RunReport, bdf: &str) -> Vec<(bool, bool)> {
+    let capture = read_capture(&report.file("capture.jsonl")).expect("the capture reads back");
+    capture
+        .events
+        .iter()
+        .filter(|e| e.device.as_deref() == Some(bdf))
+        .filter_map(|e| match &e.data {
+            EventData::DeviceState {
+                present, driver, ..
+            } => Some((*present, driver.is_some())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_native_hot_unplug_during_playback_ends_removed_and_keeps_every_rule() {
+    let Some(report) = run("playback-hot-unplug") else {
+        return;
+    };
+    // The driver quiesces as on a sysfs remove: every rule holds, the device is gone.
+    let verdict = assert_verdict(&report, 0, &[]);
+    assert_eq!(
+        cycles(&verdict),
+        [("hot-unplug".to_owned(), "removed".to_owned())]
+    );
+    assert!(
+        verdict.rules().iter().all(|(_, v)| v == "pass"),
+        "every rule judged: {:?}",
+        verdict.rules()
+    );
+    let facts = facts(&report);
+    assert_eq!(facts["pciehp_ports"], "1", "pciehp drives the slot");
+    assert_eq!(facts.get("gone_after").map(String::as_str), Some("1"));
+    // The kernel removed it itself, not through sysfs.
+    let truth = &report.truth;
+    assert!(
+        truth.count("remove", "pciehp_unconfigure_device") >= 1
+            && truth.count("remove", "pci_stop_and_remove_bus_device") >= 1,
+        "pciehp removes the controller\n{truth}"
+    );
+    assert_eq!(
+        truth.count("remove", "pci_stop_and_remove_bus_device_locked"),
+        0,
+        "no sysfs remove\n{truth}"
+    );
+    assert!(unmap_on_remove(truth).ts > 0.0);
+    // In pciehp's IRQ thread, as barwatch's stack of the call shows.
+    let capture = read_capture(&report.file("capture.jsonl")).unwrap();
+    let remove = capture
+        .events
+        .iter()
+        .find(|e| e.probe == "kprobe:pci_stop_and_remove_bus_device")
+        .expect("barwatch saw the remove");
+    let EventData::FuncEntry { stack, .. } = &remove.data else {
+        panic!("{remove:?}")
+    };
+    assert!(
+        remove.comm.contains("pciehp")
+            && stack
+                .iter()
+                .any(|f| f.contains("pciehp_unconfigure_device"))
+            && stack.iter().any(|f| f.contains("irq_thread")),
+        "{} {stack:#?}",
+        remove.comm
+    );
+    // sysfs was read again: the capture ends with the controller gone.
+    assert_eq!(
+        sysfs_states(&report, &facts["bdf"]).last(),
+        Some(&(false, false))
+    );
+    assert_counts_match_ground_truth(&report);
+}
+
+#[test]
+fn an_rmmod_after_a_clean_cycle_leaves_the_fixture_device_unbound() {
+    let Some((report, facts)) = run_fixture("fixture-rmmod") else {
+        return;
+    };
+    let verdict = assert_verdict(&report, 0, &[]);
+    assert_eq!(
+        cycles(&verdict),
+        [
+            ("remove".to_owned(), "closed".to_owned()),
+            ("driver-unbind".to_owned(), "unbound".to_owned())
+        ]
+    );
+    assert!(
+        verdict.rules().iter().all(|(_, v)| v == "pass"),
+        "every rule judged: {:?}",
+        verdict.rules()
+    );
+    assert_eq!(facts.get("present_after").map(String::as_str), Some("1"));
+    assert_eq!(facts.get("unbound_after").map(String::as_str), Some("1"));
+    assert!(
+        report.truth.of("iounmap").any(|h| h.phase == "unload"),
+        "the driver unmaps BAR0 on unload\n{}",
+        report.truth
+    );
+    // sysfs was read again: the capture ends with the device there, unbound.
+    assert_eq!(
+        sysfs_states(&report, &facts["fixture_bdf"]).last(),
+        Some(&(true, false))
+    );
+}
