@@ -38,10 +38,14 @@ pub fn check(args: CheckArgs) -> Result<ExitCode> {
     };
     // Opened first, so a path that cannot be written stops the check before its
     // command runs.
-    let junit_file = args
+    let junit = args
         .junit
         .as_deref()
-        .map(|path| barwatch::output::create(path).context("cannot write the JUnit report"))
+        .map(|path| {
+            barwatch::output::create(path)
+                .map(|file| (file, path))
+                .context("cannot write the JUnit report")
+        })
         .transpose()?;
     let (analysis, command) = match &args.capture {
         Some(path) => {
@@ -76,7 +80,7 @@ pub fn check(args: CheckArgs) -> Result<ExitCode> {
     }
     let outcome = expect::outcome(&judgement, &unmet);
     let code = exit_status(outcome);
-    if let (Some(mut file), Some(path)) = (junit_file, &args.junit)
+    if let Some((mut file, path)) = junit
         && let Err(e) = file.write_all(junit::report(&judgement, &unmet).as_bytes())
     {
         say(format_args!(

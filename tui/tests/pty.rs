@@ -168,22 +168,28 @@ fn can_record() -> bool {
     root || skip("not root: recording live needs CAP_BPF and CAP_PERFMON")
 }
 
+/// The barwatch binary the workspace's tests build next to this one, which
+/// live mode runs underneath; `None` (skipped) when it is not built.
+fn barwatch_binary() -> Option<std::path::PathBuf> {
+    let barwatch =
+        std::path::Path::new(env!("CARGO_BIN_EXE_barwatch-tui")).with_file_name("barwatch");
+    (barwatch.exists()
+        || skip(&format!(
+            "{} is not built (run the workspace's tests)",
+            barwatch.display()
+        )))
+    .then_some(barwatch)
+}
+
 #[test]
 fn barwatch_tui_records_live_keeps_the_capture_and_stops_the_recorder_on_quit() {
     if !have_tmux() || !can_record() {
         return;
     }
     // The workspace's tests build the barwatch binary next to this one.
-    let barwatch =
-        std::path::Path::new(env!("CARGO_BIN_EXE_barwatch-tui")).with_file_name("barwatch");
-    if !barwatch.exists()
-        && !skip(&format!(
-            "{} is not built (run the workspace's tests)",
-            barwatch.display()
-        ))
-    {
+    let Some(barwatch) = barwatch_binary() else {
         return;
-    }
+    };
     let dir = std::env::temp_dir().join(format!("barwatch-tui-live-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let capture = dir.join("live.jsonl");
@@ -294,16 +300,9 @@ fn a_live_barwatch_tui_whose_terminal_goes_away_leaves_a_whole_capture() {
     if !have_tmux() || !can_record() {
         return;
     }
-    let barwatch =
-        std::path::Path::new(env!("CARGO_BIN_EXE_barwatch-tui")).with_file_name("barwatch");
-    if !barwatch.exists()
-        && !skip(&format!(
-            "{} is not built (run the workspace's tests)",
-            barwatch.display()
-        ))
-    {
+    let Some(barwatch) = barwatch_binary() else {
         return;
-    }
+    };
     let dir = std::env::temp_dir().join(format!("barwatch-tui-live-hup-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (capture, pid) = (dir.join("live.jsonl"), dir.join("pid"));

@@ -16,9 +16,14 @@ const CLEAN: &str = concat!(
     "/testdata/playback-remove-rescan.jsonl"
 );
 
-/// The capture's lines as JSON values.
+/// The clean capture's lines as JSON values.
 fn lines() -> Vec<Value> {
-    std::fs::read_to_string(CLEAN)
+    lines_of(CLEAN)
+}
+
+/// The lines of the capture at `path` as JSON values.
+fn lines_of(path: &str) -> Vec<Value> {
+    std::fs::read_to_string(path)
         .expect("the bench capture is checked in")
         .lines()
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
@@ -173,11 +178,7 @@ fn deleting_the_unmap_from_a_failing_capture_does_not_turn_it_into_a_pass() {
         "/../tui/testdata/demo-capture.jsonl"
     );
     assert_eq!(check(Path::new(demo)).status, 1, "the demo fails as it is");
-    let mut damaged: Vec<Value> = std::fs::read_to_string(demo)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let mut damaged = lines_of(demo);
     let fixture_unmap = damaged
         .iter()
         .rposition(|l| of_probe(l, "kprobe:iounmap"))

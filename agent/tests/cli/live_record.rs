@@ -8,9 +8,18 @@ use std::{thread, time::Duration};
 
 use crate::util::{self, Recorder, issue_alsa_ioctls, require_privileges};
 use barwatch::{
-    capture::reader::{CaptureEnd, read_capture},
+    capture::reader::{Capture, CaptureEnd, read_capture},
     event::EventData,
 };
+
+/// How many ALSA ioctl entries of thread `tid` a capture holds.
+fn ioctl_entries(capture: &Capture, tid: u32) -> usize {
+    capture
+        .events
+        .iter()
+        .filter(|e| e.tid == tid && matches!(e.data, EventData::IoctlEnter { .. }))
+        .count()
+}
 
 #[test]
 fn records_exactly_the_alsa_ioctls_a_thread_issued() {
@@ -103,11 +112,7 @@ fn a_capture_cut_by_sigkill_stays_readable() {
         "no trailer after SIGKILL: {:?}",
         capture.end
     );
-    let entries = capture
-        .events
-        .iter()
-        .filter(|e| e.tid == tid && matches!(e.data, EventData::IoctlEnter { .. }))
-        .count();
+    let entries = ioctl_entries(&capture, tid);
     assert_eq!(entries, 100, "every ioctl flushed before the kill is there");
 
     let report = util::barwatch(&["report", path.to_str().unwrap()]);
@@ -264,11 +269,7 @@ fn a_capture_deleted_while_recording_is_written_back_whole() {
         "{:?}",
         capture.end
     );
-    let entries = capture
-        .events
-        .iter()
-        .filter(|e| e.tid == tid && matches!(e.data, EventData::IoctlEnter { .. }))
-        .count();
+    let entries = ioctl_entries(&capture, tid);
     assert_eq!(entries, 50, "nothing recorded after the deletion is lost");
 }
 
@@ -310,11 +311,7 @@ fn two_recorders_at_once_each_see_every_ioctl() {
     for path in [&first, &second] {
         let capture = read_capture(path).unwrap();
         assert!(matches!(capture.end, CaptureEnd::Trailer(_)), "{path:?}");
-        let entries = capture
-            .events
-            .iter()
-            .filter(|e| e.tid == tid && matches!(e.data, EventData::IoctlEnter { .. }))
-            .count();
+        let entries = ioctl_entries(&capture, tid);
         assert_eq!(entries, 40, "{path:?} has every ioctl");
     }
 }
