@@ -10,6 +10,7 @@ mod cli;
 
 use std::{
     io::{self, BufWriter, Write},
+    os::fd::AsFd as _,
     process::ExitCode,
 };
 
@@ -319,11 +320,22 @@ fn record(args: RecordArgs) -> Result<()> {
     let (out, target, placed) = capture_output(args.output.as_deref(), || {
         Box::new(BufWriter::new(io::stdout().lock()))
     })?;
+    let output = match &placed {
+        Some(placed) => placed.descriptor(),
+        None => io::stdout().as_fd().try_clone_to_owned(),
+    }
+    .context("cannot watch the capture's output for a reader that went away")?;
+    let until = async {
+        tokio::select! {
+            reason = record::after(args.duration) => reason,
+            reason = record::reader_gone(output) => reason,
+        }
+    };
     let recorded = event_loop()?.block_on(record::record(
         probes,
         devices,
         CaptureWriter::new(out, &header)?,
-        record::after(args.duration),
+        until,
         &mut |_| {},
     ))?;
     tell_fate(placed.as_ref(), &target);
@@ -332,6 +344,7 @@ fn record(args: RecordArgs) -> Result<()> {
         StopReason::Interrupt => "interrupted",
         StopReason::Terminate => "terminated",
         StopReason::CommandDone | StopReason::WaitTimedOut => "done",
+        StopReason::ReaderGone => "its reader went away",
     };
     say(format_args!(
         "barwatch: recorded {} events ({} lost, {} undecodable) from {attached} probe points to {target}; {why}",

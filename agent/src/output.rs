@@ -177,6 +177,12 @@ impl Placed {
         })
     }
 
+    /// Another descriptor of the file, to watch while it is written (see
+    /// [`reader_gone`] for a FIFO).
+    pub fn descriptor(&self) -> io::Result<std::os::fd::OwnedFd> {
+        Ok(self.file.try_clone()?.into())
+    }
+
     /// Looks at the file once writing is over; writes a deleted one back.
     pub fn settle(&self) -> Result<Fate, OutputError> {
         let io = |source: io::Error| OutputError::Io {
@@ -202,6 +208,22 @@ impl Placed {
             _ => Ok(Fate::Moved),
         }
     }
+}
+
+/// Whether nobody can read what is written to `fd` any more: the reader of the
+/// pipe or FIFO went away (`barwatch record | head -1`), or the socket's peer
+/// hung up. A writer that has nothing to write would otherwise never learn it and
+/// go on recording for no one; a regular file or a terminal is never gone.
+pub fn reader_gone(fd: std::os::fd::BorrowedFd<'_>) -> bool {
+    use std::os::fd::AsRawFd as _;
+    let mut poll = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: `poll` is one valid pollfd for the call, which does not block.
+    let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+    ready > 0 && poll.revents & (libc::POLLERR | libc::POLLHUP) != 0
 }
 
 /// Whether users other than the folder's owner can write to `dir`, so could
@@ -314,6 +336,17 @@ mod tests {
         create(&fifo).unwrap().write_all(b"line\n").unwrap();
         assert_eq!(reader.join().unwrap(), "line\n");
         assert_eq!(mode(&fifo), 0o644, "a FIFO keeps its mode");
+    }
+
+    #[test]
+    fn a_pipe_whose_reader_went_away_is_gone_and_a_file_never_is() {
+        use std::os::fd::AsFd as _;
+        let (reader, writer) = std::io::pipe().unwrap();
+        assert!(!reader_gone(writer.as_fd()), "the reader is still there");
+        drop(reader);
+        assert!(reader_gone(writer.as_fd()), "the reader went away");
+        let file = tempfile::tempfile().unwrap();
+        assert!(!reader_gone(file.as_fd()));
     }
 
     #[test]

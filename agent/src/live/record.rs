@@ -54,6 +54,8 @@ pub enum StopReason {
     CommandDone,
     /// The command finished, but a cycle was still open when the wait ended.
     WaitTimedOut,
+    /// Nobody reads the capture any more: the pipe's reader went away.
+    ReaderGone,
 }
 
 /// What a finished recording reports.
@@ -72,6 +74,24 @@ pub async fn after(duration: Option<Duration>) -> StopReason {
         None => std::future::pending::<()>().await,
     }
     StopReason::Duration
+}
+
+/// How often a recording looks whether its output's reader is still there.
+pub const READER_CHECK_EVERY: Duration = Duration::from_millis(200);
+
+/// Resolves once nobody reads `output` any more (see
+/// [`crate::output::reader_gone`]): a recording with nothing to write would not
+/// learn it from a failed write.
+pub async fn reader_gone(output: std::os::fd::OwnedFd) -> StopReason {
+    use std::os::fd::AsFd as _;
+    let mut check = interval(READER_CHECK_EVERY);
+    check.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        check.tick().await;
+        if crate::output::reader_gone(output.as_fd()) {
+            return StopReason::ReaderGone;
+        }
+    }
 }
 
 /// Records from `probes` into `writer` until `until` resolves or a signal arrives,

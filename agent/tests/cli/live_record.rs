@@ -4,7 +4,12 @@
 //! These tests need root (or CAP_BPF + CAP_PERFMON). Without it they say why they
 //! skipped, except under `CI=true`, where a missing precondition is a failure.
 
-use std::{thread, time::Duration};
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
 
 use crate::util::{self, Recorder, issue_alsa_ioctls, require_privileges};
 use barwatch::{
@@ -314,4 +319,141 @@ fn two_recorders_at_once_each_see_every_ioctl() {
         let entries = ioctl_entries(&capture, tid);
         assert_eq!(entries, 40, "{path:?} has every ioctl");
     }
+}
+
+#[test]
+fn sigterm_and_sigint_each_end_a_recording_with_its_trailer() {
+    if !require_privileges() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (signal, name, why) in [
+        (libc::SIGTERM, "SIGTERM", "terminated"),
+        (libc::SIGINT, "SIGINT", "interrupted"),
+    ] {
+        let path = dir.path().join(format!("{name}.jsonl"));
+        let recorder = Recorder::start(&path);
+        let tid = issue_alsa_ioctls(200);
+        thread::sleep(Duration::from_millis(300));
+        let (status, said) = recorder.stop(signal);
+        assert_eq!(status.code(), Some(0), "{name} is a clean stop: {said}");
+        assert!(
+            said.contains(&format!("; {why}")),
+            "it says why it stopped on {name}: {said}"
+        );
+
+        let capture = read_capture(&path).expect("the capture reads back");
+        let CaptureEnd::Trailer(trailer) = &capture.end else {
+            panic!(
+                "{name} ends the capture with its trailer: {:?}",
+                capture.end
+            )
+        };
+        assert_eq!(ioctl_entries(&capture, tid), 200, "{name}: every ioctl");
+        assert_eq!(capture.events.len() as u64, trailer.events, "{name}");
+
+        let file = path.to_str().unwrap();
+        let report = util::barwatch(&["report", file]);
+        let text = String::from_utf8_lossy(&report.stdout);
+        assert_eq!(report.status.code(), Some(0), "{name}: {report:?}");
+        assert!(
+            !text.contains("no trailer") && text.contains("lost 0"),
+            "{name}: the report reads a whole capture:\n{text}"
+        );
+        // This machine has no watched device: a whole record on which nothing
+        // quiesced is incomplete, not a pass.
+        let check = util::barwatch(&["check", "--capture", file]);
+        let verdict = String::from_utf8_lossy(&check.stdout);
+        assert_eq!(check.status.code(), Some(2), "{name}:\n{verdict}");
+        assert!(
+            verdict.starts_with("INCOMPLETE") && !verdict.contains("was cut"),
+            "{name}: incomplete for what was not seen, not for the record:\n{verdict}"
+        );
+    }
+}
+
+#[test]
+fn a_recording_whose_pipe_reader_went_away_ends_quietly_and_promptly() {
+    if !require_privileges() {
+        return;
+    }
+    // Recording only an idle process, barwatch has nothing to write, so no
+    // failed write tells it that `head -1` has gone.
+    let mut idle = Command::new("sleep").arg("120").spawn().unwrap();
+    let mut recorder = Command::new(env!("CARGO_BIN_EXE_barwatch"))
+        .args(["record", "--pid", &idle.id().to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(recorder.stdout.take().unwrap());
+    let mut header = String::new();
+    stdout.read_line(&mut header).unwrap();
+    assert!(header.contains(r#""type":"header""#), "{header}");
+    drop(stdout);
+
+    let gone = Instant::now();
+    let status = loop {
+        if let Some(status) = recorder.try_wait().unwrap() {
+            break Some(status);
+        }
+        if gone.elapsed() > Duration::from_secs(10) {
+            break None;
+        }
+        thread::sleep(Duration::from_millis(50));
+    };
+    let waited = gone.elapsed();
+    if status.is_none() {
+        recorder.kill().unwrap();
+    }
+    let out = recorder.wait_with_output().unwrap();
+    idle.kill().unwrap();
+    idle.wait().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    let status = status.unwrap_or_else(|| {
+        panic!("barwatch record went on recording for nobody 10 s after its reader left: {said}")
+    });
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "a closed pipe is a quiet end: {said}"
+    );
+    assert!(
+        waited < Duration::from_secs(3),
+        "it ended {waited:?} after the reader left"
+    );
+    for noise in ["Broken pipe", "panicked", "error"] {
+        assert!(!said.contains(noise), "no {noise:?} on stderr: {said}");
+    }
+}
+
+#[test]
+fn a_capture_moved_while_recording_is_told_and_whole_at_its_new_place() {
+    if !require_privileges() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("moving.jsonl");
+    let moved = dir.path().join("moved.jsonl");
+    let recorder = Recorder::start(&path);
+    std::fs::rename(&path, &moved).unwrap();
+    let tid = issue_alsa_ioctls(50);
+    thread::sleep(Duration::from_millis(500));
+    let said = recorder.terminate();
+    assert!(
+        said.contains("was moved away from") && said.contains("went on in the moved file"),
+        "the move is told: {said}"
+    );
+    assert!(!path.exists(), "nothing is written back at the old name");
+    let capture = read_capture(&moved).expect("the moved capture reads back");
+    assert!(
+        matches!(capture.end, CaptureEnd::Trailer(_)),
+        "{:?}",
+        capture.end
+    );
+    assert_eq!(
+        ioctl_entries(&capture, tid),
+        50,
+        "nothing after the move is lost"
+    );
 }

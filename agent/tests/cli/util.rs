@@ -83,16 +83,23 @@ impl Recorder {
     }
 
     /// Sends SIGTERM and waits for a clean exit; returns what it said.
-    pub fn terminate(mut self) -> String {
-        self.signal(libc::SIGTERM);
-        let status = self.child.wait().unwrap();
-        let mut stderr = String::new();
-        std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut stderr).ok();
+    pub fn terminate(self) -> String {
+        let (status, stderr) = self.stop(libc::SIGTERM);
         assert!(
             status.success(),
             "barwatch record failed on SIGTERM: {stderr}"
         );
         stderr
+    }
+
+    /// Sends `signal` and waits for the recorder to end; returns its exit status
+    /// and what it said.
+    pub fn stop(mut self, signal: i32) -> (std::process::ExitStatus, String) {
+        self.signal(signal);
+        let status = self.child.wait().unwrap();
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut stderr).ok();
+        (status, stderr)
     }
 
     /// Waits up to `within` for the recorder to end by itself; returns its exit
