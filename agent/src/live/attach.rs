@@ -317,14 +317,16 @@ impl<'a> Attacher<'a> {
         status
     }
 
-    /// Arms function point `point`, whose module `module` is not loaded yet, so it
-    /// sees the module's first call: a tracefs kprobe event the kernel registers as
-    /// the module comes up, with the cookie-keyed program attached to it. Says how,
-    /// or why it cannot be armed (the caller attaches it late instead).
+    /// Arms function point `point` in module `module` through a tracefs kprobe
+    /// event, with the cookie-keyed program attached to it: the kernel registers
+    /// the event as the module comes up, now if it is `loaded`, and again at every
+    /// later load, so the point sees each load from the module's first call. Says
+    /// how, or why it cannot be armed (the caller attaches it directly instead).
     pub fn arm(
         &mut self,
         point: &ProbePoint,
         module: &str,
+        loaded: bool,
         armed: &mut ArmedEvents,
         cookie: u64,
     ) -> Result<ProbeStatus, String> {
@@ -356,9 +358,15 @@ impl<'a> Attacher<'a> {
                 mechanism,
                 failure: None,
             }],
-            note: Some(format!(
-                "armed before {module} loaded (tracefs kprobe event {event}): watched from its first call"
-            )),
+            note: Some(if loaded {
+                format!(
+                    "armed in {module} (tracefs kprobe event {event}): watched again from its first call should {module} be reloaded"
+                )
+            } else {
+                format!(
+                    "armed before {module} loaded (tracefs kprobe event {event}): watched from its first call"
+                )
+            }),
             marks: point.marks(),
         })
     }

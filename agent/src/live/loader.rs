@@ -114,11 +114,15 @@ pub struct LiveProbes {
     state: AttachState,
     /// Function points whose symbol did not exist yet: their module may load later.
     pending: Vec<ProbePoint>,
-    /// Points armed before their module loaded, kept for as long as the probes:
-    /// dropping it detaches them and removes their tracefs events.
+    /// Points armed through tracefs kprobe events, kept for as long as the
+    /// probes: dropping it detaches them and removes their events.
     _armed: Option<ArmedEvents>,
     /// The module each armed point was armed in, by name.
     armed_in: BTreeMap<String, String>,
+    /// Points attached directly to a function of a loaded module, with that
+    /// module: their kprobes go when it is unloaded, and the kernel does not
+    /// register them again when it loads again, so barwatch attaches them anew.
+    attached_in: Vec<(ProbePoint, String)>,
     /// Why points that wait for their module could not be armed, by name.
     not_armed: BTreeMap<String, String>,
     /// Whether the kernel filters IRQs (else [`LiveProbes::watch_irqs`] has nothing to do).
@@ -217,6 +221,8 @@ impl LiveProbes {
         let mut armed = tracefs.as_deref().ok().map(ArmedEvents::new);
         let mut state = AttachState::new(KernelFacts::probe(), options.order, tracefs, types);
         let mut not_armed = BTreeMap::new();
+        let mut armed_in = BTreeMap::new();
+        let mut attached_in = Vec::new();
         let table: Vec<ProbeStatus> = {
             let mut attacher = Attacher::new(&mut ebpf, &kallsyms, &mut state);
             let mut cookie = 0;
@@ -224,7 +230,7 @@ impl LiveProbes {
                 .points
                 .iter()
                 .map(|point| {
-                    let Some(module) = awaits_module(point, &kallsyms) else {
+                    let Some(module) = arm_in(point, &kallsyms) else {
                         if let ProbePoint::Function(f) = point
                             && f.module.is_none()
                             && kallsyms.find(&f.name).is_none()
@@ -237,30 +243,39 @@ impl LiveProbes {
                         return attacher.attach(point);
                     };
                     cookie += 1;
+                    let loaded = module_loaded(module);
                     let result = match armed.as_mut() {
-                        Some(armed) => attacher.arm(point, module, armed, cookie),
+                        Some(armed) => attacher.arm(point, module, loaded, armed, cookie),
                         None => Err("tracefs is not available".to_owned()),
                     };
-                    result.unwrap_or_else(|reason| {
-                        log::info!(
-                            "{} is not armed before {module} loads ({reason}); it is attached when the module loads",
-                            point.name()
-                        );
-                        not_armed.insert(point.name(), reason);
-                        attacher.attach(point)
-                    })
+                    match result {
+                        Ok(status) => {
+                            armed_in.insert(point.name(), module.to_owned());
+                            status
+                        }
+                        Err(reason) if loaded => {
+                            log::info!(
+                                "{} is not armed in {module} ({reason}); it is attached directly, and again should {module} load again",
+                                point.name()
+                            );
+                            let status = attacher.attach(point);
+                            if status.is_attached() {
+                                attached_in.push((point.clone(), module.to_owned()));
+                            }
+                            status
+                        }
+                        Err(reason) => {
+                            log::info!(
+                                "{} is not armed before {module} loads ({reason}); it is attached when the module loads",
+                                point.name()
+                            );
+                            not_armed.insert(point.name(), reason);
+                            attacher.attach(point)
+                        }
+                    }
                 })
                 .collect()
         };
-        let armed_in: BTreeMap<String, String> = options
-            .points
-            .iter()
-            .zip(&table)
-            .filter(|(_, status)| status.is_attached())
-            .filter_map(|(point, _)| {
-                Some((point.name(), awaits_module(point, &kallsyms)?.to_owned()))
-            })
-            .collect();
         // Armed points wait too: should the function turn up in another module
         // than the profile says, it is attached there when that one loads.
         let pending = options
@@ -285,6 +300,7 @@ impl LiveProbes {
             pending,
             _armed: armed,
             armed_in,
+            attached_in,
             not_armed,
             irq_filter_on: irq_on != 0,
         };
@@ -311,15 +327,21 @@ impl LiveProbes {
 
     /// After `module` loaded (at `loaded_ns`, CLOCK_MONOTONIC): re-reads the
     /// kernel's symbols and attaches the function points and tracepoints that were
-    /// waiting for it, marking them late. Returns `None` when the probe table did
-    /// not change, else the spans in which the points attached now were blind
-    /// (from the load to their attach).
+    /// waiting for it, marking them late, and attaches anew the points attached
+    /// directly to an earlier load of it (unloaded since: their kprobes went with
+    /// it). Returns `None` when the probe table did not change, else the spans in
+    /// which the points attached now were blind (from the load to their attach).
     pub fn attach_after_module_load(
         &mut self,
         module: &str,
         loaded_ns: u64,
     ) -> Result<Option<Vec<BlindSpan>>, LiveError> {
-        if self.pending.is_empty() {
+        let (reloaded, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.attached_in)
+            .into_iter()
+            .partition(|(_, m)| m == module);
+        self.attached_in = kept;
+        let reloaded: Vec<ProbePoint> = reloaded.into_iter().map(|(point, _)| point).collect();
+        if self.pending.is_empty() && reloaded.is_empty() {
             return Ok(None);
         }
         self.kallsyms = Kallsyms::load().map_err(LiveError::Kallsyms)?;
@@ -346,6 +368,7 @@ impl LiveProbes {
                     .get(&point.name())
                     .is_none_or(|armed| self.kallsyms.find(&f.name) != Some(Some(armed.as_str())))
             })
+            .chain(reloaded.iter().cloned())
             .collect();
         if ready.is_empty() {
             return Ok(disarmed.then(Vec::new));
@@ -355,7 +378,20 @@ impl LiveProbes {
         let mut blind = Vec::new();
         for point in &ready {
             let mut status = attacher.attach(point);
-            if status.is_attached() {
+            if status.is_attached() && reloaded.contains(point) {
+                status.note = Some(format!(
+                    "attached again after {module} loaded again (a kprobe attached directly goes with \
+                     the unloaded module): calls between the load and the attach were missed"
+                ));
+                blind.push(BlindSpan {
+                    probe: status.name.clone(),
+                    from_ns: loaded_ns,
+                    to_ns: monotonic_now_ns(),
+                    reason: format!(
+                        "attached again only after {module} loaded again; its kprobe had gone with the unloaded module"
+                    ),
+                });
+            } else if status.is_attached() {
                 let why = match (
                     self.not_armed.get(&status.name),
                     self.armed_in.get(&status.name),
@@ -375,6 +411,12 @@ impl LiveProbes {
                     to_ns: monotonic_now_ns(),
                     reason: format!("attached only after {module} loaded{why}"),
                 });
+            }
+            if status.is_attached()
+                && let ProbePoint::Function(f) = point
+                && let Some(Some(within)) = self.kallsyms.find(&f.name)
+            {
+                self.attached_in.push((point.clone(), within.to_owned()));
             }
             match self.table.iter_mut().find(|s| s.name == status.name) {
                 Some(slot) => *slot = status,
@@ -539,14 +581,22 @@ fn fill_filter<K: aya::Pod>(
     Ok(())
 }
 
-/// The module a function point waits for: named by its profile, not loaded yet,
-/// and its symbol not in kallsyms. Such a point can be armed before the load.
-fn awaits_module<'p>(point: &'p ProbePoint, kallsyms: &Kallsyms) -> Option<&'p str> {
+/// The module to arm a function point in through a tracefs kprobe event
+/// (`MODULE:function`): the loaded module kallsyms finds its function in, or the
+/// one its profile names when that is not loaded yet. The kernel registers such
+/// an event again at every load of the module, so the point sees each load from
+/// its first call; `None` for functions of vmlinux, attached directly.
+fn arm_in<'p>(point: &'p ProbePoint, kallsyms: &'p Kallsyms) -> Option<&'p str> {
     let ProbePoint::Function(f) = point else {
         return None;
     };
-    let module = f.module.as_deref()?;
-    (kallsyms.find(&f.name).is_none() && !module_loaded(module)).then_some(module)
+    match kallsyms.find(&f.name) {
+        Some(within) => within,
+        None => {
+            let module = f.module.as_deref()?;
+            (!module_loaded(module)).then_some(module)
+        }
+    }
 }
 
 /// Whether module `name` is loaded (`/sys/module/NAME/initstate`; built-in code has

@@ -1070,3 +1070,106 @@ fn an_rmmod_after_a_clean_cycle_leaves_the_fixture_device_unbound() {
         Some(&(true, false))
     );
 }
+
+/// What barwatch said on stderr in the guest, for the lines that are warnings
+/// or errors: a whole run says how many events it recorded and nothing more.
+fn complaints(report: &RunReport) -> Vec<String> {
+    fs::read_to_string(report.file("record.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| {
+            let l = l.to_lowercase();
+            ["warn", "error", "cannot", "failed"]
+                .iter()
+                .any(|w| l.contains(w))
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn a_module_unloaded_and_loaded_again_while_watched_is_watched_again_from_its_first_call() {
+    // run_fixture compares barwatch with the kernel's own kprobe events (which
+    // the kernel re-arms at every load) call by call, the reload's included.
+    let Some((report, facts)) = run_fixture("fixture-reload-while-attached") else {
+        return;
+    };
+    let truth = &report.truth;
+    assert!(
+        truth.count("reload", "barwatch_fixture_read") > 0
+            && truth.count("rescan", "barwatch_fixture_read") > 0,
+        "the reloaded module reads its BAR at probe and after the rescan\n{truth}"
+    );
+    assert_eq!(
+        facts.get("unbound_after_rmmod").map(String::as_str),
+        Some("1")
+    );
+    assert_eq!(facts.get("rebound").map(String::as_str), Some("1"));
+    let verdict = assert_verdict(&report, 0, &[]);
+    assert_eq!(
+        cycles(&verdict),
+        [
+            ("driver-unbind".to_owned(), "closed".to_owned()),
+            ("remove".to_owned(), "closed".to_owned())
+        ],
+        "the unload and reload close one cycle, the remove and rescan another"
+    );
+    let capture = read_capture(&report.file("capture.jsonl")).unwrap();
+    let read = capture
+        .header
+        .probes
+        .iter()
+        .find(|p| p.name == "kprobe:barwatch_fixture_read")
+        .expect("the probe table lists the fixture's accessor");
+    assert!(
+        read.attached == Some(Mechanism::Kprobe)
+            && read
+                .note
+                .as_deref()
+                .is_some_and(|n| n.contains("armed in barwatch_fixture")),
+        "the accessor is armed through tracefs in the loaded module: {read:?}"
+    );
+    let CaptureEnd::Trailer(trailer) = &capture.end else {
+        panic!("cut capture")
+    };
+    assert!(
+        trailer.blind_spans.is_empty(),
+        "nothing was blind: {:?}",
+        trailer.blind_spans
+    );
+    assert_eq!(complaints(&report), Vec::<String>::new());
+}
+
+#[test]
+fn a_watched_device_removed_for_good_ends_its_cycle_removed_and_keeps_every_rule() {
+    let Some((report, facts)) = run_fixture("fixture-remove-for-good") else {
+        return;
+    };
+    assert_eq!(facts.get("gone_after").map(String::as_str), Some("1"));
+    let verdict = assert_verdict(&report, 0, &[]);
+    assert_eq!(
+        cycles(&verdict),
+        [("remove".to_owned(), "removed".to_owned())]
+    );
+    assert!(
+        verdict.rules().iter().all(|(_, v)| v == "pass"),
+        "every rule judged: {:?}",
+        verdict.rules()
+    );
+    let text = verdict::text(&report);
+    assert!(
+        text.starts_with("PASS") && text.contains("cycle 1 (remove): device removed, not back"),
+        "the report says plainly that the device went away:\n{text}"
+    );
+    assert!(
+        report.truth.count("done", "barwatch_fixture_read") == 0,
+        "nothing of the driver runs once the device is gone\n{}",
+        report.truth
+    );
+    // sysfs was read again: the capture ends with the device gone.
+    assert_eq!(
+        sysfs_states(&report, &facts["fixture_bdf"]).last(),
+        Some(&(false, false))
+    );
+    assert_eq!(complaints(&report), Vec::<String>::new());
+}

@@ -231,6 +231,16 @@ pub fn assert_shows_expected(verdict: &Verdict, path: &Path) {
 /// Prints `barwatch check --capture`'s human report, judged by the expectations
 /// file `expect`, for the test log.
 fn print_report(capture: &Path, expect: &Path) {
+    println!("{}", text_of(capture, expect));
+}
+
+/// The text report of `check --capture` on the run's capture, by the scenario's
+/// expectations: what a person reads.
+pub fn text(report: &RunReport) -> String {
+    text_of(&report.file("capture.jsonl"), &report.scenario.expectations)
+}
+
+fn text_of(capture: &Path, expect: &Path) -> String {
     let output = Command::new(xtask::tasks::root().join("target/release/barwatch"))
         .args(["check", "--expect"])
         .arg(expect)
@@ -238,5 +248,5 @@ fn print_report(capture: &Path, expect: &Path) {
         .arg(capture)
         .output()
         .expect("barwatch runs");
-    println!("{}", String::from_utf8_lossy(&output.stdout));
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
