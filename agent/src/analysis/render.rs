@@ -209,6 +209,17 @@ fn device(out: &mut String, j: &Judgement, d: &DeviceTimeline) {
         if d.cycles.len() == 1 { "" } else { "s" },
         bars.join(", ")
     );
+    if let Some(m) = &d.appeared {
+        let _ = writeln!(
+            out,
+            "    appeared {} ({} [{} {}]): not there when the capture began, so what came before \
+             (a remove whose rescan this is, or nothing: a hot-add) is not judged as a cycle",
+            j.at(m.ts_ns),
+            m.what,
+            m.comm,
+            m.tid
+        );
+    }
     for c in &d.cycles {
         cycle(out, j, c);
     }

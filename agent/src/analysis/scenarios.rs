@@ -37,6 +37,8 @@ struct Scenario {
     config: RuleConfig,
     /// The header lists no mapping of the controller (the kernel hid them).
     mappings_hidden: bool,
+    /// The header lists no device: the controller was not there at the start.
+    absent_at_start: bool,
 }
 
 fn story() -> Scenario {
@@ -48,6 +50,7 @@ fn story() -> Scenario {
         cut: false,
         config: RuleConfig::default(),
         mappings_hidden: false,
+        absent_at_start: false,
     }
 }
 
@@ -301,6 +304,11 @@ impl Scenario {
         });
         self
     }
+    /// The controller was not there when the capture began (removed before it).
+    fn absent_at_start(mut self) -> Self {
+        self.absent_at_start = true;
+        self
+    }
     fn losing(mut self, probe: &'static str, records: u64) -> Self {
         self.lost.push((probe, records));
         self
@@ -329,6 +337,9 @@ impl Scenario {
                 }]
             },
         }];
+        if self.absent_at_start {
+            header.devices.clear();
+        }
         header
     }
 
@@ -897,6 +908,61 @@ fn a_capture_that_starts_after_the_unmap_shows_a_cycle_begun_before_it() {
     assert!(c.started_before_capture);
     assert_eq!(c.end, CycleEnd::Closed);
     assert_eq!(j.failed(), Vec::<&str>::new());
+}
+
+/// barwatch starts after the controller was removed: it sees the rescan's probe
+/// map the BAR, not the remove before it.
+fn arrives_by_rescan(s: Scenario) -> Scenario {
+    s.absent_at_start()
+        .bar_mapped(5, NEW_PHYS, NEW_PHYS)
+        .chip_inits(6)
+}
+
+#[test]
+fn a_device_that_appears_while_recording_is_told_and_its_arrival_not_judged_as_a_cycle() {
+    let j = arrives_by_rescan(story()).judge();
+    let d = &j.devices[0];
+    assert!(d.appeared.is_some(), "{d:?}");
+    assert!(
+        d.cycles.is_empty(),
+        "the arrival is no cycle: {:?}",
+        d.cycles
+    );
+    assert_eq!(
+        j.failed(),
+        Vec::<&str>::new(),
+        "no stale-remap or unbalanced from the unseen start"
+    );
+    assert_ne!(
+        j.outcome(),
+        Outcome::Pass,
+        "nothing whole was seen, nothing passes"
+    );
+    let text = super::render::render(&j);
+    assert!(
+        text.contains("appeared +0.005 s") && text.contains("is not judged as a cycle"),
+        "{text}"
+    );
+}
+
+#[test]
+fn after_a_device_appeared_its_first_whole_cycle_is_judged() {
+    let j = arrives_by_rescan(story())
+        .remove_starts(100)
+        .card_disconnects(101)
+        .call(102, SH, "azx_stop_chip", Some(NEW_VIRT), true)
+        .call_with(103, SH, "iounmap", [NEW_VIRT, 0, 0, 0], None, true)
+        .bar_mapped(150, NEW_PHYS, NEW_PHYS)
+        .chip_inits(151)
+        .judge();
+    let d = &j.devices[0];
+    assert!(d.appeared.is_some());
+    assert_eq!(d.cycles.len(), 1, "{:?}", d.cycles);
+    let c = &d.cycles[0];
+    assert_eq!(c.trigger, Some(crate::probe_table::Trigger::Remove));
+    assert_eq!((c.end, c.started_before_capture), (CycleEnd::Closed, false));
+    assert_eq!(j.failed(), Vec::<&str>::new());
+    assert_eq!(j.outcome(), Outcome::Pass);
 }
 
 #[test]

@@ -291,6 +291,12 @@ pub struct DeviceTimeline {
     /// last step of its last cycle.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub left: Option<Moment>,
+    /// Where a device that was not there when the capture began first shows up
+    /// (a rescan, a hot-add). What came before is not in the capture: the end of
+    /// a cycle begun before it (a remove whose rescan this is) is not judged as a
+    /// cycle, and the report says so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub appeared: Option<Moment>,
 }
 
 impl DeviceTimeline {
@@ -357,8 +363,8 @@ impl DeviceTimeline {
                 moment.event = renumber(moment.event);
             }
         }
-        if let Some(left) = &mut self.left {
-            left.event = renumber(left.event);
+        for moment in [&mut self.left, &mut self.appeared].into_iter().flatten() {
+            moment.event = renumber(moment.event);
         }
     }
 
@@ -438,6 +444,7 @@ impl Track {
                 cycles: Vec::new(),
                 bars: vec![(0, bars)],
                 left: None,
+                appeared: None,
             },
             present: true,
             reading: None,
@@ -689,11 +696,12 @@ pub fn build(events: &[Event], probes: &ProbeIndex, watched: &[WatchedDevice]) -
                         what: format!("ioremap -> {}", Hex(ret.0)),
                         ..moment()
                     };
-                    entry(&mut tracks, bdf).remap(m, life);
+                    entry(&mut tracks, bdf, || m.clone()).remap(m, life);
                 }
             }
             EventData::FuncEntry { function, args, .. } if function == "iounmap" => {
-                let fallback = device.map_or(0x1000, |bdf| entry(&mut tracks, bdf).largest_bar());
+                let fallback =
+                    device.map_or(0x1000, |bdf| entry(&mut tracks, bdf, moment).largest_bar());
                 let life = mappings.unmap(
                     args[0].0,
                     event.device.clone(),
@@ -703,7 +711,7 @@ pub fn build(events: &[Event], probes: &ProbeIndex, watched: &[WatchedDevice]) -
                 );
                 if let Some(bdf) = device {
                     let before = thread_markers(&mut earlier);
-                    entry(&mut tracks, bdf).unmap(moment(), life, &before);
+                    entry(&mut tracks, bdf, moment).unmap(moment(), life, &before);
                     consume(&mut earlier, event);
                 }
             }
@@ -713,7 +721,7 @@ pub fn build(events: &[Event], probes: &ProbeIndex, watched: &[WatchedDevice]) -
                 bars,
             } => {
                 if let Some(bdf) = device {
-                    let track = entry(&mut tracks, bdf);
+                    let track = entry(&mut tracks, bdf, moment);
                     track.present = *present;
                     track.reading = Some(Reading {
                         moment: moment(),
@@ -740,14 +748,14 @@ pub fn build(events: &[Event], probes: &ProbeIndex, watched: &[WatchedDevice]) -
                 match (device, marker.edge) {
                     (Some(bdf), Edge::Stop | Edge::Disconnect | Edge::ChipStop) => {
                         let before = thread_markers(&mut earlier);
-                        if entry(&mut tracks, bdf).stop(stop(), &before) {
+                        if entry(&mut tracks, bdf, moment).stop(stop(), &before) {
                             consume(&mut earlier, event);
                         }
                     }
                     (None, Edge::Stop | Edge::Disconnect | Edge::ChipStop) => {
                         earlier.entry(event.tid).or_default().push(stop());
                     }
-                    (Some(bdf), Edge::Restart) => entry(&mut tracks, bdf).restart(moment()),
+                    (Some(bdf), Edge::Restart) => entry(&mut tracks, bdf, moment).restart(moment()),
                     (None, Edge::Restart) => {
                         // Probe done on the thread that mapped the BAR.
                         for track in tracks.values_mut() {
@@ -787,11 +795,18 @@ fn consume(earlier: &mut HashMap<u32, Vec<StopStep>>, event: &Event) {
     }
 }
 
-/// The track of device `bdf`, created on first sight.
-fn entry<'a>(tracks: &'a mut BTreeMap<String, Track>, bdf: &str) -> &'a mut Track {
-    tracks
-        .entry(bdf.to_owned())
-        .or_insert_with(|| Track::new(bdf, None, Vec::new()))
+/// The track of device `bdf`, created on first sight (`at`) when the capture's
+/// header did not list it: the device appeared while recording.
+fn entry<'a>(
+    tracks: &'a mut BTreeMap<String, Track>,
+    bdf: &str,
+    at: impl FnOnce() -> Moment,
+) -> &'a mut Track {
+    tracks.entry(bdf.to_owned()).or_insert_with(|| {
+        let mut track = Track::new(bdf, None, Vec::new());
+        track.timeline.appeared = Some(at());
+        track
+    })
 }
 
 /// A short label for a step: the function, or the event in words.

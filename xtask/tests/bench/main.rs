@@ -1173,3 +1173,42 @@ fn a_watched_device_removed_for_good_ends_its_cycle_removed_and_keeps_every_rule
     );
     assert_eq!(complaints(&report), Vec::<String>::new());
 }
+
+#[test]
+fn barwatch_started_in_the_middle_of_a_cycle_says_the_device_appeared_and_judges_the_next_whole_cycle()
+ {
+    let Some((report, facts)) = run_fixture("fixture-start-mid-cycle") else {
+        return;
+    };
+    let truth = &report.truth;
+    assert_eq!(
+        truth.count("remove-before", "iounmap"),
+        1,
+        "the remove before barwatch started unmapped BAR0\n{truth}"
+    );
+    // No stale-remap or unbalanced from the start barwatch did not see, and the
+    // whole cycle after it is judged like any other.
+    let verdict = assert_verdict(&report, 0, &[]);
+    assert_eq!(
+        cycles(&verdict),
+        [("remove".to_owned(), "closed".to_owned())],
+        "the rescan barwatch joined late is no cycle; the remove and rescan after it is one"
+    );
+    let device = verdict.json["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["bdf"] == facts["fixture_bdf"].as_str())
+        .expect("the fixture's device has a timeline");
+    let appeared = device["appeared"]["ts_ns"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("the JSON says when the device appeared: {device:#}"));
+    let first_cycle = device["cycles"][0]["steps"][0]["ts_ns"].as_u64().unwrap();
+    assert!(appeared < first_cycle, "{device:#}");
+    let text = verdict::text(&report);
+    assert!(
+        text.contains("appeared +") && text.contains("is not judged as a cycle"),
+        "the report says what it did not see:\n{text}"
+    );
+    assert_eq!(complaints(&report), Vec::<String>::new());
+}
