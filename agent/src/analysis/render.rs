@@ -250,7 +250,12 @@ fn cycle(out: &mut String, j: &Judgement, c: &Cycle) {
     let windows = [("quiesce", c.quiesce_window()), ("unmap", c.unmap_window())];
     for (name, window) in windows {
         if let Some(w) = window {
-            let open = if w.end_ns.is_none() { " (open)" } else { "" };
+            let open = match (w.end_ns, c.end) {
+                (Some(_), _) => "",
+                (None, CycleEnd::Removed) => " (the device is gone)",
+                (None, CycleEnd::Unbound) => " (no driver since)",
+                (None, CycleEnd::Open | CycleEnd::Closed) => " (open)",
+            };
             let _ = writeln!(
                 out,
                 "      {name} window {}{open}",

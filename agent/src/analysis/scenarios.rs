@@ -742,6 +742,13 @@ fn a_removed_device_that_stays_away_is_not_open() {
     assert_eq!(j.devices[0].state, State::Removed);
     assert_eq!(j.devices[0].cycles[0].end, CycleEnd::Removed);
     assert_eq!(j.outcome(), Outcome::Pass);
+    let text = super::render::render(&j);
+    assert!(
+        text.contains("device removed, not back")
+            && text.contains("unmap window 0 µs (the device is gone)")
+            && !text.contains("(open)"),
+        "{text}"
+    );
 }
 
 #[test]
