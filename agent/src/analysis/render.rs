@@ -209,11 +209,12 @@ fn device(out: &mut String, j: &Judgement, d: &DeviceTimeline) {
         if d.cycles.len() == 1 { "" } else { "s" },
         bars.join(", ")
     );
-    if let Some(m) = &d.appeared {
+    if let Some(m) = &d.watched_from {
         let _ = writeln!(
             out,
-            "    appeared {} ({} [{} {}]): not there when the capture began, so what came before \
-             (a remove whose rescan this is, or nothing: a hot-add) is not judged as a cycle",
+            "    first seen {} ({} [{} {}]): not watched when the capture began (not there, or \
+             bound to no watched driver), so what came before (the end of a cycle begun earlier, \
+             such as a remove whose rescan this is) is not judged as a cycle",
             j.at(m.ts_ns),
             m.what,
             m.comm,

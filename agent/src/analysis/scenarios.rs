@@ -926,10 +926,10 @@ fn arrives_by_rescan(s: Scenario) -> Scenario {
 }
 
 #[test]
-fn a_device_that_appears_while_recording_is_told_and_its_arrival_not_judged_as_a_cycle() {
+fn a_device_first_seen_while_recording_is_told_and_its_arrival_not_judged_as_a_cycle() {
     let j = arrives_by_rescan(story()).judge();
     let d = &j.devices[0];
-    assert!(d.appeared.is_some(), "{d:?}");
+    assert!(d.watched_from.is_some(), "{d:?}");
     assert!(
         d.cycles.is_empty(),
         "the arrival is no cycle: {:?}",
@@ -947,13 +947,13 @@ fn a_device_that_appears_while_recording_is_told_and_its_arrival_not_judged_as_a
     );
     let text = super::render::render(&j);
     assert!(
-        text.contains("appeared +0.005 s") && text.contains("is not judged as a cycle"),
+        text.contains("first seen +0.005 s") && text.contains("is not judged as a cycle"),
         "{text}"
     );
 }
 
 #[test]
-fn after_a_device_appeared_its_first_whole_cycle_is_judged() {
+fn after_a_device_is_first_seen_its_first_whole_cycle_is_judged() {
     let j = arrives_by_rescan(story())
         .remove_starts(100)
         .card_disconnects(101)
@@ -963,7 +963,7 @@ fn after_a_device_appeared_its_first_whole_cycle_is_judged() {
         .chip_inits(151)
         .judge();
     let d = &j.devices[0];
-    assert!(d.appeared.is_some());
+    assert!(d.watched_from.is_some());
     assert_eq!(d.cycles.len(), 1, "{:?}", d.cycles);
     let c = &d.cycles[0];
     assert_eq!(c.trigger, Some(crate::probe_table::Trigger::Remove));

@@ -291,12 +291,13 @@ pub struct DeviceTimeline {
     /// last step of its last cycle.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub left: Option<Moment>,
-    /// Where a device that was not there when the capture began first shows up
-    /// (a rescan, a hot-add). What came before is not in the capture: the end of
-    /// a cycle begun before it (a remove whose rescan this is) is not judged as a
-    /// cycle, and the report says so.
+    /// Where a device the capture's header did not list (not there when the
+    /// capture began, or bound to no driver barwatch watched) was first seen (a
+    /// rescan, a hot-add, a driver load). What came before is not in the
+    /// capture: the end of a cycle begun before it (a remove whose rescan this
+    /// is) is not judged as a cycle, and the report says so.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub appeared: Option<Moment>,
+    pub watched_from: Option<Moment>,
 }
 
 impl DeviceTimeline {
@@ -363,7 +364,10 @@ impl DeviceTimeline {
                 moment.event = renumber(moment.event);
             }
         }
-        for moment in [&mut self.left, &mut self.appeared].into_iter().flatten() {
+        for moment in [&mut self.left, &mut self.watched_from]
+            .into_iter()
+            .flatten()
+        {
             moment.event = renumber(moment.event);
         }
     }
@@ -444,7 +448,7 @@ impl Track {
                 cycles: Vec::new(),
                 bars: vec![(0, bars)],
                 left: None,
-                appeared: None,
+                watched_from: None,
             },
             present: true,
             reading: None,
@@ -796,7 +800,7 @@ fn consume(earlier: &mut HashMap<u32, Vec<StopStep>>, event: &Event) {
 }
 
 /// The track of device `bdf`, created on first sight (`at`) when the capture's
-/// header did not list it: the device appeared while recording.
+/// header did not list it: the device is watched from there on.
 fn entry<'a>(
     tracks: &'a mut BTreeMap<String, Track>,
     bdf: &str,
@@ -804,7 +808,7 @@ fn entry<'a>(
 ) -> &'a mut Track {
     tracks.entry(bdf.to_owned()).or_insert_with(|| {
         let mut track = Track::new(bdf, None, Vec::new());
-        track.timeline.appeared = Some(at());
+        track.timeline.watched_from = Some(at());
         track
     })
 }

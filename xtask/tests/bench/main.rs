@@ -1175,7 +1175,7 @@ fn a_watched_device_removed_for_good_ends_its_cycle_removed_and_keeps_every_rule
 }
 
 #[test]
-fn barwatch_started_in_the_middle_of_a_cycle_says_the_device_appeared_and_judges_the_next_whole_cycle()
+fn barwatch_started_in_the_middle_of_a_cycle_says_what_it_did_not_see_and_judges_the_next_whole_cycle()
  {
     let Some((report, facts)) = run_fixture("fixture-start-mid-cycle") else {
         return;
@@ -1200,15 +1200,81 @@ fn barwatch_started_in_the_middle_of_a_cycle_says_the_device_appeared_and_judges
         .iter()
         .find(|d| d["bdf"] == facts["fixture_bdf"].as_str())
         .expect("the fixture's device has a timeline");
-    let appeared = device["appeared"]["ts_ns"]
+    let first_seen = device["watched_from"]["ts_ns"]
         .as_u64()
-        .unwrap_or_else(|| panic!("the JSON says when the device appeared: {device:#}"));
+        .unwrap_or_else(|| panic!("the JSON says where the device was first seen: {device:#}"));
     let first_cycle = device["cycles"][0]["steps"][0]["ts_ns"].as_u64().unwrap();
-    assert!(appeared < first_cycle, "{device:#}");
+    assert!(first_seen < first_cycle, "{device:#}");
     let text = verdict::text(&report);
     assert!(
-        text.contains("appeared +") && text.contains("is not judged as a cycle"),
+        text.contains("first seen +") && text.contains("is not judged as a cycle"),
         "the report says what it did not see:\n{text}"
+    );
+    assert_eq!(complaints(&report), Vec::<String>::new());
+}
+
+#[test]
+fn a_module_reloaded_under_probes_attached_directly_leaves_their_rules_not_checked_not_passed() {
+    let Some(report) = run("fixture-reload-attached-late") else {
+        return;
+    };
+    let truth = &report.truth;
+    assert!(
+        truth.count("reload", "barwatch_fixture_read") > 0,
+        "the reloaded module reads its BAR at probe, before barwatch can attach again\n{truth}"
+    );
+    // Attached again after the reload, barwatch sees every later call.
+    assert_counts_match_ground_truth_between(&report, "remove", "done");
+    let capture = read_capture(&report.file("capture.jsonl")).unwrap();
+    let CaptureEnd::Trailer(trailer) = &capture.end else {
+        panic!("cut capture")
+    };
+    let span = trailer
+        .blind_spans
+        .iter()
+        .find(|s| s.probe == "kprobe:barwatch_fixture_read" && s.reason.contains("loaded again"))
+        .unwrap_or_else(|| {
+            panic!(
+                "the reload's blind span is recorded: {:?}",
+                trailer.blind_spans
+            )
+        });
+    assert!(span.from_ns < span.to_ns, "{span:?}");
+    let read = trailer
+        .final_probes
+        .iter()
+        .find(|p| p.name == "kprobe:barwatch_fixture_read")
+        .expect("the final probe table lists the accessor");
+    assert!(
+        read.is_attached()
+            && read
+                .note
+                .as_deref()
+                .is_some_and(|n| n.contains("attached again")),
+        "{read:?}"
+    );
+    // Live and on replay: incomplete, the accessor's rules not checked and why.
+    let (live, replay) = (verdict::live(&report), verdict::replayed(&report));
+    for v in [&live, &replay] {
+        assert_eq!(v.status, 2, "calls barwatch missed are never passed");
+        let rule = v.json["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == "mmio-after-unmap")
+            .unwrap();
+        assert_eq!(rule["verdict"], "not-checked", "{rule:#}");
+        assert!(
+            rule["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("was blind for") && r.contains("loaded again")),
+            "{rule:#}"
+        );
+    }
+    assert_eq!(
+        live.rules(),
+        replay.rules(),
+        "live and replayed verdicts differ"
     );
     assert_eq!(complaints(&report), Vec::<String>::new());
 }
