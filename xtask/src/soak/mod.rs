@@ -7,7 +7,7 @@
 //! barwatch's memory flat, and the verdict and exit code it should give.
 
 pub mod guest;
-mod table;
+pub mod table;
 pub mod verdict;
 
 use std::{
@@ -27,8 +27,19 @@ use guest::Sample;
 /// Cycles `cargo xtask soak` runs when not told.
 pub const DEFAULT_CYCLES: usize = 50;
 
-/// Cycles between two memory samples when not told (`barwatch.sample_every`).
-pub const DEFAULT_SAMPLE_EVERY: usize = 10;
+/// Cycles between two memory samples in a long soak (`barwatch.sample_every`).
+pub const SAMPLE_EVERY: usize = 10;
+
+/// Cycles between two memory samples in a soak of `cycles`: every
+/// [`SAMPLE_EVERY`], or, in a soak too short for two such samples after the
+/// first cycles, every fifth of it, so growth is still judged over most of it.
+pub fn sample_every(cycles: usize) -> usize {
+    if cycles >= 2 * SAMPLE_EVERY {
+        SAMPLE_EVERY
+    } else {
+        (cycles / 5).max(1)
+    }
+}
 
 /// How much barwatch's resident memory may grow from the first periodic sample
 /// to the last, in kB. Past the first cycles (probes attached, buffers and
@@ -383,7 +394,7 @@ pub fn command(cycles: usize) -> Result<()> {
         .into_iter()
         .map(|kind| {
             eprintln!("soak: {} soak, {cycles} cycles", kind.label());
-            run(kind, cycles, DEFAULT_SAMPLE_EVERY)
+            run(kind, cycles, sample_every(cycles))
         })
         .collect::<Result<Vec<_>>>()?;
     print!("{}", table::render(&runs));
@@ -485,6 +496,14 @@ mod tests {
             table.lines().any(|l| l.starts_with("result") && l.matches("PASS").count() == 2),
             "{table}"
         );
+    }
+
+    #[test]
+    fn short_soaks_sample_memory_often_enough_to_judge_it() {
+        assert_eq!(sample_every(50), 10);
+        assert_eq!(sample_every(20), 10);
+        assert_eq!(sample_every(10), 2);
+        assert_eq!(sample_every(3), 1);
     }
 
     #[test]
