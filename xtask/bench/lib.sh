@@ -255,16 +255,21 @@ hda_setup() {
 soak_begin() {
     SOAK_EVERY=$(param sample_every 10)
     : > $R/soak-rss.txt
+    : > $R/soak-memory.txt
     : > $R/soak-cycles.txt
     dmesg -c > $R/kernel-log.txt
     soak_sample 0
 }
 
-# Appends barwatch's VmRSS and VmHWM at cycle $1 to $R/soak-rss.txt.
+# Appends barwatch's VmRSS and VmHWM at cycle $1 to $R/soak-rss.txt, and how
+# its memory splits (heap, files, shared: RssAnon, RssFile, RssShmem, VmData) to
+# $R/soak-memory.txt, to tell a growth's kind.
 soak_sample() {
-    rss=$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/$BARWATCH/status)
-    hwm=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/$BARWATCH/status)
+    cp /proc/$BARWATCH/status /tmp/soak-status 2>/dev/null || : > /tmp/soak-status
+    rss=$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' /tmp/soak-status)
+    hwm=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' /tmp/soak-status)
     echo "$1 ${rss:-gone} ${hwm:-gone}" >> $R/soak-rss.txt
+    echo "cycle $1" $(grep -E '^(RssAnon|RssFile|RssShmem|VmData):' /tmp/soak-status) >> $R/soak-memory.txt
 }
 
 # Closes cycle $1: its kernel log, its complaints, a memory sample when due.

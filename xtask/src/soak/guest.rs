@@ -42,7 +42,9 @@ pub fn parse_samples(text: &str) -> Result<Vec<Sample>> {
                 })
             };
             Ok(Sample {
-                cycle: cycle.parse().with_context(|| format!("`{line}`: no cycle number"))?,
+                cycle: cycle
+                    .parse()
+                    .with_context(|| format!("`{line}`: no cycle number"))?,
                 rss_kb: number(rss)?,
                 hwm_kb: number(hwm)?,
             })
@@ -59,7 +61,10 @@ pub fn parse_cycles(text: &str) -> Result<Vec<CycleLog>> {
                 .split_once(' ')
                 .with_context(|| format!("`{line}` is not `CYCLE COMPLAINTS`"))?;
             Ok(CycleLog {
-                cycle: cycle.trim().parse().with_context(|| format!("`{line}`: no cycle"))?,
+                cycle: cycle
+                    .trim()
+                    .parse()
+                    .with_context(|| format!("`{line}`: no cycle"))?,
                 complaints: complaints
                     .trim()
                     .parse()

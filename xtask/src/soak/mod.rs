@@ -159,6 +159,10 @@ pub struct SoakRun {
     pub outcome: String,
     /// `barwatch check`'s exit status in the guest.
     pub exit: Option<i32>,
+    /// Where judging the capture again on the host (`check --capture`, the whole
+    /// record at once) gave other rule verdicts or evidence than the guest's
+    /// live check, which forgets settled events as it goes; `None` when they agree.
+    pub replay_differs: Option<String>,
     /// The scenario script's exit status.
     pub script_status: Option<i32>,
     /// Whether QEMU was killed at the timeout.
@@ -252,6 +256,11 @@ impl SoakRun {
                 ("violation", 1)
             }
         };
+        if let Some(difference) = &self.replay_differs {
+            failed.push(format!(
+                "the capture judged again on the host disagrees with the live check: {difference}"
+            ));
+        }
         if self.outcome != outcome || self.exit != Some(exit) {
             failed.push(format!(
                 "barwatch said {} with exit {:?}; expected {outcome} with exit {exit}",
@@ -288,6 +297,7 @@ impl SoakRun {
             "violations_outside_cycles": self.violations_outside,
             "outcome": self.outcome,
             "exit": self.exit,
+            "replay_agrees": self.replay_differs.is_none(),
             "seconds": self.seconds,
             "failures": self.failures(),
             "results": self.results,
@@ -325,7 +335,10 @@ pub fn run(kind: Kind, cycles: usize, sample_every: usize) -> Result<SoakRun> {
     let cycles_text = or_note(guest::read(&results, "soak-cycles.txt"));
     let verdict_text = or_note(guest::read(&results, "verdict.json"));
     let facts = facts(&or_note(guest::read(&results, "facts")));
-    let exit = or_note(guest::read(&results, "check-status")).trim().parse().ok();
+    let exit = or_note(guest::read(&results, "check-status"))
+        .trim()
+        .parse()
+        .ok();
     let samples = guest::parse_samples(&samples_text).unwrap_or_else(|e| {
         unread.push(format!("{e:#}"));
         Vec::new()
@@ -352,6 +365,10 @@ pub fn run(kind: Kind, cycles: usize, sample_every: usize) -> Result<SoakRun> {
             }
         })
         .collect();
+    let replay_differs = match replay(&results, &report.scenario.expectations) {
+        Ok(replayed) => differences(&verdict, &replayed),
+        Err(e) => Some(format!("{e:#}")),
+    };
     let fixture = facts.get("fixture_bdf").map(String::as_str).unwrap_or("");
     let (violating, outside) = verdict::violating_cycles(&verdict, fixture);
     Ok(SoakRun {
@@ -369,12 +386,67 @@ pub fn run(kind: Kind, cycles: usize, sample_every: usize) -> Result<SoakRun> {
         violations_outside: outside,
         outcome: verdict["outcome"].as_str().unwrap_or("none").to_owned(),
         exit,
+        replay_differs,
         script_status: report.status,
         timed_out: report.timed_out,
         seconds,
         unread,
         results,
     })
+}
+
+/// The verdict of the run's capture judged whole on the host by the scenario's
+/// expectations (`barwatch check --json --capture`).
+fn replay(results: &Path, expectations: &Path) -> Result<Value> {
+    let barwatch = vm::root().join("target/release/barwatch");
+    let output = crate::shell::output(
+        std::process::Command::new(&barwatch)
+            .args(["check", "--json", "--expect"])
+            .arg(expectations)
+            .arg("--capture")
+            .arg(results.join("capture.jsonl")),
+    )?;
+    serde_json::from_slice(&output.stdout).with_context(|| {
+        format!(
+            "{} check --capture printed no JSON verdict: {}",
+            barwatch.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        )
+    })
+}
+
+/// What differs between the live and the replayed verdict: the outcome, or a
+/// rule's verdict or evidence.
+fn differences(live: &Value, replayed: &Value) -> Option<String> {
+    if live["outcome"] != replayed["outcome"] {
+        return Some(format!(
+            "outcome {} live, {} replayed",
+            live["outcome"], replayed["outcome"]
+        ));
+    }
+    let rules = |v: &Value| v["rules"].as_array().cloned().unwrap_or_default();
+    let (live, replayed) = (rules(live), rules(replayed));
+    if live.len() != replayed.len() {
+        return Some(format!(
+            "{} rules live, {} replayed",
+            live.len(),
+            replayed.len()
+        ));
+    }
+    live.iter()
+        .zip(&replayed)
+        .find(|(l, r)| l != r)
+        .map(|(l, r)| {
+            let count = |v: &Value| v["violations"].as_array().map_or(0, Vec::len);
+            format!(
+                "rule {}: {} with {} violations live, {} with {} replayed",
+                l["id"],
+                l["verdict"],
+                count(l),
+                r["verdict"],
+                count(r)
+            )
+        })
 }
 
 /// `KEY=VALUE` lines of a scenario's facts file.
@@ -409,7 +481,11 @@ pub fn command(cycles: usize) -> Result<()> {
     println!("soak: the results are in {}", out.display());
     let failed: Vec<String> = runs
         .iter()
-        .flat_map(|r| r.failures().into_iter().map(|f| format!("{}: {f}", r.kind.scenario())))
+        .flat_map(|r| {
+            r.failures()
+                .into_iter()
+                .map(|f| format!("{}: {f}", r.kind.scenario()))
+        })
         .collect();
     if !failed.is_empty() {
         bail!("the soak missed its criteria:\n  {}", failed.join("\n  "));
@@ -465,6 +541,7 @@ mod tests {
             violations_outside: 0,
             outcome: "pass".to_owned(),
             exit: Some(0),
+            replay_differs: None,
             script_status: Some(0),
             timed_out: false,
             seconds: 600,
@@ -493,9 +570,33 @@ mod tests {
         let table = table::render(&[run, buggy(50, 50)]);
         assert!(table.contains("RSS kB at cycle 50"), "{table}");
         assert!(
-            table.lines().any(|l| l.starts_with("result") && l.matches("PASS").count() == 2),
+            table
+                .lines()
+                .any(|l| l.starts_with("result") && l.matches("PASS").count() == 2),
             "{table}"
         );
+    }
+
+    #[test]
+    fn a_replay_that_judges_otherwise_than_the_live_check_is_told() {
+        let live = json!({"outcome": "violation", "rules": [
+            {"id": "work-in-window", "verdict": "fail", "violations": [{"cycle": 1}, {"cycle": 2}]},
+        ]});
+        assert_eq!(differences(&live, &live), None);
+        let fewer = json!({"outcome": "violation", "rules": [
+            {"id": "work-in-window", "verdict": "fail", "violations": [{"cycle": 1}]},
+        ]});
+        assert_eq!(
+            differences(&live, &fewer).as_deref(),
+            Some(
+                "rule \"work-in-window\": \"fail\" with 2 violations live, \"fail\" with 1 replayed"
+            )
+        );
+        let passed = json!({"outcome": "pass", "rules": []});
+        assert!(differences(&live, &passed).unwrap().starts_with("outcome"));
+        let mut run = buggy(10, 10);
+        run.replay_differs = differences(&live, &fewer);
+        assert!(run.failures()[0].contains("disagrees with the live check"));
     }
 
     #[test]
@@ -541,7 +642,9 @@ mod tests {
         let failures = run.failures();
         assert!(failures.iter().any(|f| f.contains("cut")), "{failures:?}");
         assert!(
-            failures.iter().any(|f| f.contains("expected violation with exit 1")),
+            failures
+                .iter()
+                .any(|f| f.contains("expected violation with exit 1")),
             "{failures:?}"
         );
     }

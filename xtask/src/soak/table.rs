@@ -11,7 +11,9 @@ pub fn render(runs: &[SoakRun]) -> String {
         rows.push((label.to_owned(), runs.iter().map(cell).collect()));
     };
     row("soak", &|r| r.kind.label().to_owned());
-    row("cycles run", &|r| format!("{} of {}", r.cycles_run, r.cycles_asked));
+    row("cycles run", &|r| {
+        format!("{} of {}", r.cycles_run, r.cycles_asked)
+    });
     row("cycles closed", &|r| {
         r.devices
             .iter()
@@ -27,7 +29,11 @@ pub fn render(runs: &[SoakRun]) -> String {
             "{} lines in {} cycles{}",
             r.complaints,
             r.cycles_with_complaints,
-            if r.kind == Kind::Buggy { " (expected)" } else { "" }
+            if r.kind == Kind::Buggy {
+                " (expected)"
+            } else {
+                ""
+            }
         )
     });
     row("cycles with a violation", &|r| {
@@ -69,9 +75,22 @@ pub fn render(runs: &[SoakRun]) -> String {
             r.exit.map_or("none".to_owned(), |e| e.to_string())
         )
     });
+    row("replayed on the host", &|r| {
+        if r.replay_differs.is_none() {
+            "same verdict"
+        } else {
+            "differs"
+        }
+        .to_owned()
+    });
     row("guest ran", &|r| format!("{} s", r.seconds));
     row("result", &|r| {
-        if r.failures().is_empty() { "PASS" } else { "FAIL" }.to_owned()
+        if r.failures().is_empty() {
+            "PASS"
+        } else {
+            "FAIL"
+        }
+        .to_owned()
     });
     let label_width = rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
     let widths: Vec<usize> = (0..runs.len())
@@ -90,7 +109,12 @@ pub fn render(runs: &[SoakRun]) -> String {
         for f in r.failures() {
             let _ = writeln!(out, "{}: {f}", r.kind.scenario());
         }
-        let _ = writeln!(out, "{}: results in {}", r.kind.scenario(), r.results.display());
+        let _ = writeln!(
+            out,
+            "{}: results in {}",
+            r.kind.scenario(),
+            r.results.display()
+        );
     }
     out
 }

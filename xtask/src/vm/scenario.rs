@@ -135,7 +135,9 @@ fn parse_header(text: &str) -> Result<Header> {
         } else if let Some(value) = line.strip_prefix("# ground-truth:") {
             ground_truth = match value.trim() {
                 "none" => false,
-                other => bail!("`# ground-truth: {other}` is not none (leave the line out to trace it)"),
+                other => {
+                    bail!("`# ground-truth: {other}` is not none (leave the line out to trace it)")
+                }
             };
         }
     }
