@@ -262,14 +262,16 @@ soak_begin() {
 }
 
 # Appends barwatch's VmRSS and VmHWM at cycle $1 to $R/soak-rss.txt, and how
-# its memory splits (heap, files, shared: RssAnon, RssFile, RssShmem, VmData) to
-# $R/soak-memory.txt, to tell a growth's kind.
+# its memory splits (heap, files, shared: RssAnon, RssFile, RssShmem, VmData)
+# and the CPU it used so far (user and system clock ticks) to
+# $R/soak-memory.txt, to tell a growth's kind and what judging costs.
 soak_sample() {
     cp /proc/$BARWATCH/status /tmp/soak-status 2>/dev/null || : > /tmp/soak-status
     rss=$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' /tmp/soak-status)
     hwm=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' /tmp/soak-status)
     echo "$1 ${rss:-gone} ${hwm:-gone}" >> $R/soak-rss.txt
-    echo "cycle $1" $(grep -E '^(RssAnon|RssFile|RssShmem|VmData):' /tmp/soak-status) >> $R/soak-memory.txt
+    echo "cycle $1" $(grep -E '^(RssAnon|RssFile|RssShmem|VmData):' /tmp/soak-status) \
+        "cpu_ticks:" $(cut -d' ' -f14,15 /proc/$BARWATCH/stat 2>/dev/null) >> $R/soak-memory.txt
 }
 
 # Closes cycle $1: its kernel log, its complaints, a memory sample when due.
