@@ -35,9 +35,9 @@ impl Default for Retention {
     /// Settles from 4 096 events, half a second behind the newest: far more
     /// than the ring buffers reorder. That is two or three remove/rescan cycles
     /// of HD-audio playback on the bench (about 1 500 events each) and a few MB
-    /// (the bench guest's `barwatch check` grew about 460 bytes per event kept),
+    /// (the bench guest's `barwatch check` grew about 350 bytes per event kept),
     /// so a soak's memory levels off within its first cycles; at 100 000 the
-    /// first settle came after some 65 cycles and the memory of a 50-cycle soak
+    /// first settle came after some 70 cycles and the memory of a 50-cycle soak
     /// grew all along (20 MB from cycle 10 to 50).
     fn default() -> Self {
         Retention {

@@ -45,10 +45,9 @@ pub fn sample_every(cycles: usize) -> usize {
 /// to the last, in kB. Past the first cycles (probes attached, buffers and
 /// maps at their size) a barwatch that keeps only a bounded window of events
 /// holds per cycle just the cycle's summary (its steps: a few kB). Retaining
-/// the events themselves would cost about a kB each (the analysis' own
-/// benchmark target) at hundreds to thousands of events per cycle, so 40 cycles
-/// would add tens of MB; 4 MiB leaves room for the allocator's noise and
-/// catches a leak of a hundred events a cycle.
+/// the events themselves cost about 350 bytes each in the bench guest, at some
+/// 1 500 events per clean cycle: 40 cycles added 20 MB; 4 MiB leaves room for
+/// the allocator's noise and catches a leak of a few hundred events a cycle.
 pub const RSS_GROWTH_BOUND_KB: u64 = 4096;
 
 /// Which soak.
