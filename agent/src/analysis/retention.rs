@@ -103,7 +103,12 @@ pub(super) fn keep_mask(
                         streams.insert((d, args[0].0), (i, false));
                     }
                     (Some(d), Some(Edge::StreamStop)) => {
-                        if let Some((start, true)) = streams.remove(&(d, args[0].0)) {
+                        // A start kept for any reason (a chip stop saw it
+                        // running, or it is its function's first call) keeps
+                        // its stop: alone it would run on for good.
+                        if let Some((start, seen)) = streams.remove(&(d, args[0].0))
+                            && (seen || keep[start])
+                        {
                             keep[start] = true;
                             keep[i] = true;
                         }

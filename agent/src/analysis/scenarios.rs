@@ -1039,6 +1039,30 @@ fn a_device_removed_for_good_does_not_stop_the_analysis_forgetting() {
     assert!(bounded.forgotten() > 900, "forgot {}", bounded.forgotten());
 }
 
+#[test]
+fn a_stream_kept_as_its_functions_first_start_keeps_its_stop_when_settled() {
+    // Seen on the bench's soak: a stop whose start came before the capture is
+    // the first stop call, so the stream started next is the first start call,
+    // kept for good; forgetting its stop left it running at every chip stop.
+    let mut s = story()
+        .stream_stops(0)
+        .stream_starts(10)
+        .stream_stops(13)
+        .remove_starts(50)
+        .card_disconnects(51)
+        .chip_stops(52)
+        .bar_unmapped(53)
+        .bar_mapped(60, NEW_PHYS, NEW_PHYS)
+        .chip_inits(61);
+    for i in 0..20 {
+        s = s.ioctl_by(600, 70 + i * 2, Some(71 + i * 2), false);
+    }
+    let (bounded, judged, whole) = bounded_and_whole(&s);
+    assert!(bounded.forgotten() > 0, "nothing settled");
+    assert_eq!(judged, whole);
+    assert_eq!(s.judge().failed(), Vec::<&str>::new());
+}
+
 proptest! {
     #[test]
     fn a_bounded_analysis_judges_exactly_as_one_that_keeps_everything(
