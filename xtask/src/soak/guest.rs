@@ -15,6 +15,8 @@ pub struct Sample {
     pub rss_kb: u64,
     /// Peak resident set size so far (VmHWM), kB.
     pub hwm_kb: u64,
+    /// Its anonymous part (RssAnon: the heap), kB.
+    pub anon_kb: u64,
 }
 
 /// One finished cycle, as the guest saw it.
@@ -26,15 +28,15 @@ pub struct CycleLog {
     pub complaints: usize,
 }
 
-/// Parses `soak-rss.txt`: `CYCLE RSS HWM` lines. A sample of a barwatch that was
+/// Parses `soak-rss.txt`: `CYCLE RSS HWM ANON` lines. A sample of a barwatch that was
 /// gone (`gone`) is an error: its memory is unknown.
 pub fn parse_samples(text: &str) -> Result<Vec<Sample>> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();
-            let [cycle, rss, hwm] = fields[..] else {
-                bail!("`{line}` is not `CYCLE RSS HWM`");
+            let [cycle, rss, hwm, anon] = fields[..] else {
+                bail!("`{line}` is not `CYCLE RSS HWM ANON`");
             };
             let number = |field: &str| {
                 field.parse::<u64>().with_context(|| {
@@ -47,6 +49,7 @@ pub fn parse_samples(text: &str) -> Result<Vec<Sample>> {
                     .with_context(|| format!("`{line}`: no cycle number"))?,
                 rss_kb: number(rss)?,
                 hwm_kb: number(hwm)?,
+                anon_kb: number(anon)?,
             })
         })
         .collect()
@@ -90,18 +93,19 @@ mod tests {
 
     #[test]
     fn reads_memory_samples() {
-        let samples = parse_samples("0 9000 9100\n10 9400 9800\n").unwrap();
+        let samples = parse_samples("0 9000 9100 8000\n10 9400 9800 8100\n").unwrap();
         assert_eq!(
             samples[1],
             Sample {
                 cycle: 10,
                 rss_kb: 9400,
-                hwm_kb: 9800
+                hwm_kb: 9800,
+                anon_kb: 8100,
             }
         );
-        let gone = parse_samples("0 9000 9100\n10 gone gone\n").unwrap_err();
+        let gone = parse_samples("0 9000 9100 8000\n10 gone gone gone\n").unwrap_err();
         assert!(format!("{gone:#}").contains("still running"), "{gone:#}");
-        assert!(parse_samples("10 9400\n").is_err());
+        assert!(parse_samples("10 9400 9800\n").is_err());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::{collections::BTreeSet, fmt::Write as _};
 
-use super::{Kind, RSS_GROWTH_BOUND_KB, SoakRun};
+use super::{HEAP_GROWTH_BOUND_KB, Kind, SoakRun};
 
 /// The table of `runs`, then each run's missed criteria (or that it met them).
 pub fn render(runs: &[SoakRun]) -> String {
@@ -43,7 +43,7 @@ pub fn render(runs: &[SoakRun]) -> String {
         .iter()
         .flat_map(|r| r.samples.iter().map(|s| s.cycle))
         .collect();
-    for cycle in sampled {
+    for cycle in sampled.iter().copied() {
         row(&format!("RSS kB at cycle {cycle}"), &|r| {
             r.samples
                 .iter()
@@ -57,15 +57,27 @@ pub fn render(runs: &[SoakRun]) -> String {
             .map_or("-".to_owned(), |s| s.hwm_kb.to_string())
     });
     row(
-        &format!("RSS growth (bound {RSS_GROWTH_BOUND_KB} kB)"),
-        &|r| match r.memory_span() {
-            Some((first, last)) => format!(
-                "{:+} kB, cycle {} to {}",
-                last.rss_kb as i64 - first.rss_kb as i64,
-                first.cycle,
-                last.cycle
-            ),
-            None => "-".to_owned(),
+        "RSS growth",
+        &|r| match (r.memory_span(), r.rss_growth_kb()) {
+            (Some((first, last)), Some(grown)) => {
+                format!("{grown:+} kB, cycle {} to {}", first.cycle, last.cycle)
+            }
+            _ => "-".to_owned(),
+        },
+    );
+    for cycle in sampled.iter().copied() {
+        row(&format!("heap kB (RssAnon) at cycle {cycle}"), &|r| {
+            r.samples
+                .iter()
+                .find(|s| s.cycle == cycle)
+                .map_or("-".to_owned(), |s| s.anon_kb.to_string())
+        });
+    }
+    row(
+        &format!("heap growth (bound {HEAP_GROWTH_BOUND_KB} kB)"),
+        &|r| {
+            r.heap_growth_kb()
+                .map_or("-".to_owned(), |g| format!("{g:+} kB"))
         },
     );
     row("verdict (exit code)", &|r| {
