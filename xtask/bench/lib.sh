@@ -243,3 +243,49 @@ hda_setup() {
     echo "bdf=$HDA_BDF" >> $R/facts
     echo "bar0_before=$(bar0 $HDA_BDF)" >> $R/facts
 }
+
+# The soak's bookkeeping (soak-clean, soak-buggy): soak_begin before the first
+# cycle, soak_cycle_done N after each, soak_end after the last. Samples of
+# barwatch's memory (VmRSS, VmHWM and RssAnon of `barwatch check`, in kB) go to
+# $R/soak-rss.txt as `CYCLE RSS HWM ANON`: at the start, every $SOAK_EVERY cycles
+# (barwatch.sample_every, default 10) and at the end. Each cycle's new kernel
+# log is moved (dmesg -c) to $R/kernel-log.txt, so nothing wraps however many
+# cycles run, and its complaints counted in $R/soak-cycles.txt as
+# `CYCLE COMPLAINTS`.
+soak_begin() {
+    SOAK_EVERY=$(param sample_every 10)
+    : > $R/soak-rss.txt
+    : > $R/soak-memory.txt
+    : > $R/soak-cycles.txt
+    dmesg -c > $R/kernel-log.txt
+    soak_sample 0
+}
+
+# Appends barwatch's VmRSS, VmHWM and RssAnon at cycle $1 to $R/soak-rss.txt, and how
+# its memory splits (heap, files, shared: RssAnon, RssFile, RssShmem, VmData)
+# and the CPU it used so far (user and system clock ticks) to
+# $R/soak-memory.txt, to tell a growth's kind and what judging costs.
+soak_sample() {
+    cp /proc/$BARWATCH/status /tmp/soak-status 2>/dev/null || : > /tmp/soak-status
+    rss=$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' /tmp/soak-status)
+    hwm=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' /tmp/soak-status)
+    anon=$(sed -n 's/^RssAnon:[[:space:]]*\([0-9]*\) kB/\1/p' /tmp/soak-status)
+    echo "$1 ${rss:-gone} ${hwm:-gone} ${anon:-gone}" >> $R/soak-rss.txt
+    echo "cycle $1" $(grep -E '^(RssAnon|RssFile|RssShmem|VmData):' /tmp/soak-status) \
+        "cpu_ticks:" $(cut -d' ' -f14,15 /proc/$BARWATCH/stat 2>/dev/null) >> $R/soak-memory.txt
+}
+
+# Closes cycle $1: its kernel log, its complaints, a memory sample when due.
+soak_cycle_done() {
+    dmesg -c > /tmp/soak-kernel-log
+    cat /tmp/soak-kernel-log >> $R/kernel-log.txt
+    complaints=$(grep -cE 'Oops|WARNING|BUG:|Call Trace' /tmp/soak-kernel-log)
+    echo "$1 $complaints" >> $R/soak-cycles.txt
+    [ $(($1 % SOAK_EVERY)) -eq 0 ] && soak_sample $1
+    log "soak: cycle $1 done ($complaints kernel complaints)"
+}
+
+# The last sample, unless the last cycle ($1) took one already.
+soak_end() {
+    [ $(($1 % SOAK_EVERY)) -eq 0 ] || soak_sample $1
+}

@@ -3,5 +3,6 @@
 
 pub mod setup;
 pub mod shell;
+pub mod soak;
 pub mod tasks;
 pub mod vm;

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use xtask::{setup, tasks, vm};
+use xtask::{setup, soak, tasks, vm};
 
 /// barwatch's project tasks.
 #[derive(Debug, Parser)]
@@ -28,6 +28,15 @@ enum Task {
     Vm {
         #[command(subcommand)]
         command: VmCommand,
+    },
+    /// The soak on the bench: the clean soak (HD-audio playback and a mixer loop,
+    /// the fixture correct) and the buggy one (the fixture touching its BAR after
+    /// iounmap), each N remove/rescan cycles under `barwatch check`; prints a table
+    /// and writes target/soak/soak.json; fails when a criterion is missed.
+    Soak {
+        /// Remove/rescan cycles per soak.
+        #[arg(long, default_value_t = soak::DEFAULT_CYCLES)]
+        cycles: usize,
     },
     /// Set up, build, boot the bench guest, play audio while the HD-audio device is
     /// removed and rescanned and the fixture commits a violation, then open the
@@ -68,6 +77,7 @@ fn main() -> std::process::ExitCode {
             VmCommand::Run { scenario, params } => vm::run_command(&scenario, &params),
             VmCommand::Shell => vm::shell(),
         },
+        Task::Soak { cycles } => soak::command(cycles),
         Task::Demo { headless } => setup::run().and_then(|()| tasks::demo(headless)),
     };
     report(result)

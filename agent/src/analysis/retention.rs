@@ -32,11 +32,16 @@ pub struct Retention {
 }
 
 impl Default for Retention {
-    /// Settles from 100 000 events (about 22 MB at the measured 225 bytes each),
-    /// half a second behind the newest: far more than the ring buffers reorder.
+    /// Settles from 4 096 events, half a second behind the newest: far more
+    /// than the ring buffers reorder. That is two or three remove/rescan cycles
+    /// of HD-audio playback on the bench (about 1 500 events each) and a few MB
+    /// (the bench guest's `barwatch check` grew about 350 bytes per event kept),
+    /// so a soak's memory levels off within its first cycles; at 100 000 the
+    /// first settle came after some 70 cycles and the memory of a 50-cycle soak
+    /// grew all along (20 MB from cycle 10 to 50).
     fn default() -> Self {
         Retention {
-            max_events: 100_000,
+            max_events: 4_096,
             settle_ns: 500_000_000,
         }
     }
@@ -98,7 +103,12 @@ pub(super) fn keep_mask(
                         streams.insert((d, args[0].0), (i, false));
                     }
                     (Some(d), Some(Edge::StreamStop)) => {
-                        if let Some((start, true)) = streams.remove(&(d, args[0].0)) {
+                        // A start kept for any reason (a chip stop saw it
+                        // running, or it is its function's first call) keeps
+                        // its stop: alone it would run on for good.
+                        if let Some((start, seen)) = streams.remove(&(d, args[0].0))
+                            && (seen || keep[start])
+                        {
                             keep[start] = true;
                             keep[i] = true;
                         }

@@ -130,7 +130,20 @@ impl RunReport {
 /// `cargo xtask vm run SCENARIO`: boots the guest, runs the scenario, brings the
 /// results back and reads them.
 pub fn run(name: &str, params: &[(String, String)]) -> Result<RunReport> {
-    let scenario = Scenario::load(&bench_dir(), name)?;
+    run_within(name, params, None)
+}
+
+/// [`run`], with QEMU killed after `timeout` instead of the script's `# timeout:`
+/// when given: for runs whose length a parameter sets (a soak's cycles).
+pub fn run_within(
+    name: &str,
+    params: &[(String, String)],
+    timeout: Option<Duration>,
+) -> Result<RunReport> {
+    let mut scenario = Scenario::load(&bench_dir(), name)?;
+    if let Some(timeout) = timeout {
+        scenario.timeout = timeout;
+    }
     let cache = prepare()?;
     let initramfs = build_guest(&cache)?;
     let dir = root().join("target/vm/runs").join(name);
@@ -164,8 +177,14 @@ pub fn run(name: &str, params: &[(String, String)]) -> Result<RunReport> {
             GroundTruth::default()
         })
     };
-    let truth = or_missing(GroundTruth::read_kprobes(&results));
-    let tracepoints = or_missing(GroundTruth::read_tracepoints(&results));
+    let (truth, tracepoints) = if scenario.ground_truth {
+        (
+            or_missing(GroundTruth::read_kprobes(&results)),
+            or_missing(GroundTruth::read_tracepoints(&results)),
+        )
+    } else {
+        (GroundTruth::default(), GroundTruth::default())
+    };
     fs::write(dir.join("ground-truth.txt"), truth.to_string())?;
     let report = RunReport {
         scenario,
@@ -255,6 +274,7 @@ mod tests {
                 timeout: DEFAULT_TIMEOUT,
                 expectations: PathBuf::from("idle-remove-rescan.toml"),
                 machine: crate::vm::qemu::Machine::Pc,
+                ground_truth: true,
             },
             dir: PathBuf::from("results"),
             status: Some(0),

@@ -2,7 +2,10 @@
 //! `# expect: clean` (no Oops allowed), `# expect: oops` (the fixture commits one
 //! on purpose), `# expect: maybe-oops` (the fixture touches unmapped MMIO, but
 //! whether that faults depends on when the CPU's stale TLB entry goes),
-//! `# timeout: SECONDS` and `# machine: pc|q35-hotplug` (see [`Machine`]). Each
+//! `# timeout: SECONDS`, `# machine: pc|q35-hotplug` (see [`Machine`]) and
+//! `# ground-truth: none` (the script traces no ground truth: a soak, whose
+//! many cycles would wrap the kernel's trace buffer, judges by barwatch's
+//! verdict and the kernel log alone). Each
 //! also states what its run must show in an expectations file,
 //! `bench/expect/NAME.toml` (`barwatch check --expect`), which the guest's check
 //! and the tests' replay both judge by.
@@ -43,6 +46,9 @@ pub struct Scenario {
     pub expectations: PathBuf,
     /// The machine QEMU models.
     pub machine: Machine,
+    /// Whether the script traces the kernel's ground truth (the default), which
+    /// the run then requires.
+    pub ground_truth: bool,
 }
 
 impl Scenario {
@@ -60,6 +66,7 @@ impl Scenario {
             expect,
             timeout,
             machine,
+            ground_truth,
         } = parse_header(&text)?;
         let expectations = bench.join("expect").join(format!("{name}.toml"));
         if !expectations.is_file() {
@@ -76,6 +83,7 @@ impl Scenario {
             timeout,
             expectations,
             machine,
+            ground_truth,
         })
     }
 
@@ -94,13 +102,16 @@ struct Header {
     expect: Expectation,
     timeout: Duration,
     machine: Machine,
+    ground_truth: bool,
 }
 
-/// Reads `# expect:`, `# timeout:` and `# machine:` from a script's comments.
+/// Reads `# expect:`, `# timeout:`, `# machine:` and `# ground-truth:` from a
+/// script's comments.
 fn parse_header(text: &str) -> Result<Header> {
     let mut expect = Expectation::Clean;
     let mut timeout = super::DEFAULT_TIMEOUT;
     let mut machine = Machine::Pc;
+    let mut ground_truth = true;
     for line in text.lines().take_while(|l| l.starts_with('#')) {
         if let Some(value) = line.strip_prefix("# expect:") {
             expect = match value.trim() {
@@ -121,12 +132,20 @@ fn parse_header(text: &str) -> Result<Header> {
                 "q35-hotplug" => Machine::Q35Hotplug,
                 other => bail!("`# machine: {other}` is not pc or q35-hotplug"),
             };
+        } else if let Some(value) = line.strip_prefix("# ground-truth:") {
+            ground_truth = match value.trim() {
+                "none" => false,
+                other => {
+                    bail!("`# ground-truth: {other}` is not none (leave the line out to trace it)")
+                }
+            };
         }
     }
     Ok(Header {
         expect,
         timeout,
         machine,
+        ground_truth,
     })
 }
 
@@ -144,6 +163,9 @@ mod tests {
         assert_eq!(header.machine, Machine::Q35Hotplug);
         assert!(parse_header("# expect: maybe\n").is_err());
         assert!(parse_header("# machine: arm\n").is_err());
+        assert!(header.ground_truth);
+        assert!(!parse_header("# ground-truth: none\n").unwrap().ground_truth);
+        assert!(parse_header("# ground-truth: some\n").is_err());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! skipped), except under a non-empty `CI`, where that is a failure.
 
 mod agreement;
+mod soak;
 mod verdict;
 
 use std::{collections::BTreeMap, fs, sync::Mutex};
