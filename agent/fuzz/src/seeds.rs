@@ -93,7 +93,7 @@ pub fn captures() -> Vec<Seed> {
 }
 
 /// Record seeds: the ring-buffer record behind the first event of each kind
-/// and probe in the bench captures.
+/// and probe in the bench captures, and a whole remove cycle's records.
 pub fn records() -> Vec<Seed> {
     let mut seen = BTreeSet::new();
     let mut seeds = Vec::new();
@@ -116,7 +116,30 @@ pub fn records() -> Vec<Seed> {
             seen.insert(key);
         }
     }
+    seeds.push(("playback-remove-cycle".to_owned(), remove_cycle()));
     seeds
+}
+
+/// The events of the playback capture from the sysfs remove to the driver's
+/// restart after the rescan, each as its record, one after another as the
+/// ring buffer hands them over.
+fn remove_cycle() -> Vec<u8> {
+    let capture =
+        read_capture_from(PLAYBACK_CAPTURE.as_bytes()).expect("a checked-in capture reads");
+    let probe_at = |probe: &str| {
+        capture
+            .events
+            .iter()
+            .position(|e| e.probe == probe)
+            .expect("the playback capture shows a whole remove cycle")
+    };
+    let from = probe_at("kprobe:pci_stop_and_remove_bus_device_locked");
+    let to = probe_at("kprobe:snd_hdac_bus_init_chip");
+    capture.events[from..=to]
+        .iter()
+        .filter_map(records::encode)
+        .flatten()
+        .collect()
 }
 
 /// Profile seeds: the built-in profiles and the bench's fixture profiles.

@@ -1,13 +1,24 @@
 //! A symbol table for the record decoder's fuzz target, with no kernel behind it.
 
-use barwatch::decode::{Symbol, Symbols};
+use std::{collections::HashMap, sync::OnceLock};
 
-/// Names the functions the bench sees, picked from the address itself, so the
-/// decoder's symbol-naming paths (offsets, modules, stacks, control
-/// characters in names) run on whatever address a record carries.
+use barwatch::{
+    capture::reader::read_capture_from,
+    decode::{Symbol, Symbols},
+    event::EventData,
+};
+
+use crate::seeds::PLAYBACK_CAPTURE;
+
+/// The bench's kernel symbols as its capture names them, so records rebuilt
+/// from it decode to the same functions, and names picked from the address
+/// for every other one, so the decoder's symbol paths (offsets, modules,
+/// stacks, control characters in names) run on whatever address a record
+/// carries.
 pub struct FuzzSymbols;
 
-/// Names a symbol can get: real bench functions and one with a terminal escape.
+/// Names an unknown address can get: real bench functions and one with a
+/// terminal escape.
 const NAMES: [&str; 8] = [
     "azx_interrupt",
     "ioremap",
@@ -22,8 +33,56 @@ const NAMES: [&str; 8] = [
 /// The deepest stack the table hands out.
 const MAX_FRAMES: i64 = 16;
 
+/// Function addresses of the playback capture: probed functions, interrupt
+/// handlers and work functions.
+fn bench_symbols() -> &'static HashMap<u64, Symbol> {
+    static TABLE: OnceLock<HashMap<u64, Symbol>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let capture = read_capture_from(PLAYBACK_CAPTURE.as_bytes())
+            .expect("the checked-in bench capture reads");
+        let symbol = |name: &str, module: &Option<String>| Symbol {
+            name: name.to_owned(),
+            offset: 0,
+            module: module.clone(),
+        };
+        let mut table = HashMap::new();
+        for event in &capture.events {
+            let (addr, name, module) = match &event.data {
+                EventData::FuncEntry {
+                    ip,
+                    function,
+                    module,
+                    ..
+                }
+                | EventData::FuncExit {
+                    ip,
+                    function,
+                    module,
+                    ..
+                } => (ip.0, function.as_str(), module),
+                EventData::IrqHandlerEntry {
+                    handler,
+                    handler_name: Some(name),
+                    ..
+                } => (handler.0, name.as_str(), &None),
+                EventData::WorkStart {
+                    function,
+                    symbol: Some(name),
+                    ..
+                } => (function.0, name.as_str(), &None),
+                _ => continue,
+            };
+            table.entry(addr).or_insert_with(|| symbol(name, module));
+        }
+        table
+    })
+}
+
 impl Symbols for FuzzSymbols {
     fn symbol(&self, addr: u64) -> Option<Symbol> {
+        if let Some(known) = bench_symbols().get(&addr) {
+            return Some(known.clone());
+        }
         if addr == 0 || addr % 16 == 15 {
             return None;
         }

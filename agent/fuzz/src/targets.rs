@@ -8,13 +8,19 @@
 use std::{collections::BTreeMap, sync::OnceLock};
 
 use barwatch::{
-    analysis::{Analysis, render::render},
+    analysis::{Analysis, Retention, render::render},
     capture::{
-        format::{CLOCK, FORMAT_MAJOR, FORMAT_MINOR, FORMAT_NAME, Header},
+        format::Header,
         reader::{CaptureEnd, CaptureReader, read_capture_from},
         writer::CaptureWriter,
     },
     decode::{parse, to_event},
+    device::{
+        Bar, PciDevice,
+        attribution::{DeviceMap, Watch},
+        vmalloc::IoMapping,
+    },
+    event::{BarRange, DevNum, Event, EventData, SYSFS_PROBE},
     expect::{self, Expectations},
     junit,
     profile::{BasePath, Profile},
@@ -80,45 +86,190 @@ pub fn capture(data: &[u8]) {
     serde_json::to_string(&judgement).expect("a judgement serializes");
 }
 
-/// The header of the capture a decoded record is written to: the built-in
-/// profiles' probe table, as a recording that attached everything has.
-fn record_header() -> &'static Header {
-    static HEADER: OnceLock<Header> = OnceLock::new();
-    HEADER.get_or_init(|| Header {
-        format: FORMAT_NAME.to_owned(),
-        version: format!("{FORMAT_MAJOR}.{FORMAT_MINOR}"),
-        kernel: "6.1.0-37-amd64".to_owned(),
-        hostname: "bench".to_owned(),
-        clock: CLOCK.to_owned(),
-        started_unix_ns: 1_764_633_600_000_000_000,
-        started_monotonic_ns: 0,
-        probes: Profile::attached_table(&Profile::builtin()),
-        devices: Vec::new(),
+/// The bench the records come from: the playback capture's header, and its
+/// watched devices as sysfs showed them (BARs from the header, IRQs and
+/// device numbers from its events), at the start and after the rescan that
+/// moved the controller's BAR.
+struct Bench {
+    header: Header,
+    devices: Vec<PciDevice>,
+    after_rescan: Vec<PciDevice>,
+    mappings: Vec<IoMapping>,
+}
+
+/// `bars` as sysfs lists them.
+fn sysfs_bars(bars: impl IntoIterator<Item = BarRange>) -> Vec<Bar> {
+    bars.into_iter()
+        .map(|b| Bar {
+            index: b.index,
+            start: b.start.0,
+            end: b.end.0,
+        })
+        .collect()
+}
+
+/// The bench of [`record`], read once.
+fn bench() -> &'static Bench {
+    static BENCH: OnceLock<Bench> = OnceLock::new();
+    BENCH.get_or_init(|| {
+        let capture = read_capture_from(crate::seeds::PLAYBACK_CAPTURE.as_bytes())
+            .expect("the checked-in bench capture reads");
+        let devices = capture
+            .header
+            .devices
+            .iter()
+            .map(|watched| {
+                let own = || {
+                    capture
+                        .events
+                        .iter()
+                        .filter(|e| e.device.as_ref() == Some(&watched.bdf))
+                };
+                let mut irqs: Vec<u32> = own()
+                    .filter_map(|e| match e.data {
+                        EventData::IrqHandlerEntry { irq, .. } => Some(irq),
+                        _ => None,
+                    })
+                    .collect();
+                irqs.sort_unstable();
+                irqs.dedup();
+                let mut char_devs: Vec<DevNum> = own()
+                    .filter_map(|e| match e.data {
+                        EventData::IoctlEnter { dev, .. } => dev,
+                        _ => None,
+                    })
+                    .collect();
+                char_devs.sort_unstable();
+                char_devs.dedup();
+                PciDevice {
+                    bdf: watched.bdf.clone(),
+                    driver: watched.driver.clone(),
+                    bars: sysfs_bars(watched.bars.iter().filter_map(|b| BarRange::parse(b))),
+                    irqs,
+                    cards: watched.cards.clone(),
+                    char_devs,
+                }
+            })
+            .collect::<Vec<PciDevice>>();
+        let mut after_rescan = devices.clone();
+        for event in &capture.events {
+            if let (Some(bdf), EventData::DeviceState { bars, .. }) = (&event.device, &event.data)
+                && let Some(device) = after_rescan.iter_mut().find(|d| &d.bdf == bdf)
+            {
+                device.bars = sysfs_bars(bars.iter().copied());
+            }
+        }
+        let mappings = capture
+            .header
+            .devices
+            .iter()
+            .flat_map(|d| &d.mappings)
+            .map(|m| IoMapping {
+                virt: m.virt.0,
+                size: m.size,
+                phys: m.phys.0,
+            })
+            .collect();
+        Bench {
+            header: capture.header,
+            devices,
+            after_rescan,
+            mappings,
+        }
     })
 }
 
-/// One ring-buffer record, as the live recorder handles it: checked, decoded
-/// to an event, written to a capture and analysed. The capture must read back
-/// the very event that was written, since replay must judge what live judged.
+/// The ring buffer's samples in `data`: records one after another, each as
+/// long as its header's `len` says (at least one byte, at most what is left),
+/// so a sequence of real records splits into them and any other bytes still
+/// reach the decoder.
+pub fn samples(mut data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    std::iter::from_fn(move || {
+        if data.is_empty() {
+            return None;
+        }
+        let declared = data.get(4..8).map_or(data.len(), |len| {
+            u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize
+        });
+        let (sample, rest) = data.split_at(declared.clamp(1, data.len()));
+        data = rest;
+        Some(sample)
+    })
+}
+
+/// The events of the records in `data`, attributed to the bench's devices,
+/// and how many samples could not be decoded.
+fn decode(data: &[u8]) -> (Vec<Event>, u64) {
+    let bench = bench();
+    let bdfs = bench.devices.iter().map(|d| d.bdf.clone()).collect();
+    let mut devices = DeviceMap::new(Watch::Devices(bdfs), bench.devices.clone(), &bench.mappings);
+    let mut events = Vec::new();
+    let mut decode_errors = 0;
+    for sample in samples(data) {
+        match parse(sample) {
+            Ok(record) => {
+                let mut event = to_event(&record, &FuzzSymbols);
+                event.device = devices.attribute(&event, &mut || Some(bench.after_rescan.clone()));
+                for change in devices.take_changes() {
+                    events.push(Event {
+                        ts_ns: event.ts_ns,
+                        cpu: event.cpu,
+                        pid: 0,
+                        tid: 0,
+                        comm: "barwatch".to_owned(),
+                        probe: SYSFS_PROBE.to_owned(),
+                        device: Some(change.bdf),
+                        data: change.state,
+                    });
+                }
+                events.push(event);
+            }
+            Err(_) => decode_errors += 1,
+        }
+    }
+    (events, decode_errors)
+}
+
+/// A stretch of ring-buffer records, as the live recorder handles them: each
+/// checked and decoded to an event, attributed to the bench's watched
+/// devices, written to a capture and analysed as `check` does live (bounded),
+/// then the capture replayed. The capture must read back the very events
+/// that were written, since replay must judge what live judged.
 pub fn record(data: &[u8]) {
-    let Ok(record) = parse(data) else {
-        return;
-    };
-    let event = to_event(&record, &FuzzSymbols);
-    let header = record_header();
+    let bench = bench();
+    let (events, decode_errors) = decode(data);
     let mut file = Vec::new();
-    let mut writer = CaptureWriter::new(&mut file, header).expect("a header writes to memory");
-    writer
-        .write_event(&event)
-        .expect("an event writes to memory");
-    writer
-        .finish(BTreeMap::new(), 0, 0, header.started_unix_ns)
+    let mut writer =
+        CaptureWriter::new(&mut file, &bench.header).expect("a header writes to memory");
+    let mut live = Analysis::bounded(&bench.header, LIVE_RETENTION);
+    for event in &events {
+        writer
+            .write_event(event)
+            .expect("an event writes to memory");
+        live.push(event.clone());
+    }
+    let trailer = writer
+        .finish(
+            BTreeMap::new(),
+            decode_errors,
+            0,
+            bench.header.started_unix_ns,
+        )
         .expect("a trailer writes to memory");
+    live.finish(&trailer);
+    render(&live.judge(&RuleConfig::default()));
     let capture = read_capture_from(file.as_slice()).expect("a written capture reads back");
-    assert_eq!(capture.events, [event], "the capture changed the event");
-    assert!(matches!(capture.end, CaptureEnd::Trailer(_)));
+    assert_eq!(capture.events, events, "the capture changed the events");
+    assert_eq!(capture.end, CaptureEnd::Trailer(trailer));
     render(&Analysis::of_capture(&capture).judge(&RuleConfig::default()));
 }
+
+/// How much the live analysis of [`record`] keeps: little, so that settling
+/// and forgetting run on short inputs too.
+const LIVE_RETENTION: Retention = Retention {
+    max_events: 16,
+    settle_ns: 1_000_000,
+};
 
 /// The capture expectations files are judged against in [`expectations`]: a
 /// real remove/rescan during playback, analysed once.
@@ -166,4 +317,47 @@ pub fn profile(data: &[u8]) {
     }
     let table = Profile::attached_table(std::slice::from_ref(&profile));
     serde_json::to_string(&table).expect("a probe table serializes");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_remove_cycle_seed_decodes_to_a_whole_cycle_of_the_hda_controller() {
+        let seed = crate::seeds::records()
+            .into_iter()
+            .find(|(name, _)| name == "playback-remove-cycle")
+            .expect("the remove cycle is a seed")
+            .1;
+        let (events, decode_errors) = decode(&seed);
+        assert_eq!(decode_errors, 0);
+        let mut analysis = Analysis::new(&bench().header);
+        for event in events {
+            analysis.push(event);
+        }
+        let timelines = analysis.timelines();
+        let hda = timelines
+            .devices
+            .iter()
+            .find(|d| d.bdf == "0000:00:04.0")
+            .expect("the controller has a timeline");
+        let cycle = hda
+            .cycles
+            .first()
+            .expect("the controller went through a cycle");
+        assert!(cycle.unmap.is_some() && cycle.remap.is_some(), "{cycle:?}");
+    }
+
+    #[test]
+    fn samples_split_records_by_their_declared_length() {
+        let mut data = vec![0u8; 4];
+        data.extend_from_slice(&12u32.to_le_bytes());
+        data.extend_from_slice(&[1; 4]);
+        data.extend_from_slice(&[9, 9, 9]);
+        let split: Vec<&[u8]> = samples(&data).collect();
+        assert_eq!(split.len(), 2);
+        assert_eq!(split[0].len(), 12);
+        assert_eq!(split[1], [9, 9, 9]);
+    }
 }
