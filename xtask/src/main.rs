@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use xtask::{setup, soak, tasks, vm};
+use xtask::{fuzz, setup, soak, tasks, vm};
 
 /// barwatch's project tasks.
 #[derive(Debug, Parser)]
@@ -24,6 +24,19 @@ enum Task {
     Test,
     /// Benchmarks with their speed and memory targets (fails when one is missed).
     Bench,
+    /// Coverage-guided fuzzing of the capture reader, the ring-buffer record
+    /// decoder, the expectations parser and the profile parser (agent/fuzz):
+    /// builds the libFuzzer targets and runs each in turn; fails on a crash.
+    Fuzz {
+        /// Seconds each target runs.
+        #[arg(long, default_value_t = 60)]
+        time: u64,
+        /// Afterwards, add what grew the coverage to the checked-in corpus.
+        #[arg(long)]
+        merge: bool,
+        /// Only this target (capture, expectations, profile, record).
+        target: Option<String>,
+    },
     /// The real-kernel test bench: Debian's kernel under QEMU with snd_hda_intel.
     Vm {
         #[command(subcommand)]
@@ -72,6 +85,15 @@ fn main() -> std::process::ExitCode {
         Task::Build => setup::run().and_then(|()| tasks::build()),
         Task::Test => setup::run().and_then(|()| tasks::test()),
         Task::Bench => tasks::bench(),
+        Task::Fuzz {
+            time,
+            merge,
+            target,
+        } => fuzz::run(&fuzz::Options {
+            seconds: time,
+            target,
+            merge,
+        }),
         Task::Vm { command } => match command {
             VmCommand::Prepare => vm::prepare().map(drop),
             VmCommand::Run { scenario, params } => vm::run_command(&scenario, &params),

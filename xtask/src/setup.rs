@@ -25,8 +25,15 @@ pub fn run() -> Result<()> {
     // cargo-web pairs with rustc-web: without it rustup falls back to whatever other
     // toolchain's cargo it finds, or fails on a machine that has none.
     // tmux: the terminal UI's test drives barwatch-tui in a real pseudo-terminal.
+    // g++: libfuzzer-sys compiles libFuzzer for the fuzz targets.
     ensure_packages(
-        &["rustc-web", "cargo-web", "libstd-rust-web-dev-bpf", "tmux"],
+        &[
+            "rustc-web",
+            "cargo-web",
+            "libstd-rust-web-dev-bpf",
+            "tmux",
+            "g++",
+        ],
         &mut apt_updated,
     )?;
     let llvm = llvm_major()?;

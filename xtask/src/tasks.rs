@@ -42,9 +42,13 @@ pub fn bench() -> Result<()> {
     ]))
 }
 
+/// Seconds each fuzz target runs in `cargo xtask test`.
+const CI_FUZZ_SECONDS: u64 = 20;
+
 /// `cargo xtask test`: formatting, lints, then every test (kernel tests included;
 /// under a non-empty `CI` they fail rather than skip when their preconditions are
-/// missing). Tests that skip are counted as skipped, not passed.
+/// missing), then each fuzz target for a short while. Tests that skip are
+/// counted as skipped, not passed.
 pub fn test() -> Result<()> {
     shell::run(&mut cargo(&["fmt", "--all", "--check"]))
         .context("formatting differs; run `cargo fmt --all`")?;
@@ -57,8 +61,26 @@ pub fn test() -> Result<()> {
         "-D",
         "warnings",
     ]))?;
+    // The fuzz targets' libFuzzer binaries, which the default build leaves out.
+    shell::run(&mut cargo(&[
+        "clippy",
+        "-p",
+        "barwatch-fuzz",
+        "--features",
+        "libfuzzer",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     let totals =
         shell::run_counting_tests(&mut cargo(&["test"]), &root().join("target/test-skips.log"))?;
+    // A short run of every fuzz target: new inputs that crash fail the run.
+    crate::fuzz::run(&crate::fuzz::Options {
+        seconds: CI_FUZZ_SECONDS,
+        target: None,
+        merge: false,
+    })?;
     println!("{}", totals.summary());
     Ok(())
 }

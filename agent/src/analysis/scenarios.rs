@@ -1290,3 +1290,32 @@ fn the_default_retention_keeps_a_few_cycles_not_a_whole_soak() {
         serde_json::to_value(s.judge()).unwrap()
     );
 }
+
+#[test]
+fn a_stop_marker_at_the_end_of_the_clock_is_judged_without_overflowing_it() {
+    // Found by fuzzing the record decoder: a corrupt record can carry any time,
+    // and the look-back from a stop marker that named no device added to it.
+    let mut s = story().remove_starts(0).card_disconnects(1).chip_stops(2);
+    for event in &mut s.events {
+        event.ts_ns = u64::MAX - 10 + (event.ts_ns - 1_000_000_000) / 1_000_000;
+    }
+    let j = s.judge();
+    assert_eq!(j.devices[0].state, State::Quiescing);
+    assert_eq!(j.outcome(), Outcome::Incomplete);
+}
+
+#[test]
+fn a_whole_cycle_at_the_end_of_the_clock_is_judged_without_overflowing_it() {
+    // The same overflow in a closed cycle's end, at the clock's last value; the
+    // search for a fault's stack after an accessor had the sum too and was
+    // fixed alongside.
+    let mut s = story()
+        .clean_remove_rescan(10)
+        .accessor(60, KWORKER, OLD_VIRT);
+    for event in &mut s.events {
+        event.ts_ns = u64::MAX - 61 + (event.ts_ns - 1_000_000_000) / 1_000_000;
+    }
+    let j = s.judge();
+    assert_eq!(j.devices[0].cycles[0].end, CycleEnd::Closed);
+    assert_eq!(j.failed(), vec!["mmio-after-unmap"]);
+}

@@ -119,7 +119,7 @@ fn stack_of(ctx: &Context, event: &Event) -> Vec<String> {
     let from = ctx.events.partition_point(|e| e.ts_ns < event.ts_ns);
     ctx.events[from..]
         .iter()
-        .take_while(|e| e.ts_ns <= event.ts_ns + 10_000_000)
+        .take_while(|e| e.ts_ns <= event.ts_ns.saturating_add(10_000_000))
         .filter(|e| e.tid == event.tid)
         .find_map(|e| match &e.data {
             EventData::PageFault { stack, .. } if !stack.is_empty() => Some(stack.clone()),

@@ -265,7 +265,7 @@ impl Cycle {
             start_ns: start.ts_ns,
             end_ns: match self.end {
                 CycleEnd::Open | CycleEnd::Removed | CycleEnd::Unbound => None,
-                CycleEnd::Closed => self.steps.last().map(|m| m.ts_ns + 1),
+                CycleEnd::Closed => self.steps.last().map(|m| m.ts_ns.saturating_add(1)),
             },
         })
     }
@@ -685,7 +685,7 @@ pub fn build(events: &[Event], probes: &ProbeIndex, watched: &[WatchedDevice]) -
         let moment = || Moment::of(event, index);
         let thread_markers = |earlier: &mut HashMap<u32, Vec<StopStep>>| {
             let list = earlier.entry(event.tid).or_default();
-            list.retain(|e| e.moment.ts_ns + LOOKBACK_NS >= event.ts_ns);
+            list.retain(|e| e.moment.ts_ns.saturating_add(LOOKBACK_NS) >= event.ts_ns);
             list.clone()
         };
         match &event.data {
@@ -781,7 +781,7 @@ pub fn build(events: &[Event], probes: &ProbeIndex, watched: &[WatchedDevice]) -
         .values()
         .flatten()
         .map(|s| s.moment.ts_ns)
-        .filter(|ts| ts + LOOKBACK_NS >= last_ns)
+        .filter(|ts| ts.saturating_add(LOOKBACK_NS) >= last_ns)
         .min();
     Timelines {
         devices: tracks.into_values().map(Track::finish).collect(),
