@@ -42,8 +42,8 @@ enum Task {
         #[command(subcommand)]
         command: VmCommand,
     },
-    /// The soak on the bench: the clean soak (HD-audio playback and a mixer loop,
-    /// the fixture correct) and the buggy one (the fixture touching its BAR after
+    /// The soak on the bench: the clean soak (HD-audio playback and a mixer loop)
+    /// and the buggy one (the fixture touching its BAR after
     /// iounmap), each N remove/rescan cycles under `barwatch check`; prints a table
     /// and writes target/soak/soak.json; fails when a criterion is missed.
     Soak {
