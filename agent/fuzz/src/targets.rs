@@ -20,7 +20,7 @@ use barwatch::{
         attribution::{DeviceMap, Watch},
         vmalloc::IoMapping,
     },
-    event::{BarRange, DevNum, Event, EventData, SYSFS_PROBE},
+    event::{BarRange, DevNum, Event, EventData},
     expect::{self, Expectations},
     junit,
     profile::{BasePath, Profile},
@@ -211,16 +211,7 @@ fn decode(data: &[u8]) -> (Vec<Event>, u64) {
                 let mut event = to_event(&record, &FuzzSymbols);
                 event.device = devices.attribute(&event, &mut || Some(bench.after_rescan.clone()));
                 for change in devices.take_changes() {
-                    events.push(Event {
-                        ts_ns: event.ts_ns,
-                        cpu: event.cpu,
-                        pid: 0,
-                        tid: 0,
-                        comm: "barwatch".to_owned(),
-                        probe: SYSFS_PROBE.to_owned(),
-                        device: Some(change.bdf),
-                        data: change.state,
-                    });
+                    events.push(change.into_event(event.ts_ns, event.cpu));
                 }
                 events.push(event);
             }

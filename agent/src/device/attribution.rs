@@ -24,7 +24,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::{Bar, PciDevice, vmalloc::IoMapping};
-use crate::event::{BarRange, DevNum, Event, EventData};
+use crate::event::{BarRange, DevNum, Event, EventData, SYSFS_PROBE};
 
 /// Which devices events may be attributed to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -150,6 +150,23 @@ pub struct DeviceChange {
     pub bdf: String,
     /// What sysfs showed.
     pub state: EventData,
+}
+
+impl DeviceChange {
+    /// The change as the capture records it: a sysfs state event at the time (and
+    /// CPU) of the event that made barwatch read sysfs, or of the end.
+    pub fn into_event(self, ts_ns: u64, cpu: u32) -> Event {
+        Event {
+            ts_ns,
+            cpu,
+            pid: 0,
+            tid: 0,
+            comm: "barwatch".to_owned(),
+            probe: SYSFS_PROBE.to_owned(),
+            device: Some(self.bdf),
+            data: self.state,
+        }
+    }
 }
 
 impl DeviceMap {

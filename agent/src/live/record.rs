@@ -15,12 +15,8 @@ use super::loader::{LiveError, LiveProbes};
 use crate::{
     capture::{format::Trailer, writer::CaptureWriter, writer::WriteError},
     decode::{self, Symbol, Symbols},
-    device::{
-        PciDevice,
-        attribution::{DeviceChange, DeviceMap},
-        sysfs::read_pci_devices,
-    },
-    event::{Event, EventData, SYSFS_PROBE},
+    device::{PciDevice, attribution::DeviceMap, sysfs::read_pci_devices},
+    event::{Event, EventData},
     probe_table::{Edge, ProbeStatus, Role},
 };
 
@@ -185,7 +181,7 @@ pub async fn record<W: Write>(
     }
     let now_ns = monotonic_now_ns();
     for change in devices.take_changes() {
-        let state = device_state_event(now_ns, 0, change);
+        let state = change.into_event(now_ns, 0);
         writer.write_event(&state)?;
         observe(&state);
     }
@@ -314,7 +310,7 @@ fn drain<W: Write>(
                     devices.update(now);
                 }
                 for change in devices.take_changes() {
-                    let state = device_state_event(event.ts_ns, event.cpu, change);
+                    let state = change.into_event(event.ts_ns, event.cpu);
                     writer.write_event(&state)?;
                     observe(&state);
                 }
@@ -332,21 +328,6 @@ fn drain<W: Write>(
         }
     }
     Ok(drained)
-}
-
-/// The capture's record of a watched device's new sysfs state, stamped with the
-/// time (and CPU) of the event that made barwatch read sysfs, or of the end.
-fn device_state_event(ts_ns: u64, cpu: u32, change: DeviceChange) -> Event {
-    Event {
-        ts_ns,
-        cpu,
-        pid: 0,
-        tid: 0,
-        comm: "barwatch".to_owned(),
-        probe: SYSFS_PROBE.to_owned(),
-        device: Some(change.bdf),
-        data: change.state,
-    }
 }
 
 /// Nanoseconds since the Unix epoch, now.
