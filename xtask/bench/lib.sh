@@ -232,6 +232,19 @@ fixture_cycle() {
     ground_truth_stop
 }
 
+# The fixture's edu device removed and rescanned, each in its own phase, and the
+# re-probed driver's BAR0 recorded after; fails when the driver does not bind again.
+fixture_remove_rescan() {
+    phase remove
+    echo 1 > /sys/bus/pci/devices/$FIXTURE_BDF/remove
+    sleep 1
+    phase rescan
+    echo 1 > /sys/bus/pci/rescan
+    wait_for /sys/bus/pci/drivers/barwatch_fixture/$FIXTURE_BDF 10 || { log "the fixture did not bind after the rescan"; return 1; }
+    echo "bar0_after=$(bar0 $FIXTURE_BDF)" >> $R/facts
+    sleep 1
+}
+
 # The start every HD-audio scenario shares: ground truth and barwatch (with
 # extra arguments "$@") on, the controller found; sets HDA_BDF and records BAR0
 # before.

@@ -21,14 +21,7 @@ insmod /bench/fixture/barwatch_fixture.ko mode=correct || { log "insmod again fa
 wait_for /sys/bus/pci/drivers/barwatch_fixture/$FIXTURE_BDF 10 || { log "the fixture did not bind again"; exit 1; }
 echo "bar0_before=$(bar0 $FIXTURE_BDF)" >> $R/facts
 sleep 1
-phase remove
-echo 1 > /sys/bus/pci/devices/$FIXTURE_BDF/remove
-sleep 1
-phase rescan
-echo 1 > /sys/bus/pci/rescan
-wait_for /sys/bus/pci/drivers/barwatch_fixture/$FIXTURE_BDF 10 || { log "the fixture did not bind after the rescan"; exit 1; }
-echo "bar0_after=$(bar0 $FIXTURE_BDF)" >> $R/facts
-sleep 1
+fixture_remove_rescan || exit 1
 phase done
 barwatch_stop
 ground_truth_stop

@@ -10,14 +10,7 @@ barwatch_start --profile /bench/profiles/fixture.toml --device $FIXTURE_BDF
 phase setup
 echo "bar0_before=$(bar0 $FIXTURE_BDF)" >> $R/facts
 sleep 1
-phase remove
-echo 1 > /sys/bus/pci/devices/$FIXTURE_BDF/remove
-sleep 1
-phase rescan
-echo 1 > /sys/bus/pci/rescan
-wait_for /sys/bus/pci/drivers/barwatch_fixture/$FIXTURE_BDF 10 || { log "the fixture did not bind again"; exit 1; }
-echo "bar0_after=$(bar0 $FIXTURE_BDF)" >> $R/facts
-sleep 1
+fixture_remove_rescan || exit 1
 phase unload
 rmmod barwatch_fixture || { log "rmmod barwatch_fixture failed"; exit 1; }
 [ -e /sys/bus/pci/devices/$FIXTURE_BDF ] && echo "present_after=1" >> $R/facts
