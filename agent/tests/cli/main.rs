@@ -2,6 +2,7 @@
 //! kernel, and what works (and fails clearly) without privileges.
 
 mod check;
+mod corpus;
 mod false_pass;
 mod hardening;
 mod live_record;
