@@ -14,8 +14,10 @@ use serde::Serialize;
 use crate::{
     capture::reader::{Capture, CaptureEnd, PartialLine},
     event::EventData,
+    intervals::Intervals,
     probe_table::{Mechanism, Role},
     skipped::{SkippedHandler, skipped_handlers},
+    timeline::probes::ProbeIndex,
 };
 
 /// How many processes the text report lists; the JSON has them all.
@@ -193,7 +195,8 @@ impl Summary {
             }
         }
 
-        let skipped_handlers = skipped_handlers(&capture.events);
+        let intervals = Intervals::of(&capture.events, &ProbeIndex::new(&capture.header.probes));
+        let skipped_handlers = skipped_handlers(&capture.events, &intervals);
         let skipped = |name: &str| {
             skipped_handlers
                 .iter()
