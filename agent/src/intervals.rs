@@ -203,3 +203,80 @@ fn handler_name(event: &Event) -> Option<&String> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{event::DevNum, story::Story};
+
+    const PCM: DevNum = DevNum {
+        major: 116,
+        minor: 3,
+    };
+
+    fn paired(story: &Story) -> Intervals<'_> {
+        Intervals::of(&story.0, &ProbeIndex::new(&[]))
+    }
+
+    #[test]
+    fn a_second_call_on_a_thread_leaves_the_first_open_for_good_and_takes_the_exit() {
+        let story = Story::default()
+            .ioctl_enters(10, 1, PCM)
+            .ioctl_enters(20, 1, PCM)
+            .ioctl_exits(30, 1, PCM)
+            .ioctl_exits(40, 1, PCM);
+        let intervals = paired(&story);
+        let calls = intervals.ioctls.all();
+        assert_eq!(calls.len(), 2);
+        assert_eq!((calls[0].open, calls[0].close), (0, None));
+        assert_eq!((calls[1].open, calls[1].close), (1, Some(2)));
+        // At its exit the second call is still in flight; after it nothing is.
+        assert_eq!(intervals.ioctls.in_flight(&1, 2), Some(&calls[1]));
+        assert_eq!(intervals.ioctls.in_flight(&1, 3), None);
+        assert_eq!(intervals.ioctls.in_flight(&2, 2), None);
+        let open: Vec<usize> = intervals.ioctls.open_at(2).map(|(_, c)| c.open).collect();
+        assert_eq!(open, [1]);
+        assert_eq!(intervals.ioctls.open_at(3).count(), 0);
+    }
+
+    #[test]
+    fn a_handler_run_notes_its_handlers_probe_firing_on_its_own_cpu_only() {
+        let story = Story::default()
+            .irq_enters(10, 0)
+            .handler_probe_fires(11, 1)
+            .irq_exits(12, 0)
+            .irq_enters(20, 0)
+            .handler_probe_fires(21, 0)
+            .irq_exits(22, 0);
+        let intervals = paired(&story);
+        let runs = intervals.handler_runs.all();
+        assert_eq!(runs.len(), 2);
+        assert_eq!(
+            (runs[0].close, runs[0].inner.as_slice()),
+            (Some(2), &[][..])
+        );
+        assert_eq!(
+            (runs[1].close, runs[1].inner.as_slice()),
+            (Some(5), &[4][..])
+        );
+    }
+
+    #[test]
+    fn an_interval_kept_at_its_opening_is_kept_whole() {
+        let story = Story::default()
+            .irq_enters(10, 0)
+            .handler_probe_fires(11, 0)
+            .irq_exits(12, 0)
+            .irq_enters(20, 0)
+            .handler_probe_fires(21, 0)
+            .irq_exits(22, 0);
+        let intervals = paired(&story);
+        let mut keep = [false, false, false, true, false, false];
+        intervals.keep_whole(&mut keep);
+        assert_eq!(keep, [false, false, false, true, true, true]);
+        // Only the events before the horizon are marked.
+        let mut before_the_exit = [false, false, false, true, false];
+        intervals.keep_whole(&mut before_the_exit);
+        assert_eq!(before_the_exit, [false, false, false, true, true]);
+    }
+}
