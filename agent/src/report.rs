@@ -14,10 +14,8 @@ use serde::Serialize;
 use crate::{
     capture::reader::{Capture, CaptureEnd, PartialLine},
     event::EventData,
-    intervals::Intervals,
     probe_table::{Mechanism, Role},
-    skipped::{SkippedHandler, skipped_handlers},
-    timeline::probes::ProbeIndex,
+    skipped::{SkippedHandler, skipped_in_capture},
 };
 
 /// How many processes the text report lists; the JSON has them all.
@@ -195,8 +193,7 @@ impl Summary {
             }
         }
 
-        let intervals = Intervals::of(&capture.events, &ProbeIndex::new(&capture.header.probes));
-        let skipped_handlers = skipped_handlers(&capture.events, &intervals);
+        let skipped_handlers = skipped_in_capture(capture);
         let skipped = |name: &str| {
             skipped_handlers
                 .iter()

@@ -18,8 +18,10 @@ use std::collections::{BTreeMap, HashSet};
 use serde::Serialize;
 
 use crate::{
+    capture::reader::Capture,
     event::{Event, EventData},
     intervals::Intervals,
+    timeline::probes::ProbeIndex,
 };
 
 /// One interrupt whose handler's probe the kernel skipped: a span on one CPU in
@@ -91,6 +93,13 @@ pub fn skipped_handlers(events: &[Event], intervals: &Intervals) -> Vec<SkippedH
     skipped.into_iter().map(|(_, call)| call).collect()
 }
 
+/// Every handler call the kernel skipped in a whole capture, in time order: what
+/// `report` and the benchmark count.
+pub fn skipped_in_capture(capture: &Capture) -> Vec<SkippedHandler> {
+    let probes = ProbeIndex::new(&capture.header.probes);
+    skipped_handlers(&capture.events, &Intervals::of(&capture.events, &probes))
+}
+
 /// Each function's first call: its time and the probe that saw it.
 fn first_calls(events: &[Event]) -> BTreeMap<&str, (u64, &str)> {
     let mut first_entry: BTreeMap<&str, (u64, &str)> = BTreeMap::new();
@@ -128,10 +137,10 @@ pub fn pins(events: &[Event], intervals: &Intervals, keep: &mut [bool]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{event::Hex, story::Story, timeline::probes::ProbeIndex};
+    use crate::{event::Hex, story::Story};
 
     /// The skipped calls among `events`, paired as the analysis pairs them.
-    fn skipped_in(events: &[Event]) -> Vec<SkippedHandler> {
+    fn skipped_among(events: &[Event]) -> Vec<SkippedHandler> {
         skipped_handlers(events, &Intervals::of(events, &ProbeIndex::new(&[])))
     }
 
@@ -144,7 +153,7 @@ mod tests {
             .irq_enters(20, 1)
             .handler_probe_fires(21, 1)
             .irq_exits(22, 1);
-        assert_eq!(skipped_in(&story.0), []);
+        assert_eq!(skipped_among(&story.0), []);
     }
 
     #[test]
@@ -155,7 +164,7 @@ mod tests {
             .irq_exits(12, 0)
             .irq_enters(20, 1)
             .irq_exits(25, 1);
-        let skipped = skipped_in(&story.0);
+        let skipped = skipped_among(&story.0);
         assert_eq!(
             skipped,
             [SkippedHandler {
@@ -178,7 +187,7 @@ mod tests {
             .irq_enters(10, 1)
             .handler_probe_fires(11, 0)
             .irq_exits(12, 1);
-        assert_eq!(skipped_in(&story.0).len(), 1);
+        assert_eq!(skipped_among(&story.0).len(), 1);
     }
 
     #[test]
@@ -189,7 +198,7 @@ mod tests {
             .irq_enters(20, 0)
             .handler_probe_fires(21, 0)
             .irq_exits(22, 0);
-        assert_eq!(skipped_in(&story.0), []);
+        assert_eq!(skipped_among(&story.0), []);
     }
 
     #[test]
@@ -201,7 +210,7 @@ mod tests {
             .irq_enters(10, 0)
             .handler_probe_fires(11, 0)
             .irq_exits(12, 0);
-        assert_eq!(skipped_in(&story.0).len(), 1);
+        assert_eq!(skipped_among(&story.0).len(), 1);
     }
 
     #[test]
@@ -230,6 +239,6 @@ mod tests {
                 },
                 "irq:irq_handler_exit",
             );
-        assert_eq!(skipped_in(&story.0), []);
+        assert_eq!(skipped_among(&story.0), []);
     }
 }
