@@ -11,6 +11,7 @@ pub mod decode;
 pub mod device;
 pub mod event;
 pub mod expect;
+pub mod intervals;
 pub mod ioctl;
 pub mod junit;
 #[cfg(feature = "live")]

@@ -15,7 +15,7 @@ use crate::{
     capture::reader::{Capture, CaptureEnd, PartialLine},
     event::EventData,
     probe_table::{Mechanism, Role},
-    skipped::{SkippedHandler, skipped_handlers},
+    skipped::{SkippedHandler, skipped_in_capture},
 };
 
 /// How many processes the text report lists; the JSON has them all.
@@ -193,7 +193,7 @@ impl Summary {
             }
         }
 
-        let skipped_handlers = skipped_handlers(&capture.events);
+        let skipped_handlers = skipped_in_capture(capture);
         let skipped = |name: &str| {
             skipped_handlers
                 .iter()

@@ -13,11 +13,16 @@
 //! and classic tracepoint the handler passed in that span was skipped too (raw
 //! tracepoints and fentry were not), so the span is reported whole.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 
-use crate::event::{Event, EventData};
+use crate::{
+    capture::reader::Capture,
+    event::{Event, EventData},
+    intervals::Intervals,
+    timeline::probes::ProbeIndex,
+};
 
 /// One interrupt whose handler's probe the kernel skipped: a span on one CPU in
 /// which barwatch is blind to the handler and to everything it called.
@@ -44,20 +49,59 @@ impl SkippedHandler {
     }
 }
 
-/// An `irq_handler_entry` waiting for its exit on one CPU.
-struct OpenHandler<'a> {
-    entry: &'a Event,
-    irq: u32,
-    handler: &'a str,
-    probed: bool,
-}
-
 /// Finds every handler call that was skipped, in time order.
 ///
 /// A handler counts as probed from the first time its function probe fired: before
 /// that the probe may not have been attached yet (a module's functions attach when
 /// the module loads), and a miss there would be a guess.
-pub fn skipped_handlers(events: &[Event]) -> Vec<SkippedHandler> {
+pub fn skipped_handlers(events: &[Event], intervals: &Intervals) -> Vec<SkippedHandler> {
+    let first_entry = first_calls(events);
+    let mut skipped: Vec<(usize, SkippedHandler)> = intervals
+        .handler_runs
+        .all()
+        .iter()
+        .filter_map(|run| {
+            let close = run.close?;
+            let (entry, exit) = (&events[run.open], &events[close]);
+            let (
+                EventData::IrqHandlerEntry {
+                    irq,
+                    handler_name: Some(handler),
+                    ..
+                },
+                EventData::IrqHandlerExit { irq: exit_irq, .. },
+            ) = (&entry.data, &exit.data)
+            else {
+                return None;
+            };
+            let &(first_ts, probe) = first_entry.get(handler.as_str())?;
+            let probed = !run.inner.is_empty();
+            (irq == exit_irq && !probed && first_ts < entry.ts_ns).then(|| {
+                let call = SkippedHandler {
+                    cpu: exit.cpu,
+                    irq: *irq,
+                    handler: handler.clone(),
+                    probe: probe.to_owned(),
+                    start_ns: entry.ts_ns,
+                    end_ns: exit.ts_ns,
+                };
+                (close, call)
+            })
+        })
+        .collect();
+    skipped.sort_by_key(|(close, call)| (call.end_ns, *close));
+    skipped.into_iter().map(|(_, call)| call).collect()
+}
+
+/// Every handler call the kernel skipped in a whole capture, in time order: what
+/// `report` and the benchmark count.
+pub fn skipped_in_capture(capture: &Capture) -> Vec<SkippedHandler> {
+    let probes = ProbeIndex::new(&capture.header.probes);
+    skipped_handlers(&capture.events, &Intervals::of(&capture.events, &probes))
+}
+
+/// Each function's first call: its time and the probe that saw it.
+fn first_calls(events: &[Event]) -> BTreeMap<&str, (u64, &str)> {
     let mut first_entry: BTreeMap<&str, (u64, &str)> = BTreeMap::new();
     for event in events {
         if let EventData::FuncEntry { function, .. } = &event.data {
@@ -69,63 +113,36 @@ pub fn skipped_handlers(events: &[Event]) -> Vec<SkippedHandler> {
             }
         }
     }
+    first_entry
+}
 
-    let mut in_order: Vec<&Event> = events.iter().collect();
-    in_order.sort_by_key(|event| event.ts_ns);
-    let mut open: BTreeMap<u32, OpenHandler> = BTreeMap::new();
-    let mut skipped = Vec::new();
-    for event in in_order {
-        match &event.data {
-            EventData::IrqHandlerEntry {
-                irq,
-                handler_name: Some(handler),
-                ..
-            } => {
-                open.insert(
-                    event.cpu,
-                    OpenHandler {
-                        entry: event,
-                        irq: *irq,
-                        handler,
-                        probed: false,
-                    },
-                );
-            }
-            EventData::FuncEntry { function, .. } => {
-                if let Some(handler) = open.get_mut(&event.cpu)
-                    && handler.handler == function
-                {
-                    handler.probed = true;
-                }
-            }
-            EventData::IrqHandlerExit { irq, .. } => {
-                let Some(handler) = open.remove(&event.cpu) else {
-                    continue;
-                };
-                let Some(&(first_ts, probe)) = first_entry.get(handler.handler) else {
-                    continue;
-                };
-                if handler.irq == *irq && !handler.probed && first_ts < handler.entry.ts_ns {
-                    skipped.push(SkippedHandler {
-                        cpu: event.cpu,
-                        irq: *irq,
-                        handler: handler.handler.to_owned(),
-                        probe: probe.to_owned(),
-                        start_ns: handler.entry.ts_ns,
-                        end_ns: event.ts_ns,
-                    });
-                }
-            }
-            _ => {}
+/// Marks in `keep` the events before the horizon (the first `keep.len()` of the
+/// time-ordered `events`) that later searches for skipped calls still read: each
+/// function's first call (a handler counts as probed from it on) and the handler
+/// runs still open at the horizon, whose exit is yet to come.
+pub fn pins(events: &[Event], intervals: &Intervals, keep: &mut [bool]) {
+    let mut called: HashSet<&str> = HashSet::new();
+    for (event, keep) in events.iter().zip(keep.iter_mut()) {
+        if let EventData::FuncEntry { function, .. } = &event.data
+            && called.insert(function)
+        {
+            *keep = true;
         }
     }
-    skipped
+    for (_, run) in intervals.handler_runs.open_at(keep.len()) {
+        keep[run.open] = true;
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{event::Hex, story::Story};
+
+    /// The skipped calls among `events`, paired as the analysis pairs them.
+    fn skipped_among(events: &[Event]) -> Vec<SkippedHandler> {
+        skipped_handlers(events, &Intervals::of(events, &ProbeIndex::new(&[])))
+    }
 
     #[test]
     fn a_handler_whose_probe_fired_every_time_was_not_skipped() {
@@ -136,7 +153,7 @@ mod tests {
             .irq_enters(20, 1)
             .handler_probe_fires(21, 1)
             .irq_exits(22, 1);
-        assert_eq!(skipped_handlers(&story.0), []);
+        assert_eq!(skipped_among(&story.0), []);
     }
 
     #[test]
@@ -147,7 +164,7 @@ mod tests {
             .irq_exits(12, 0)
             .irq_enters(20, 1)
             .irq_exits(25, 1);
-        let skipped = skipped_handlers(&story.0);
+        let skipped = skipped_among(&story.0);
         assert_eq!(
             skipped,
             [SkippedHandler {
@@ -170,7 +187,7 @@ mod tests {
             .irq_enters(10, 1)
             .handler_probe_fires(11, 0)
             .irq_exits(12, 1);
-        assert_eq!(skipped_handlers(&story.0).len(), 1);
+        assert_eq!(skipped_among(&story.0).len(), 1);
     }
 
     #[test]
@@ -181,7 +198,7 @@ mod tests {
             .irq_enters(20, 0)
             .handler_probe_fires(21, 0)
             .irq_exits(22, 0);
-        assert_eq!(skipped_handlers(&story.0), []);
+        assert_eq!(skipped_among(&story.0), []);
     }
 
     #[test]
@@ -193,7 +210,7 @@ mod tests {
             .irq_enters(10, 0)
             .handler_probe_fires(11, 0)
             .irq_exits(12, 0);
-        assert_eq!(skipped_handlers(&story.0).len(), 1);
+        assert_eq!(skipped_among(&story.0).len(), 1);
     }
 
     #[test]
@@ -222,6 +239,6 @@ mod tests {
                 },
                 "irq:irq_handler_exit",
             );
-        assert_eq!(skipped_handlers(&story.0), []);
+        assert_eq!(skipped_among(&story.0), []);
     }
 }

@@ -26,6 +26,7 @@ use crate::{
         reader::{Capture, CaptureEnd},
     },
     event::{Event, EventData},
+    intervals::Intervals,
     probe_table::ProbeStatus,
     rules::{self, Context, Losses, RuleConfig, RuleResult, Severity, Verdict, Violation},
     skipped::{SkippedHandler, skipped_handlers},
@@ -164,8 +165,8 @@ impl Analysis {
     }
 
     /// Judges for good the events before the horizon (see [`retention`]), keeps
-    /// their violations and skipped handler calls, and forgets those no later
-    /// event depends on.
+    /// their violations and skipped handler calls, and forgets those no rule pins
+    /// and the timelines are not built from.
     fn settle(&mut self, retention: Retention) {
         let Some(newest_ns) = self.events.last().map(|e| e.ts_ns) else {
             return;
@@ -174,34 +175,33 @@ impl Analysis {
         let timelines = timeline::build(&self.events, &probes, &self.watched);
         let horizon = retention::horizon(newest_ns, retention.settle_ns, &timelines);
         let cut = self.events.partition_point(|e| e.ts_ns < horizon);
-        let keep = retention::keep_mask(&self.events, cut, &timelines, &probes);
-        let forgotten: HashSet<retention::EventKey> = self.events[..cut]
-            .iter()
-            .zip(&keep)
-            .filter(|(_, keep)| !**keep)
-            .map(|(e, _)| retention::key(e))
-            .collect();
-        if forgotten.is_empty() {
-            return;
-        }
-        let current = skipped_handlers(&self.events);
+        let intervals = Intervals::of(&self.events, &probes);
+        let current = skipped_handlers(&self.events, &intervals);
         let skipped = self.with_settled_skipped(&current);
         let config = RuleConfig::default();
-        let ctx = self.context(&timelines, &probes, &skipped, &config);
-        let found: Vec<(&'static str, Vec<Violation>)> = rules::all()
+        let ctx = self.context(&timelines, &intervals, &probes, &skipped, &config);
+        let rules = rules::all();
+        let keep = retention::keep_mask(&ctx, cut, &rules);
+        if keep.iter().all(|kept| *kept) {
+            return;
+        }
+        let forgotten = |event: &Event| retention::forgets(ctx.events, &keep, event);
+        let found: Vec<(&'static str, Vec<Violation>)> = rules
             .iter()
             .map(|rule| {
                 let among_forgotten = rule
                     .violations(&ctx)
                     .into_iter()
-                    .filter(|v| {
-                        v.events
-                            .first()
-                            .is_some_and(|e| forgotten.contains(&retention::key(e)))
-                    })
+                    .filter(|v| v.events.first().is_some_and(forgotten))
                     .collect();
                 (rule.id(), among_forgotten)
             })
+            .collect();
+        let hidden_entries: HashSet<(u32, u64)> = self.events[..cut]
+            .iter()
+            .zip(&keep)
+            .filter(|(e, keep)| !**keep && matches!(e.data, EventData::IrqHandlerEntry { .. }))
+            .map(|(e, _)| (e.cpu, e.ts_ns))
             .collect();
         for (rule, violations) in found {
             if !violations.is_empty() {
@@ -210,12 +210,6 @@ impl Analysis {
                 *list = rules::merge(std::mem::take(list));
             }
         }
-        let hidden_entries: HashSet<(u32, u64)> = self.events[..cut]
-            .iter()
-            .zip(&keep)
-            .filter(|(e, keep)| !**keep && matches!(e.data, EventData::IrqHandlerEntry { .. }))
-            .map(|(e, _)| (e.cpu, e.ts_ns))
-            .collect();
         let hidden = current
             .into_iter()
             .filter(|s| hidden_entries.contains(&(s.cpu, s.start_ns)));
@@ -295,6 +289,7 @@ impl Analysis {
     fn context<'a>(
         &'a self,
         timelines: &'a timeline::Timelines,
+        intervals: &'a Intervals<'a>,
         probes: &'a ProbeIndex,
         skipped: &'a [SkippedHandler],
         config: &'a RuleConfig,
@@ -302,6 +297,7 @@ impl Analysis {
         Context {
             events: &self.events,
             timelines,
+            intervals,
             probes,
             losses: &self.losses,
             skipped,
@@ -343,8 +339,9 @@ impl Analysis {
     pub fn judge(&self, config: &RuleConfig) -> Judgement {
         let probes = ProbeIndex::new(&self.table);
         let timelines = timeline::build(&self.events, &probes, &self.watched);
-        let skipped = self.with_settled_skipped(&skipped_handlers(&self.events));
-        let ctx = self.context(&timelines, &probes, &skipped, config);
+        let intervals = Intervals::of(&self.events, &probes);
+        let skipped = self.with_settled_skipped(&skipped_handlers(&self.events, &intervals));
+        let ctx = self.context(&timelines, &intervals, &probes, &skipped, config);
         let end_ns = ctx.end_ns;
         let rules: Vec<RuleResult> = rules::all()
             .iter()
@@ -466,16 +463,19 @@ impl Judgement {
 
 #[cfg(test)]
 mod tests {
-    use super::{Analysis, Outcome, Retention};
-    use crate::{capture::reader::read_capture_from, rules::RuleConfig};
+    use std::{fs, io::BufReader, path::Path};
 
-    #[test]
-    fn a_real_bench_capture_judged_in_bounded_memory_gets_the_whole_verdict() {
-        // The demo's capture: the fixture touches its BAR after the iounmap.
-        let capture =
-            read_capture_from(&include_bytes!("../../../tui/testdata/demo-capture.jsonl")[..])
-                .unwrap();
-        let whole = Analysis::of_capture(&capture).judge(&RuleConfig::default());
+    use super::{Analysis, CaptureEnd, Judgement, Outcome, Retention};
+    use crate::{
+        capture::reader::{Capture, read_capture_from},
+        rules::RuleConfig,
+    };
+
+    /// Judges `capture` whole and in bounded memory, settling from a few dozen
+    /// events on; asserts both verdicts are the same and returns the whole one and
+    /// how many events the bounded analysis forgot.
+    fn judged_whole_and_bounded(capture: &Capture, name: &str) -> (Judgement, u64) {
+        let whole = Analysis::of_capture(capture).judge(&RuleConfig::default());
         let mut bounded = Analysis::bounded(
             &capture.header,
             Retention {
@@ -486,21 +486,59 @@ mod tests {
         for event in &capture.events {
             bounded.push(event.clone());
         }
-        if let super::CaptureEnd::Trailer(trailer) = &capture.end {
+        if let CaptureEnd::Trailer(trailer) = &capture.end {
             bounded.finish(trailer);
         }
-        // Of 774 events it forgets all but the mappings, markers and sysfs states.
-        assert!(
-            bounded.forgotten() > 700,
-            "forgot only {} of {}",
-            bounded.forgotten(),
-            capture.events.len()
-        );
         assert_eq!(
             serde_json::to_value(bounded.judge(&RuleConfig::default())).unwrap(),
-            serde_json::to_value(&whole).unwrap()
+            serde_json::to_value(&whole).unwrap(),
+            "{name}: the bounded verdict differs from the whole one"
+        );
+        (whole, bounded.forgotten())
+    }
+
+    #[test]
+    fn a_real_bench_capture_judged_in_bounded_memory_gets_the_whole_verdict() {
+        // The demo's capture: the fixture touches its BAR after the iounmap.
+        let capture =
+            read_capture_from(&include_bytes!("../../../tui/testdata/demo-capture.jsonl")[..])
+                .unwrap();
+        let (whole, forgotten) = judged_whole_and_bounded(&capture, "demo");
+        // Of 774 events it forgets all but the mappings, markers and sysfs states.
+        assert!(
+            forgotten > 700,
+            "forgot only {forgotten} of {}",
+            capture.events.len()
         );
         assert_eq!(whole.outcome(), Outcome::Violation);
+    }
+
+    #[test]
+    fn every_corpus_capture_judged_in_bounded_memory_gets_the_whole_verdict() {
+        let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+        let mut judged = 0;
+        for entry in fs::read_dir(&corpus).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "jsonl") {
+                continue;
+            }
+            let name = path.display().to_string();
+            let file = BufReader::new(fs::File::open(&path).unwrap());
+            let capture = read_capture_from(file).unwrap();
+            let (_, forgotten) = judged_whole_and_bounded(&capture, &name);
+            // Settling happened: most of every capture is forgotten.
+            assert!(
+                forgotten > capture.events.len() as u64 / 2,
+                "{name}: forgot only {forgotten} of {}",
+                capture.events.len()
+            );
+            judged += 1;
+        }
+        assert!(
+            judged >= 12,
+            "only {judged} captures in {}",
+            corpus.display()
+        );
     }
 
     #[test]

@@ -7,17 +7,17 @@
 //! marker that could start an earlier window is pending, and later events of other
 //! CPUs have had time to arrive. Its violations are kept with the analysis; the
 //! event itself is forgotten unless it is *structural* (mappings, markers, sysfs
-//! states: the timelines are rebuilt from them) or part of something still open
-//! at the horizon (an ioctl, a work item, an interrupt, a running stream), or the
-//! first of a kind that later judgements compare against.
-
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+//! states: the timelines are rebuilt from them) or *pinned*: a rule, or the
+//! search for skipped handler calls, still reads it in a later judgement (see
+//! [`Rule::pins`](crate::rules::Rule::pins)). What an interval kept at its
+//! opening did is kept with it.
 
 use crate::{
     device::attribution::is_map,
     event::{Event, EventData},
     probe_table::Edge,
-    rules::own_handlers,
+    rules::{Context, Rule},
+    skipped,
     timeline::{CycleEnd, State, Timelines, probes::ProbeIndex},
 };
 
@@ -47,15 +47,6 @@ impl Default for Retention {
     }
 }
 
-/// What identifies an event across a settle: its time, CPU, thread and probe (one
-/// probe cannot fire twice on one thread in the same nanosecond).
-pub(super) type EventKey = (u64, u32, u32, String);
-
-/// The key of `event`.
-pub(super) fn key(event: &Event) -> EventKey {
-    (event.ts_ns, event.cpu, event.tid, event.probe.clone())
-}
-
 /// The time before which events are judged for good: `settle_ns` before the
 /// newest event, and no later than the start of a cycle whose windows can still
 /// reach back (quiescing, or mapped again and not yet running) or a stop marker
@@ -72,106 +63,33 @@ pub(super) fn horizon(newest_ns: u64, settle_ns: u64, timelines: &Timelines) -> 
         .fold(newest_ns.saturating_sub(settle_ns), u64::min)
 }
 
-/// For each of the first `cut` events (those before the horizon), whether it must
-/// be kept; `events` is the whole log in time order.
-pub(super) fn keep_mask(
-    events: &[Event],
-    cut: usize,
-    timelines: &Timelines,
-    probes: &ProbeIndex,
-) -> Vec<bool> {
-    let settled = &events[..cut];
-    let own = own_handlers(events, timelines);
-    let mut keep: Vec<bool> = settled.iter().map(|e| is_structural(e, probes)).collect();
-    let mut first_call: HashSet<&str> = HashSet::new();
-    let mut first_own_irq: HashSet<(&str, u64)> = HashSet::new();
-    let mut ioctl_open: HashMap<u32, usize> = HashMap::new();
-    let mut work_open: HashMap<u32, usize> = HashMap::new();
-    let mut irq_open: HashMap<u32, usize> = HashMap::new();
-    // Running streams: where each started, and whether a chip stop saw it running.
-    let mut streams: HashMap<(&str, u64), (usize, bool)> = HashMap::new();
-    for (i, event) in settled.iter().enumerate() {
-        let device = event.device.as_deref();
-        match &event.data {
-            EventData::FuncEntry { function, args, .. } => {
-                // Interrupt handlers count as probed from their probe's first call.
-                if first_call.insert(function) {
-                    keep[i] = true;
-                }
-                match (device, probes.marker(&event.probe).map(|m| m.edge)) {
-                    (Some(d), Some(Edge::StreamStart)) => {
-                        streams.insert((d, args[0].0), (i, false));
-                    }
-                    (Some(d), Some(Edge::StreamStop)) => {
-                        // A start kept for any reason (a chip stop saw it
-                        // running, or it is its function's first call) keeps
-                        // its stop: alone it would run on for good.
-                        if let Some((start, seen)) = streams.remove(&(d, args[0].0))
-                            && (seen || keep[start])
-                        {
-                            keep[start] = true;
-                            keep[i] = true;
-                        }
-                    }
-                    (Some(d), Some(Edge::ChipStop)) => {
-                        // stop-while-streaming names the streams running here.
-                        for ((device, _), (_, seen)) in &mut streams {
-                            *seen |= *device == d;
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            EventData::IoctlEnter { .. } => {
-                ioctl_open.insert(event.tid, i);
-            }
-            EventData::IoctlExit { .. } => {
-                ioctl_open.remove(&event.tid);
-            }
-            EventData::WorkStart { .. } => {
-                work_open.insert(event.tid, i);
-            }
-            EventData::WorkEnd { .. } => {
-                work_open.remove(&event.tid);
-            }
-            EventData::IrqHandlerEntry { handler, .. } => {
-                irq_open.insert(event.cpu, i);
-                if let Some(d) = device
-                    && irq_verdict_may_change(timelines, &own, d, handler.0, event.ts_ns)
-                {
-                    keep[i] = true;
-                }
-                let outside_cycles = device
-                    .and_then(|d| timelines.device(d))
-                    .is_some_and(|t| handler.0 != 0 && t.cycle_at(event.ts_ns).is_none());
-                if outside_cycles && first_own_irq.insert((device.unwrap_or(""), handler.0)) {
-                    keep[i] = true;
-                }
-            }
-            EventData::IrqHandlerExit { .. } => {
-                irq_open.remove(&event.cpu);
-            }
-            _ => {}
-        }
+/// For each of the first `cut` events of `ctx` (those before the horizon),
+/// whether it must be kept: it is structural, or `rules` or the skipped-handler
+/// search pin it, or it belongs to an interval whose opening is kept.
+pub(super) fn keep_mask(ctx: &Context, cut: usize, rules: &[Box<dyn Rule>]) -> Vec<bool> {
+    let settled = &ctx.events[..cut];
+    let mut keep: Vec<bool> = settled
+        .iter()
+        .map(|e| is_structural(e, ctx.probes))
+        .collect();
+    skipped::pins(ctx.events, ctx.intervals, &mut keep);
+    for rule in rules {
+        rule.pins(ctx, &mut keep);
     }
-    // What is still open at the horizon stays whole: the call and what its thread
-    // (or the interrupt's CPU) did since.
-    for &from in ioctl_open.values().chain(work_open.values()) {
-        let tid = settled[from].tid;
-        for (i, e) in settled.iter().enumerate().skip(from) {
-            keep[i] |= e.tid == tid;
-        }
-    }
-    for &from in irq_open.values() {
-        let cpu = settled[from].cpu;
-        for (i, e) in settled.iter().enumerate().skip(from) {
-            keep[i] |= e.cpu == cpu;
-        }
-    }
-    for &(start, _) in streams.values() {
-        keep[start] = true;
-    }
+    ctx.intervals.keep_whole(&mut keep);
     keep
+}
+
+/// Whether `event`, one of the time-ordered `events`, is among the first
+/// `keep.len()` of them and `keep` does not keep it: it is about to be forgotten.
+pub(super) fn forgets(events: &[Event], keep: &[bool], event: &Event) -> bool {
+    let at = (event.ts_ns, event.cpu);
+    let from = events.partition_point(|e| (e.ts_ns, e.cpu) < at);
+    events[from..keep.len().max(from)]
+        .iter()
+        .zip(&keep[from.min(keep.len())..])
+        .take_while(|(e, _)| (e.ts_ns, e.cpu) == at)
+        .any(|(e, kept)| !kept && e.tid == event.tid && e.probe == event.probe)
 }
 
 /// Whether the timelines are rebuilt from `event`: mappings, cycle markers and
@@ -189,23 +107,4 @@ fn is_structural(event: &Event, probes: &ProbeIndex) -> bool {
             .is_some_and(|m| !matches!(m.edge, Edge::StreamStart | Edge::StreamStop)),
         _ => false,
     }
-}
-
-/// Whether an interrupt of `device` in its unmap window may still change its
-/// verdict: irq-in-window passes over handlers the device never ran outside its
-/// cycles once it ran others there (the vector went to another device), and which
-/// handlers those are is only known later. A handler the device is known to run
-/// stays a violation for good.
-fn irq_verdict_may_change(
-    timelines: &Timelines,
-    own: &BTreeMap<&str, BTreeSet<u64>>,
-    device: &str,
-    handler: u64,
-    ts_ns: u64,
-) -> bool {
-    handler != 0
-        && timelines
-            .device(device)
-            .is_some_and(|t| t.unmapped_at(ts_ns).is_some())
-        && !own.get(device).is_some_and(|h| h.contains(&handler))
 }

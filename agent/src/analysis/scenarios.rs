@@ -1319,3 +1319,99 @@ fn a_whole_cycle_at_the_end_of_the_clock_is_judged_without_overflowing_it() {
     assert_eq!(j.devices[0].cycles[0].end, CycleEnd::Closed);
     assert_eq!(j.failed(), vec!["mmio-after-unmap"]);
 }
+
+/// `s` with an interrupt on the controller's vector at `ms` that ran `handler`.
+fn interrupt_running(s: Scenario, ms: u64, handler: u64) -> Scenario {
+    let entry = EventData::IrqHandlerEntry {
+        irq: 27,
+        handler: Hex(handler),
+        handler_name: None,
+        thread: None,
+    };
+    let exit = EventData::IrqHandlerExit {
+        irq: 27,
+        handler: Hex(handler),
+        handler_name: None,
+        handled: true,
+    };
+    s.push(ms, 0, "irq:irq_handler_entry", true, entry).push(
+        ms,
+        0,
+        "irq:irq_handler_exit",
+        true,
+        exit,
+    )
+}
+
+/// `s` with `n` ioctls that never reach the driver, from `from` ms on, two ms
+/// apart: time passes and the bounded analysis settles.
+fn time_passes(mut s: Scenario, from: u64, n: u64) -> Scenario {
+    for i in 0..n {
+        s = s.ioctl_by(600, from + i * 2, Some(from + i * 2 + 1), false);
+    }
+    s
+}
+
+#[test]
+fn an_ioctl_in_flight_while_its_past_settles_is_still_in_flight_at_the_unmap() {
+    let s = story().ioctl(1, Some(2), true).ioctl(5, None, true);
+    let s = time_passes(s, 10, 15).clean_remove_rescan(50);
+    let (bounded, judged, whole) = bounded_and_whole(&time_passes(s, 110, 20));
+    assert!(bounded.forgotten() > 20, "forgot {}", bounded.forgotten());
+    assert_eq!(judged, whole);
+    let j = bounded.judge(&RuleConfig::default());
+    assert_eq!(j.failed(), ["ioctl-in-window"]);
+}
+
+#[test]
+fn an_interrupt_in_the_window_is_judged_by_the_handlers_its_device_runs_later() {
+    const OTHER: u64 = 0xffff_ffff_c0c0_0000;
+    let s = story().interrupt(5).clean_remove_rescan(10);
+    let s = time_passes(interrupt_running(s, 20, OTHER), 70, 20);
+    // Another device's handler on the vector: not this device's interrupt.
+    let (bounded, judged, whole) = bounded_and_whole(&s);
+    assert!(bounded.forgotten() > 20, "forgot {}", bounded.forgotten());
+    assert_eq!(judged, whole);
+    assert_eq!(s.judge().verdict("irq-in-window"), Verdict::Pass);
+    // Later the device runs that handler itself: the interrupt was its own.
+    let s = time_passes(interrupt_running(s, 120, OTHER), 130, 20);
+    let (_, judged, whole) = bounded_and_whole(&s);
+    assert_eq!(judged, whole);
+    assert_eq!(s.judge().failed(), ["irq-in-window"]);
+}
+
+#[test]
+fn a_handler_call_skipped_while_its_past_settles_leaves_mmio_after_unmap_incomplete() {
+    let probed = EventData::IrqHandlerEntry {
+        irq: 27,
+        handler: Hex(HANDLER),
+        handler_name: Some("azx_interrupt".into()),
+        thread: None,
+    };
+    let exit = EventData::IrqHandlerExit {
+        irq: 27,
+        handler: Hex(HANDLER),
+        handler_name: Some("azx_interrupt".into()),
+        handled: true,
+    };
+    // The handler's probe fired once, so it is attached.
+    let s = story()
+        .call(3, KWORKER, "azx_interrupt", None, true)
+        .clean_remove_rescan(10)
+        // In the unmap window, the handler's probe does not fire.
+        .push(20, 0, "irq:irq_handler_entry", true, probed);
+    let s = time_passes(s, 21, 10).push(41, 0, "irq:irq_handler_exit", true, exit);
+    let s = time_passes(s, 70, 20);
+    let (bounded, judged, whole) = bounded_and_whole(&s);
+    assert!(bounded.forgotten() > 20, "forgot {}", bounded.forgotten());
+    assert_eq!(judged, whole);
+    let mmio = s.judge().rule("mmio-after-unmap").clone();
+    assert_eq!(mmio.verdict, Verdict::Incomplete);
+    assert!(
+        mmio.reason
+            .as_deref()
+            .is_some_and(|r| r.contains("ran unseen")),
+        "{:?}",
+        mmio.reason
+    );
+}

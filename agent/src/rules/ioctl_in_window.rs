@@ -65,50 +65,40 @@ impl Rule for IoctlInWindow {
     fn gaps(&self, ctx: &Context) -> Option<String> {
         ctx.gaps(&[Role::Mapping, Role::AlsaEntry, Role::QuiesceMarker])
     }
+
+    /// A call still in flight at the horizon: whether it reaches the driver, and
+    /// whether it is still in flight at a later unmap, is not known yet.
+    fn pins(&self, ctx: &Context, keep: &mut [bool]) {
+        for (_, call) in ctx.intervals.ioctls.open_at(keep.len()) {
+            keep[call.open] = true;
+        }
+    }
 }
 
-/// Pairs ioctl entries and exits by thread, in order, noting which reached the
-/// driver's ALSA entry point (a function probe with the alsa-entry role).
+/// Every ioctl call, noting which reached the driver: its ALSA entry point (a
+/// function probe with the alsa-entry role) ran inside it, or, without those
+/// probes, it did not fail with -ENODEV.
 fn calls<'a>(ctx: &Context<'a>, entries_probed: bool) -> Vec<Call<'a>> {
-    let events = ctx.events;
-    let mut open: std::collections::HashMap<u32, usize> = Default::default();
-    let mut calls: Vec<Call> = Vec::new();
-    let mut entered_driver: std::collections::HashSet<usize> = Default::default();
-    for event in events {
-        match &event.data {
-            EventData::IoctlEnter { .. } => {
-                open.insert(event.tid, calls.len());
-                calls.push(Call {
-                    enter: event,
-                    exit: None,
-                    reached: !entries_probed,
-                });
+    ctx.intervals
+        .ioctls
+        .all()
+        .iter()
+        .map(|call| {
+            let exit = call.close.map(|i| &ctx.events[i]);
+            let reached = if entries_probed {
+                !call.inner.is_empty()
+            } else {
+                !exit.is_some_and(
+                    |e| matches!(e.data, EventData::IoctlExit { ret, .. } if ret == ENODEV),
+                )
+            };
+            Call {
+                enter: &ctx.events[call.open],
+                exit,
+                reached,
             }
-            EventData::IoctlExit { ret, .. } => {
-                if let Some(i) = open.remove(&event.tid) {
-                    let call = &mut calls[i];
-                    call.exit = Some(event);
-                    if !entries_probed && *ret == ENODEV {
-                        call.reached = false;
-                    }
-                }
-            }
-            EventData::FuncEntry { .. }
-                if ctx.probes.role(&event.probe) == Some(Role::AlsaEntry) =>
-            {
-                if let Some(&i) = open.get(&event.tid) {
-                    entered_driver.insert(i);
-                }
-            }
-            _ => {}
-        }
-    }
-    if entries_probed {
-        for i in entered_driver {
-            calls[i].reached = true;
-        }
-    }
-    calls
+        })
+        .collect()
 }
 
 /// The violation `call` commits against `cycle`, if any.

@@ -6,7 +6,6 @@ use super::{Context, Rule, Violation, human_duration};
 use crate::{
     event::{Event, EventData},
     probe_table::Role,
-    timeline::Timelines,
 };
 
 /// The rule.
@@ -26,9 +25,10 @@ impl Rule for IrqInWindow {
     }
 
     fn violations(&self, ctx: &Context) -> Vec<Violation> {
-        let own = own_handlers(ctx.events, ctx.timelines);
+        let own = own_handlers(ctx);
         let mut found = Vec::new();
-        for event in ctx.events {
+        for run in ctx.intervals.handler_runs.all() {
+            let event = &ctx.events[run.open];
             let EventData::IrqHandlerEntry {
                 irq,
                 handler,
@@ -71,24 +71,65 @@ impl Rule for IrqInWindow {
     fn gaps(&self, ctx: &Context) -> Option<String> {
         ctx.gaps(&[Role::Mapping, Role::Irq])
     }
+
+    /// A run in an unmap window of a handler the device is not yet known to run:
+    /// a later run outside its cycles may still show it is the device's own. And
+    /// each device's first run of each handler outside its cycles, which shows
+    /// that handler is its own for good.
+    fn pins(&self, ctx: &Context, keep: &mut [bool]) {
+        let own = own_handlers(ctx);
+        let mut first_own: BTreeSet<(&str, u64)> = BTreeSet::new();
+        let cut = keep.len();
+        let settled = ctx.intervals.handler_runs.all().iter();
+        for run in settled.take_while(|r| r.open < cut) {
+            let event = &ctx.events[run.open];
+            let Some((device, handler)) = handler_run(event) else {
+                continue;
+            };
+            let in_unmap_window = ctx
+                .timelines
+                .device(device)
+                .is_some_and(|t| t.unmapped_at(event.ts_ns).is_some());
+            let known_own = own.get(device).is_some_and(|h| h.contains(&handler));
+            let may_change = handler != 0 && in_unmap_window && !known_own;
+            let shows_own = runs_outside_cycles(ctx, event) && first_own.insert((device, handler));
+            keep[run.open] |= may_change || shows_own;
+        }
+    }
+}
+
+/// The device and handler address of an interrupt handler entry on a device's
+/// vector.
+fn handler_run(event: &Event) -> Option<(&str, u64)> {
+    match (&event.data, event.device.as_deref()) {
+        (EventData::IrqHandlerEntry { handler, .. }, Some(device)) => Some((device, handler.0)),
+        _ => None,
+    }
+}
+
+/// Whether `event`, a handler entry, ran a known handler of its device outside
+/// the device's cycles.
+fn runs_outside_cycles(ctx: &Context, event: &Event) -> bool {
+    let Some((device, handler)) = handler_run(event) else {
+        return false;
+    };
+    handler != 0
+        && ctx
+            .timelines
+            .device(device)
+            .is_some_and(|t| t.cycle_at(event.ts_ns).is_none())
 }
 
 /// The handlers each device ran outside its cycles: a vector handed to another
 /// device after a remove runs that device's handler, not this one's.
-pub(crate) fn own_handlers<'a>(
-    events: &'a [Event],
-    timelines: &Timelines,
-) -> BTreeMap<&'a str, BTreeSet<u64>> {
+fn own_handlers<'a>(ctx: &Context<'a>) -> BTreeMap<&'a str, BTreeSet<u64>> {
     let mut own: BTreeMap<&str, BTreeSet<u64>> = BTreeMap::new();
-    for event in events {
-        if let (EventData::IrqHandlerEntry { handler, .. }, Some(device)) =
-            (&event.data, event.device.as_deref())
-            && handler.0 != 0
-            && timelines
-                .device(device)
-                .is_some_and(|t| t.cycle_at(event.ts_ns).is_none())
+    for run in ctx.intervals.handler_runs.all() {
+        let event = &ctx.events[run.open];
+        if let Some((device, handler)) = handler_run(event)
+            && runs_outside_cycles(ctx, event)
         {
-            own.entry(device).or_default().insert(handler.0);
+            own.entry(device).or_default().insert(handler);
         }
     }
     own

@@ -98,6 +98,9 @@ impl Rule for LeakedMapping {
             Some(unknown.join("; "))
         }
     }
+
+    /// Pins nothing. Reads only mappings and the device's lifecycle, which the timelines keep.
+    fn pins(&self, _ctx: &Context, _keep: &mut [bool]) {}
 }
 
 /// Whether the device's timeline ends with it gone or without its driver.

@@ -4,8 +4,10 @@
 //! to change.
 //!
 //! Rules read the analysis [`Context`]: the time-ordered events, the timelines
-//! built from them, the probe table and what was lost. They never see aya or the
-//! running system, so a replay judges exactly as the live run did.
+//! built from them, the intervals paired from them, the probe table and what was
+//! lost. They never see aya or the running system, so a replay judges exactly as
+//! the live run did. A bounded analysis forgets events it has judged for good;
+//! each rule says which of those it still reads ([`Rule::pins`]).
 
 mod ioctl_in_window;
 mod irq_in_window;
@@ -17,8 +19,6 @@ mod unbalanced;
 mod window_budget;
 mod work_in_window;
 
-pub(crate) use irq_in_window::own_handlers;
-
 use std::{collections::BTreeMap, fmt, time::Duration};
 
 use serde::{Deserialize, Serialize};
@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     capture::{format::BlindSpan, integrity::Damage},
     event::Event,
+    intervals::Intervals,
     probe_table::Role,
     skipped::SkippedHandler,
     timeline::{Cycle, DeviceTimeline, Timelines, probes::ProbeIndex},
@@ -105,6 +106,8 @@ pub struct Context<'a> {
     pub events: &'a [Event],
     /// The timelines built from them.
     pub timelines: &'a Timelines,
+    /// The ioctl calls, work items, handler runs and streams among them.
+    pub intervals: &'a Intervals<'a>,
     /// The capture's probe table.
     pub probes: &'a ProbeIndex,
     /// What was lost.
@@ -361,6 +364,14 @@ pub trait Rule {
     fn violations(&self, ctx: &Context) -> Vec<Violation>;
     /// Why a pass may be hiding a violation (records lost, a cycle never closed).
     fn gaps(&self, ctx: &Context) -> Option<String>;
+    /// Marks in `keep` the events this rule pins: events before the horizon (the
+    /// first `keep.len()` of `ctx.events`, about to be judged for good and
+    /// forgotten) that a later judgement of this rule still reads, because what
+    /// they mean is not settled yet (a call still open at the horizon, an
+    /// interrupt whose verdict a later event can change). Events the timelines are
+    /// built from are kept anyway, and so is the rest of every interval whose
+    /// opening is kept (see [`Intervals::keep_whole`]).
+    fn pins(&self, ctx: &Context, keep: &mut [bool]);
 }
 
 /// Every rule, in the order reports list them.

@@ -82,4 +82,7 @@ impl Rule for StaleRemap {
     fn gaps(&self, ctx: &Context) -> Option<String> {
         ctx.gaps(&[Role::Mapping])
     }
+
+    /// Pins nothing. Reads only mappings and cycles, which the timelines keep.
+    fn pins(&self, _ctx: &Context, _keep: &mut [bool]) {}
 }

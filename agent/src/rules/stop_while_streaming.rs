@@ -4,11 +4,10 @@
 //! same stream (their first argument); streams started before the capture are
 //! unknown and never counted.
 
-use std::collections::BTreeMap;
-
 use super::{Context, Rule, Violation, human_duration};
 use crate::{
     event::{Event, EventData},
+    intervals::Interval,
     probe_table::{Edge, Role},
 };
 
@@ -32,60 +31,37 @@ impl Rule for StopWhileStreaming {
     }
 
     fn violations(&self, ctx: &Context) -> Vec<Violation> {
-        let mut running: BTreeMap<(&str, u64), &Event> = BTreeMap::new();
         let mut found = Vec::new();
-        for event in ctx.events {
-            let (
-                Some(device),
-                EventData::FuncEntry {
-                    args,
-                    function,
-                    stack,
-                    ..
-                },
-            ) = (event.device.as_deref(), &event.data)
-            else {
+        for (index, event) in ctx.events.iter().enumerate() {
+            let Some((device, function, stack)) = chip_stop(ctx, event) else {
                 continue;
             };
-            match ctx.probes.marker(&event.probe).map(|m| m.edge) {
-                Some(Edge::StreamStart) => {
-                    running.insert((device, args[0].0), event);
-                }
-                Some(Edge::StreamStop) => {
-                    running.remove(&(device, args[0].0));
-                }
-                Some(Edge::ChipStop) => {
-                    let streams: Vec<&Event> = running
-                        .iter()
-                        .filter(|((d, _), _)| *d == device)
-                        .map(|(_, e)| *e)
-                        .collect();
-                    let Some(first) = streams.first() else {
-                        continue;
-                    };
-                    let cycle = ctx
-                        .timelines
-                        .device(device)
-                        .and_then(|t| t.cycle_at(event.ts_ns));
-                    let mut v = Violation::by("stop-while-streaming", device, cycle, event);
-                    v.what = format!(
-                        "{function} stopped the chip with {} stream(s) running; stream {} started {} before by pid {} {}",
-                        streams.len(),
-                        match &first.data {
-                            EventData::FuncEntry { args, .. } => args[0].to_string(),
-                            _ => String::new(),
-                        },
-                        human_duration(event.ts_ns - first.ts_ns),
-                        first.pid,
-                        first.comm
-                    );
-                    v.advice = "Stop the PCM streams first (snd_pcm_suspend_all, or the trigger STOP path) so DMA is idle before the controller is reset.".to_owned();
-                    v.stack = stack.clone();
-                    v.events.extend(streams.iter().map(|e| (*e).clone()));
-                    found.push(v);
-                }
-                _ => {}
-            }
+            let streams: Vec<&Event> = running(ctx, device, index)
+                .map(|stream| &ctx.events[stream.open])
+                .collect();
+            let Some(first) = streams.first() else {
+                continue;
+            };
+            let cycle = ctx
+                .timelines
+                .device(device)
+                .and_then(|t| t.cycle_at(event.ts_ns));
+            let mut v = Violation::by("stop-while-streaming", device, cycle, event);
+            v.what = format!(
+                "{function} stopped the chip with {} stream(s) running; stream {} started {} before by pid {} {}",
+                streams.len(),
+                match &first.data {
+                    EventData::FuncEntry { args, .. } => args[0].to_string(),
+                    _ => String::new(),
+                },
+                human_duration(event.ts_ns - first.ts_ns),
+                first.pid,
+                first.comm
+            );
+            v.advice = "Stop the PCM streams first (snd_pcm_suspend_all, or the trigger STOP path) so DMA is idle before the controller is reset.".to_owned();
+            v.stack = stack.to_vec();
+            v.events.extend(streams.iter().map(|e| (*e).clone()));
+            found.push(v);
         }
         found
     }
@@ -93,4 +69,44 @@ impl Rule for StopWhileStreaming {
     fn gaps(&self, ctx: &Context) -> Option<String> {
         ctx.gaps(&[Role::QuiesceMarker, Role::MmioAccessor])
     }
+
+    /// Streams still running at the horizon, which a later chip stop may find
+    /// running, and those a chip stop before it found running, which its
+    /// violation names (the chip stop itself is kept: timelines are built from it).
+    fn pins(&self, ctx: &Context, keep: &mut [bool]) {
+        for (_, stream) in ctx.intervals.streams.open_at(keep.len()) {
+            keep[stream.open] = true;
+        }
+        for (index, event) in ctx.events[..keep.len()].iter().enumerate() {
+            let Some((device, ..)) = chip_stop(ctx, event) else {
+                continue;
+            };
+            for stream in running(ctx, device, index) {
+                keep[stream.open] = true;
+            }
+        }
+    }
+}
+
+/// The device, function and stack of a chip-stop marker's call.
+fn chip_stop<'a>(ctx: &Context, event: &'a Event) -> Option<(&'a str, &'a str, &'a [String])> {
+    let (
+        Some(device),
+        EventData::FuncEntry {
+            function, stack, ..
+        },
+    ) = (event.device.as_deref(), &event.data)
+    else {
+        return None;
+    };
+    let edge = ctx.probes.marker(&event.probe).map(|m| m.edge);
+    (edge == Some(Edge::ChipStop)).then_some((device, function.as_str(), stack.as_slice()))
+}
+
+/// The streams of `device` running at event `at`, by stream.
+fn running<'c>(ctx: &'c Context, device: &'c str, at: usize) -> impl Iterator<Item = &'c Interval> {
+    ctx.intervals
+        .streams
+        .in_flight_among((device, 0)..=(device, u64::MAX), at)
+        .map(|(_, stream)| stream)
 }

@@ -63,4 +63,7 @@ impl Rule for Unbalanced {
             Some(open.join("; "))
         }
     }
+
+    /// Pins nothing. Reads only cycles, which the timelines keep.
+    fn pins(&self, _ctx: &Context, _keep: &mut [bool]) {}
 }

@@ -67,4 +67,7 @@ impl Rule for WindowBudget {
     fn gaps(&self, ctx: &Context) -> Option<String> {
         ctx.gaps(&[Role::Mapping, Role::QuiesceMarker, Role::PciLifecycle])
     }
+
+    /// Pins nothing. Reads only cycles, which the timelines keep.
+    fn pins(&self, _ctx: &Context, _keep: &mut [bool]) {}
 }

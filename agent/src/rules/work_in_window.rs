@@ -4,8 +4,6 @@
 //! work that maps the BAR again (a probe deferred to a worker, like
 //! `azx_probe_work`) belongs to the new binding and is not a violation.
 
-use std::collections::HashMap;
-
 use super::{CANCEL_THE_WORK, Context, Rule, Violation, human_duration};
 use crate::{
     event::{Event, EventData},
@@ -30,23 +28,8 @@ impl Rule for WorkInWindow {
 
     fn violations(&self, ctx: &Context) -> Vec<Violation> {
         let mut found = Vec::new();
-        let mut running: HashMap<u32, usize> = HashMap::new();
-        let mut started: Vec<(usize, Option<u64>)> = Vec::new();
-        for (index, event) in ctx.events.iter().enumerate() {
-            match &event.data {
-                EventData::WorkStart { .. } => {
-                    running.insert(event.tid, started.len());
-                    started.push((index, None));
-                }
-                EventData::WorkEnd { .. } => {
-                    if let Some(i) = running.remove(&event.tid) {
-                        started[i].1 = Some(event.ts_ns);
-                    }
-                }
-                _ => {}
-            }
-        }
-        for (index, end) in started {
+        for work in ctx.intervals.works.all() {
+            let (index, end) = (work.open, work.close.map(|i| ctx.events[i].ts_ns));
             let event = &ctx.events[index];
             let Some(module) = event.data.work_module() else {
                 continue;
@@ -82,6 +65,14 @@ impl Rule for WorkInWindow {
 
     fn gaps(&self, ctx: &Context) -> Option<String> {
         ctx.gaps(&[Role::Mapping, Role::Work])
+    }
+
+    /// A work item still running at the horizon: whether it maps the BAR again
+    /// before it ends (and is then no violation) is not known yet.
+    fn pins(&self, ctx: &Context, keep: &mut [bool]) {
+        for (_, work) in ctx.intervals.works.open_at(keep.len()) {
+            keep[work.open] = true;
+        }
     }
 }
 

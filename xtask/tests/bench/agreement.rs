@@ -24,7 +24,7 @@
 
 use std::fmt;
 
-use barwatch::{capture::reader::Capture, probe_table::Mechanism, skipped::skipped_handlers};
+use barwatch::{capture::reader::Capture, probe_table::Mechanism, skipped::skipped_in_capture};
 use xtask::vm::GroundTruth;
 
 /// How far apart the two timestamps of one call may be. Pairing goes in order within
@@ -152,7 +152,7 @@ pub fn compare(
     }
     let seconds = |phase: &str| (truth.phase_starts[phase] * 1e9) as u64;
     let window = seconds(from)..seconds(to);
-    let skipped = skipped_handlers(&capture.events);
+    let skipped = skipped_in_capture(capture);
     let mut functions: Vec<&str> = truth
         .hits
         .iter()

@@ -17,7 +17,7 @@ use barwatch::{
     event::{Event, EventData},
     probe_table::{Mechanism, ProbeStatus, Role},
     profile::Profile,
-    skipped::skipped_handlers,
+    skipped::skipped_in_capture,
 };
 use verdict::{Verdict, assert_verdict};
 use xtask::vm::{self, GroundTruth, RunReport, results::Hit};
@@ -609,7 +609,7 @@ fn playback_under_an_ioctl_storm_accounts_for_every_handler_call_the_kernel_skip
     assert_counts_match_ground_truth(&report);
     let capture =
         read_capture(&report.file("capture.jsonl")).expect("the guest's capture reads back");
-    let skipped = skipped_handlers(&capture.events);
+    let skipped = skipped_in_capture(&capture);
     eprintln!("handler calls the kernel skipped: {}", skipped.len());
     assert!(
         skipped.iter().all(|s| s.probe == "kprobe:azx_interrupt"),
@@ -774,7 +774,7 @@ fn system_sleep_stops_the_chip_and_barwatch_counts_what_the_kernel_counts() {
         .iter()
         .filter(|e| e.probe == "kprobe:azx_interrupt")
         .count();
-    let skipped = skipped_handlers(&capture.events).len();
+    let skipped = skipped_in_capture(&capture).len();
     assert_eq!(
         handlers,
         BTreeMap::from([(Some("azx_interrupt"), calls + skipped)]),
