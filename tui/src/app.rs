@@ -85,7 +85,6 @@ pub struct App {
     events: Vec<Event>,
     /// What the filter reads of each event.
     searchable: Vec<Searchable>,
-    first_ts_ns: u64,
     mode: Mode,
     /// The applied filter as typed, and as read.
     filter: String,
@@ -185,7 +184,6 @@ impl App {
             end,
             events,
             searchable,
-            first_ts_ns,
             mode: Mode::List,
             filter: String::new(),
             parsed: EventFilter::default(),
@@ -253,7 +251,6 @@ impl App {
             self.span.1 = self.span.1.max(event.ts_ns);
             if self.events.is_empty() && self.received == 0 {
                 self.span.0 = event.ts_ns;
-                self.first_ts_ns = event.ts_ns;
                 self.cursor_ns = event.ts_ns;
             }
             self.searchable
@@ -685,9 +682,10 @@ impl App {
         &self.events
     }
 
-    /// The earliest timestamp in the capture; event times are shown relative to it.
-    pub fn first_ts_ns(&self) -> u64 {
-        self.first_ts_ns
+    /// When the capture started (CLOCK_MONOTONIC ns): every screen shows times
+    /// relative to it, so an event shows the same time wherever it appears.
+    pub fn started_ns(&self) -> u64 {
+        self.header.started_monotonic_ns
     }
 
     /// The matching events from the top of the screen on, at most `rows` of them,

@@ -1102,3 +1102,46 @@ fn a_run_that_earned_no_pass_says_why_on_the_violations_screen() {
         "{screen}"
     );
 }
+
+/// The text of the event list's row drawn in reverse video: the selected one
+/// (header, tabs, border and column titles take the first four rows).
+fn selected_row(terminal: &Terminal<TestBackend>) -> String {
+    let buffer = terminal.backend().buffer();
+    let area = buffer.area;
+    let y = (area.top() + 4..area.bottom())
+        .find(|&y| buffer[(5, y)].modifier.contains(Modifier::REVERSED))
+        .expect("a row is selected");
+    (area.left()..area.right())
+        .map(|x| buffer[(x, y)].symbol())
+        .collect()
+}
+
+#[test]
+fn an_event_shows_the_same_time_on_the_events_screen_and_in_its_evidence() {
+    let mut app = demo_app(160, 40);
+    press(
+        &mut app,
+        to_violations().into_iter().chain([code(KeyCode::Enter)]),
+    );
+    let evidence = draw(&app, 160, 40).backend().to_string();
+    assert!(
+        evidence.contains(
+            "+4.229710 s cpu 1 kworker/u4:2 32/32: barwatch_fixture_read(0xffffd33d40600000"
+        ),
+        "{evidence}"
+    );
+    // Back on the event list, the first n reaches the work item's violation, the
+    // second selects the violating read itself.
+    press(
+        &mut app,
+        [code(KeyCode::Esc), code(KeyCode::Tab), ch('n'), ch('n')],
+    );
+    assert_eq!(app.screen(), Screen::Events);
+    let row = selected_row(&draw(&app, 160, 40));
+    assert!(
+        row.contains("barwatch_fixture_read(0xffffd33d40600000"),
+        "{row}"
+    );
+    let time = row.trim_start_matches('│').trim_start();
+    assert!(time.starts_with("+4.229710 s "), "{row}");
+}

@@ -6,7 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{Context, Rule, Violation, human_duration};
+use super::{Context, Rule, Violation};
+use crate::time::human_duration;
 use crate::{
     event::{Event, EventData},
     probe_table::{Edge, Role},

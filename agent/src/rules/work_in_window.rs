@@ -6,7 +6,8 @@
 
 use std::collections::HashMap;
 
-use super::{CANCEL_THE_WORK, Context, Rule, Violation, human_duration};
+use super::{CANCEL_THE_WORK, Context, Rule, Violation};
+use crate::time::human_duration;
 use crate::{
     event::{Event, EventData},
     probe_table::Role,

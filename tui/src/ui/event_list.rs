@@ -1,6 +1,6 @@
 //! The scrolling event list: one row per matching event, the selected one highlighted.
 
-use barwatch::event::Event;
+use barwatch::{event::Event, time::since_start_micros};
 use ratatui::{
     Frame,
     layout::{Constraint, Rect},
@@ -52,7 +52,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let rows = app
         .window(usize::from(rows(area)))
         .map(|(selected, event)| {
-            let row = widths.row(event, app.first_ts_ns(), theme);
+            let row = widths.row(event, app.started_ns(), theme);
             if selected {
                 row.style(theme.selected)
             } else {
@@ -75,11 +75,6 @@ fn position(app: &App) -> String {
     }
 }
 
-/// The time since the capture's first event, in milliseconds with microsecond precision.
-fn relative_time(ns: u64) -> String {
-    format!("+{}.{:03}ms", ns / 1_000_000, ns % 1_000_000 / 1_000)
-}
-
 /// The width of each fixed column, measured over the whole capture so that the
 /// columns stay put while scrolling.
 struct Widths {
@@ -100,7 +95,7 @@ impl Widths {
             events.iter().map(len).max().unwrap_or(0).max(title.len())
         };
         let mut widths = Widths {
-            time: relative_time(last - app.first_ts_ns())
+            time: since_start_micros(last, app.started_ns())
                 .len()
                 .max(TITLES[0].len()),
             cpu: widest(|e| digits(e.cpu.into()), TITLES[1]),
@@ -131,12 +126,12 @@ impl Widths {
     }
 
     /// One event as a table row.
-    fn row(&self, event: &Event, first_ts_ns: u64, theme: &Theme) -> Row<'static> {
+    fn row(&self, event: &Event, started_ns: u64, theme: &Theme) -> Row<'static> {
         Row::new([
             Cell::from(Span::styled(
                 format!(
                     "{:>width$}",
-                    relative_time(event.ts_ns - first_ts_ns),
+                    since_start_micros(event.ts_ns, started_ns),
                     width = self.time
                 ),
                 theme.time,
