@@ -51,8 +51,9 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let widths = Widths::measure(app, usize::from(inner.width));
     let rows = app
         .window(usize::from(rows(area)))
+        .into_iter()
         .map(|(selected, event)| {
-            let row = widths.row(event, app.started_ns(), theme);
+            let row = widths.row(&event, app.started_ns(), theme);
             if selected {
                 row.style(theme.selected)
             } else {
@@ -89,22 +90,15 @@ impl Widths {
     /// Measures every event, then narrows the probe column to leave the event text
     /// room on a `width`-column list.
     fn measure(app: &App, width: usize) -> Self {
-        let events = app.events();
-        let last = events.iter().map(|e| e.ts_ns).max().unwrap_or(0);
-        let widest = |len: fn(&Event) -> usize, title: &str| {
-            events.iter().map(len).max().unwrap_or(0).max(title.len())
-        };
+        let widest = app.widest();
         let mut widths = Widths {
-            time: since_start_micros(last, app.started_ns())
+            time: since_start_micros(widest.last_ts_ns, app.started_ns())
                 .len()
                 .max(TITLES[0].len()),
-            cpu: widest(|e| digits(e.cpu.into()), TITLES[1]),
-            task: widest(
-                |e| digits(e.pid.into()) + 1 + digits(e.tid.into()),
-                TITLES[2],
-            ),
-            comm: widest(|e| e.comm.chars().count(), TITLES[3]).min(COMM_MAX),
-            probe: widest(|e| e.probe.chars().count(), TITLES[4]),
+            cpu: widest.cpu.max(TITLES[1].len()),
+            task: widest.task.max(TITLES[2].len()),
+            comm: widest.comm.max(TITLES[3].len()).min(COMM_MAX),
+            probe: widest.probe.max(TITLES[4].len()),
         };
         let fixed = widths.time + widths.cpu + widths.task + widths.comm + SPACING * 5;
         let room = width.saturating_sub(fixed + EVENT_MIN).max(PROBE_MIN);
@@ -146,9 +140,4 @@ impl Widths {
             Cell::from(event.data.to_string()),
         ])
     }
-}
-
-/// Decimal digits of `n`.
-fn digits(n: u64) -> usize {
-    n.checked_ilog10().map_or(1, |log| log as usize + 1)
 }

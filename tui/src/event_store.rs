@@ -1,0 +1,153 @@
+//! The events the Events screen can show, each addressed by its number in the
+//! capture (0 for the first event). Live, the most recent ones are held.
+
+use std::collections::VecDeque;
+
+use barwatch::event::Event;
+
+/// How wide each fixed column of the event list must be, in characters, over
+/// every event taken in, so the columns stay put while scrolling.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Widest {
+    /// The latest timestamp (the time column is widest there).
+    pub last_ts_ns: u64,
+    /// Digits of the CPU number.
+    pub cpu: usize,
+    /// Characters of `pid/tid`.
+    pub task: usize,
+    /// Characters of the command name.
+    pub comm: usize,
+    /// Characters of the probe name.
+    pub probe: usize,
+}
+
+impl Widest {
+    /// Widens the columns to fit `event`.
+    pub fn take(&mut self, event: &Event) {
+        self.last_ts_ns = self.last_ts_ns.max(event.ts_ns);
+        self.cpu = self.cpu.max(digits(event.cpu.into()));
+        self.task = self
+            .task
+            .max(digits(event.pid.into()) + 1 + digits(event.tid.into()));
+        self.comm = self.comm.max(event.comm.chars().count());
+        self.probe = self.probe.max(event.probe.chars().count());
+    }
+}
+
+/// Decimal digits of `n`.
+fn digits(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |log| log as usize + 1)
+}
+
+/// The most recent events, at most `capacity`; older ones leave, and their
+/// numbers with them.
+pub struct RecentEvents {
+    events: VecDeque<Event>,
+    /// The number of the oldest event held.
+    first: u64,
+    capacity: usize,
+    widest: Widest,
+}
+
+impl RecentEvents {
+    /// Holds at most `capacity` events.
+    pub fn new(capacity: usize) -> Self {
+        RecentEvents {
+            events: VecDeque::new(),
+            first: 0,
+            capacity,
+            widest: Widest::default(),
+        }
+    }
+
+    /// Takes in the next event, letting the oldest go when full.
+    pub fn push(&mut self, event: Event) {
+        self.widest.take(&event);
+        self.events.push_back(event);
+        if self.events.len() > self.capacity {
+            self.events.pop_front();
+            self.first += 1;
+        }
+    }
+
+    /// The number of the oldest event still held.
+    pub fn first(&self) -> u64 {
+        self.first
+    }
+
+    /// One past the number of the newest event.
+    pub fn end(&self) -> u64 {
+        self.first + self.events.len() as u64
+    }
+
+    /// The event numbered `number`, if it is still held.
+    pub fn get(&self, number: u64) -> Option<&Event> {
+        let index = usize::try_from(number.checked_sub(self.first)?).ok()?;
+        self.events.get(index)
+    }
+
+    /// Every event held, with its number, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &Event)> {
+        (self.first..).zip(&self.events)
+    }
+
+    /// How wide the list's columns must be.
+    pub fn widest(&self) -> &Widest {
+        &self.widest
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use barwatch::event::{EventData, Hex};
+
+    use super::*;
+
+    fn event(ts_ns: u64, cpu: u32, comm: &str) -> Event {
+        Event {
+            ts_ns,
+            cpu,
+            pid: 7,
+            tid: 1234,
+            comm: comm.into(),
+            probe: "kprobe:iounmap".into(),
+            device: None,
+            data: EventData::IrqHandlerEntry {
+                irq: 1,
+                handler: Hex(0),
+                handler_name: None,
+                thread: None,
+            },
+        }
+    }
+
+    #[test]
+    fn a_full_store_lets_the_oldest_go_and_keeps_the_numbers() {
+        let mut store = RecentEvents::new(2);
+        for ts in [10, 20, 30] {
+            store.push(event(ts, 0, "a"));
+        }
+        assert_eq!((store.first(), store.end()), (1, 3));
+        assert!(store.get(0).is_none());
+        assert_eq!(store.get(2).map(|e| e.ts_ns), Some(30));
+        let numbers: Vec<u64> = store.iter().map(|(n, _)| n).collect();
+        assert_eq!(numbers, [1, 2]);
+    }
+
+    #[test]
+    fn the_columns_fit_every_event_taken_in_even_those_let_go() {
+        let mut store = RecentEvents::new(1);
+        store.push(event(10, 12, "kworker/u4:1"));
+        store.push(event(20, 3, "sh"));
+        assert_eq!(
+            *store.widest(),
+            Widest {
+                last_ts_ns: 20,
+                cpu: 2,
+                task: 6,
+                comm: 12,
+                probe: 14,
+            }
+        );
+    }
+}
