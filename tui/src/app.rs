@@ -7,13 +7,13 @@
 //! looking at the state. Judging happens here, off the draw path; drawing reads
 //! the state and never changes it.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, path::Path};
 
 use barwatch::{
     analysis::Judgement,
     capture::{
         format::{Header, Trailer},
-        reader::{Capture, CaptureEnd},
+        reader::{Capture, CaptureEnd, CaptureError},
     },
     event::Event,
     rules::{RuleResult, Violation},
@@ -21,8 +21,10 @@ use barwatch::{
 
 use crate::{
     action::Action,
-    event_store::{RecentEvents, Widest},
+    capture_index::{CaptureIndex, Indexed},
+    event_store::{EventStore, RecentEvents, Widest},
     judge::Judge,
+    memo::Memo,
     message::Message,
     screens::{
         events::{EventsScreen, Lookup},
@@ -118,7 +120,14 @@ pub struct App {
     recent_rate: f64,
     /// Probe name to role, for filtering.
     roles: HashMap<String, String>,
+    /// The timeline's marks as last drawn: a replayed file's events are read
+    /// back only when the view, the events or the judgement change.
+    timeline_marks: Memo<MarksKey, Vec<Vec<(char, u8)>>>,
 }
+
+/// What the timeline's marks depend on: the view, its width in columns, the
+/// events received and the judgement's generation.
+pub type MarksKey = ((u64, u64), usize, u64, u64);
 
 /// Events the live list keeps: older ones leave the list (the counts and the
 /// judgement keep what they contributed).
@@ -134,24 +143,45 @@ impl App {
         } = capture;
         let mut judge = Judge::new(&header);
         let mut store = RecentEvents::new(events.len().max(LIVE_EVENTS));
-        let first_ts_ns = events.iter().map(|e| e.ts_ns).min().unwrap_or(0);
-        let last_ts_ns = events.iter().map(|e| e.ts_ns).max().unwrap_or(0);
-        let received = events.len() as u64;
+        let mut span = None;
         for event in events {
+            span = Some(widen(span, event.ts_ns));
             judge.push(event.clone());
             store.push(event);
         }
+        App::judged(
+            source.into(),
+            header,
+            end,
+            judge,
+            EventStore::Recent(store),
+            span,
+        )
+    }
+
+    /// The state over a whole capture whose events were given to `judge` and are
+    /// in `store`, from the first to the last of `span`: judged for good.
+    fn judged(
+        source: String,
+        header: Header,
+        end: CaptureEnd,
+        mut judge: Judge,
+        store: EventStore,
+        span: Option<(u64, u64)>,
+    ) -> Self {
         let trailer = match &end {
             CaptureEnd::Trailer(trailer) => Some(trailer),
             CaptureEnd::Cut { .. } => None,
         };
         judge.finish(trailer);
+        let received = store.end();
+        let (first_ts_ns, last_ts_ns) = span.unwrap_or((0, 0));
         let mut timeline = TimelineScreen::new(first_ts_ns, last_ts_ns);
-        if received > 0 {
+        if span.is_some() {
             timeline = timeline.started();
         }
         App {
-            source: source.into(),
+            source,
             roles: roles(&header),
             header,
             end,
@@ -170,7 +200,25 @@ impl App {
             received,
             rate_window: (0, 0),
             recent_rate: 0.0,
+            timeline_marks: Memo::default(),
         }
+    }
+
+    /// Builds the state for browsing the capture file at `path`, streaming: one
+    /// pass judges it and indexes where its events are, and the event list reads
+    /// back from the file the events it shows, so memory does not grow with the
+    /// capture.
+    pub fn replay(source: impl Into<String>, path: &Path) -> Result<Self, CaptureError> {
+        let (Indexed { header, end, index }, (judge, span)) = CaptureIndex::read(
+            path,
+            |header| (Judge::new(header), None),
+            |(judge, span): &mut (Judge, Option<(u64, u64)>), event| {
+                *span = Some(widen(*span, event.ts_ns));
+                judge.push(event);
+            },
+        )?;
+        let store = EventStore::Indexed(index);
+        Ok(App::judged(source.into(), header, end, judge, store, span))
     }
 
     /// The state for watching a recorder that has written `header` so far.
@@ -184,7 +232,7 @@ impl App {
             },
         };
         let mut app = App::new(source, capture);
-        app.events = EventsScreen::new(RecentEvents::new(LIVE_EVENTS));
+        app.events = EventsScreen::new(EventStore::Recent(RecentEvents::new(LIVE_EVENTS)));
         app.live = true;
         app
     }
@@ -368,6 +416,17 @@ impl App {
     fn select_at_cursor(&mut self) {
         self.events
             .select_at(self.timeline.cursor_ns(), self.viewport);
+    }
+
+    /// The timeline's marks for a view `width` columns wide: the remembered ones
+    /// while nothing they depend on changed, else `make`'s.
+    pub fn timeline_marks(
+        &self,
+        width: usize,
+        make: impl FnOnce() -> Vec<Vec<(char, u8)>>,
+    ) -> Vec<Vec<(char, u8)>> {
+        let key = (self.view(), width, self.received, self.judge.generation());
+        self.timeline_marks.get_or(key, make)
     }
 
     /// The timeline's visible span (CLOCK_MONOTONIC ns, start and end).
@@ -555,9 +614,10 @@ impl App {
         self.events.selected()
     }
 
-    /// Every event the list holds, in capture order, whether it matches or not.
-    pub fn events(&self) -> impl Iterator<Item = &Event> {
-        self.events.events()
+    /// Every event the list holds whose time is in `span`, in capture order,
+    /// whether it matches or not.
+    pub fn events_in(&self, span: (u64, u64)) -> impl Iterator<Item = Event> + '_ {
+        self.events.in_span(span)
     }
 
     /// How wide the event list's columns must be to fit every event.
@@ -570,6 +630,13 @@ impl App {
     pub fn window(&self, rows: usize) -> Vec<(bool, Event)> {
         self.events.window(rows)
     }
+}
+
+/// `span` (first and last time) widened to take in `ts_ns`.
+fn widen(span: Option<(u64, u64)>, ts_ns: u64) -> (u64, u64) {
+    span.map_or((ts_ns, ts_ns), |(first, last)| {
+        (first.min(ts_ns), last.max(ts_ns))
+    })
 }
 
 /// Probe name to role, from the header's probe table.

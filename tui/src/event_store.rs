@@ -1,9 +1,120 @@
 //! The events the Events screen can show, each addressed by its number in the
-//! capture (0 for the first event). Live, the most recent ones are held.
+//! capture (0 for the first event). Live, the most recent ones are held; replayed
+//! from a file, they are read back on demand through a [`CaptureIndex`].
 
 use std::collections::VecDeque;
 
 use barwatch::event::Event;
+
+use crate::capture_index::CaptureIndex;
+
+/// Where the event list's events are.
+pub enum EventStore {
+    /// In memory: the most recent ones (all of them for a capture given whole).
+    Recent(RecentEvents),
+    /// In the capture file, read back on demand.
+    Indexed(CaptureIndex),
+}
+
+impl EventStore {
+    /// The number of the oldest event still held.
+    pub fn first(&self) -> u64 {
+        match self {
+            EventStore::Recent(recent) => recent.first(),
+            EventStore::Indexed(_) => 0,
+        }
+    }
+
+    /// One past the number of the newest event.
+    pub fn end(&self) -> u64 {
+        match self {
+            EventStore::Recent(recent) => recent.end(),
+            EventStore::Indexed(index) => index.len(),
+        }
+    }
+
+    /// Takes in a newly arrived event; a replayed file takes none.
+    pub fn push(&mut self, event: Event) {
+        match self {
+            EventStore::Recent(recent) => recent.push(event),
+            EventStore::Indexed(_) => {}
+        }
+    }
+
+    /// How wide the list's columns must be.
+    pub fn widest(&self) -> &Widest {
+        match self {
+            EventStore::Recent(recent) => recent.widest(),
+            EventStore::Indexed(index) => index.widest(),
+        }
+    }
+
+    /// The events numbered `numbers` (ascending) that are still held.
+    pub fn read(&self, numbers: &[u64]) -> Vec<Event> {
+        match self {
+            EventStore::Recent(recent) => numbers
+                .iter()
+                .filter_map(|&n| recent.get(n).cloned())
+                .collect(),
+            EventStore::Indexed(index) => index.read_events(numbers),
+        }
+    }
+
+    /// The timestamp of event `number`, if it is held.
+    pub fn ts_of(&self, number: u64) -> Option<u64> {
+        match self {
+            EventStore::Recent(recent) => recent.get(number).map(|e| e.ts_ns),
+            EventStore::Indexed(index) => index.read_events(&[number]).first().map(|e| e.ts_ns),
+        }
+    }
+
+    /// Every event held, with its number, oldest first.
+    pub fn scan(&self) -> Box<dyn Iterator<Item = (u64, Event)> + '_> {
+        match self {
+            EventStore::Recent(recent) => Box::new(recent.iter().map(|(n, e)| (n, e.clone()))),
+            EventStore::Indexed(index) => Box::new(index.events_from(0)),
+        }
+    }
+
+    /// Every event held whose time is in `span` (start and end, inclusive), from
+    /// the first event at or after its start on, oldest first.
+    pub fn in_span(&self, span: (u64, u64)) -> Box<dyn Iterator<Item = Event> + '_> {
+        let (start, end) = span;
+        match self {
+            EventStore::Recent(recent) => Box::new(
+                recent
+                    .iter()
+                    .map(|(_, e)| e)
+                    .filter(move |e| start <= e.ts_ns && e.ts_ns <= end)
+                    .cloned(),
+            ),
+            EventStore::Indexed(index) => {
+                let from = first_at_or_after(index.len(), start, |n| self.ts_of(n));
+                Box::new(
+                    index
+                        .events_from(from)
+                        .map(|(_, e)| e)
+                        .take_while(move |e| e.ts_ns <= end)
+                        .filter(move |e| start <= e.ts_ns),
+                )
+            }
+        }
+    }
+}
+
+/// The first of `len` events, in time order, whose time is at least `ts_ns`.
+fn first_at_or_after(len: u64, ts_ns: u64, ts_of: impl Fn(u64) -> Option<u64>) -> u64 {
+    let (mut low, mut high) = (0, len);
+    while low < high {
+        let mid = low + (high - low) / 2;
+        if ts_of(mid).is_some_and(|ts| ts < ts_ns) {
+            low = mid + 1;
+        } else {
+            high = mid;
+        }
+    }
+    low
+}
 
 /// How wide each fixed column of the event list must be, in characters, over
 /// every event taken in, so the columns stay put while scrolling.

@@ -21,6 +21,8 @@ pub struct Judge {
     unjudged: u64,
     /// Wall-clock nanoseconds since the last judgement.
     since_judged_ns: u64,
+    /// How many judgements were made: what was drawn from an older one is stale.
+    generation: u64,
 }
 
 impl Judge {
@@ -33,6 +35,7 @@ impl Judge {
             judgement,
             unjudged: 0,
             since_judged_ns: JUDGE_INTERVAL_NS,
+            generation: 0,
         }
     }
 
@@ -68,10 +71,16 @@ impl Judge {
         &self.judgement
     }
 
+    /// How many judgements were made so far.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Judges everything taken in so far.
     fn judge(&mut self) {
         self.judgement = self.analysis.judge(&RuleConfig::default());
         self.unjudged = 0;
         self.since_judged_ns = 0;
+        self.generation += 1;
     }
 }

@@ -10,11 +10,13 @@
 
 pub mod action;
 pub mod app;
+pub mod capture_index;
 pub mod event_store;
 pub mod filter;
 pub mod judge;
 pub mod keymap;
 pub mod live;
+pub mod memo;
 pub mod message;
 pub mod run;
 pub mod screens;

@@ -1189,3 +1189,116 @@ fn live_judgements_come_with_the_events_at_most_once_a_second() {
     app.update(Message::Tick(100_000_000));
     assert_eq!(app.violation_count(), 3);
 }
+
+/// The demo capture's path.
+fn demo_path() -> &'static std::path::Path {
+    std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/demo-capture.jsonl"
+    ))
+}
+
+/// Draws `app` at 100x30 after each of a run of key sequences that visits every
+/// screen.
+fn every_screen(mut app: App) -> Vec<String> {
+    app.update(Action::Resize(ui::list_rows(ratatui::layout::Rect::new(
+        0, 0, 100, 30,
+    ))));
+    let mut screens = Vec::new();
+    for keys in [
+        vec![],
+        vec![code(KeyCode::End)],
+        vec![code(KeyCode::Tab)],
+        vec![code(KeyCode::Tab), ch('+'), ch('+'), ch('n')],
+        vec![code(KeyCode::Tab), code(KeyCode::Enter)],
+        vec![code(KeyCode::Esc), code(KeyCode::Tab), ch('/')],
+        typing("dev:05.0")
+            .into_iter()
+            .chain([code(KeyCode::Enter)])
+            .collect(),
+    ] {
+        press(&mut app, keys);
+        screens.push(draw(&app, 100, 30).backend().to_string());
+    }
+    screens
+}
+
+#[test]
+fn a_capture_streamed_from_its_file_shows_what_it_shows_held_whole() {
+    let whole = App::new(
+        "target/demo/capture.jsonl",
+        barwatch::capture::reader::read_capture(demo_path()).unwrap(),
+    );
+    let streamed = App::replay("target/demo/capture.jsonl", demo_path()).unwrap();
+    assert_eq!(streamed.total(), whole.total());
+    let (whole, streamed) = (every_screen(whole), every_screen(streamed));
+    for (whole, streamed) in whole.iter().zip(&streamed) {
+        assert_eq!(whole, streamed);
+    }
+}
+
+/// A capture of `copies` copies of the demo's events, each copy later than the
+/// last, written to a file.
+fn big_capture(copies: u64) -> (tempfile::NamedTempFile, Vec<(u64, String)>) {
+    use std::io::Write;
+    let text = std::fs::read_to_string(demo_path()).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let events: Vec<serde_json::Value> = lines
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["type"] == "event")
+        .collect();
+    let first = events[0]["ts_ns"].as_u64().unwrap();
+    let last = events.last().unwrap()["ts_ns"].as_u64().unwrap();
+    let period = last - first + 1_000_000;
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(file, "{header}").unwrap();
+    let mut times = Vec::new();
+    for copy in 0..copies {
+        for event in &events {
+            let mut event = event.clone();
+            let ts = event["ts_ns"].as_u64().unwrap() + copy * period;
+            event["ts_ns"] = ts.into();
+            times.push((ts, event["probe"].as_str().unwrap().to_owned()));
+            writeln!(file, "{event}").unwrap();
+        }
+    }
+    file.flush().unwrap();
+    (file, times)
+}
+
+#[test]
+fn a_big_capture_streamed_from_its_file_scrolls_to_its_end_and_shows_the_right_events() {
+    let (file, events) = big_capture(40);
+    let times: Vec<u64> = events.iter().map(|(ts, _)| *ts).collect();
+    let mut app = App::replay("big.jsonl", file.path()).unwrap();
+    app.update(Action::Resize(10));
+    assert_eq!(app.total(), times.len() as u64);
+    assert!(app.is_cut(), "the copies have no trailer");
+    press(&mut app, [code(KeyCode::End)]);
+    let shown: Vec<u64> = app.window(10).into_iter().map(|(_, e)| e.ts_ns).collect();
+    assert_eq!(shown, times[times.len() - 10..]);
+    assert_eq!(app.selected(), Some(times.len() - 1));
+    // A page up from the end crosses blocks of the index.
+    press(&mut app, [code(KeyCode::PageUp); 7]);
+    let top = times.len() - 1 - 70;
+    let selected = app.window(10).into_iter().find(|(s, _)| *s).unwrap().1;
+    assert_eq!(selected.ts_ns, times[top]);
+    // A filter reads the whole file back: every copy's fixture reads match.
+    press(&mut app, typing("/probe:barwatch_fixture_read"));
+    press(&mut app, [code(KeyCode::Enter)]);
+    let reads = events
+        .iter()
+        .filter(|(_, probe)| probe.contains("barwatch_fixture_read"))
+        .count();
+    assert!(reads > 40);
+    assert_eq!(app.matching(), reads);
+    press(&mut app, [code(KeyCode::End)]);
+    let (_, last) = app.window(10).into_iter().find(|(s, _)| *s).unwrap();
+    let last_read = events
+        .iter()
+        .rev()
+        .find(|(_, probe)| probe.contains("barwatch_fixture_read"))
+        .unwrap();
+    assert_eq!((last.ts_ns, &last.probe), (last_read.0, &last_read.1));
+}

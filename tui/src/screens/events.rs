@@ -7,7 +7,7 @@ use barwatch::{analysis::Judgement, event::Event};
 
 use crate::{
     action::Action,
-    event_store::{RecentEvents, Widest},
+    event_store::{EventStore, Widest},
     filter::{EventFilter, FilterError, Searchable},
 };
 
@@ -28,9 +28,17 @@ impl Lookup<'_> {
     }
 }
 
+/// Which events the filter lets through.
+enum Visible {
+    /// Every event held (no filter): nothing to keep per event.
+    All,
+    /// The numbers of the matching events, in capture order.
+    Matching(Vec<u64>),
+}
+
 /// The event list: its events, filter, selection and scroll position.
 pub struct EventsScreen {
-    events: RecentEvents,
+    events: EventStore,
     /// The applied filter as typed, and as read.
     filter: String,
     parsed: EventFilter,
@@ -38,8 +46,7 @@ pub struct EventsScreen {
     input: String,
     /// Why the filter in the prompt could not be applied.
     filter_error: Option<String>,
-    /// The numbers of the events that match `filter`, in capture order.
-    visible: Vec<u64>,
+    visible: Visible,
     /// Index into `visible` of the selected event.
     selected: usize,
     /// Index into `visible` of the topmost row on screen.
@@ -48,15 +55,14 @@ pub struct EventsScreen {
 
 impl EventsScreen {
     /// An event list over `events`, every one shown.
-    pub fn new(events: RecentEvents) -> Self {
-        let visible = events.iter().map(|(n, _)| n).collect();
+    pub fn new(events: EventStore) -> Self {
         EventsScreen {
             events,
             filter: String::new(),
             parsed: EventFilter::default(),
             input: String::new(),
             filter_error: None,
-            visible,
+            visible: Visible::All,
             selected: 0,
             offset: 0,
         }
@@ -66,22 +72,30 @@ impl EventsScreen {
     /// the newest unless `hold` (the screens are paused). Events the store lets go
     /// leave the list, and the selection stays on the same event.
     pub fn push(&mut self, events: &[Event], lookup: &Lookup, hold: bool, viewport: usize) {
-        let at_end = self.selected + 1 >= self.visible.len();
+        let at_end = self.selected + 1 >= self.len();
+        let first = self.events.first();
         for event in events {
             let number = self.events.end();
-            if self.parsed.matches(&lookup.searchable(event)) {
-                self.visible.push(number);
+            if let Visible::Matching(numbers) = &mut self.visible
+                && self.parsed.matches(&lookup.searchable(event))
+            {
+                numbers.push(number);
             }
             self.events.push(event.clone());
         }
-        let gone = self.visible.partition_point(|&n| n < self.events.first());
-        if gone > 0 {
-            self.visible.drain(..gone);
-            self.selected = self.selected.saturating_sub(gone);
-            self.offset = self.offset.saturating_sub(gone);
-        }
+        let first_held = self.events.first();
+        let gone = match &mut self.visible {
+            Visible::All => usize::try_from(first_held - first).unwrap_or(usize::MAX),
+            Visible::Matching(numbers) => {
+                let gone = numbers.partition_point(|&n| n < first_held);
+                numbers.drain(..gone);
+                gone
+            }
+        };
+        self.selected = self.selected.saturating_sub(gone);
+        self.offset = self.offset.saturating_sub(gone);
         if at_end && !hold {
-            self.selected = self.visible.len().saturating_sub(1);
+            self.selected = self.len().saturating_sub(1);
         }
         self.keep_selection_in_view(viewport);
     }
@@ -89,7 +103,7 @@ impl EventsScreen {
     /// Moves the selection for a movement key; other keys are not this screen's.
     pub fn key(&mut self, action: Action, viewport: usize) {
         self.selected = match action {
-            Action::Bottom => self.visible.len().saturating_sub(1),
+            Action::Bottom => self.len().saturating_sub(1),
             _ => super::step(self.selected, action, viewport),
         };
         self.keep_selection_in_view(viewport);
@@ -98,9 +112,7 @@ impl EventsScreen {
     /// Selects the last matching event at or before `ts_ns`, so the list tells the
     /// moment the timeline's cursor is at.
     pub fn select_at(&mut self, ts_ns: u64, viewport: usize) {
-        let upto = self
-            .visible
-            .partition_point(|&n| self.events.get(n).is_some_and(|e| e.ts_ns <= ts_ns));
+        let upto = self.partition_point(|n| self.events.ts_of(n).is_some_and(|ts| ts <= ts_ns));
         self.selected = upto.saturating_sub(1);
         self.keep_selection_in_view(viewport);
     }
@@ -152,7 +164,7 @@ impl EventsScreen {
     /// Keeps the selection on the matching events and scrolls just enough to show
     /// it in `viewport` rows.
     pub fn keep_selection_in_view(&mut self, viewport: usize) {
-        let len = self.visible.len();
+        let len = self.len();
         self.selected = self.selected.min(len.saturating_sub(1));
         self.offset = self.offset.min(len.saturating_sub(viewport));
         if self.selected < self.offset {
@@ -179,12 +191,12 @@ impl EventsScreen {
 
     /// How many events the filter lets through.
     pub fn matching(&self) -> usize {
-        self.visible.len()
+        self.len()
     }
 
     /// Position of the selected event among the matching ones, if any match.
     pub fn selected(&self) -> Option<usize> {
-        (!self.visible.is_empty()).then_some(self.selected)
+        (self.len() > 0).then_some(self.selected)
     }
 
     /// How wide the list's columns must be.
@@ -192,21 +204,54 @@ impl EventsScreen {
         self.events.widest()
     }
 
-    /// Every event held, in capture order, whether it matches or not.
-    pub fn events(&self) -> impl Iterator<Item = &Event> {
-        self.events.iter().map(|(_, e)| e)
+    /// Every event held whose time is in `span`, whether it matches or not.
+    pub fn in_span(&self, span: (u64, u64)) -> impl Iterator<Item = Event> + '_ {
+        self.events.in_span(span)
     }
 
     /// The matching events from the top of the screen on, at most `rows` of them,
     /// each with whether it is the selected one.
     pub fn window(&self, rows: usize) -> Vec<(bool, Event)> {
-        self.visible
-            .iter()
-            .enumerate()
-            .skip(self.offset)
-            .take(rows)
-            .filter_map(|(pos, &n)| Some((pos == self.selected, self.events.get(n)?.clone())))
+        let end = self.len().min(self.offset.saturating_add(rows));
+        let numbers: Vec<u64> = (self.offset..end).map(|i| self.number(i)).collect();
+        let events = self.events.read(&numbers);
+        (self.offset..)
+            .zip(events)
+            .map(|(pos, event)| (pos == self.selected, event))
             .collect()
+    }
+
+    /// How many events the list shows.
+    fn len(&self) -> usize {
+        match &self.visible {
+            Visible::All => {
+                usize::try_from(self.events.end() - self.events.first()).unwrap_or(usize::MAX)
+            }
+            Visible::Matching(numbers) => numbers.len(),
+        }
+    }
+
+    /// The number of the event at `position` in the list.
+    fn number(&self, position: usize) -> u64 {
+        match &self.visible {
+            Visible::All => self.events.first() + position as u64,
+            Visible::Matching(numbers) => numbers[position],
+        }
+    }
+
+    /// The first position in the list whose event's number fails `holds`, which
+    /// holds for a prefix of the list.
+    fn partition_point(&self, holds: impl Fn(u64) -> bool) -> usize {
+        let (mut low, mut high) = (0, self.len());
+        while low < high {
+            let mid = low + (high - low) / 2;
+            if holds(self.number(mid)) {
+                low = mid + 1;
+            } else {
+                high = mid;
+            }
+        }
+        low
     }
 
     /// Replaces the applied filter, keeping the selection on the same event or the
@@ -218,14 +263,23 @@ impl EventsScreen {
         lookup: &Lookup,
         viewport: usize,
     ) {
-        let anchor = self.visible.get(self.selected).copied().unwrap_or(0);
-        self.visible = self
-            .events
-            .iter()
-            .filter(|(_, e)| parsed.matches(&lookup.searchable(e)))
-            .map(|(n, _)| n)
-            .collect();
-        self.selected = self.visible.partition_point(|&n| n < anchor);
+        let anchor = if self.len() > 0 {
+            self.number(self.selected)
+        } else {
+            0
+        };
+        self.visible = if parsed == EventFilter::default() {
+            Visible::All
+        } else {
+            Visible::Matching(
+                self.events
+                    .scan()
+                    .filter(|(_, e)| parsed.matches(&lookup.searchable(e)))
+                    .map(|(n, _)| n)
+                    .collect(),
+            )
+        };
+        self.selected = self.partition_point(|n| n < anchor);
         self.filter = filter;
         self.parsed = parsed;
         self.keep_selection_in_view(viewport);

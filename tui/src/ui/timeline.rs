@@ -53,7 +53,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let scale = Scale { start, end, width };
     let cursor = scale.column(app.cursor_ns());
     let mut lines = vec![axis(&scale, app, theme)];
-    let marks = marks(app, &judgement.devices, &scale);
+    let marks = app.timeline_marks(scale.width, || marks(app, &judgement.devices, &scale));
     for (device, marks) in judgement.devices.iter().zip(&marks) {
         lines.push(lane(device, marks, app, &scale, cursor, theme));
     }
@@ -130,17 +130,17 @@ fn axis(scale: &Scale, app: &App, theme: &Theme) -> Line<'static> {
 fn marks(app: &App, devices: &[DeviceTimeline], scale: &Scale) -> Vec<Vec<(char, u8)>> {
     let mut marks = vec![vec![(' ', 0); scale.width]; devices.len()];
     let judgement = app.judgement();
-    for event in app.events() {
+    for event in app.events_in((scale.start, scale.end)) {
         let Some(col) = scale.column(event.ts_ns) else {
             continue;
         };
         let Some(lane) = judgement
-            .device_of(event)
+            .device_of(&event)
             .and_then(|bdf| devices.iter().position(|d| d.bdf == bdf))
         else {
             continue;
         };
-        let (mark, rank) = mark_of(event);
+        let (mark, rank) = mark_of(&event);
         if rank > marks[lane][col].1 {
             marks[lane][col] = (mark, rank);
         }
