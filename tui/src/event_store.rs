@@ -118,9 +118,12 @@ fn first_at_or_after(len: u64, ts_ns: u64, ts_of: impl Fn(u64) -> Option<u64>) -
 
 /// How wide each fixed column of the event list must be, in characters, over
 /// every event taken in, so the columns stay put while scrolling.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Widest {
-    /// The latest timestamp (the time column is widest there).
+    /// The earliest and latest timestamps (the time column is widest at one of
+    /// them).
+    pub first_ts_ns: u64,
+    /// The latest timestamp.
     pub last_ts_ns: u64,
     /// Digits of the CPU number.
     pub cpu: usize,
@@ -132,9 +135,24 @@ pub struct Widest {
     pub probe: usize,
 }
 
+impl Default for Widest {
+    /// Fits no event yet: the first one taken in sets the earliest time.
+    fn default() -> Self {
+        Widest {
+            first_ts_ns: u64::MAX,
+            last_ts_ns: 0,
+            cpu: 0,
+            task: 0,
+            comm: 0,
+            probe: 0,
+        }
+    }
+}
+
 impl Widest {
     /// Widens the columns to fit `event`.
     pub fn take(&mut self, event: &Event) {
+        self.first_ts_ns = self.first_ts_ns.min(event.ts_ns);
         self.last_ts_ns = self.last_ts_ns.max(event.ts_ns);
         self.cpu = self.cpu.max(digits(event.cpu.into()));
         self.task = self
@@ -253,6 +271,7 @@ mod tests {
         assert_eq!(
             *store.widest(),
             Widest {
+                first_ts_ns: 10,
                 last_ts_ns: 20,
                 cpu: 2,
                 task: 6,

@@ -92,9 +92,12 @@ impl Widths {
     fn measure(app: &App, width: usize) -> Self {
         let widest = app.widest();
         let mut widths = Widths {
-            time: since_start_micros(widest.last_ts_ns, app.started_ns())
-                .len()
-                .max(TITLES[0].len()),
+            time: [widest.first_ts_ns, widest.last_ts_ns]
+                .map(|ts| since_start_micros(ts, app.started_ns()).len())
+                .into_iter()
+                .chain([TITLES[0].len()])
+                .max()
+                .unwrap_or(0),
             cpu: widest.cpu.max(TITLES[1].len()),
             task: widest.task.max(TITLES[2].len()),
             comm: widest.comm.max(TITLES[3].len()).min(COMM_MAX),
