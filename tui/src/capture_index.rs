@@ -213,3 +213,75 @@ impl BufRead for Counted {
         self.inner.consume(amount);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use barwatch::capture::reader::read_capture;
+
+    use super::*;
+
+    fn demo() -> &'static Path {
+        Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/testdata/demo-capture.jsonl"
+        ))
+    }
+
+    /// Indexes `path`, counting the events handed over.
+    fn index(path: &Path) -> (Indexed, u64) {
+        CaptureIndex::read(path, |_| 0, |count, _| *count += 1).unwrap()
+    }
+
+    #[test]
+    fn events_read_back_are_the_events_of_the_file_across_blocks() {
+        let whole = read_capture(demo()).unwrap();
+        let (indexed, handed) = index(demo());
+        assert_eq!(handed, whole.events.len() as u64);
+        assert_eq!(indexed.index.len(), handed);
+        assert_eq!((indexed.header, indexed.end), (whole.header, whole.end));
+        let last = handed - 1;
+        let numbers = [0, 1, BLOCK - 1, BLOCK, BLOCK + 1, 5 * BLOCK + 7, last];
+        let expected: Vec<&Event> = numbers.iter().map(|&n| &whole.events[n as usize]).collect();
+        let read = indexed.index.read_events(&numbers);
+        assert_eq!(read.iter().collect::<Vec<_>>(), expected);
+        let tail: Vec<Event> = indexed
+            .index
+            .events_from(last - 2)
+            .map(|(_, e)| e)
+            .collect();
+        assert_eq!(tail, whole.events[whole.events.len() - 3..]);
+    }
+
+    #[test]
+    fn a_cut_final_line_ends_the_capture_as_reading_it_whole_does() {
+        let text = std::fs::read_to_string(demo()).unwrap();
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.pop(); // the trailer
+        let cut_line = lines.pop().unwrap();
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        for line in &lines {
+            writeln!(file, "{line}").unwrap();
+        }
+        write!(file, "{}", &cut_line[..cut_line.len() / 2]).unwrap();
+        file.flush().unwrap();
+        let whole = read_capture(file.path()).unwrap();
+        let (indexed, handed) = index(file.path());
+        assert!(matches!(
+            whole.end,
+            CaptureEnd::Cut {
+                partial: Some(_),
+                ..
+            }
+        ));
+        assert_eq!(indexed.end, whole.end);
+        assert_eq!(handed, whole.events.len() as u64);
+        let last = handed - 1;
+        assert_eq!(
+            indexed.index.read_events(&[last]),
+            [whole.events.last().unwrap().clone()]
+        );
+        assert!(indexed.index.read_events(&[handed]).is_empty());
+    }
+}
