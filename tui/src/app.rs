@@ -174,6 +174,19 @@ impl App {
             CaptureEnd::Cut { .. } => None,
         };
         judge.finish(trailer);
+        App::assemble(source, header, end, judge, store, span)
+    }
+
+    /// The state over the events in `store`, from the first to the last of
+    /// `span`, with `judge` as it is.
+    fn assemble(
+        source: String,
+        header: Header,
+        end: CaptureEnd,
+        judge: Judge,
+        store: EventStore,
+        span: Option<(u64, u64)>,
+    ) -> Self {
         let received = store.end();
         let (first_ts_ns, last_ts_ns) = span.unwrap_or((0, 0));
         let mut timeline = TimelineScreen::new(first_ts_ns, last_ts_ns);
@@ -223,16 +236,13 @@ impl App {
 
     /// The state for watching a recorder that has written `header` so far.
     pub fn live(source: impl Into<String>, header: Header) -> Self {
-        let capture = Capture {
-            header,
-            events: Vec::new(),
-            end: CaptureEnd::Cut {
-                complete_lines: 1,
-                partial: None,
-            },
+        let end = CaptureEnd::Cut {
+            complete_lines: 1,
+            partial: None,
         };
-        let mut app = App::new(source, capture);
-        app.events = EventsScreen::new(EventStore::Recent(RecentEvents::new(LIVE_EVENTS)));
+        let judge = Judge::new(&header);
+        let store = EventStore::Recent(RecentEvents::new(LIVE_EVENTS));
+        let mut app = App::assemble(source.into(), header, end, judge, store, None);
         app.live = true;
         app
     }
