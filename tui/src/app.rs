@@ -313,28 +313,18 @@ impl App {
         match action {
             Action::Quit => self.quit = true,
             Action::ClearFilterOrQuit if self.events.filter().is_empty() => self.quit = true,
-            Action::ClearFilterOrQuit | Action::ClearFilter => {
-                self.mode = Mode::List;
-                let lookup = lookup(&self.judge, &self.roles);
-                self.events.clear(&lookup, self.viewport);
-            }
+            Action::ClearFilterOrQuit
+            | Action::ClearFilter
+            | Action::OpenFilter
+            | Action::FilterChar(_)
+            | Action::FilterBackspace
+            | Action::ApplyFilter => self.filter_key(action),
             Action::Up
             | Action::Down
             | Action::PageUp
             | Action::PageDown
             | Action::Top
-            | Action::Bottom => match self.screen {
-                Screen::Events => self.events.key(action, self.viewport),
-                Screen::Devices => {
-                    let len = self.judgement().devices.len();
-                    self.devices.key(action, len, self.viewport);
-                }
-                Screen::Violations => {
-                    let len = self.violation_count();
-                    self.violations.key(action, len, self.viewport);
-                }
-                Screen::Timeline => {}
-            },
+            | Action::Bottom => self.move_selection(action),
             Action::NextScreen => self.screen = self.screen.next(),
             Action::Earlier | Action::Later | Action::ZoomIn | Action::ZoomOut => {
                 if self.screen == Screen::Timeline {
@@ -342,40 +332,16 @@ impl App {
                     self.select_at_cursor();
                 }
             }
-            Action::NextViolation | Action::PreviousViolation => {
-                let times: Vec<u64> = self.violations().iter().map(|(_, v)| v.ts_ns).collect();
-                self.jump(&times, action == Action::NextViolation);
-            }
-            Action::NextCycle | Action::PreviousCycle => {
-                let times: Vec<u64> = self
-                    .judgement()
-                    .devices
-                    .iter()
-                    .flat_map(|d| &d.cycles)
-                    .filter_map(|c| c.steps.first().map(|m| m.ts_ns))
-                    .collect();
-                self.jump(&times, action == Action::NextCycle);
-            }
+            Action::NextViolation
+            | Action::PreviousViolation
+            | Action::NextCycle
+            | Action::PreviousCycle => self.jump(action),
             // Live, Space pauses the screens on what they show; counts go on.
             Action::PlayPause if self.live => self.paused = !self.paused,
             Action::PlayPause | Action::Faster | Action::Slower => self.timeline.key(action),
             Action::Open => self.open(),
             Action::Close => self.mode = Mode::List,
             Action::ShowProbes => self.mode = Mode::Probes,
-            Action::OpenFilter => {
-                self.events.open_prompt();
-                self.mode = Mode::Filter;
-            }
-            Action::FilterChar(c) if self.mode == Mode::Filter => self.events.type_char(c),
-            Action::FilterBackspace if self.mode == Mode::Filter => self.events.backspace(),
-            Action::FilterChar(_) | Action::FilterBackspace => {}
-            Action::ApplyFilter => {
-                let lookup = lookup(&self.judge, &self.roles);
-                // The prompt stays open with what was typed and why it is wrong.
-                if self.events.apply_prompt(&lookup, self.viewport).is_ok() {
-                    self.mode = Mode::List;
-                }
-            }
             Action::ToggleHelp => {
                 self.mode = match self.mode {
                     Mode::Help => Mode::List,
@@ -386,6 +352,68 @@ impl App {
                 self.viewport = rows.max(1);
                 self.events.keep_selection_in_view(self.viewport);
             }
+        }
+    }
+
+    /// A movement key moves the selection of the screen shown.
+    fn move_selection(&mut self, action: Action) {
+        match self.screen {
+            Screen::Events => self.events.key(action, self.viewport),
+            Screen::Devices => {
+                let len = self.judgement().devices.len();
+                self.devices.key(action, len, self.viewport);
+            }
+            Screen::Violations => {
+                let len = self.violation_count();
+                self.violations.key(action, len, self.viewport);
+            }
+            Screen::Timeline => {}
+        }
+    }
+
+    /// The filter prompt's keys: open it, type, apply or clear.
+    fn filter_key(&mut self, action: Action) {
+        match action {
+            Action::OpenFilter => {
+                self.events.open_prompt();
+                self.mode = Mode::Filter;
+            }
+            Action::FilterChar(c) if self.mode == Mode::Filter => self.events.type_char(c),
+            Action::FilterBackspace if self.mode == Mode::Filter => self.events.backspace(),
+            Action::ApplyFilter => {
+                let lookup = lookup(&self.judge, &self.roles);
+                // The prompt stays open with what was typed and why it is wrong.
+                if self.events.apply_prompt(&lookup, self.viewport).is_ok() {
+                    self.mode = Mode::List;
+                }
+            }
+            Action::ClearFilterOrQuit | Action::ClearFilter => {
+                self.mode = Mode::List;
+                let lookup = lookup(&self.judge, &self.roles);
+                self.events.clear(&lookup, self.viewport);
+            }
+            _ => {}
+        }
+    }
+
+    /// `n`/`N` and `]`/`[`: moves the timeline's cursor to the next or previous
+    /// violation or cycle, and the event list with it.
+    fn jump(&mut self, action: Action) {
+        let times: Vec<u64> = match action {
+            Action::NextViolation | Action::PreviousViolation => {
+                self.violations().iter().map(|(_, v)| v.ts_ns).collect()
+            }
+            _ => self
+                .judgement()
+                .devices
+                .iter()
+                .flat_map(|d| &d.cycles)
+                .filter_map(|c| c.steps.first().map(|m| m.ts_ns))
+                .collect(),
+        };
+        let forward = matches!(action, Action::NextViolation | Action::NextCycle);
+        if self.timeline.jump(&times, forward) {
+            self.select_at_cursor();
         }
     }
 
@@ -411,13 +439,6 @@ impl App {
                 }
             }
             Screen::Events | Screen::Timeline | Screen::Violations => {}
-        }
-    }
-
-    /// Moves the timeline's cursor through `times`, and the event list with it.
-    fn jump(&mut self, times: &[u64], forward: bool) {
-        if self.timeline.jump(times, forward) {
-            self.select_at_cursor();
         }
     }
 
