@@ -25,5 +25,6 @@ pub mod skipped;
 #[cfg(test)]
 mod story;
 pub mod test_skip;
+pub mod time;
 pub mod timeline;
 pub mod visible;

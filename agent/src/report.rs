@@ -16,6 +16,7 @@ use crate::{
     event::EventData,
     probe_table::{Mechanism, Role},
     skipped::{SkippedHandler, skipped_in_capture},
+    time,
 };
 
 /// How many processes the text report lists; the JSON has them all.
@@ -352,7 +353,7 @@ impl fmt::Display for Summary {
             self.hostname, self.kernel, self.version
         )?;
         let span = match &self.span {
-            Some(span) => format!(" over {}", HumanDuration(span.duration_ns)),
+            Some(span) => format!(" over {}", time::precise_duration(span.duration_ns)),
             None => String::new(),
         };
         match &self.ending {
@@ -449,8 +450,8 @@ impl fmt::Display for Summary {
                     skip.cpu.to_string(),
                     skip.irq.to_string(),
                     skip.handler.clone(),
-                    Seconds(skip.start_ns).to_string(),
-                    HumanDuration(skip.end_ns - skip.start_ns).to_string(),
+                    time::monotonic_seconds(skip.start_ns),
+                    time::precise_duration(skip.end_ns - skip.start_ns),
                 ]
             });
             write_table(
@@ -562,37 +563,6 @@ impl fmt::Display for Summary {
                 ("CALLS", Align::Right),
             ],
             rows.collect(),
-        )
-    }
-}
-
-/// A nanosecond duration in the largest unit that keeps it at least 1, to 3 decimals.
-struct HumanDuration(u64);
-
-impl fmt::Display for HumanDuration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ns = self.0;
-        let (divisor, unit) = match ns {
-            0..1_000 => return write!(f, "{ns} ns"),
-            1_000..1_000_000 => (1_000, "µs"),
-            1_000_000..1_000_000_000 => (1_000_000, "ms"),
-            _ => (1_000_000_000, "s"),
-        };
-        let thousandths = (ns % divisor) / (divisor / 1_000);
-        write!(f, "{}.{thousandths:03} {unit}", ns / divisor)
-    }
-}
-
-/// A CLOCK_MONOTONIC timestamp in seconds with microseconds, as ftrace prints it.
-struct Seconds(u64);
-
-impl fmt::Display for Seconds {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}.{:06}",
-            self.0 / 1_000_000_000,
-            self.0 % 1_000_000_000 / 1_000
         )
     }
 }
@@ -1091,12 +1061,7 @@ ALSA ioctls by process
     }
 
     #[test]
-    fn durations_and_counts_read_naturally() {
-        assert_eq!(HumanDuration(0).to_string(), "0 ns");
-        assert_eq!(HumanDuration(999).to_string(), "999 ns");
-        assert_eq!(HumanDuration(2_100).to_string(), "2.100 µs");
-        assert_eq!(HumanDuration(1_234_567).to_string(), "1.234 ms");
-        assert_eq!(HumanDuration(61_000_000_000).to_string(), "61.000 s");
+    fn counts_read_naturally() {
         assert_eq!(Count(1, "event").to_string(), "1 event");
         assert_eq!(Count(0, "event").to_string(), "0 events");
     }

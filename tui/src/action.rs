@@ -2,7 +2,8 @@
 //!
 //! Keys become actions through the [`keymap`](crate::keymap); the event loop adds
 //! [`Action::Resize`]. Keeping the vocabulary in one enum lets the state be driven
-//! (and tested) without a terminal.
+//! (and tested) without a terminal; it reaches the app as a
+//! [`Message::Key`](crate::message::Message::Key).
 
 /// One request to change the application state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,8 +62,6 @@ pub enum Action {
     Faster,
     /// Replay half as fast.
     Slower,
-    /// Time passed while replaying, in nanoseconds of wall clock.
-    Tick(u64),
     /// Open what is selected: a violation's evidence, or a device's events.
     Open,
     /// Close the help, the evidence or the probe table and go back to the screen

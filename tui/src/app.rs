@@ -1,22 +1,36 @@
-//! The application state and the one place it changes.
+//! The application: the capture's facts, the judgement and the screens, and the
+//! one place they change.
 //!
-//! [`App::update`] is pure: it takes an [`Action`] and makes no I/O, so every
-//! behaviour of the UI can be tested by feeding actions (or keys through the
-//! keymap) and looking at the state. Drawing reads the state and never changes it.
+//! [`App::update`] takes a [`Message`] (a key's action, a tick, a live batch or
+//! the live end) and routes it to the screen it concerns, so every behaviour of
+//! the UI can be tested by feeding messages (or keys through the keymap) and
+//! looking at the state. Judging happens here, off the draw path; drawing reads
+//! the state and never changes it.
+
+use std::{collections::HashMap, path::Path};
 
 use barwatch::{
-    analysis::{Analysis, Judgement, Retention},
+    analysis::Judgement,
     capture::{
         format::{Header, Trailer},
-        reader::{Capture, CaptureEnd},
+        reader::{Capture, CaptureEnd, CaptureError},
     },
     event::Event,
-    rules::{RuleConfig, RuleResult, Violation},
+    rules::{RuleResult, Violation},
 };
 
 use crate::{
     action::Action,
-    filter::{EventFilter, FilterError, Searchable},
+    capture_index::{CaptureIndex, Indexed},
+    event_store::{EventStore, RecentEvents, Widest},
+    judge::Judge,
+    memo::Memo,
+    message::Message,
+    screens::{
+        events::{EventsScreen, Lookup},
+        list::ListScreen,
+        timeline::TimelineScreen,
+    },
 };
 
 /// What the keyboard is talking to right now; the keymap has a table per mode.
@@ -77,158 +91,158 @@ impl Screen {
     }
 }
 
-/// Everything the UI shows: the capture, the filter and where the user is in the list.
+/// Everything the UI shows: the capture's facts, its judgement and each screen's state.
 pub struct App {
     source: String,
     header: Header,
     end: CaptureEnd,
-    events: Vec<Event>,
-    /// What the filter reads of each event.
-    searchable: Vec<Searchable>,
-    first_ts_ns: u64,
     mode: Mode,
-    /// The applied filter as typed, and as read.
-    filter: String,
-    parsed: EventFilter,
-    input: String,
-    /// Why the filter in the prompt could not be applied.
-    filter_error: Option<String>,
-    /// Indices into `events` of the events that match `filter`, in capture order.
-    visible: Vec<usize>,
-    /// Index into `visible` of the selected event.
-    selected: usize,
-    /// Index into `visible` of the topmost row on screen.
-    offset: usize,
-    /// Rows the event list has on screen.
+    screen: Screen,
+    /// Rows the lists have on screen.
     viewport: usize,
     quit: bool,
-    /// The timelines and rule verdicts of the capture, from barwatch's model.
-    judgement: Judgement,
-    screen: Screen,
-    /// Index of the selected violation among [`App::violations`].
-    violation: usize,
-    /// Index of the selected device on the devices screen.
-    device: usize,
-    /// The capture's time span, first to last event (CLOCK_MONOTONIC ns).
-    span: (u64, u64),
-    /// The timeline's visible span.
-    view: (u64, u64),
-    /// The timeline's cursor.
-    cursor_ns: u64,
-    /// Whether the cursor moves by itself, and how many capture nanoseconds per
-    /// wall-clock one.
-    playing: bool,
-    speed: u32,
+    /// The timelines and rule verdicts of what was received, from barwatch's model.
+    judge: Judge,
+    events: EventsScreen,
+    devices: ListScreen,
+    timeline: TimelineScreen,
+    violations: ListScreen,
     file_size: Option<u64>,
     /// Events still arrive from a running recorder.
     live: bool,
     /// Live, the screens hold still while events keep being counted.
     paused: bool,
-    /// The events received live, for judging (a replay is judged once, in
-    /// [`App::new`], and keeps no second copy). It is bounded: it forgets events
-    /// once they are judged for good and keeps their violations. The event list
-    /// keeps only the most recent [`LIVE_EVENTS`].
-    analysis: Analysis,
     /// Events received in all, beyond those the list still holds.
     received: u64,
-    /// Events received since the last judgement.
-    unjudged: u64,
-    /// Ticks since the last judgement.
-    ticks: u32,
     /// Live: events counted and wall-clock nanoseconds passed since the rate was
     /// last measured, and that rate.
     rate_window: (u64, u64),
     recent_rate: f64,
     /// Probe name to role, for filtering.
-    roles: std::collections::HashMap<String, String>,
+    roles: HashMap<String, String>,
+    /// The timeline's marks as last drawn: a replayed file's events are read
+    /// back only when the view, the events or the judgement change.
+    timeline_marks: Memo<MarksKey, Vec<Vec<(char, u8)>>>,
 }
+
+/// What the timeline's marks depend on: the view, its width in columns, the
+/// events received and the judgement's generation.
+pub type MarksKey = ((u64, u64), usize, u64, u64);
 
 /// Events the live list keeps: older ones leave the list (the counts and the
 /// judgement keep what they contributed).
 pub const LIVE_EVENTS: usize = 50_000;
-/// Ticks between judgements while events arrive (a tick is a frame).
-const JUDGE_EVERY: u32 = 10;
-
-/// The fastest and slowest replay speeds.
-const SPEEDS: std::ops::RangeInclusive<u32> = 1..=64;
-
-/// Steps the timeline cursor takes across the visible span.
-const CURSOR_STEPS: u64 = 64;
 
 impl App {
     /// Builds the state for browsing `capture`, read from the file named `source`.
     pub fn new(source: impl Into<String>, capture: Capture) -> Self {
-        let judgement = Analysis::of_capture(&capture).judge(&RuleConfig::default());
-        let analysis = Analysis::bounded(&capture.header, Retention::default());
         let Capture {
             header,
             events,
             end,
         } = capture;
-        let roles: std::collections::HashMap<String, String> = header
-            .probes
-            .iter()
-            .map(|p| (p.name.clone(), p.role.to_string()))
-            .collect();
-        let searchable = events
-            .iter()
-            .map(|e| searchable(e, &judgement, &roles))
-            .collect();
-        let received = events.len() as u64;
-        let first_ts_ns = events.iter().map(|e| e.ts_ns).min().unwrap_or(0);
-        let last_ts_ns = events.iter().map(|e| e.ts_ns).max().unwrap_or(0);
-        let span = (first_ts_ns, last_ts_ns.max(first_ts_ns + 1));
-        let visible = (0..events.len()).collect();
-        App {
-            source: source.into(),
+        let mut judge = Judge::new(&header);
+        let mut store = RecentEvents::new(events.len().max(LIVE_EVENTS));
+        let mut span = None;
+        for event in events {
+            span = Some(widen(span, event.ts_ns));
+            judge.push(event.clone());
+            store.push(event);
+        }
+        App::judged(
+            source.into(),
             header,
             end,
-            events,
-            searchable,
-            first_ts_ns,
+            judge,
+            EventStore::Recent(store),
+            span,
+        )
+    }
+
+    /// The state over a whole capture whose events were given to `judge` and are
+    /// in `store`, from the first to the last of `span`: judged for good.
+    fn judged(
+        source: String,
+        header: Header,
+        end: CaptureEnd,
+        mut judge: Judge,
+        store: EventStore,
+        span: Option<(u64, u64)>,
+    ) -> Self {
+        let trailer = match &end {
+            CaptureEnd::Trailer(trailer) => Some(trailer),
+            CaptureEnd::Cut { .. } => None,
+        };
+        judge.finish(trailer);
+        App::assemble(source, header, end, judge, store, span)
+    }
+
+    /// The state over the events in `store`, from the first to the last of
+    /// `span`, with `judge` as it is.
+    fn assemble(
+        source: String,
+        header: Header,
+        end: CaptureEnd,
+        judge: Judge,
+        store: EventStore,
+        span: Option<(u64, u64)>,
+    ) -> Self {
+        let received = store.end();
+        let (first_ts_ns, last_ts_ns) = span.unwrap_or((0, 0));
+        let mut timeline = TimelineScreen::new(first_ts_ns, last_ts_ns);
+        if span.is_some() {
+            timeline = timeline.started();
+        }
+        App {
+            source,
+            roles: roles(&header),
+            header,
+            end,
             mode: Mode::List,
-            filter: String::new(),
-            parsed: EventFilter::default(),
-            input: String::new(),
-            filter_error: None,
-            visible,
-            selected: 0,
-            offset: 0,
+            screen: Screen::Events,
             viewport: 1,
             quit: false,
-            judgement,
-            screen: Screen::Events,
-            violation: 0,
-            device: 0,
-            span,
-            view: span,
-            cursor_ns: span.0,
-            playing: false,
-            speed: 1,
+            judge,
+            events: EventsScreen::new(store),
+            devices: ListScreen::default(),
+            timeline,
+            violations: ListScreen::default(),
             file_size: None,
             live: false,
             paused: false,
-            analysis,
             received,
-            unjudged: 0,
-            ticks: 0,
             rate_window: (0, 0),
             recent_rate: 0.0,
-            roles,
+            timeline_marks: Memo::default(),
         }
+    }
+
+    /// Builds the state for browsing the capture file at `path`, streaming: one
+    /// pass judges it and indexes where its events are, and the event list reads
+    /// back from the file the events it shows, so memory does not grow with the
+    /// capture.
+    pub fn replay(source: impl Into<String>, path: &Path) -> Result<Self, CaptureError> {
+        let (Indexed { header, end, index }, (judge, span)) = CaptureIndex::read(
+            path,
+            |header| (Judge::new(header), None),
+            |(judge, span): &mut (Judge, Option<(u64, u64)>), event| {
+                *span = Some(widen(*span, event.ts_ns));
+                judge.push(event);
+            },
+        )?;
+        let store = EventStore::Indexed(index);
+        Ok(App::judged(source.into(), header, end, judge, store, span))
     }
 
     /// The state for watching a recorder that has written `header` so far.
     pub fn live(source: impl Into<String>, header: Header) -> Self {
-        let capture = Capture {
-            header,
-            events: Vec::new(),
-            end: CaptureEnd::Cut {
-                complete_lines: 1,
-                partial: None,
-            },
+        let end = CaptureEnd::Cut {
+            complete_lines: 1,
+            partial: None,
         };
-        let mut app = App::new(source, capture);
+        let judge = Judge::new(&header);
+        let store = EventStore::Recent(RecentEvents::new(LIVE_EVENTS));
+        let mut app = App::assemble(source.into(), header, end, judge, store, None);
         app.live = true;
         app
     }
@@ -243,284 +257,227 @@ impl App {
         self.paused
     }
 
+    /// Takes in one message: routes a key to the screen it concerns, and time and
+    /// the recorder's events to the screens and the judgement.
+    pub fn update(&mut self, message: impl Into<Message>) {
+        match message.into() {
+            Message::Key(action) => self.key(action),
+            Message::Tick(wall_ns) => self.tick(wall_ns),
+            Message::Batch(events) => self.batch(events),
+            Message::Ended(trailer) => self.ended(trailer),
+        }
+        let violations = self.violation_count();
+        self.violations.clamp(violations);
+        self.devices.clamp(self.judgement().devices.len());
+    }
+
     /// Takes in events from the recorder, in arrival order. The list keeps the
     /// most recent [`LIVE_EVENTS`]; the counts and the judgement take in them all.
-    pub fn push_events(&mut self, events: Vec<Event>) {
-        let whole_view = self.view == self.span;
-        let at_end = self.selected + 1 >= self.visible.len();
-        let first_new = self.events.len();
-        for event in events {
-            self.span.1 = self.span.1.max(event.ts_ns);
-            if self.events.is_empty() && self.received == 0 {
-                self.span.0 = event.ts_ns;
-                self.first_ts_ns = event.ts_ns;
-                self.cursor_ns = event.ts_ns;
-            }
-            self.searchable
-                .push(searchable(&event, &self.judgement, &self.roles));
-            self.analysis.push(event.clone());
-            self.events.push(event);
-            self.received += 1;
-            self.unjudged += 1;
-            self.rate_window.0 += 1;
+    fn batch(&mut self, events: Vec<Event>) {
+        for event in &events {
+            self.timeline.extend(event.ts_ns, !self.paused);
+            self.judge.push(event.clone());
         }
-        // Only the new events are matched against the filter.
-        let matching =
-            (first_new..self.events.len()).filter(|&i| self.parsed.matches(&self.searchable[i]));
-        self.visible.extend(matching);
-        let over = self.events.len().saturating_sub(LIVE_EVENTS);
-        if over > 0 {
-            self.events.drain(..over);
-            self.searchable.drain(..over);
-            // The list loses the events the ring let go, and its indices move down
-            // with the events left; the selection stays on the same event.
-            let gone = self.visible.partition_point(|&i| i < over);
-            self.visible.drain(..gone);
-            for index in &mut self.visible {
-                *index -= over;
-            }
-            self.selected = self.selected.saturating_sub(gone);
-            self.offset = self.offset.saturating_sub(gone);
-        }
-        if whole_view && !self.paused {
-            self.view = self.span;
-        }
-        if at_end && !self.paused {
-            self.selected = self.visible.len().saturating_sub(1);
-        }
-        self.keep_selection_in_view();
+        self.received += events.len() as u64;
+        self.rate_window.0 += events.len() as u64;
+        let lookup = lookup(&self.judge, &self.roles);
+        self.events
+            .push(&events, &lookup, self.paused, self.viewport);
+        self.judge.judge_if_due();
     }
 
     /// The recorder has ended: with its trailer when it ended cleanly.
-    pub fn end_live(&mut self, trailer: Option<Trailer>) {
+    fn ended(&mut self, trailer: Option<Trailer>) {
         self.live = false;
+        self.judge.finish(trailer.as_ref());
         if let Some(trailer) = trailer {
-            self.analysis.finish(&trailer);
             self.end = CaptureEnd::Trailer(trailer);
         }
-        self.judge();
     }
 
-    /// Judges everything received so far.
-    fn judge(&mut self) {
-        self.judgement = self.analysis.judge(&RuleConfig::default());
-        self.unjudged = 0;
-        self.ticks = 0;
+    /// Wall-clock time passed: the live rate, the judgement and the replay move on.
+    fn tick(&mut self, wall_ns: u64) {
+        self.rate_window.1 = self.rate_window.1.saturating_add(wall_ns);
+        if self.rate_window.1 >= 1_000_000_000 {
+            self.recent_rate = self.rate_window.0 as f64 * 1e9 / self.rate_window.1 as f64;
+            self.rate_window = (0, 0);
+        }
+        self.judge.tick(wall_ns);
+        if self.timeline.tick(wall_ns) {
+            self.select_at_cursor();
+        }
     }
 
-    /// Applies one action to the state.
-    pub fn update(&mut self, action: Action) {
-        if let Action::Tick(wall_ns) = action {
-            self.rate_window.1 = self.rate_window.1.saturating_add(wall_ns);
-            if self.rate_window.1 >= 1_000_000_000 {
-                self.recent_rate = self.rate_window.0 as f64 * 1e9 / self.rate_window.1 as f64;
-                self.rate_window = (0, 0);
-            }
-        }
-        if matches!(action, Action::Tick(_)) && self.unjudged > 0 {
-            self.ticks += 1;
-            if self.ticks >= JUDGE_EVERY {
-                self.judge();
-            }
-        }
+    /// Applies one key's action.
+    fn key(&mut self, action: Action) {
         match action {
             Action::Quit => self.quit = true,
-            Action::ClearFilterOrQuit if self.filter.is_empty() => self.quit = true,
-            Action::ClearFilterOrQuit | Action::ClearFilter => {
-                self.input.clear();
-                self.filter_error = None;
-                self.mode = Mode::List;
-                self.set_filter(String::new(), EventFilter::default());
-            }
-            Action::Up | Action::Down | Action::PageUp | Action::PageDown | Action::Top
-                if self.screen == Screen::Violations =>
-            {
-                self.violation = step(self.violation, action, self.viewport);
-            }
-            Action::Bottom if self.screen == Screen::Violations => {
-                self.violation = self.violation_count().saturating_sub(1);
-            }
-            Action::Up | Action::Down | Action::PageUp | Action::PageDown | Action::Top
-                if self.screen == Screen::Devices =>
-            {
-                self.device = step(self.device, action, self.viewport);
-            }
-            Action::Bottom if self.screen == Screen::Devices => {
-                self.device = self.judgement.devices.len().saturating_sub(1);
-            }
-            Action::Up | Action::Down | Action::PageUp | Action::PageDown | Action::Top
-                if self.screen == Screen::Events =>
-            {
-                self.selected = step(self.selected, action, self.viewport);
-            }
-            Action::Bottom if self.screen == Screen::Events => {
-                self.selected = self.visible.len().saturating_sub(1);
-            }
+            Action::ClearFilterOrQuit if self.events.filter().is_empty() => self.quit = true,
+            Action::ClearFilterOrQuit
+            | Action::ClearFilter
+            | Action::OpenFilter
+            | Action::FilterChar(_)
+            | Action::FilterBackspace
+            | Action::ApplyFilter => self.filter_key(action),
             Action::Up
             | Action::Down
             | Action::PageUp
             | Action::PageDown
             | Action::Top
-            | Action::Bottom => {}
+            | Action::Bottom => self.move_selection(action),
             Action::NextScreen => self.screen = self.screen.next(),
-            Action::Earlier | Action::Later | Action::ZoomIn | Action::ZoomOut
-                if self.screen == Screen::Timeline =>
-            {
-                self.move_in_time(action);
+            Action::Earlier | Action::Later | Action::ZoomIn | Action::ZoomOut => {
+                if self.screen == Screen::Timeline {
+                    self.timeline.key(action);
+                    self.select_at_cursor();
+                }
             }
-            Action::Earlier | Action::Later | Action::ZoomIn | Action::ZoomOut => {}
-            Action::NextViolation | Action::PreviousViolation => {
-                let times: Vec<u64> = self.violations().iter().map(|(_, v)| v.ts_ns).collect();
-                self.jump(&times, action == Action::NextViolation);
-            }
-            Action::NextCycle | Action::PreviousCycle => {
-                let times: Vec<u64> = self
-                    .judgement
-                    .devices
-                    .iter()
-                    .flat_map(|d| &d.cycles)
-                    .filter_map(|c| c.steps.first().map(|m| m.ts_ns))
-                    .collect();
-                self.jump(&times, action == Action::NextCycle);
-            }
+            Action::NextViolation
+            | Action::PreviousViolation
+            | Action::NextCycle
+            | Action::PreviousCycle => self.jump(action),
             // Live, Space pauses the screens on what they show; counts go on.
             Action::PlayPause if self.live => self.paused = !self.paused,
-            Action::PlayPause => {
-                self.playing = !self.playing && self.cursor_ns < self.span.1;
-            }
-            Action::Faster => self.speed = (self.speed * 2).min(*SPEEDS.end()),
-            Action::Slower => self.speed = (self.speed / 2).max(*SPEEDS.start()),
-            Action::Tick(wall_ns) if self.playing => {
-                self.cursor_ns = self
-                    .cursor_ns
-                    .saturating_add(wall_ns.saturating_mul(u64::from(self.speed)));
-                if self.cursor_ns >= self.span.1 {
-                    self.playing = false;
-                }
-                self.follow_cursor();
-            }
-            Action::Tick(_) => {}
-            Action::Open => match self.screen {
-                Screen::Violations if self.selected_violation().is_some() => {
-                    self.mode = Mode::Evidence;
-                }
-                Screen::Devices => {
-                    if let Some(device) = self.judgement.devices.get(self.device) {
-                        let filter = format!("dev:{}", device.bdf);
-                        if self.apply_filter(&filter).is_ok() {
-                            self.screen = Screen::Events;
-                        }
-                    }
-                }
-                Screen::Events | Screen::Timeline | Screen::Violations => {}
-            },
+            Action::PlayPause | Action::Faster | Action::Slower => self.timeline.key(action),
+            Action::Open => self.open(),
             Action::Close => self.mode = Mode::List,
             Action::ShowProbes => self.mode = Mode::Probes,
-            Action::OpenFilter => {
-                self.input = self.filter.clone();
-                self.mode = Mode::Filter;
-            }
-            Action::FilterChar(c) if self.mode == Mode::Filter => {
-                self.input.push(c);
-                self.filter_error = None;
-            }
-            Action::FilterBackspace if self.mode == Mode::Filter => {
-                self.input.pop();
-                self.filter_error = None;
-            }
-            Action::FilterChar(_) | Action::FilterBackspace => {}
-            Action::ApplyFilter => match self.apply_filter(&self.input.clone()) {
-                Ok(()) => self.mode = Mode::List,
-                // The prompt stays open with what was typed and why it is wrong.
-                Err(error) => self.filter_error = Some(error.to_string()),
-            },
             Action::ToggleHelp => {
                 self.mode = match self.mode {
                     Mode::Help => Mode::List,
                     Mode::List | Mode::Filter | Mode::Evidence | Mode::Probes => Mode::Help,
                 }
             }
-            Action::Resize(rows) => self.viewport = rows.max(1),
+            Action::Resize(rows) => {
+                self.viewport = rows.max(1);
+                self.events.keep_selection_in_view(self.viewport);
+            }
         }
-        self.keep_selection_in_view();
-        self.violation = self.violation.min(self.violation_count().saturating_sub(1));
-        self.device = self
-            .device
-            .min(self.judgement.devices.len().saturating_sub(1));
+    }
+
+    /// A movement key moves the selection of the screen shown.
+    fn move_selection(&mut self, action: Action) {
+        match self.screen {
+            Screen::Events => self.events.key(action, self.viewport),
+            Screen::Devices => {
+                let len = self.judgement().devices.len();
+                self.devices.key(action, len, self.viewport);
+            }
+            Screen::Violations => {
+                let len = self.violation_count();
+                self.violations.key(action, len, self.viewport);
+            }
+            Screen::Timeline => {}
+        }
+    }
+
+    /// The filter prompt's keys: open it, type, apply or clear.
+    fn filter_key(&mut self, action: Action) {
+        match action {
+            Action::OpenFilter => {
+                self.events.open_prompt();
+                self.mode = Mode::Filter;
+            }
+            Action::FilterChar(c) if self.mode == Mode::Filter => self.events.type_char(c),
+            Action::FilterBackspace if self.mode == Mode::Filter => self.events.backspace(),
+            Action::ApplyFilter => {
+                let lookup = lookup(&self.judge, &self.roles);
+                // The prompt stays open with what was typed and why it is wrong.
+                if self.events.apply_prompt(&lookup, self.viewport).is_ok() {
+                    self.mode = Mode::List;
+                }
+            }
+            Action::ClearFilterOrQuit | Action::ClearFilter => {
+                self.mode = Mode::List;
+                let lookup = lookup(&self.judge, &self.roles);
+                self.events.clear(&lookup, self.viewport);
+            }
+            _ => {}
+        }
+    }
+
+    /// `n`/`N` and `]`/`[`: moves the timeline's cursor to the next or previous
+    /// violation or cycle, and the event list with it.
+    fn jump(&mut self, action: Action) {
+        let times: Vec<u64> = match action {
+            Action::NextViolation | Action::PreviousViolation => {
+                self.violations().iter().map(|(_, v)| v.ts_ns).collect()
+            }
+            _ => self
+                .judgement()
+                .devices
+                .iter()
+                .flat_map(|d| &d.cycles)
+                .filter_map(|c| c.steps.first().map(|m| m.ts_ns))
+                .collect(),
+        };
+        let forward = matches!(action, Action::NextViolation | Action::NextCycle);
+        if self.timeline.jump(&times, forward) {
+            self.select_at_cursor();
+        }
+    }
+
+    /// Enter: a violation's evidence, or a device's events.
+    fn open(&mut self) {
+        match self.screen {
+            Screen::Violations if self.selected_violation().is_some() => {
+                self.mode = Mode::Evidence;
+            }
+            Screen::Devices => {
+                let len = self.judgement().devices.len();
+                let Some(device) = self
+                    .devices
+                    .position(len)
+                    .and_then(|i| self.judgement().devices.get(i))
+                else {
+                    return;
+                };
+                let filter = format!("dev:{}", device.bdf);
+                let lookup = lookup(&self.judge, &self.roles);
+                if self.events.apply(&filter, &lookup, self.viewport).is_ok() {
+                    self.screen = Screen::Events;
+                }
+            }
+            Screen::Events | Screen::Timeline | Screen::Violations => {}
+        }
+    }
+
+    /// Selects the last event at or before the timeline's cursor, so the timeline
+    /// and the event list tell the same moment.
+    fn select_at_cursor(&mut self) {
+        self.events
+            .select_at(self.timeline.cursor_ns(), self.viewport);
+    }
+
+    /// The timeline's marks for a view `width` columns wide: the remembered ones
+    /// while nothing they depend on changed, else `make`'s.
+    pub fn timeline_marks(
+        &self,
+        width: usize,
+        make: impl FnOnce() -> Vec<Vec<(char, u8)>>,
+    ) -> Vec<Vec<(char, u8)>> {
+        let key = (self.view(), width, self.received, self.judge.generation());
+        self.timeline_marks.get_or(key, make)
     }
 
     /// The timeline's visible span (CLOCK_MONOTONIC ns, start and end).
     pub fn view(&self) -> (u64, u64) {
-        self.view
+        self.timeline.view()
     }
 
     /// The timeline's cursor (CLOCK_MONOTONIC ns).
     pub fn cursor_ns(&self) -> u64 {
-        self.cursor_ns
-    }
-
-    /// Moves the cursor or zooms, keeping the cursor in view and the view in the
-    /// capture's span.
-    fn move_in_time(&mut self, action: Action) {
-        let (start, end) = self.view;
-        let width = end - start;
-        let step = (width / CURSOR_STEPS).max(1);
-        match action {
-            Action::Earlier => self.cursor_ns = self.cursor_ns.saturating_sub(step),
-            Action::Later => self.cursor_ns = self.cursor_ns.saturating_add(step),
-            Action::ZoomIn => {
-                self.view = self.around(self.cursor_ns, (width / 2).max(CURSOR_STEPS))
-            }
-            Action::ZoomOut => self.view = self.around(self.cursor_ns, width.saturating_mul(2)),
-            _ => {}
-        }
-        self.follow_cursor();
-    }
-
-    /// Moves the cursor to the first of `times` after it (or the last before it),
-    /// and the event list and view with it.
-    fn jump(&mut self, times: &[u64], forward: bool) {
-        let target = if forward {
-            times.iter().copied().filter(|&t| t > self.cursor_ns).min()
-        } else {
-            times.iter().copied().filter(|&t| t < self.cursor_ns).max()
-        };
-        if let Some(target) = target {
-            self.cursor_ns = target;
-            self.follow_cursor();
-        }
-    }
-
-    /// Keeps the view around the cursor and selects the last event at or before
-    /// it, so the timeline and the event list tell the same moment.
-    fn follow_cursor(&mut self) {
-        self.cursor_ns = self.cursor_ns.clamp(self.span.0, self.span.1);
-        let (start, end) = self.view;
-        if self.cursor_ns < start || self.cursor_ns > end {
-            self.view = self.around(self.cursor_ns, end - start);
-        }
-        let upto = self
-            .visible
-            .partition_point(|&i| self.events[i].ts_ns <= self.cursor_ns);
-        self.selected = upto.saturating_sub(1);
+        self.timeline.cursor_ns()
     }
 
     /// Whether the replay is running.
     pub fn playing(&self) -> bool {
-        self.playing
+        self.timeline.playing()
     }
 
     /// The replay speed (capture time per wall-clock time).
     pub fn speed(&self) -> u32 {
-        self.speed
-    }
-
-    /// A span `width` long centred on `ts_ns`, within the capture's span.
-    fn around(&self, ts_ns: u64, width: u64) -> (u64, u64) {
-        let (first, last) = self.span;
-        let width = width.min(last - first);
-        let start = ts_ns.saturating_sub(width / 2).clamp(first, last - width);
-        (start, start + width)
+        self.timeline.speed()
     }
 
     /// The screen shown.
@@ -530,12 +487,12 @@ impl App {
 
     /// The capture's timelines and rule verdicts.
     pub fn judgement(&self) -> &Judgement {
-        &self.judgement
+        self.judge.judgement()
     }
 
     /// Every violation with its rule, in report order.
     pub fn violations(&self) -> Vec<(&RuleResult, &Violation)> {
-        self.judgement
+        self.judgement()
             .rules
             .iter()
             .flat_map(|r| r.violations.iter().map(move |v| (r, v)))
@@ -544,7 +501,7 @@ impl App {
 
     /// How many violations there are.
     pub fn violation_count(&self) -> usize {
-        self.judgement
+        self.judgement()
             .rules
             .iter()
             .map(|r| r.violations.len())
@@ -553,16 +510,17 @@ impl App {
 
     /// Position of the selected violation, if there is any.
     pub fn violation_position(&self) -> Option<usize> {
-        (self.violation_count() > 0).then_some(self.violation)
+        self.violations.position(self.violation_count())
     }
 
     /// The selected violation with its rule.
     pub fn selected_violation(&self) -> Option<(&RuleResult, &Violation)> {
-        self.judgement
+        let position = self.violation_position()?;
+        self.judgement()
             .rules
             .iter()
             .flat_map(|r| r.violations.iter().map(move |v| (r, v)))
-            .nth(self.violation)
+            .nth(position)
     }
 
     /// Whether the user asked to leave.
@@ -583,6 +541,12 @@ impl App {
     /// The capture's header: kernel, host and probe table.
     pub fn header(&self) -> &Header {
         &self.header
+    }
+
+    /// When the capture started (CLOCK_MONOTONIC ns): every screen shows times
+    /// relative to it, so an event shows the same time wherever it appears.
+    pub fn started_ns(&self) -> u64 {
+        self.header.started_monotonic_ns
     }
 
     /// Records lost per probe (only those that lost some), from the trailer.
@@ -614,7 +578,8 @@ impl App {
         if self.live {
             return self.recent_rate;
         }
-        let seconds = (self.span.1 - self.span.0) as f64 / 1e9;
+        let (first, last) = self.timeline.span();
+        let seconds = (last - first) as f64 / 1e9;
         if seconds > 0.0 {
             self.received as f64 / seconds
         } else {
@@ -652,107 +617,72 @@ impl App {
 
     /// Number of events the filter lets through.
     pub fn matching(&self) -> usize {
-        self.visible.len()
+        self.events.matching()
     }
 
     /// The applied filter; empty when every event is shown.
     pub fn filter(&self) -> &str {
-        &self.filter
+        self.events.filter()
     }
 
     /// The text in the filter prompt while it is open.
     pub fn input(&self) -> &str {
-        &self.input
+        self.events.input()
     }
 
     /// Why the filter in the prompt could not be applied, until it is edited.
     pub fn filter_error(&self) -> Option<&str> {
-        self.filter_error.as_deref()
+        self.events.filter_error()
     }
 
     /// Position of the selected device on the devices screen, if there is any.
     pub fn device_position(&self) -> Option<usize> {
-        (!self.judgement.devices.is_empty()).then_some(self.device)
+        self.devices.position(self.judgement().devices.len())
     }
 
     /// Position of the selected event among the matching ones, if any match.
     pub fn selected(&self) -> Option<usize> {
-        (!self.visible.is_empty()).then_some(self.selected)
+        self.events.selected()
     }
 
-    /// Every event of the capture, in capture order, whether it matches or not.
-    pub fn events(&self) -> &[Event] {
-        &self.events
+    /// Every event the list holds whose time is in `span`, in capture order,
+    /// whether it matches or not.
+    pub fn events_in(&self, span: (u64, u64)) -> impl Iterator<Item = Event> + '_ {
+        self.events.in_span(span)
     }
 
-    /// The earliest timestamp in the capture; event times are shown relative to it.
-    pub fn first_ts_ns(&self) -> u64 {
-        self.first_ts_ns
+    /// How wide the event list's columns must be to fit every event.
+    pub fn widest(&self) -> &Widest {
+        self.events.widest()
     }
 
     /// The matching events from the top of the screen on, at most `rows` of them,
     /// each with whether it is the selected one.
-    pub fn window(&self, rows: usize) -> impl Iterator<Item = (bool, &Event)> + '_ {
-        self.visible
-            .iter()
-            .enumerate()
-            .skip(self.offset)
-            .take(rows)
-            .map(|(pos, &index)| (pos == self.selected, &self.events[index]))
-    }
-
-    /// Reads `text` as a filter and applies it, or says why it cannot.
-    fn apply_filter(&mut self, text: &str) -> Result<(), FilterError> {
-        let parsed = EventFilter::parse(text)?;
-        self.set_filter(text.trim().to_owned(), parsed);
-        Ok(())
-    }
-
-    /// Replaces the applied filter, keeping the selection on the same event or the
-    /// next one that still matches.
-    fn set_filter(&mut self, filter: String, parsed: EventFilter) {
-        let anchor = self.visible.get(self.selected).copied().unwrap_or(0);
-        self.visible = (0..self.events.len())
-            .filter(|&i| parsed.matches(&self.searchable[i]))
-            .collect();
-        self.selected = self.visible.partition_point(|&i| i < anchor);
-        self.filter = filter;
-        self.parsed = parsed;
-    }
-
-    /// Clamps the selection to the matching events and scrolls just enough to show it.
-    fn keep_selection_in_view(&mut self) {
-        let len = self.visible.len();
-        self.selected = self.selected.min(len.saturating_sub(1));
-        self.offset = self.offset.min(len.saturating_sub(self.viewport));
-        if self.selected < self.offset {
-            self.offset = self.selected;
-        } else if self.selected >= self.offset + self.viewport {
-            self.offset = self.selected + 1 - self.viewport;
-        }
+    pub fn window(&self, rows: usize) -> Vec<(bool, Event)> {
+        self.events.window(rows)
     }
 }
 
-/// `position` moved by a movement action, with `page` rows per page (unclamped
-/// above: the caller clamps to its list).
-fn step(position: usize, action: Action, page: usize) -> usize {
-    match action {
-        Action::Up => position.saturating_sub(1),
-        Action::Down => position.saturating_add(1),
-        Action::PageUp => position.saturating_sub(page),
-        Action::PageDown => position.saturating_add(page),
-        Action::Top => 0,
-        _ => position,
-    }
+/// `span` (first and last time) widened to take in `ts_ns`.
+fn widen(span: Option<(u64, u64)>, ts_ns: u64) -> (u64, u64) {
+    span.map_or((ts_ns, ts_ns), |(first, last)| {
+        (first.min(ts_ns), last.max(ts_ns))
+    })
 }
 
-/// What the filter reads of `event`: its device is the one the judgement says it
-/// is about (a driver's work item names none), its role its probe's.
-fn searchable(
-    event: &Event,
-    judgement: &Judgement,
-    roles: &std::collections::HashMap<String, String>,
-) -> Searchable {
-    let role = roles.get(&event.probe).map(String::as_str);
-    Searchable::of(event, judgement.device_of(event), role)
+/// Probe name to role, from the header's probe table.
+fn roles(header: &Header) -> HashMap<String, String> {
+    header
+        .probes
+        .iter()
+        .map(|p| (p.name.clone(), p.role.to_string()))
+        .collect()
+}
+
+/// What the filter needs to read an event: the judgement's devices and the roles.
+fn lookup<'a>(judge: &'a Judge, roles: &'a HashMap<String, String>) -> Lookup<'a> {
+    Lookup {
+        judgement: judge.judgement(),
+        roles,
+    }
 }

@@ -8,7 +8,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use barwatch::capture::reader::{CaptureError, read_capture};
+use barwatch::capture::reader::CaptureError;
 use barwatch_tui::{
     app::App,
     live::{LiveSource, barwatch_binary},
@@ -55,11 +55,10 @@ fn try_main(cli: &Cli) -> anyhow::Result<()> {
     };
     let file = path.display();
     // An open failure already names the file; anything else gets the file in front.
-    let capture = read_capture(path).map_err(|error| match error {
+    let mut app = App::replay(file.to_string(), path).map_err(|error| match error {
         CaptureError::Open { .. } => anyhow::Error::new(error),
         error => anyhow::Error::new(error).context(format!("cannot read capture {file}")),
     })?;
-    let mut app = App::new(file.to_string(), capture);
     if let Ok(metadata) = std::fs::metadata(path) {
         app.set_file_size(metadata.len());
     }

@@ -11,6 +11,7 @@ use crate::{
     app::App,
     keymap,
     live::{LiveSource, Update},
+    message::Message,
     terminal::{Input, TerminalGuard, wait_for_input},
     theme::Theme,
     ui,
@@ -51,14 +52,14 @@ pub fn run(app: &mut App, theme: &Theme, mut live: Option<&mut LiveSource>) -> a
         if let Some(source) = live.as_deref_mut() {
             for update in source.poll() {
                 match update {
-                    Update::Events(events) => app.push_events(events),
-                    Update::Ended(trailer) => app.end_live(trailer),
+                    Update::Events(events) => app.update(Message::Batch(events)),
+                    Update::Ended(trailer) => app.update(Message::Ended(trailer)),
                 }
             }
         }
         let now = Instant::now();
         let elapsed = u64::try_from((now - last).as_nanos()).unwrap_or(u64::MAX);
-        app.update(Action::Tick(elapsed));
+        app.update(Message::Tick(elapsed));
         last = now;
     }
     Ok(())

@@ -21,6 +21,7 @@ use crate::{
     action::Action,
     app::{App, LIVE_EVENTS, Mode, Screen},
     keymap::{self, BINDINGS, Key},
+    message::Message,
     theme::Theme,
     ui,
 };
@@ -323,6 +324,7 @@ fn typing(text: &str) -> Vec<KeyEvent> {
 fn selected_comm_and_text(app: &App) -> (String, String) {
     let (_, event) = app
         .window(usize::MAX)
+        .into_iter()
         .find(|(selected, _)| *selected)
         .expect("an event is selected");
     (event.comm.clone(), event.data.to_string())
@@ -341,6 +343,7 @@ fn slash_types_a_filter_that_enter_applies_case_insensitively() {
     assert_eq!(app.matching(), 4);
     assert!(
         app.window(usize::MAX)
+            .into_iter()
             .all(|(_, e)| e.data.kind().starts_with("irq_"))
     );
 }
@@ -423,11 +426,14 @@ fn moving_clamps_at_both_ends_and_scrolls_the_selection_into_view() {
     assert_eq!(app.selected(), Some(0));
     press(&mut app, [ch('j'), code(KeyCode::Down), ch('j')]);
     assert_eq!(app.selected(), Some(3));
-    assert_eq!(app.window(5).next().map(|(_, e)| e.ts_ns), Some(T0));
+    assert_eq!(
+        app.window(5).into_iter().next().map(|(_, e)| e.ts_ns),
+        Some(T0)
+    );
 
     press(&mut app, [ch('j'), ch('j')]);
     assert_eq!(app.selected(), Some(5));
-    let window: Vec<_> = app.window(5).collect();
+    let window: Vec<_> = app.window(5).into_iter().collect();
     assert_eq!(window.len(), 5);
     assert!(window[4].0, "the selection is the bottom row");
 
@@ -453,7 +459,7 @@ fn pages_move_by_the_rows_on_screen() {
     press(&mut app, [code(KeyCode::PageUp)]);
     assert_eq!(app.selected(), Some(6));
     assert!(
-        app.window(5).next().unwrap().0,
+        app.window(5).into_iter().next().unwrap().0,
         "the selection is the top row"
     );
     app.update(Action::Resize(20));
@@ -500,7 +506,7 @@ fn a_filter_that_matches_nothing_leaves_no_selection() {
         ],
     );
     assert_eq!(app.selected(), None);
-    assert_eq!(app.window(5).count(), 0);
+    assert_eq!(app.window(5).len(), 0);
 }
 
 #[test]
@@ -827,6 +833,7 @@ fn n_and_brackets_step_the_cursor_through_violations_and_cycles() {
     // The event list follows the cursor: the selected event is the last before it.
     let (_, event) = app
         .window(usize::MAX)
+        .into_iter()
         .find(|(selected, _)| *selected)
         .unwrap();
     assert!(event.ts_ns <= first);
@@ -840,17 +847,17 @@ fn space_replays_in_capture_time_at_the_chosen_speed_and_stops_at_the_end() {
     let (start, end) = app.view();
     press(&mut app, [ch(' ')]);
     assert!(app.playing());
-    app.update(Action::Tick(100_000_000));
+    app.update(Message::Tick(100_000_000));
     assert_eq!(app.cursor_ns(), start + 100_000_000);
     press(&mut app, [ch('>'), ch('>')]);
     assert_eq!(app.speed(), 4);
-    app.update(Action::Tick(100_000_000));
+    app.update(Message::Tick(100_000_000));
     assert_eq!(app.cursor_ns(), start + 500_000_000);
     press(&mut app, [ch(' ')]);
-    app.update(Action::Tick(100_000_000));
+    app.update(Message::Tick(100_000_000));
     assert_eq!(app.cursor_ns(), start + 500_000_000, "paused");
     press(&mut app, [ch(' ')]);
-    app.update(Action::Tick(u64::MAX / 8));
+    app.update(Message::Tick(u64::MAX / 8));
     assert_eq!((app.cursor_ns(), app.playing()), (end, false));
 }
 
@@ -867,6 +874,7 @@ fn the_filter_also_matches_device_and_role() {
     assert!(app.matching() > 0);
     assert!(
         app.window(usize::MAX)
+            .into_iter()
             .all(|(_, e)| e.probe.contains("barwatch_fixture"))
     );
 }
@@ -876,7 +884,11 @@ fn field_filters_pick_a_devices_work_items_though_they_name_no_device() {
     let mut app = demo_app(80, 24);
     press(&mut app, typing("/dev:05.0 role:work"));
     press(&mut app, [code(KeyCode::Enter)]);
-    let work: Vec<Event> = app.window(usize::MAX).map(|(_, e)| e.clone()).collect();
+    let work: Vec<Event> = app
+        .window(usize::MAX)
+        .into_iter()
+        .map(|(_, e)| e.clone())
+        .collect();
     assert!(!work.is_empty());
     assert!(work.iter().all(|e| e.data.kind().starts_with("work_")));
     assert!(
@@ -895,6 +907,7 @@ fn field_filters_pick_a_devices_work_items_though_they_name_no_device() {
     assert!(rest > 0);
     assert!(
         app.window(usize::MAX)
+            .into_iter()
             .all(|(_, e)| !e.data.kind().starts_with("work_"))
     );
 
@@ -949,7 +962,8 @@ fn enter_on_a_device_shows_its_events() {
     assert!(app.matching() > 0);
     assert!(
         app.window(usize::MAX)
-            .all(|(_, e)| app.judgement().device_of(e) == Some("0000:00:05.0"))
+            .into_iter()
+            .all(|(_, e)| app.judgement().device_of(&e) == Some("0000:00:05.0"))
     );
 }
 
@@ -971,14 +985,14 @@ fn a_live_recording_fed_in_batches_ends_with_the_verdict_of_its_replay() {
     let mut app = App::live("live", capture.header.clone());
     assert!(app.is_live());
     for batch in capture.events.chunks(300) {
-        app.push_events(batch.to_vec());
-        app.update(Action::Tick(100_000_000));
+        app.update(Message::Batch(batch.to_vec()));
+        app.update(Message::Tick(100_000_000));
     }
     assert_eq!(app.total(), replay.total());
     let CaptureEnd::Trailer(trailer) = capture.end else {
         panic!("the demo capture has its trailer")
     };
-    app.end_live(Some(trailer));
+    app.update(Message::Ended(Some(trailer)));
     assert!(!app.is_live());
     assert_eq!(app.lost(), Some(0));
     assert_eq!(
@@ -1011,9 +1025,9 @@ fn screens_80x24_live_in_the_middle_of_the_fixtures_cycle() {
         .filter(|e| e.ts_ns <= unmap + 100_000_000)
         .cloned()
         .collect();
-    app.push_events(so_far);
+    app.update(Message::Batch(so_far));
     for _ in 0..10 {
-        app.update(Action::Tick(100_000_000));
+        app.update(Message::Tick(100_000_000));
     }
     let fixture = app
         .judgement()
@@ -1052,11 +1066,18 @@ fn a_live_list_keeps_the_most_recent_events_while_the_count_goes_on() {
             )
         })
         .collect();
-    app.push_events(many);
+    app.update(Message::Batch(many));
     assert_eq!(app.total(), LIVE_EVENTS as u64 + 10);
     assert_eq!(app.matching(), LIVE_EVENTS);
     // The newest event is selected: the list follows the recording.
-    let selected = |app: &App| app.window(usize::MAX).find(|(s, _)| *s).unwrap().1.ts_ns;
+    let selected = |app: &App| {
+        app.window(usize::MAX)
+            .into_iter()
+            .find(|(s, _)| *s)
+            .unwrap()
+            .1
+            .ts_ns
+    };
     let newest = T0 + (LIVE_EVENTS as u64 + 9) * 1_000;
     assert_eq!(selected(&app), newest);
     // Paused, the list holds still while the count goes on.
@@ -1075,12 +1096,12 @@ fn a_live_list_keeps_the_most_recent_events_while_the_count_goes_on() {
             symbol: None,
         },
     );
-    app.push_events(vec![later]);
+    app.update(Message::Batch(vec![later]));
     assert_eq!(app.total(), LIVE_EVENTS as u64 + 11);
     // The live rate is the last second's: all of it so far came within one.
-    app.update(Action::Tick(1_000_000_000));
+    app.update(Message::Tick(1_000_000_000));
     assert_eq!(app.event_rate(), (LIVE_EVENTS + 11) as f64);
-    app.update(Action::Tick(1_000_000_000));
+    app.update(Message::Tick(1_000_000_000));
     assert_eq!(app.event_rate(), 0.0, "nothing came in the last second");
     assert_eq!(selected(&app), newest, "the selection held still");
     press(&mut app, [ch(' ')]);
@@ -1101,4 +1122,185 @@ fn a_run_that_earned_no_pass_says_why_on_the_violations_screen() {
             && screen.contains("nothing was checked"),
         "{screen}"
     );
+}
+
+/// The text of the event list's row drawn in reverse video: the selected one
+/// (header, tabs, border and column titles take the first four rows).
+fn selected_row(terminal: &Terminal<TestBackend>) -> String {
+    let buffer = terminal.backend().buffer();
+    let area = buffer.area;
+    let y = (area.top() + 4..area.bottom())
+        .find(|&y| buffer[(5, y)].modifier.contains(Modifier::REVERSED))
+        .expect("a row is selected");
+    (area.left()..area.right())
+        .map(|x| buffer[(x, y)].symbol())
+        .collect()
+}
+
+#[test]
+fn an_event_shows_the_same_time_on_the_events_screen_and_in_its_evidence() {
+    let mut app = demo_app(160, 40);
+    press(
+        &mut app,
+        to_violations().into_iter().chain([code(KeyCode::Enter)]),
+    );
+    let evidence = draw(&app, 160, 40).backend().to_string();
+    assert!(
+        evidence.contains(
+            "+4.229710 s cpu 1 kworker/u4:2 32/32: barwatch_fixture_read(0xffffd33d40600000"
+        ),
+        "{evidence}"
+    );
+    // Back on the event list, the first n reaches the work item's violation, the
+    // second selects the violating read itself.
+    press(
+        &mut app,
+        [code(KeyCode::Esc), code(KeyCode::Tab), ch('n'), ch('n')],
+    );
+    assert_eq!(app.screen(), Screen::Events);
+    let row = selected_row(&draw(&app, 160, 40));
+    assert!(
+        row.contains("barwatch_fixture_read(0xffffd33d40600000"),
+        "{row}"
+    );
+    let time = row.trim_start_matches('│').trim_start();
+    assert!(time.starts_with("+4.229710 s "), "{row}");
+}
+
+#[test]
+fn live_judgements_come_with_the_events_at_most_once_a_second() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/demo-capture.jsonl");
+    let capture = barwatch::capture::reader::read_capture(std::path::Path::new(path)).unwrap();
+    let first_violation = App::new("replay", capture.clone()).violations()[2].1.ts_ns;
+    let (before, after): (Vec<Event>, Vec<Event>) = capture
+        .events
+        .iter()
+        .cloned()
+        .partition(|e| e.ts_ns < first_violation);
+    let mut app = App::live("live", capture.header.clone());
+    // The first batch is judged as it arrives.
+    app.update(Message::Batch(before));
+    let cycles =
+        |app: &App| -> usize { app.judgement().devices.iter().map(|d| d.cycles.len()).sum() };
+    assert!(cycles(&app) > 0, "the fixture's unmap is judged");
+    assert_eq!(app.violation_count(), 0);
+    // The next one waits for a second to have passed since.
+    app.update(Message::Batch(after));
+    app.update(Message::Tick(900_000_000));
+    assert_eq!(app.violation_count(), 0, "judged again too soon");
+    app.update(Message::Tick(100_000_000));
+    assert_eq!(app.violation_count(), 3);
+}
+
+/// The demo capture's path.
+fn demo_path() -> &'static std::path::Path {
+    std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/demo-capture.jsonl"
+    ))
+}
+
+/// Draws `app` at 100x30 after each of a run of key sequences that visits every
+/// screen.
+fn every_screen(mut app: App) -> Vec<String> {
+    app.update(Action::Resize(ui::list_rows(ratatui::layout::Rect::new(
+        0, 0, 100, 30,
+    ))));
+    let mut screens = Vec::new();
+    for keys in [
+        vec![],
+        vec![code(KeyCode::End)],
+        vec![code(KeyCode::Tab)],
+        vec![code(KeyCode::Tab), ch('+'), ch('+'), ch('n')],
+        vec![code(KeyCode::Tab), code(KeyCode::Enter)],
+        vec![code(KeyCode::Esc), code(KeyCode::Tab), ch('/')],
+        typing("dev:05.0")
+            .into_iter()
+            .chain([code(KeyCode::Enter)])
+            .collect(),
+    ] {
+        press(&mut app, keys);
+        screens.push(draw(&app, 100, 30).backend().to_string());
+    }
+    screens
+}
+
+#[test]
+fn a_capture_streamed_from_its_file_shows_what_it_shows_held_whole() {
+    let whole = App::new(
+        "target/demo/capture.jsonl",
+        barwatch::capture::reader::read_capture(demo_path()).unwrap(),
+    );
+    let streamed = App::replay("target/demo/capture.jsonl", demo_path()).unwrap();
+    assert_eq!(streamed.total(), whole.total());
+    let (whole, streamed) = (every_screen(whole), every_screen(streamed));
+    for (whole, streamed) in whole.iter().zip(&streamed) {
+        assert_eq!(whole, streamed);
+    }
+}
+
+/// A capture of `copies` copies of the demo's events, each copy later than the
+/// last, written to a file.
+fn big_capture(copies: u64) -> (tempfile::NamedTempFile, Vec<(u64, String)>) {
+    use std::io::Write;
+    let text = std::fs::read_to_string(demo_path()).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let events: Vec<serde_json::Value> = lines
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["type"] == "event")
+        .collect();
+    let first = events[0]["ts_ns"].as_u64().unwrap();
+    let last = events.last().unwrap()["ts_ns"].as_u64().unwrap();
+    let period = last - first + 1_000_000;
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(file, "{header}").unwrap();
+    let mut times = Vec::new();
+    for copy in 0..copies {
+        for event in &events {
+            let mut event = event.clone();
+            let ts = event["ts_ns"].as_u64().unwrap() + copy * period;
+            event["ts_ns"] = ts.into();
+            times.push((ts, event["probe"].as_str().unwrap().to_owned()));
+            writeln!(file, "{event}").unwrap();
+        }
+    }
+    file.flush().unwrap();
+    (file, times)
+}
+
+#[test]
+fn a_big_capture_streamed_from_its_file_scrolls_to_its_end_and_shows_the_right_events() {
+    let (file, events) = big_capture(40);
+    let times: Vec<u64> = events.iter().map(|(ts, _)| *ts).collect();
+    let mut app = App::replay("big.jsonl", file.path()).unwrap();
+    app.update(Action::Resize(10));
+    assert_eq!(app.total(), times.len() as u64);
+    assert!(app.is_cut(), "the copies have no trailer");
+    press(&mut app, [code(KeyCode::End)]);
+    let shown: Vec<u64> = app.window(10).into_iter().map(|(_, e)| e.ts_ns).collect();
+    assert_eq!(shown, times[times.len() - 10..]);
+    assert_eq!(app.selected(), Some(times.len() - 1));
+    // A page up from the end crosses blocks of the index.
+    press(&mut app, [code(KeyCode::PageUp); 7]);
+    let top = times.len() - 1 - 70;
+    let selected = app.window(10).into_iter().find(|(s, _)| *s).unwrap().1;
+    assert_eq!(selected.ts_ns, times[top]);
+    // A filter reads the whole file back: every copy's fixture reads match.
+    press(&mut app, typing("/probe:barwatch_fixture_read"));
+    press(&mut app, [code(KeyCode::Enter)]);
+    let reads = events
+        .iter()
+        .filter(|(_, probe)| probe.contains("barwatch_fixture_read"))
+        .count();
+    assert!(reads > 40);
+    assert_eq!(app.matching(), reads);
+    press(&mut app, [code(KeyCode::End)]);
+    let (_, last) = app.window(10).into_iter().find(|(s, _)| *s).unwrap();
+    let last_read = events
+        .iter()
+        .rev()
+        .find(|(_, probe)| probe.contains("barwatch_fixture_read"))
+        .unwrap();
+    assert_eq!((last.ts_ns, &last.probe), (last_read.0, &last_read.1));
 }

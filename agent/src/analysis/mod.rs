@@ -456,8 +456,7 @@ impl Judgement {
 
     /// A time as an offset from the capture's start, `+1.234 s`.
     pub fn at(&self, ts_ns: u64) -> String {
-        let offset = ts_ns.saturating_sub(self.started_monotonic_ns);
-        format!("+{:.3} s", offset as f64 / 1e9)
+        crate::time::since_start(ts_ns, self.started_monotonic_ns)
     }
 }
 

@@ -6,7 +6,8 @@ use std::fmt::Write;
 
 use super::{Judgement, Outcome};
 use crate::{
-    rules::{RuleResult, Severity, Verdict, Violation, human_duration},
+    rules::{RuleResult, Severity, Verdict, Violation},
+    time::human_duration,
     timeline::{Cycle, CycleEnd, DeviceTimeline},
 };
 

@@ -6,7 +6,8 @@
 //! the device; an ioctl reached the driver when `snd_pcm_ioctl`/`snd_ctl_ioctl` ran
 //! inside it, or, without those probes, when it did not fail with -ENODEV.
 
-use super::{Context, Rule, Violation, human_duration};
+use super::{Context, Rule, Violation};
+use crate::time::human_duration;
 use crate::{
     event::{Event, EventData},
     probe_table::Role,

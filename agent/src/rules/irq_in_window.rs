@@ -2,7 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Context, Rule, Violation, human_duration};
+use super::{Context, Rule, Violation};
+use crate::time::human_duration;
 use crate::{
     event::{Event, EventData},
     probe_table::Role,

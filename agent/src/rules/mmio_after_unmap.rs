@@ -1,7 +1,8 @@
 //! mmio-after-unmap: an MMIO accessor ran with a base address that is unmapped, or
 //! a kernel page fault hit an unmapped MMIO range.
 
-use super::{Context, Rule, Violation, human_duration, stop_the_path};
+use super::{Context, Rule, Violation, stop_the_path};
+use crate::time::human_duration;
 use crate::{
     event::{Event, EventData},
     probe_table::Role,

@@ -29,6 +29,7 @@ use crate::{
     intervals::Intervals,
     probe_table::Role,
     skipped::SkippedHandler,
+    time::human_duration,
     timeline::{Cycle, DeviceTimeline, Timelines, probes::ProbeIndex},
 };
 
@@ -468,15 +469,6 @@ pub(crate) fn merge(mut violations: Vec<Violation>) -> Vec<Violation> {
         }
     }
     merged
-}
-
-/// `ns` as people read durations: `850 µs`, `12.3 ms`, `2.41 s`.
-pub fn human_duration(ns: u64) -> String {
-    match ns {
-        0..1_000_000 => format!("{} µs", ns / 1_000),
-        1_000_000..1_000_000_000 => format!("{:.1} ms", ns as f64 / 1e6),
-        _ => format!("{:.2} s", ns as f64 / 1e9),
-    }
 }
 
 /// What to do about a work item that runs after the unmap.

@@ -4,7 +4,8 @@
 //! same stream (their first argument); streams started before the capture are
 //! unknown and never counted.
 
-use super::{Context, Rule, Violation, human_duration};
+use super::{Context, Rule, Violation};
+use crate::time::human_duration;
 use crate::{
     event::{Event, EventData},
     intervals::Interval,

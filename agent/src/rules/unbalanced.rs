@@ -3,7 +3,8 @@
 //! Steps out of order inside a cycle fail the rule. A cycle still open when the
 //! capture ended is incomplete: it may close after the capture.
 
-use super::{Context, Rule, Violation, human_duration};
+use super::{Context, Rule, Violation};
+use crate::time::human_duration;
 use crate::{
     probe_table::Role,
     timeline::{CycleEnd, State},

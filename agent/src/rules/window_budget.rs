@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use super::{Context, Rule, Violation, human_duration};
+use super::{Context, Rule, Violation};
+use crate::time::human_duration;
 use crate::{probe_table::Role, timeline::Window};
 
 /// The rule.

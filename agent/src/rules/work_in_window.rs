@@ -4,7 +4,8 @@
 //! work that maps the BAR again (a probe deferred to a worker, like
 //! `azx_probe_work`) belongs to the new binding and is not a violation.
 
-use super::{CANCEL_THE_WORK, Context, Rule, Violation, human_duration};
+use super::{CANCEL_THE_WORK, Context, Rule, Violation};
+use crate::time::human_duration;
 use crate::{
     event::{Event, EventData},
     probe_table::Role,

@@ -1,6 +1,6 @@
 //! The scrolling event list: one row per matching event, the selected one highlighted.
 
-use barwatch::event::Event;
+use barwatch::{event::Event, time::since_start_micros};
 use ratatui::{
     Frame,
     layout::{Constraint, Rect},
@@ -51,8 +51,9 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let widths = Widths::measure(app, usize::from(inner.width));
     let rows = app
         .window(usize::from(rows(area)))
+        .into_iter()
         .map(|(selected, event)| {
-            let row = widths.row(event, app.first_ts_ns(), theme);
+            let row = widths.row(&event, app.started_ns(), theme);
             if selected {
                 row.style(theme.selected)
             } else {
@@ -75,11 +76,6 @@ fn position(app: &App) -> String {
     }
 }
 
-/// The time since the capture's first event, in milliseconds with microsecond precision.
-fn relative_time(ns: u64) -> String {
-    format!("+{}.{:03}ms", ns / 1_000_000, ns % 1_000_000 / 1_000)
-}
-
 /// The width of each fixed column, measured over the whole capture so that the
 /// columns stay put while scrolling.
 struct Widths {
@@ -94,22 +90,18 @@ impl Widths {
     /// Measures every event, then narrows the probe column to leave the event text
     /// room on a `width`-column list.
     fn measure(app: &App, width: usize) -> Self {
-        let events = app.events();
-        let last = events.iter().map(|e| e.ts_ns).max().unwrap_or(0);
-        let widest = |len: fn(&Event) -> usize, title: &str| {
-            events.iter().map(len).max().unwrap_or(0).max(title.len())
-        };
+        let widest = app.widest();
         let mut widths = Widths {
-            time: relative_time(last - app.first_ts_ns())
-                .len()
-                .max(TITLES[0].len()),
-            cpu: widest(|e| digits(e.cpu.into()), TITLES[1]),
-            task: widest(
-                |e| digits(e.pid.into()) + 1 + digits(e.tid.into()),
-                TITLES[2],
-            ),
-            comm: widest(|e| e.comm.chars().count(), TITLES[3]).min(COMM_MAX),
-            probe: widest(|e| e.probe.chars().count(), TITLES[4]),
+            time: [widest.first_ts_ns, widest.last_ts_ns]
+                .map(|ts| since_start_micros(ts, app.started_ns()).len())
+                .into_iter()
+                .chain([TITLES[0].len()])
+                .max()
+                .unwrap_or(0),
+            cpu: widest.cpu.max(TITLES[1].len()),
+            task: widest.task.max(TITLES[2].len()),
+            comm: widest.comm.max(TITLES[3].len()).min(COMM_MAX),
+            probe: widest.probe.max(TITLES[4].len()),
         };
         let fixed = widths.time + widths.cpu + widths.task + widths.comm + SPACING * 5;
         let room = width.saturating_sub(fixed + EVENT_MIN).max(PROBE_MIN);
@@ -131,12 +123,12 @@ impl Widths {
     }
 
     /// One event as a table row.
-    fn row(&self, event: &Event, first_ts_ns: u64, theme: &Theme) -> Row<'static> {
+    fn row(&self, event: &Event, started_ns: u64, theme: &Theme) -> Row<'static> {
         Row::new([
             Cell::from(Span::styled(
                 format!(
                     "{:>width$}",
-                    relative_time(event.ts_ns - first_ts_ns),
+                    since_start_micros(event.ts_ns, started_ns),
                     width = self.time
                 ),
                 theme.time,
@@ -151,9 +143,4 @@ impl Widths {
             Cell::from(event.data.to_string()),
         ])
     }
-}
-
-/// Decimal digits of `n`.
-fn digits(n: u64) -> usize {
-    n.checked_ilog10().map_or(1, |log| log as usize + 1)
 }

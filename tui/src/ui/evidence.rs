@@ -15,7 +15,6 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let Some((rule, v)) = app.selected_violation() else {
         return;
     };
-    let judgement = app.judgement();
     let cycle = v.cycle.map(|n| format!(" cycle {n}")).unwrap_or_default();
     let mut lines = vec![
         Line::from(vec![
@@ -23,7 +22,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Span::raw(format!(
                 "{}{cycle} at {}, pid {} tid {} {}",
                 v.device,
-                judgement.at(v.ts_ns),
+                super::at(app, v.ts_ns),
                 v.pid,
                 v.tid,
                 v.comm
@@ -36,7 +35,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             format!(
                 "the same path did it {} times, last at {}",
                 v.count,
-                judgement.at(v.last_ns)
+                super::at(app, v.last_ns)
             ),
             theme.dim,
         ));
@@ -48,7 +47,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     lines.push(Line::styled("evidence", theme.column_titles));
     lines.extend(v.events.iter().map(|e| {
         Line::from(vec![
-            Span::styled(format!("  {} ", judgement.at(e.ts_ns)), theme.time),
+            Span::styled(format!("  {} ", super::at(app, e.ts_ns)), theme.time),
             Span::raw(format!(
                 "cpu {} {} {}/{}: {}",
                 e.cpu, e.comm, e.pid, e.tid, e.data

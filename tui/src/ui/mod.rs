@@ -68,6 +68,11 @@ fn layout(screen: Rect) -> [Rect; 4] {
     .areas(screen)
 }
 
+/// A time as every screen shows it: from the capture's start, to the microsecond.
+fn at(app: &App, ts_ns: u64) -> String {
+    barwatch::time::since_start_micros(ts_ns, app.started_ns())
+}
+
 /// A PCI address as lspci prints it: without the domain when it is 0000.
 fn short_bdf(bdf: &str) -> &str {
     bdf.strip_prefix("0000:").unwrap_or(bdf)

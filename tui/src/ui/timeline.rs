@@ -8,7 +8,7 @@
 use barwatch::{
     analysis::Judgement,
     event::{Event, EventData},
-    rules::human_duration,
+    time::human_duration,
     timeline::{DeviceTimeline, Window},
 };
 use ratatui::{
@@ -33,8 +33,12 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .border_style(theme.border)
         .title(Span::styled(" Timeline ", theme.header))
         .title_top(
-            Line::from(format!(" {} – {} ", judgement.at(start), judgement.at(end)))
-                .right_aligned(),
+            Line::from(format!(
+                " {} – {} ",
+                super::at(app, start),
+                super::at(app, end)
+            ))
+            .right_aligned(),
         );
     let inner = block.inner(area);
     frame.render_widget(block, area);
@@ -48,15 +52,15 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let width = usize::from(inner.width).saturating_sub(LABEL).max(1);
     let scale = Scale { start, end, width };
     let cursor = scale.column(app.cursor_ns());
-    let mut lines = vec![axis(&scale, judgement, theme)];
-    let marks = marks(app, &judgement.devices, &scale);
+    let mut lines = vec![axis(&scale, app, theme)];
+    let marks = app.timeline_marks(scale.width, || marks(app, &judgement.devices, &scale));
     for (device, marks) in judgement.devices.iter().zip(&marks) {
         lines.push(lane(device, marks, app, &scale, cursor, theme));
     }
     lines.push(Line::default());
     lines.push(Line::from(vec![
         Span::styled("cursor ", theme.dim),
-        Span::styled(judgement.at(app.cursor_ns()), theme.time),
+        Span::styled(super::at(app, app.cursor_ns()), theme.time),
     ]));
     for device in &judgement.devices {
         if let Some(text) = under_cursor(device, app.cursor_ns(), judgement) {
@@ -104,12 +108,12 @@ impl Scale {
 }
 
 /// The axis: the view's start, middle and end times.
-fn axis(scale: &Scale, judgement: &Judgement, theme: &Theme) -> Line<'static> {
+fn axis(scale: &Scale, app: &App, theme: &Theme) -> Line<'static> {
     let mut text = vec![' '; LABEL + scale.width];
     let mid = scale.start + (scale.end - scale.start) / 2;
     let labels = [
-        (0, judgement.at(scale.start)),
-        (scale.width / 2, judgement.at(mid)),
+        (0, super::at(app, scale.start)),
+        (scale.width / 2, super::at(app, mid)),
     ];
     for (col, label) in labels {
         for (i, c) in label.chars().enumerate() {
@@ -126,17 +130,17 @@ fn axis(scale: &Scale, judgement: &Judgement, theme: &Theme) -> Line<'static> {
 fn marks(app: &App, devices: &[DeviceTimeline], scale: &Scale) -> Vec<Vec<(char, u8)>> {
     let mut marks = vec![vec![(' ', 0); scale.width]; devices.len()];
     let judgement = app.judgement();
-    for event in app.events() {
+    for event in app.events_in((scale.start, scale.end)) {
         let Some(col) = scale.column(event.ts_ns) else {
             continue;
         };
         let Some(lane) = judgement
-            .device_of(event)
+            .device_of(&event)
             .and_then(|bdf| devices.iter().position(|d| d.bdf == bdf))
         else {
             continue;
         };
-        let (mark, rank) = mark_of(event);
+        let (mark, rank) = mark_of(&event);
         if rank > marks[lane][col].1 {
             marks[lane][col] = (mark, rank);
         }

@@ -42,7 +42,6 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         );
         return;
     }
-    let judgement = app.judgement();
     let visible = usize::from(rows(area));
     let selected = app.violation_position().unwrap_or(0);
     let first = selected.saturating_sub(visible.saturating_sub(1));
@@ -59,7 +58,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             let row = Row::new(vec![
                 Cell::from(Span::styled(rule.id.clone(), theme.warning)),
                 Cell::from(short_bdf(&v.device).to_owned()),
-                Cell::from(Span::styled(judgement.at(v.ts_ns), theme.time)),
+                Cell::from(Span::styled(super::at(app, v.ts_ns), theme.time)),
                 Cell::from(format!("{} {}", v.pid, v.comm)),
                 Cell::from(v.what.clone()),
             ]);
@@ -69,10 +68,16 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 row
             }
         });
+    // The time column fits the longest time, so the screen can be long.
+    let time = violations
+        .iter()
+        .map(|(_, v)| super::at(app, v.ts_ns).len())
+        .max()
+        .unwrap_or(0);
     let widths = [
         Constraint::Length(20),
         Constraint::Length(7),
-        Constraint::Length(9),
+        Constraint::Length(u16::try_from(time).unwrap_or(u16::MAX)),
         Constraint::Length(18),
         Constraint::Fill(1),
     ];
