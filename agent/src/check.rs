@@ -12,10 +12,11 @@ use std::{
 use anyhow::{Context as _, Result};
 use barwatch::{
     analysis::{Analysis, Judgement, Outcome, Retention, UnearnedKind, render::render},
-    capture::{reader::read_capture, writer::CaptureWriter},
+    capture::writer::CaptureWriter,
     expect::{self, Expectations, Unmet, exit_status},
     junit,
     live::record::{self, StopReason},
+    pipeline::{Pipeline, Replay},
     timeline::CycleEnd,
     visible::visible,
 };
@@ -49,9 +50,11 @@ pub fn check(args: CheckArgs) -> Result<ExitCode> {
         .transpose()?;
     let (analysis, command) = match &args.capture {
         Some(path) => {
-            let capture = read_capture(path)
-                .with_context(|| format!("cannot read capture {}", path.display()))?;
-            (Analysis::of_capture(&capture), None)
+            let cannot_read = || format!("cannot read capture {}", path.display());
+            let replay = Replay::open(path).with_context(cannot_read)?;
+            let mut pipeline = Pipeline::new(replay.header());
+            let end = replay.run(&mut pipeline).with_context(cannot_read)?;
+            (pipeline.finish_replay(&end), None)
         }
         None => {
             if args.command.is_empty() {

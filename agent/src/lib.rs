@@ -16,6 +16,7 @@ pub mod junit;
 #[cfg(feature = "live")]
 pub mod live;
 pub mod output;
+pub mod pipeline;
 pub mod probe_table;
 pub mod profile;
 pub mod report;

@@ -16,10 +16,9 @@ use std::{
 
 use anyhow::{Context as _, Result};
 use barwatch::{
-    analysis::{Analysis, render::render},
+    analysis::render::render,
     capture::{
         format::{Header, KnownMapping, WatchedDevice},
-        reader::read_capture,
         writer::CaptureWriter,
     },
     device::{
@@ -36,9 +35,10 @@ use barwatch::{
         record::{self, StopReason, monotonic_now_ns, unix_now_ns},
     },
     output::{Fate, Placed},
+    pipeline::{Pipeline, Replay},
     probe_table::{self, ProbeStatus},
     profile::Profile,
-    report::Summary,
+    report::{Summary, SummaryBuilder},
     rules::RuleConfig,
     visible::visible,
 };
@@ -470,10 +470,13 @@ fn blind_roles_text(table: &[ProbeStatus]) -> Option<String> {
 
 /// `barwatch report`.
 fn report(args: ReportArgs) -> Result<()> {
-    let capture = read_capture(&args.file)
-        .with_context(|| format!("cannot read capture {}", args.file.display()))?;
-    let summary = Summary::of(&capture);
-    let verdict = Analysis::of_capture(&capture).judge(&RuleConfig::default());
+    let cannot_read = || format!("cannot read capture {}", args.file.display());
+    let replay = Replay::open(&args.file).with_context(cannot_read)?;
+    let mut summary = SummaryBuilder::new(replay.header());
+    let mut pipeline = Pipeline::new(replay.header()).with(&mut summary);
+    let end = replay.run(&mut pipeline).with_context(cannot_read)?;
+    let verdict = pipeline.finish_replay(&end).judge(&RuleConfig::default());
+    let summary = summary.finish(&end);
     let mut out = io::stdout().lock();
     if args.json {
         #[derive(serde::Serialize)]

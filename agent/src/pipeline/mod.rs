@@ -1,0 +1,88 @@
+//! One pipeline from a source of events to the verdict, run the same way by
+//! `record`, `check` and `report`.
+//!
+//! ```text
+//! source ──▶ attribute ──▶ Pipeline ──▶ sinks (summary, …)
+//!  live ring buffer         │
+//!  (live::record, which     └──▶ bounded Analysis ──▶ Judgement
+//!   also writes the capture)
+//!  capture file (Replay)
+//! ```
+//!
+//! A live source attributes each record to its device while recording (the
+//! capture stores the attribution), so a replayed capture arrives attributed.
+//! Either way the events reach one [`Pipeline`]: every [`Sink`] sees each event
+//! in arrival order, and the analysis, bounded as in a live run, judges them.
+//! Nothing along the way holds the whole capture.
+
+mod replay;
+mod sink;
+
+pub use replay::Replay;
+pub use sink::Sink;
+
+use crate::{
+    analysis::{Analysis, Retention},
+    capture::{format::Header, format::Trailer, reader::CaptureEnd},
+    event::Event,
+    timeline::CycleEnd,
+};
+
+/// The events' way from their source to the analysis and the sinks.
+pub struct Pipeline<'s> {
+    analysis: Analysis,
+    sinks: Vec<&'s mut dyn Sink>,
+}
+
+impl<'s> Pipeline<'s> {
+    /// A pipeline that judges what `header` starts, in the bounded memory of a
+    /// live run ([`Retention::default`]), however long the source goes on.
+    pub fn new(header: &Header) -> Self {
+        Pipeline {
+            analysis: Analysis::bounded(header, Retention::default()),
+            sinks: Vec::new(),
+        }
+    }
+
+    /// Also hands every event to `sink`.
+    pub fn with(mut self, sink: &'s mut dyn Sink) -> Self {
+        self.sinks.push(sink);
+        self
+    }
+
+    /// Takes one event, in arrival order.
+    pub fn push(&mut self, event: Event) {
+        for sink in &mut self.sinks {
+            sink.take(&event);
+        }
+        self.analysis.push(event);
+    }
+
+    /// Whether some device's last cycle is still open: what `check` waits on
+    /// after its command exits.
+    pub fn has_open_cycle(&self) -> bool {
+        self.analysis
+            .timelines()
+            .devices
+            .iter()
+            .any(|d| d.cycles.last().is_some_and(|c| c.end == CycleEnd::Open))
+    }
+
+    /// The source ended, cleanly with `trailer` or cut without one: the
+    /// analysis, ready for its judgement.
+    pub fn finish(self, trailer: Option<&Trailer>) -> Analysis {
+        let mut analysis = self.analysis;
+        if let Some(trailer) = trailer {
+            analysis.finish(trailer);
+        }
+        analysis
+    }
+
+    /// Like [`Pipeline::finish`], for a replayed capture's end.
+    pub fn finish_replay(self, end: &CaptureEnd) -> Analysis {
+        self.finish(match end {
+            CaptureEnd::Trailer(trailer) => Some(trailer),
+            CaptureEnd::Cut { .. } => None,
+        })
+    }
+}

@@ -1,0 +1,130 @@
+//! The capture-file source: a recording read back line by line.
+
+use std::{fs::File, io::BufReader, path::Path};
+
+use super::Pipeline;
+use crate::capture::{
+    format::Header,
+    reader::{CaptureEnd, CaptureError, CaptureReader, PartialLine},
+};
+
+/// A capture file being read back, one event at a time.
+pub struct Replay {
+    reader: CaptureReader<BufReader<File>>,
+}
+
+impl Replay {
+    /// Opens the capture at `path` and reads its header.
+    pub fn open(path: &Path) -> Result<Self, CaptureError> {
+        let file = File::open(path).map_err(|source| CaptureError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(Replay {
+            reader: CaptureReader::new(BufReader::new(file))?,
+        })
+    }
+
+    /// The capture's header, to start the pipeline's analysis and sinks from.
+    pub fn header(&self) -> &Header {
+        self.reader.header()
+    }
+
+    /// Feeds every event into `pipeline` and says how the capture ended.
+    ///
+    /// Forgiving about exactly what [`crate::capture::reader::read_capture`] is:
+    /// a final line cut off mid-write ends the capture as
+    /// [`CaptureEnd::Cut`]; every other defect is an error.
+    pub fn run(mut self, pipeline: &mut Pipeline<'_>) -> Result<CaptureEnd, CaptureError> {
+        let mut partial = None;
+        for event in self.reader.by_ref() {
+            match event {
+                Ok(event) => pipeline.push(event),
+                Err(CaptureError::TruncatedLine { line, bytes }) => {
+                    partial = Some(PartialLine { line, bytes });
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(match self.reader.trailer() {
+            Some(trailer) => CaptureEnd::Trailer(trailer.clone()),
+            None => CaptureEnd::Cut {
+                complete_lines: self.reader.lines_read(),
+                partial,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        analysis::Analysis,
+        capture::reader::read_capture,
+        report::{Summary, SummaryBuilder},
+        rules::RuleConfig,
+    };
+
+    /// The demo's capture: the fixture touches its BAR after the iounmap.
+    fn demo() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tui/testdata/demo-capture.jsonl")
+    }
+
+    #[test]
+    fn a_streamed_capture_gets_the_summary_and_verdict_of_the_loaded_one() {
+        let loaded = read_capture(&demo()).unwrap();
+        let replay = Replay::open(&demo()).unwrap();
+        let mut summary = SummaryBuilder::new(replay.header());
+        let mut pipeline = Pipeline::new(replay.header()).with(&mut summary);
+        let end = replay.run(&mut pipeline).unwrap();
+        let analysis = pipeline.finish_replay(&end);
+        assert_eq!(end, loaded.end);
+        assert_eq!(summary.finish(&end), Summary::of(&loaded));
+        assert_eq!(
+            serde_json::to_value(analysis.judge(&RuleConfig::default())).unwrap(),
+            serde_json::to_value(Analysis::of_capture(&loaded).judge(&RuleConfig::default()))
+                .unwrap()
+        );
+    }
+
+    #[test]
+    fn a_capture_cut_mid_line_streams_up_to_its_last_complete_line() {
+        let text = std::fs::read_to_string(demo()).unwrap();
+        let cut_at = text.len() - text.lines().last().unwrap().len() / 2 - 1;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cut.jsonl");
+        std::fs::write(&path, &text[..cut_at]).unwrap();
+        let replay = Replay::open(&path).unwrap();
+        let mut pipeline = Pipeline::new(replay.header());
+        let end = replay.run(&mut pipeline).unwrap();
+        assert_eq!(end, read_capture(&path).unwrap().end);
+        assert!(
+            matches!(
+                end,
+                CaptureEnd::Cut {
+                    partial: Some(_),
+                    ..
+                }
+            ),
+            "{end:?}"
+        );
+    }
+
+    #[test]
+    fn a_corrupt_line_stops_the_replay_with_its_line_number() {
+        let mut text = std::fs::read_to_string(demo()).unwrap();
+        let second = text.find('\n').unwrap() + 1;
+        text.insert_str(second, "not json\n");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("corrupt.jsonl");
+        std::fs::write(&path, text).unwrap();
+        let replay = Replay::open(&path).unwrap();
+        let error = replay.run(&mut Pipeline::new(&read_capture(&demo()).unwrap().header));
+        assert!(
+            matches!(error, Err(CaptureError::NotJson { line: 2, .. })),
+            "{:?}",
+            error.err()
+        );
+    }
+}
