@@ -2,6 +2,8 @@
 //! `record`, `check` and `report`.
 //!
 //! ```text
+//! flags ──▶ RecordingPlan ──▶ Started (probes attached, header)
+//!
 //! source ──▶ attribute ──▶ Pipeline ──▶ sinks (summary, …)
 //!  live ring buffer         │
 //!  (live::record, which     └──▶ bounded Analysis ──▶ Judgement
@@ -9,14 +11,21 @@
 //!  capture file (Replay)
 //! ```
 //!
+//! [`plan`] turns a recording's flags into what to attach and watch, checked
+//! against the machine; [`start`] attaches it.
+//!
 //! A live source attributes each record to its device while recording (the
 //! capture stores the attribution), so a replayed capture arrives attributed.
 //! Either way the events reach one [`Pipeline`]: every [`Sink`] sees each event
 //! in arrival order, and the analysis, bounded as in a live run, judges them.
 //! Nothing along the way holds the whole capture.
 
+#[cfg(feature = "live")]
+pub mod plan;
 mod replay;
 mod sink;
+#[cfg(feature = "live")]
+pub mod start;
 
 pub use replay::Replay;
 pub use sink::Sink;
