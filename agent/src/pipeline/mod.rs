@@ -95,3 +95,48 @@ impl<'s> Pipeline<'s> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::reader::read_capture_from;
+
+    /// Counts what it is handed.
+    #[derive(Default)]
+    struct Counter(u64);
+
+    impl Sink for Counter {
+        fn take(&mut self, _event: &Event) {
+            self.0 += 1;
+        }
+    }
+
+    #[test]
+    fn every_sink_sees_every_event_and_an_open_cycle_shows_until_it_closes() {
+        // The demo's capture: one remove and rescan of the fixture, closed by
+        // its probe returning.
+        let capture =
+            read_capture_from(&include_bytes!("../../../tui/testdata/demo-capture.jsonl")[..])
+                .unwrap();
+        let mut counter = Counter::default();
+        let mut pipeline = Pipeline::new(&capture.header).with(&mut counter);
+        assert!(!pipeline.has_open_cycle(), "open before any event");
+        let mut seen_open = false;
+        for (i, event) in capture.events.iter().enumerate() {
+            pipeline.push(event.clone());
+            if i % 25 == 0 {
+                seen_open |= pipeline.has_open_cycle();
+            }
+        }
+        assert!(seen_open, "the remove's cycle never showed as open");
+        assert!(!pipeline.has_open_cycle(), "the rescan did not close it");
+        let CaptureEnd::Trailer(trailer) = &capture.end else {
+            panic!("the demo capture has its trailer")
+        };
+        let judgement = pipeline
+            .finish(Some(trailer))
+            .judge(&crate::rules::RuleConfig::default());
+        assert_eq!(judgement.events, capture.events.len() as u64);
+        assert_eq!(counter.0, capture.events.len() as u64);
+    }
+}
