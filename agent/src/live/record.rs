@@ -120,7 +120,7 @@ pub async fn record<W: Write>(
     mut pipeline: Option<&mut Pipeline<'_>>,
 ) -> Result<Recorded, RecordError> {
     let mut until = std::pin::pin!(until);
-    let mut waiting_until: Option<tokio::time::Instant> = None;
+    let mut cycles_deadline: Option<tokio::time::Instant> = None;
     let mut cycles_check = interval(CYCLES_CHECK_EVERY);
     cycles_check.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut ring = readable(probes.take_ring()?)?;
@@ -176,15 +176,15 @@ pub async fn record<W: Write>(
             _ = interrupt.recv() => break StopReason::Interrupt,
             _ = terminate.recv() => break StopReason::Terminate,
             _ = hangup.recv() => break StopReason::Terminate,
-            until = &mut until, if waiting_until.is_none() => match until {
+            until = &mut until, if cycles_deadline.is_none() => match until {
                 Until::Stop(reason) => break reason,
-                Until::CyclesClosed { deadline } => waiting_until = Some(deadline),
+                Until::CyclesClosed { deadline } => cycles_deadline = Some(deadline),
             },
-            _ = cycles_check.tick(), if waiting_until.is_some() => {
+            _ = cycles_check.tick(), if cycles_deadline.is_some() => {
                 if !pipeline.as_deref().is_some_and(Pipeline::has_open_cycle) {
                     break StopReason::CommandDone;
                 }
-                if waiting_until.is_some_and(|deadline| tokio::time::Instant::now() >= deadline) {
+                if cycles_deadline.is_some_and(|deadline| tokio::time::Instant::now() >= deadline) {
                     break StopReason::WaitTimedOut;
                 }
             }

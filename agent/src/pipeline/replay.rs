@@ -1,6 +1,11 @@
-//! The capture-file source: a recording read back line by line.
+//! The capture source: a recording read back line by line, from a file or
+//! from any stream of capture lines (a recorder's pipe).
 
-use std::{fs::File, io::BufReader, path::Path};
+use std::{
+    fs::File,
+    io::{BufRead, BufReader},
+    path::Path,
+};
 
 use super::Pipeline;
 use crate::capture::{
@@ -8,9 +13,9 @@ use crate::capture::{
     reader::{CaptureEnd, CaptureError, CaptureReader, PartialLine},
 };
 
-/// A capture file being read back, one event at a time.
-pub struct Replay {
-    reader: CaptureReader<BufReader<File>>,
+/// A capture being read back, one event at a time.
+pub struct Replay<R: BufRead = BufReader<File>> {
+    reader: CaptureReader<R>,
 }
 
 impl Replay {
@@ -20,8 +25,15 @@ impl Replay {
             path: path.to_owned(),
             source,
         })?;
+        Replay::new(BufReader::new(file))
+    }
+}
+
+impl<R: BufRead> Replay<R> {
+    /// Reads the header of the capture `input` holds.
+    pub fn new(input: R) -> Result<Self, CaptureError> {
         Ok(Replay {
-            reader: CaptureReader::new(BufReader::new(file))?,
+            reader: CaptureReader::new(input)?,
         })
     }
 
@@ -116,11 +128,9 @@ mod tests {
         let mut text = std::fs::read_to_string(demo()).unwrap();
         let second = text.find('\n').unwrap() + 1;
         text.insert_str(second, "not json\n");
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("corrupt.jsonl");
-        std::fs::write(&path, text).unwrap();
-        let replay = Replay::open(&path).unwrap();
-        let error = replay.run(&mut Pipeline::new(&read_capture(&demo()).unwrap().header));
+        let replay = Replay::new(text.as_bytes()).unwrap();
+        let mut pipeline = Pipeline::new(replay.header());
+        let error = replay.run(&mut pipeline);
         assert!(
             matches!(error, Err(CaptureError::NotJson { line: 2, .. })),
             "{:?}",
