@@ -8,9 +8,12 @@ use std::{
 };
 
 use super::Pipeline;
-use crate::capture::{
-    format::Header,
-    reader::{CaptureEnd, CaptureError, CaptureReader, PartialLine},
+use crate::{
+    capture::{
+        format::Header,
+        reader::{CaptureEnd, CaptureError, CaptureReader, PartialLine},
+    },
+    event::Event,
 };
 
 /// A capture being read back, one event at a time.
@@ -47,11 +50,18 @@ impl<R: BufRead> Replay<R> {
     /// Forgiving about exactly what [`crate::capture::reader::read_capture`] is:
     /// a final line cut off mid-write ends the capture as
     /// [`CaptureEnd::Cut`]; every other defect is an error.
-    pub fn run(mut self, pipeline: &mut Pipeline<'_>) -> Result<CaptureEnd, CaptureError> {
+    pub fn run(self, pipeline: &mut Pipeline<'_>) -> Result<CaptureEnd, CaptureError> {
+        self.feed(&mut |event| pipeline.push(event))
+    }
+
+    /// Hands every event to `take`, in file order, and says how the capture
+    /// ended, as [`Replay::run`] does: for a consumer that judges by itself
+    /// (a view that keeps its own analysis).
+    pub fn feed(mut self, take: &mut dyn FnMut(Event)) -> Result<CaptureEnd, CaptureError> {
         let mut partial = None;
         for event in self.reader.by_ref() {
             match event {
-                Ok(event) => pipeline.push(event),
+                Ok(event) => take(event),
                 Err(CaptureError::TruncatedLine { line, bytes }) => {
                     partial = Some(PartialLine { line, bytes });
                 }
