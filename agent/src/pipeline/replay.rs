@@ -111,6 +111,43 @@ mod tests {
     }
 
     #[test]
+    fn every_real_capture_settled_early_and_often_gets_its_whole_verdict() {
+        // Replay judges in bounded memory; no real capture is long enough to
+        // settle at the default retention, so settle them from 200 events.
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut paths: Vec<std::path::PathBuf> = std::fs::read_dir(root.join("tests/corpus"))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|e| e == "jsonl"))
+            .collect();
+        paths.push(root.join("testdata/playback-remove-rescan.jsonl"));
+        paths.push(demo());
+        for path in &paths {
+            let loaded = read_capture(path).unwrap();
+            let mut bounded = Analysis::bounded(
+                &loaded.header,
+                crate::analysis::Retention {
+                    max_events: 200,
+                    ..crate::analysis::Retention::default()
+                },
+            );
+            let replay = Replay::open(path).unwrap();
+            let end = replay.feed(&mut |event| bounded.push(event)).unwrap();
+            if let CaptureEnd::Trailer(trailer) = &end {
+                bounded.finish(trailer);
+            }
+            assert!(bounded.forgotten() > 0, "{} never settled", path.display());
+            assert_eq!(
+                serde_json::to_value(bounded.judge(&RuleConfig::default())).unwrap(),
+                serde_json::to_value(Analysis::of_capture(&loaded).judge(&RuleConfig::default()))
+                    .unwrap(),
+                "{}",
+                path.display()
+            );
+        }
+    }
+
+    #[test]
     fn a_capture_cut_mid_line_streams_up_to_its_last_complete_line() {
         let text = std::fs::read_to_string(demo()).unwrap();
         let cut_at = text.len() - text.lines().last().unwrap().len() / 2 - 1;
