@@ -2,33 +2,32 @@
 //! rule, print the verdict, and exit 0 pass, 1 violation, 2 incomplete.
 
 use std::{
-    cell::RefCell,
     io::{self, Write},
     process::{ExitCode, ExitStatus},
-    rc::Rc,
     time::Duration,
 };
 
 use anyhow::{Context as _, Result};
 use barwatch::{
-    analysis::{Analysis, Judgement, Outcome, Retention, UnearnedKind, render::render},
-    capture::{reader::read_capture, writer::CaptureWriter},
+    analysis::{Analysis, Judgement, Outcome, UnearnedKind, render::render},
+    capture::writer::CaptureWriter,
     expect::{self, Expectations, Unmet, exit_status},
     junit,
-    live::record::{self, StopReason},
-    timeline::CycleEnd,
+    live::record::{self, StopReason, Until},
+    pipeline::{Pipeline, Replay, start::Started},
     visible::visible,
 };
 use serde::Serialize;
 
-use super::{Prepared, capture_output, event_loop, prepare, say, tell_fate};
-use crate::cli::CheckArgs;
+use crate::{
+    cli::CheckArgs,
+    recording::{self, capture_output, event_loop, tell_fate},
+    say::{is_broken_pipe, say},
+};
 
 /// How long records of the command's last moments may take to reach the ring
 /// buffer's reader after it exits.
 const SETTLE: Duration = Duration::from_millis(300);
-/// How often open cycles are looked at while waiting for them to close.
-const POLL: Duration = Duration::from_millis(100);
 
 /// `barwatch check`.
 pub fn check(args: CheckArgs) -> Result<ExitCode> {
@@ -49,9 +48,11 @@ pub fn check(args: CheckArgs) -> Result<ExitCode> {
         .transpose()?;
     let (analysis, command) = match &args.capture {
         Some(path) => {
-            let capture = read_capture(path)
-                .with_context(|| format!("cannot read capture {}", path.display()))?;
-            (Analysis::of_capture(&capture), None)
+            let cannot_read = || format!("cannot read capture {}", path.display());
+            let replay = Replay::open(path).with_context(cannot_read)?;
+            let mut pipeline = Pipeline::new(replay.header());
+            let end = replay.run(&mut pipeline).with_context(cannot_read)?;
+            (pipeline.finish_replay(&end), None)
         }
         None => {
             if args.command.is_empty() {
@@ -92,7 +93,7 @@ pub fn check(args: CheckArgs) -> Result<ExitCode> {
     // reader that went away (`| head`) or a full disk does not turn a failure
     // into a pass.
     if let Err(e) = print(&judgement, &unmet, outcome, code, args.json)
-        && !super::is_broken_pipe(&e)
+        && !is_broken_pipe(&e)
     {
         say(format_args!(
             "barwatch: cannot print the verdict ({e:#}); the exit status still says it"
@@ -166,17 +167,14 @@ fn verdict_text(judgement: &Judgement, unmet: &[Unmet], outcome: Outcome) -> Str
 /// Records while the command runs and until its cycles close; returns the
 /// analysis and the command's exit status.
 fn live(args: &CheckArgs) -> Result<(Analysis, ExitStatus)> {
-    let Prepared {
+    let Started {
         probes,
         devices,
         header,
         attached,
-    } = prepare(&args.recording)?;
-    let analysis = Rc::new(RefCell::new(Analysis::bounded(
-        &header,
-        Retention::default(),
-    )));
-    let status: Rc<RefCell<Option<ExitStatus>>> = Rc::default();
+    } = recording::start(&args.recording)?;
+    let mut pipeline = Pipeline::new(&header);
+    let mut status = None;
     let program = &args.command[0];
     let (out, target, placed) = capture_output(args.output.as_deref(), || Box::new(io::sink()))?;
     let writer = CaptureWriter::new(out, &header)?;
@@ -188,36 +186,20 @@ fn live(args: &CheckArgs) -> Result<(Analysis, ExitStatus)> {
             .with_context(|| {
                 format!("cannot run `{program}` (it is run directly, not by a shell)")
             })?;
-        let until = {
-            let analysis = Rc::clone(&analysis);
-            let status = Rc::clone(&status);
-            let timeout = args.timeout;
-            async move {
-                *status.borrow_mut() = child.wait().await.ok();
-                tokio::time::sleep(SETTLE).await;
-                let deadline = tokio::time::Instant::now() + timeout;
-                loop {
-                    if !has_open_cycle(&analysis.borrow()) {
-                        return StopReason::CommandDone;
-                    }
-                    if tokio::time::Instant::now() >= deadline {
-                        return StopReason::WaitTimedOut;
-                    }
-                    tokio::time::sleep(POLL).await;
-                }
+        let status = &mut status;
+        let timeout = args.timeout;
+        let until = async move {
+            *status = child.wait().await.ok();
+            tokio::time::sleep(SETTLE).await;
+            Until::CyclesClosed {
+                deadline: tokio::time::Instant::now() + timeout,
             }
         };
-        let sink = Rc::clone(&analysis);
-        let mut observe =
-            move |event: &barwatch::event::Event| sink.borrow_mut().push(event.clone());
-        anyhow::Ok(record::record(probes, devices, writer, until, &mut observe).await?)
+        anyhow::Ok(record::record(probes, devices, writer, until, Some(&mut pipeline)).await?)
     })?;
     tell_fate(placed.as_ref(), &target);
-    let mut analysis = analysis.borrow().clone();
-    analysis.finish(&recorded.trailer);
-    let status = status
-        .borrow()
-        .context("the command was not waited for: barwatch was interrupted")?;
+    let analysis = pipeline.finish(Some(&recorded.trailer));
+    let status = status.context("the command was not waited for: barwatch was interrupted")?;
     let why = match recorded.reason {
         StopReason::WaitTimedOut => format!(
             "; a cycle was still open {} after the command exited",
@@ -230,13 +212,4 @@ fn live(args: &CheckArgs) -> Result<(Analysis, ExitStatus)> {
         recorded.trailer.events, recorded.trailer.lost
     ));
     Ok((analysis, status))
-}
-
-/// Whether some device's last cycle is still open.
-fn has_open_cycle(analysis: &Analysis) -> bool {
-    analysis
-        .timelines()
-        .devices
-        .iter()
-        .any(|d| d.cycles.last().is_some_and(|c| c.end == CycleEnd::Open))
 }

@@ -2,6 +2,7 @@
 
 use std::{path::PathBuf, time::Duration};
 
+use barwatch::pipeline::plan::RecordingFlags;
 use clap::{Args, Parser, Subcommand};
 
 /// barwatch traces Linux PCI drivers while their MMIO BARs are unmapped and moved.
@@ -71,6 +72,21 @@ pub struct RecordingArgs {
     /// call, but 8 functions each at most (module functions always use kprobes).
     #[arg(long)]
     pub prefer_fentry: bool,
+}
+
+impl RecordingArgs {
+    /// The flags as the library's recording plan takes them.
+    pub fn flags(&self) -> RecordingFlags {
+        RecordingFlags {
+            probes: self.probes.clone(),
+            profiles: self.profiles.clone(),
+            pids: self.pids.clone(),
+            irqs: self.irqs.clone(),
+            devices: self.devices.clone(),
+            ring_size: self.ring_size,
+            prefer_fentry: self.prefer_fentry,
+        }
+    }
 }
 
 /// Flags of `barwatch check`.

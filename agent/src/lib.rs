@@ -17,6 +17,7 @@ pub mod junit;
 #[cfg(feature = "live")]
 pub mod live;
 pub mod output;
+pub mod pipeline;
 pub mod probe_table;
 pub mod profile;
 pub mod report;

@@ -225,6 +225,56 @@ pub fn blind_roles(table: &[ProbeStatus]) -> Vec<Role> {
         .collect()
 }
 
+/// The probe table as aligned text, as `barwatch probes` prints it: one row per
+/// point, the reason when blind, the table's note (armed before its module
+/// loaded, attached late) when it has one.
+pub fn table_text(table: &[ProbeStatus]) -> String {
+    let width = table.iter().map(|p| p.name.len()).max().unwrap_or(5).max(5);
+    let mut text = format!(
+        "{:width$}  {:14}  {:14}  DETAIL\n",
+        "PROBE", "ROLE", "ATTACHED"
+    );
+    for p in table {
+        let how = p
+            .attached
+            .map_or_else(|| "no".to_owned(), |m| m.to_string());
+        let detail = [Some(p.failures()), p.note.clone()]
+            .into_iter()
+            .flatten()
+            .filter(|text| !text.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
+        text.push_str(&format!(
+            "{:width$}  {:14}  {:14}  {detail}\n",
+            p.name,
+            p.role.to_string(),
+            how
+        ));
+    }
+    let attached = table.iter().filter(|p| p.is_attached()).count();
+    text.push_str(&format!(
+        "{attached}/{} probe points attached\n",
+        table.len()
+    ));
+    if let Some(blind) = blind_roles_text(table) {
+        text.push_str(&format!("{blind}\n"));
+    }
+    text
+}
+
+/// "blind roles: …" when some role of the story has no attached probe point:
+/// the warning a recording starts with, and the probe table's last line.
+pub fn blind_roles_text(table: &[ProbeStatus]) -> Option<String> {
+    let blind = blind_roles(table);
+    (!blind.is_empty()).then(|| {
+        let names: Vec<String> = blind.iter().map(ToString::to_string).collect();
+        format!(
+            "blind roles (no probe point of theirs attached): {}",
+            names.join(", ")
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,6 +327,26 @@ mod tests {
         assert_eq!(
             s.reason().as_deref(),
             Some("kprobes compiled out; fentry refused: EPERM")
+        );
+    }
+
+    #[test]
+    fn the_probe_table_text_shows_how_a_point_was_armed() {
+        let armed = ProbeStatus {
+            name: "kprobe:barwatch_fixture_read".into(),
+            role: Role::MmioAccessor,
+            attached: Some(Mechanism::Kprobe),
+            attempts: vec![Attempt {
+                mechanism: Mechanism::Kprobe,
+                failure: None,
+            }],
+            note: Some("armed before barwatch_fixture loaded".into()),
+            marks: None,
+        };
+        let text = table_text(&[armed]);
+        assert!(
+            text.contains("kprobe          armed before barwatch_fixture loaded"),
+            "{text}"
         );
     }
 }

@@ -12,10 +12,13 @@ use std::{
 use serde::Serialize;
 
 use crate::{
-    capture::reader::{Capture, CaptureEnd, PartialLine},
-    event::EventData,
+    capture::{
+        format::Header,
+        reader::{Capture, CaptureEnd, PartialLine},
+    },
+    event::{Event, EventData},
     probe_table::{Mechanism, Role},
-    skipped::{SkippedHandler, skipped_in_capture},
+    skipped::{SkippedHandler, SkippedHandlerFinder},
     time,
 };
 
@@ -161,40 +164,94 @@ pub enum Ending {
 }
 
 impl Summary {
-    /// Summarizes a loaded capture.
+    /// Summarizes a loaded capture; see [`SummaryBuilder`] for one that streams.
     pub fn of(capture: &Capture) -> Self {
-        let trailer = match &capture.end {
+        let mut builder = SummaryBuilder::new(&capture.header);
+        for event in &capture.events {
+            builder.push(event);
+        }
+        builder.finish(&capture.end)
+    }
+}
+
+/// A [`Summary`] in the making: counts taken event by event as a capture streams
+/// by, so summarising holds the aggregates, never the events.
+#[derive(Debug)]
+pub struct SummaryBuilder {
+    header: Header,
+    events: u64,
+    by_probe: BTreeMap<String, u64>,
+    /// Events per pid and command.
+    by_process: BTreeMap<u32, BTreeMap<String, u64>>,
+    kinds: BTreeMap<&'static str, u64>,
+    alsa_ioctls: BTreeMap<String, u64>,
+    /// ALSA ioctl entries per pid, command and ioctl name.
+    by_process_ioctl: BTreeMap<u32, BTreeMap<String, BTreeMap<String, u64>>>,
+    by_device: BTreeMap<String, u64>,
+    events_without_device: u64,
+    /// The earliest and latest event timestamps.
+    span: Option<(u64, u64)>,
+    skipped: SkippedHandlerFinder,
+}
+
+/// The value under `key`, inserted as the default the first time: unlike
+/// `entry`, it allocates the key only then.
+fn entry<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_owned(), V::default());
+    }
+    map.get_mut(key).expect("inserted above")
+}
+
+impl SummaryBuilder {
+    /// Starts from a capture's header: its probe table and watched devices.
+    pub fn new(header: &Header) -> Self {
+        SummaryBuilder {
+            header: header.clone(),
+            events: 0,
+            by_probe: BTreeMap::new(),
+            by_process: BTreeMap::new(),
+            kinds: BTreeMap::new(),
+            alsa_ioctls: BTreeMap::new(),
+            by_process_ioctl: BTreeMap::new(),
+            by_device: BTreeMap::new(),
+            events_without_device: 0,
+            span: None,
+            skipped: SkippedHandlerFinder::default(),
+        }
+    }
+
+    /// Counts one event, in file order.
+    pub fn push(&mut self, event: &Event) {
+        self.events += 1;
+        *entry(&mut self.by_probe, &event.probe) += 1;
+        *entry(self.by_process.entry(event.pid).or_default(), &event.comm) += 1;
+        *self.kinds.entry(event.data.kind()).or_default() += 1;
+        if let EventData::IoctlEnter { cmd_name, .. } = &event.data {
+            let by_comm = self.by_process_ioctl.entry(event.pid).or_default();
+            *entry(entry(by_comm, &event.comm), cmd_name) += 1;
+            *entry(&mut self.alsa_ioctls, cmd_name) += 1;
+        }
+        match &event.device {
+            Some(device) => *entry(&mut self.by_device, device) += 1,
+            None => self.events_without_device += 1,
+        }
+        self.span = Some(match self.span {
+            Some((first, last)) => (first.min(event.ts_ns), last.max(event.ts_ns)),
+            None => (event.ts_ns, event.ts_ns),
+        });
+        self.skipped.push(event);
+    }
+
+    /// The summary of everything pushed, for a capture that ended as `end` says.
+    pub fn finish(self, end: &CaptureEnd) -> Summary {
+        let trailer = match end {
             CaptureEnd::Trailer(trailer) => Some(trailer),
             CaptureEnd::Cut { .. } => None,
         };
-
-        let mut by_probe: BTreeMap<&str, u64> = BTreeMap::new();
-        let mut by_process: BTreeMap<(u32, &str), u64> = BTreeMap::new();
-        let mut kinds = BTreeMap::new();
-        let mut alsa_ioctls: BTreeMap<String, u64> = BTreeMap::new();
-        let mut by_process_ioctl: BTreeMap<(u32, &str, &str), u64> = BTreeMap::new();
-        let mut ioctls_by_process: BTreeMap<(u32, &str), u64> = BTreeMap::new();
-        for event in &capture.events {
-            *by_probe.entry(&event.probe).or_default() += 1;
-            *by_process.entry((event.pid, &event.comm)).or_default() += 1;
-            *kinds.entry(event.data.kind()).or_default() += 1;
-            if let EventData::IoctlEnter { cmd_name, .. } = &event.data {
-                *by_process_ioctl
-                    .entry((event.pid, &event.comm, cmd_name))
-                    .or_default() += 1;
-                *ioctls_by_process
-                    .entry((event.pid, &event.comm))
-                    .or_default() += 1;
-                match alsa_ioctls.get_mut(cmd_name) {
-                    Some(count) => *count += 1,
-                    None => {
-                        alsa_ioctls.insert(cmd_name.clone(), 1);
-                    }
-                }
-            }
-        }
-
-        let skipped_handlers = skipped_in_capture(capture);
+        let header = self.header;
+        let by_probe = self.by_probe;
+        let skipped_handlers = self.skipped.finish();
         let skipped = |name: &str| {
             skipped_handlers
                 .iter()
@@ -204,8 +261,7 @@ impl Summary {
         let trailer_totals = |name: &str| {
             trailer.map(|trailer| trailer.probes.get(name).cloned().unwrap_or_default())
         };
-        let mut probes: Vec<ProbeSummary> = capture
-            .header
+        let mut probes: Vec<ProbeSummary> = header
             .probes
             .iter()
             .map(|status| {
@@ -222,13 +278,12 @@ impl Summary {
                 }
             })
             .collect();
-        let in_table: BTreeSet<&str> = capture
-            .header
+        let in_table: BTreeSet<&str> = header
             .probes
             .iter()
             .map(|status| status.name.as_str())
             .collect();
-        let mut extra: BTreeSet<&str> = by_probe.keys().copied().collect();
+        let mut extra: BTreeSet<&str> = by_probe.keys().map(String::as_str).collect();
         extra.extend(
             trailer
                 .iter()
@@ -241,21 +296,15 @@ impl Summary {
                 role: None,
                 mechanism: None,
                 blind_reason: None,
-                events: by_probe.get(name).copied().unwrap_or(0),
+                events: by_probe.get(*name).copied().unwrap_or(0),
                 trailer_events: totals.as_ref().map(|totals| totals.events),
                 lost: totals.map(|totals| totals.lost),
                 skipped: skipped(name),
             });
         }
 
-        let mut by_device: BTreeMap<&str, u64> = BTreeMap::new();
-        for event in &capture.events {
-            if let Some(device) = &event.device {
-                *by_device.entry(device).or_default() += 1;
-            }
-        }
-        let mut devices: Vec<DeviceSummary> = capture
-            .header
+        let mut by_device = self.by_device;
+        let mut devices: Vec<DeviceSummary> = header
             .devices
             .iter()
             .map(|d| DeviceSummary {
@@ -265,20 +314,27 @@ impl Summary {
             })
             .collect();
         devices.extend(by_device.into_iter().map(|(bdf, events)| DeviceSummary {
-            bdf: bdf.to_owned(),
+            bdf,
             driver: None,
             events,
         }));
-        let events_without_device =
-            capture.events.iter().filter(|e| e.device.is_none()).count() as u64;
 
-        let mut processes: Vec<ProcessSummary> = by_process
-            .into_iter()
-            .map(|((pid, comm), events)| ProcessSummary {
-                pid,
-                comm: comm.to_owned(),
-                events,
-                alsa_ioctls: ioctls_by_process.get(&(pid, comm)).copied().unwrap_or(0),
+        let ioctls_of = |pid: u32, comm: &str| {
+            self.by_process_ioctl
+                .get(&pid)
+                .and_then(|by_comm| by_comm.get(comm))
+                .map_or(0, |by_cmd| by_cmd.values().sum())
+        };
+        let mut processes: Vec<ProcessSummary> = self
+            .by_process
+            .iter()
+            .flat_map(|(pid, by_comm)| {
+                by_comm.iter().map(|(comm, events)| ProcessSummary {
+                    pid: *pid,
+                    comm: comm.clone(),
+                    events: *events,
+                    alsa_ioctls: ioctls_of(*pid, comm),
+                })
             })
             .collect();
         processes.sort_by(|a, b| {
@@ -288,15 +344,29 @@ impl Summary {
                 .then(a.comm.cmp(&b.comm))
         });
 
-        let first = capture.events.iter().map(|event| event.ts_ns).min();
-        let last = capture.events.iter().map(|event| event.ts_ns).max();
-        let span = first.zip(last).map(|(first_ts_ns, last_ts_ns)| Span {
+        let mut alsa_ioctls_by_process: Vec<ProcessIoctls> = self
+            .by_process_ioctl
+            .iter()
+            .flat_map(|(pid, by_comm)| {
+                by_comm.iter().flat_map(move |(comm, by_cmd)| {
+                    by_cmd.iter().map(move |(cmd_name, calls)| ProcessIoctls {
+                        pid: *pid,
+                        comm: comm.clone(),
+                        cmd_name: cmd_name.clone(),
+                        calls: *calls,
+                    })
+                })
+            })
+            .collect();
+        alsa_ioctls_by_process.sort_by(|a, b| b.calls.cmp(&a.calls).then(a.pid.cmp(&b.pid)));
+
+        let span = self.span.map(|(first_ts_ns, last_ts_ns)| Span {
             first_ts_ns,
             last_ts_ns,
             duration_ns: last_ts_ns - first_ts_ns,
         });
 
-        let ending = match &capture.end {
+        let ending = match end {
             CaptureEnd::Trailer(trailer) => Ending::Clean {
                 ended_unix_ns: trailer.ended_unix_ns,
                 trailer_events: trailer.events,
@@ -314,31 +384,19 @@ impl Summary {
         };
 
         Summary {
-            kernel: capture.header.kernel.clone(),
-            hostname: capture.header.hostname.clone(),
-            version: capture.header.version.clone(),
-            started_unix_ns: capture.header.started_unix_ns,
-            events: capture.events.len() as u64,
+            kernel: header.kernel,
+            hostname: header.hostname,
+            version: header.version,
+            started_unix_ns: header.started_unix_ns,
+            events: self.events,
             span,
             probes,
             devices,
-            events_without_device,
+            events_without_device: self.events_without_device,
             processes,
-            kinds,
-            alsa_ioctls,
-            alsa_ioctls_by_process: {
-                let mut rows: Vec<ProcessIoctls> = by_process_ioctl
-                    .into_iter()
-                    .map(|((pid, comm, cmd_name), calls)| ProcessIoctls {
-                        pid,
-                        comm: comm.to_owned(),
-                        cmd_name: cmd_name.to_owned(),
-                        calls,
-                    })
-                    .collect();
-                rows.sort_by(|a, b| b.calls.cmp(&a.calls).then(a.pid.cmp(&b.pid)));
-                rows
-            },
+            kinds: self.kinds,
+            alsa_ioctls: self.alsa_ioctls,
+            alsa_ioctls_by_process,
             skipped_handlers,
             ending,
         }

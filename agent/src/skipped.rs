@@ -13,7 +13,7 @@
 //! and classic tracepoint the handler passed in that span was skipped too (raw
 //! tracepoints and fentry were not), so the span is reported whole.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use serde::Serialize;
 
@@ -134,10 +134,199 @@ pub fn pins(events: &[Event], intervals: &Intervals, keep: &mut [bool]) {
     }
 }
 
+/// How far behind the newest event another CPU's earlier record may still
+/// arrive: the analysis' own settle margin, far more than the ring buffers reorder.
+const LATE_RECORDS_NS: u64 = 500_000_000;
+
+/// Finds the same handler calls as [`skipped_handlers`] in one pass over events
+/// in arrival order, holding only what is still open: per CPU the handler being
+/// run, per function its first entry, and the calls not yet known to be probed.
+///
+/// It exists so a capture can be summarised as it streams by. Like the analysis,
+/// it relies on each CPU's records arriving in time order, and on a record of
+/// another CPU arriving at most [`LATE_RECORDS_NS`] behind the newest.
+#[derive(Debug, Default)]
+pub struct SkippedHandlerFinder {
+    /// Each probed function's earliest entry: its time and probe.
+    first_entry: HashMap<String, (u64, String)>,
+    /// The handler running on each CPU.
+    open: BTreeMap<u32, RunningHandler>,
+    /// Calls whose handler had fired before them: skipped for certain.
+    found: Vec<Candidate>,
+    /// Calls whose handler had not yet been seen firing earlier, in arrival order;
+    /// an earlier entry of another CPU may still arrive.
+    pending: VecDeque<Candidate>,
+    /// The newest event time seen.
+    newest_ns: u64,
+    /// Events seen, to keep the order of exits at the same time.
+    seen: u64,
+}
+
+/// A handler running on one CPU, as the finder follows it.
+#[derive(Debug)]
+struct RunningHandler {
+    irq: u32,
+    handler: String,
+    start_ns: u64,
+    probed: bool,
+}
+
+/// A handler call whose probe did not fire, before its probe's name is known.
+#[derive(Debug)]
+struct Candidate {
+    cpu: u32,
+    irq: u32,
+    handler: String,
+    start_ns: u64,
+    end_ns: u64,
+    /// The exit's place in arrival order.
+    seq: u64,
+}
+
+impl SkippedHandlerFinder {
+    /// Takes the next event, in arrival order.
+    pub fn push(&mut self, event: &Event) {
+        self.seen += 1;
+        self.newest_ns = self.newest_ns.max(event.ts_ns);
+        match &event.data {
+            EventData::IrqHandlerEntry {
+                irq,
+                handler_name: Some(handler),
+                ..
+            } => {
+                self.open.insert(
+                    event.cpu,
+                    RunningHandler {
+                        irq: *irq,
+                        handler: handler.clone(),
+                        start_ns: event.ts_ns,
+                        probed: false,
+                    },
+                );
+            }
+            EventData::FuncEntry { function, .. } => {
+                match self.first_entry.get_mut(function.as_str()) {
+                    Some(first) if event.ts_ns < first.0 => {
+                        *first = (event.ts_ns, event.probe.clone());
+                    }
+                    Some(_) => {}
+                    None => {
+                        self.first_entry
+                            .insert(function.clone(), (event.ts_ns, event.probe.clone()));
+                    }
+                }
+                if let Some(running) = self.open.get_mut(&event.cpu)
+                    && running.handler == *function
+                {
+                    running.probed = true;
+                }
+            }
+            EventData::IrqHandlerExit { irq, .. } => {
+                if let Some(running) = self.open.remove(&event.cpu)
+                    && running.irq == *irq
+                    && !running.probed
+                {
+                    let candidate = Candidate {
+                        cpu: event.cpu,
+                        irq: *irq,
+                        handler: running.handler,
+                        start_ns: running.start_ns,
+                        end_ns: event.ts_ns,
+                        seq: self.seen,
+                    };
+                    if self.fired_before(&candidate) {
+                        self.found.push(candidate);
+                    } else {
+                        self.pending.push_back(candidate);
+                    }
+                }
+            }
+            _ => {}
+        }
+        self.settle_pending();
+    }
+
+    /// Whether the call's handler function had fired before the call started.
+    fn fired_before(&self, candidate: &Candidate) -> bool {
+        self.first_entry
+            .get(&candidate.handler)
+            .is_some_and(|(first_ns, _)| *first_ns < candidate.start_ns)
+    }
+
+    /// Decides the pending calls no late record can change any more.
+    fn settle_pending(&mut self) {
+        while let Some(oldest) = self.pending.front()
+            && oldest.start_ns.saturating_add(LATE_RECORDS_NS) < self.newest_ns
+        {
+            let oldest = self.pending.pop_front().expect("looked at above");
+            if self.fired_before(&oldest) {
+                self.found.push(oldest);
+            }
+        }
+    }
+
+    /// Every skipped call, in time order, with the probe that should have seen it.
+    pub fn finish(mut self) -> Vec<SkippedHandler> {
+        let pending = std::mem::take(&mut self.pending);
+        let mut found: Vec<Candidate> = std::mem::take(&mut self.found);
+        found.extend(pending.into_iter().filter(|c| self.fired_before(c)));
+        found.sort_by_key(|c| (c.end_ns, c.seq));
+        found
+            .into_iter()
+            .map(|c| SkippedHandler {
+                probe: self.first_entry[&c.handler].1.clone(),
+                cpu: c.cpu,
+                irq: c.irq,
+                handler: c.handler,
+                start_ns: c.start_ns,
+                end_ns: c.end_ns,
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{event::Hex, story::Story};
+    use crate::{capture::reader::read_capture, event::Hex, story::Story};
+
+    /// The skipped calls among `events`, found over the whole log and in one
+    /// streaming pass, which must agree.
+    fn found(events: &[Event]) -> Vec<SkippedHandler> {
+        let whole = skipped_among(events);
+        let mut finder = SkippedHandlerFinder::default();
+        for event in events {
+            finder.push(event);
+        }
+        assert_eq!(finder.finish(), whole, "the streaming pass disagrees");
+        whole
+    }
+
+    #[test]
+    fn the_streaming_pass_finds_what_the_whole_log_shows_in_every_real_capture() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut paths: Vec<std::path::PathBuf> = std::fs::read_dir(root.join("tests/corpus"))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|e| e == "jsonl"))
+            .collect();
+        paths.push(root.join("testdata/playback-remove-rescan.jsonl"));
+        paths.push(root.join("../tui/testdata/demo-capture.jsonl"));
+        let mut skipped = 0;
+        for path in &paths {
+            skipped += found(&read_capture(path).unwrap().events).len();
+        }
+        assert!(skipped > 0, "no capture has a skipped call to compare");
+    }
+
+    #[test]
+    fn a_late_earlier_entry_of_another_cpu_still_counts() {
+        let story = Story::default()
+            .irq_enters(20, 1)
+            .irq_exits(25, 1)
+            .handler_probe_fires(5, 0);
+        assert_eq!(found(&story.0).len(), 1);
+    }
 
     /// The skipped calls among `events`, paired as the analysis pairs them.
     fn skipped_among(events: &[Event]) -> Vec<SkippedHandler> {
@@ -153,7 +342,7 @@ mod tests {
             .irq_enters(20, 1)
             .handler_probe_fires(21, 1)
             .irq_exits(22, 1);
-        assert_eq!(skipped_among(&story.0), []);
+        assert_eq!(found(&story.0), []);
     }
 
     #[test]
@@ -164,7 +353,7 @@ mod tests {
             .irq_exits(12, 0)
             .irq_enters(20, 1)
             .irq_exits(25, 1);
-        let skipped = skipped_among(&story.0);
+        let skipped = found(&story.0);
         assert_eq!(
             skipped,
             [SkippedHandler {
@@ -187,7 +376,7 @@ mod tests {
             .irq_enters(10, 1)
             .handler_probe_fires(11, 0)
             .irq_exits(12, 1);
-        assert_eq!(skipped_among(&story.0).len(), 1);
+        assert_eq!(found(&story.0).len(), 1);
     }
 
     #[test]
@@ -198,7 +387,7 @@ mod tests {
             .irq_enters(20, 0)
             .handler_probe_fires(21, 0)
             .irq_exits(22, 0);
-        assert_eq!(skipped_among(&story.0), []);
+        assert_eq!(found(&story.0), []);
     }
 
     #[test]
@@ -210,7 +399,7 @@ mod tests {
             .irq_enters(10, 0)
             .handler_probe_fires(11, 0)
             .irq_exits(12, 0);
-        assert_eq!(skipped_among(&story.0).len(), 1);
+        assert_eq!(found(&story.0).len(), 1);
     }
 
     #[test]
@@ -239,6 +428,6 @@ mod tests {
                 },
                 "irq:irq_handler_exit",
             );
-        assert_eq!(skipped_among(&story.0), []);
+        assert_eq!(found(&story.0), []);
     }
 }

@@ -4,7 +4,7 @@
 
 use std::{
     fs::File,
-    io::{BufReader, Read, Write},
+    io::{BufRead, BufReader, Read, Write},
     os::unix::process::CommandExt,
     path::{Path, PathBuf},
     process::{Child, ChildStdout, Command, Stdio},
@@ -17,9 +17,10 @@ use anyhow::{Context, bail};
 use barwatch::{
     capture::{
         format::{Header, Trailer},
-        reader::CaptureReader,
+        reader::{CaptureEnd, CaptureError, PartialLine},
     },
     event::Event,
+    pipeline::Replay,
 };
 
 /// How long the recorder gets to write its trailer after SIGTERM.
@@ -85,8 +86,8 @@ impl LiveSource {
             inner: stdout,
             copy,
         });
-        let reader = match CaptureReader::new(input) {
-            Ok(reader) => reader,
+        let replay = match Replay::new(input) {
+            Ok(replay) => replay,
             Err(e) => {
                 let _ = child.wait();
                 let mut said = String::new();
@@ -103,9 +104,9 @@ impl LiveSource {
             let mut sink = Vec::new();
             let _ = stderr.read_to_end(&mut sink);
         });
-        let header = reader.header().clone();
+        let header = replay.header().clone();
         let (sender, messages) = mpsc::channel();
-        thread::spawn(move || read(reader, &sender));
+        thread::spawn(move || read(replay, &sender));
         Ok((
             header,
             LiveSource {
@@ -178,19 +179,23 @@ impl Drop for LiveSource {
     }
 }
 
-/// Reads events until the stream ends.
-fn read(mut reader: CaptureReader<BufReader<Tee>>, sender: &mpsc::Sender<Message>) {
-    loop {
-        let message = match reader.next() {
-            Some(Ok(event)) => Message::Event(Box::new(event)),
-            Some(Err(e)) => Message::Failed(e.to_string()),
-            None => Message::Ended(reader.trailer().cloned()),
-        };
-        let last = !matches!(message, Message::Event(_));
-        if sender.send(message).is_err() || last {
-            return;
-        }
-    }
+/// Reads events until the stream ends, then says how it ended: a cut final
+/// line is a broken stream, as any other defect.
+fn read(replay: Replay<impl BufRead>, sender: &mpsc::Sender<Message>) {
+    let end = replay.feed(&mut |event| {
+        // A UI that went away stops the recorder, which ends the stream.
+        let _ = sender.send(Message::Event(Box::new(event)));
+    });
+    let last = match end {
+        Ok(CaptureEnd::Trailer(trailer)) => Message::Ended(Some(trailer)),
+        Ok(CaptureEnd::Cut {
+            partial: Some(PartialLine { line, bytes }),
+            ..
+        }) => Message::Failed(CaptureError::TruncatedLine { line, bytes }.to_string()),
+        Ok(CaptureEnd::Cut { partial: None, .. }) => Message::Ended(None),
+        Err(e) => Message::Failed(e.to_string()),
+    };
+    let _ = sender.send(last);
 }
 
 /// Writes a reader failure where the user sees it after the UI is gone.
@@ -214,5 +219,52 @@ impl Read for Tee {
             copy.write_all(&buf[..n])?;
         }
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The demo's capture, as a recorder's pipe would carry it.
+    const DEMO: &[u8] = include_bytes!("../testdata/demo-capture.jsonl");
+
+    /// What the reader thread reports for `stream`: events counted, then the end.
+    fn messages(stream: &[u8]) -> (usize, Message) {
+        let (sender, receiver) = mpsc::channel();
+        read(Replay::new(stream).unwrap(), &sender);
+        drop(sender);
+        let mut events = 0;
+        for message in receiver {
+            match message {
+                Message::Event(_) => events += 1,
+                last => return (events, last),
+            }
+        }
+        panic!("the reader never said how the stream ended")
+    }
+
+    #[test]
+    fn a_whole_stream_gives_every_event_then_its_trailer() {
+        let (events, last) = messages(DEMO);
+        assert_eq!(events, 774);
+        assert!(
+            matches!(last, Message::Ended(Some(trailer)) if trailer.events == 774),
+            "the trailer did not arrive"
+        );
+    }
+
+    #[test]
+    fn a_stream_cut_mid_line_gives_the_complete_lines_then_says_it_broke() {
+        let last_line = DEMO[..DEMO.len() - 1]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .unwrap();
+        let (events, last) = messages(&DEMO[..last_line + 20]);
+        assert_eq!(events, 774);
+        assert!(
+            matches!(&last, Message::Failed(why) if why.contains("cut off")),
+            "a cut line was not reported"
+        );
     }
 }

@@ -17,6 +17,7 @@ use crate::{
     decode::{self, Symbol, Symbols},
     device::{PciDevice, attribution::DeviceMap, sysfs::read_pci_devices},
     event::{Event, EventData},
+    pipeline::Pipeline,
     probe_table::{Edge, ProbeStatus, Role},
 };
 
@@ -63,13 +64,30 @@ pub struct Recorded {
     pub reason: StopReason,
 }
 
+/// What ends a recording, once the future given to [`record`] resolves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Until {
+    /// Stop now, for this reason.
+    Stop(StopReason),
+    /// Stop once no cycle of the pipeline's analysis is open
+    /// ([`StopReason::CommandDone`]), or at `deadline` with one still open
+    /// ([`StopReason::WaitTimedOut`]).
+    CyclesClosed {
+        /// When to give up waiting.
+        deadline: tokio::time::Instant,
+    },
+}
+
+/// How often open cycles are looked at while waiting for them to close.
+pub const CYCLES_CHECK_EVERY: Duration = Duration::from_millis(100);
+
 /// Ends a recording after `duration`, or never (only a signal ends it then).
-pub async fn after(duration: Option<Duration>) -> StopReason {
+pub async fn after(duration: Option<Duration>) -> Until {
     match duration {
         Some(d) => tokio::time::sleep(d).await,
         None => std::future::pending::<()>().await,
     }
-    StopReason::Duration
+    Until::Stop(StopReason::Duration)
 }
 
 /// How often a recording looks whether its output's reader is still there.
@@ -78,30 +96,33 @@ pub const READER_CHECK_EVERY: Duration = Duration::from_millis(200);
 /// Resolves once nobody reads `output` any more (see
 /// [`crate::output::reader_gone`]): a recording with nothing to write would not
 /// learn it from a failed write.
-pub async fn reader_gone(output: std::os::fd::OwnedFd) -> StopReason {
+pub async fn reader_gone(output: std::os::fd::OwnedFd) -> Until {
     use std::os::fd::AsFd as _;
     let mut check = interval(READER_CHECK_EVERY);
     check.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         check.tick().await;
         if crate::output::reader_gone(output.as_fd()) {
-            return StopReason::ReaderGone;
+            return Until::Stop(StopReason::ReaderGone);
         }
     }
 }
 
-/// Records from `probes` into `writer` until `until` resolves or a signal arrives,
-/// then writes the trailer with the kernel's loss counts. Each event is marked with
-/// the watched device `devices` attributes it to, and handed to `observe` once
-/// written (the live analysis).
+/// Records from `probes` into `writer` until `until` says to stop or a signal
+/// arrives, then writes the trailer with the kernel's loss counts. Each event is
+/// marked with the watched device `devices` attributes it to, and once written
+/// goes on into `pipeline` (the live analysis and its sinks), when there is one.
 pub async fn record<W: Write>(
     mut probes: LiveProbes,
     mut devices: DeviceMap,
     mut writer: CaptureWriter<W>,
-    until: impl Future<Output = StopReason>,
-    observe: &mut dyn FnMut(&Event),
+    until: impl Future<Output = Until>,
+    mut pipeline: Option<&mut Pipeline<'_>>,
 ) -> Result<Recorded, RecordError> {
     let mut until = std::pin::pin!(until);
+    let mut cycles_deadline: Option<tokio::time::Instant> = None;
+    let mut cycles_check = interval(CYCLES_CHECK_EVERY);
+    cycles_check.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut ring = readable(probes.take_ring()?)?;
     let stacks = probes.take_stacks()?;
     let mut logger = match probes.take_logger() {
@@ -124,7 +145,7 @@ pub async fn record<W: Write>(
             ready = ring.readable_mut() => {
                 let mut guard = ready.map_err(RecordError::Wait)?;
                 loop {
-                    let drained = drain(guard.get_inner_mut(), &resolver(&probes, &stacks), &edges, &mut devices, &mut writer, observe)?;
+                    let drained = drain(guard.get_inner_mut(), &resolver(&probes, &stacks), &edges, &mut devices, &mut writer, pipeline.as_deref_mut())?;
                     decode_errors += drained.errors;
                     // A filter that cannot be updated costs precision or overhead, not
                     // the recording: say so and go on.
@@ -155,7 +176,18 @@ pub async fn record<W: Write>(
             _ = interrupt.recv() => break StopReason::Interrupt,
             _ = terminate.recv() => break StopReason::Terminate,
             _ = hangup.recv() => break StopReason::Terminate,
-            reason = &mut until => break reason,
+            until = &mut until, if cycles_deadline.is_none() => match until {
+                Until::Stop(reason) => break reason,
+                Until::CyclesClosed { deadline } => cycles_deadline = Some(deadline),
+            },
+            _ = cycles_check.tick(), if cycles_deadline.is_some() => {
+                if !pipeline.as_deref().is_some_and(Pipeline::has_open_cycle) {
+                    break StopReason::CommandDone;
+                }
+                if cycles_deadline.is_some_and(|deadline| tokio::time::Instant::now() >= deadline) {
+                    break StopReason::WaitTimedOut;
+                }
+            }
         }
     };
     loop {
@@ -165,7 +197,7 @@ pub async fn record<W: Write>(
             &edges,
             &mut devices,
             &mut writer,
-            observe,
+            pipeline.as_deref_mut(),
         )?;
         decode_errors += drained.errors;
         let Some((module, loaded_ns)) = drained.module else {
@@ -183,7 +215,9 @@ pub async fn record<W: Write>(
     for change in devices.take_changes() {
         let state = change.into_event(now_ns, 0);
         writer.write_event(&state)?;
-        observe(&state);
+        if let Some(pipeline) = pipeline.as_deref_mut() {
+            pipeline.push(state);
+        }
     }
     let lost = probes.lost_by_probe()?;
     let stacks_lost = probes.stacks_lost()?;
@@ -293,7 +327,7 @@ fn drain<W: Write>(
     edges: &HashSet<String>,
     devices: &mut DeviceMap,
     writer: &mut CaptureWriter<W>,
-    observe: &mut dyn FnMut(&Event),
+    mut pipeline: Option<&mut Pipeline<'_>>,
 ) -> Result<Drained, WriteError> {
     let mut drained = Drained {
         errors: 0,
@@ -312,12 +346,20 @@ fn drain<W: Write>(
                 for change in devices.take_changes() {
                     let state = change.into_event(event.ts_ns, event.cpu);
                     writer.write_event(&state)?;
-                    observe(&state);
+                    if let Some(pipeline) = pipeline.as_deref_mut() {
+                        pipeline.push(state);
+                    }
                 }
                 writer.write_event(&event)?;
-                observe(&event);
-                if let EventData::ModuleLoad { module } = &event.data {
-                    drained.module = Some((module.clone(), event.ts_ns));
+                let module = match &event.data {
+                    EventData::ModuleLoad { module } => Some((module.clone(), event.ts_ns)),
+                    _ => None,
+                };
+                if let Some(pipeline) = pipeline.as_deref_mut() {
+                    pipeline.push(event);
+                }
+                if module.is_some() {
+                    drained.module = module;
                     break;
                 }
             }
