@@ -5,6 +5,13 @@
 //! interleaves CPUs slightly out of time order; the analysis keeps its log sorted
 //! by (time, CPU), inserting from the back, so any arrival order that keeps each
 //! CPU's order gives the same log and the same verdict.
+//!
+//! The device timelines grow with the log: an event is applied to them once it is
+//! [`REORDER_SLACK_NS`] older than the newest, when no other CPU's record can be
+//! expected to land before it any more. A judgement applies the newer rest to a
+//! copy. A record later than that lands before what the timelines took in, and
+//! they are built again from the kept log, as they are after a settle forgets
+//! events (which shifts every kept event's index).
 
 pub mod render;
 mod retention;
@@ -32,13 +39,23 @@ use crate::{
     timeline::{self, CycleEnd, DeviceTimeline, probes::ProbeIndex},
 };
 
+/// How far behind the newest event the timelines follow the log: more than the
+/// ring buffer interleaves CPUs (a bench capture's latest record came 1.2 ms
+/// late), so a late record rarely lands before what they took in.
+pub const REORDER_SLACK_NS: u64 = 10_000_000;
+
 /// Events collected for judging.
 #[derive(Clone, Debug)]
 pub struct Analysis {
     started_monotonic_ns: u64,
     watched: Vec<WatchedDevice>,
-    table: Vec<ProbeStatus>,
+    /// The probe table, indexed.
+    probes: ProbeIndex,
     events: Vec<Event>,
+    /// The timelines of the first `applied` kept events.
+    timelines: timeline::Builder,
+    /// How many of the kept events, from the first, `timelines` took in.
+    applied: usize,
     /// Events that arrived after a later one of another CPU.
     reordered: u64,
     losses: Losses,
@@ -92,8 +109,10 @@ impl Analysis {
         Analysis {
             started_monotonic_ns: header.started_monotonic_ns,
             watched: header.devices.clone(),
-            table: header.probes.clone(),
+            probes: ProbeIndex::new(&header.probes),
             events: Vec::new(),
+            timelines: timeline::Builder::new(&header.devices),
+            applied: 0,
             reordered: 0,
             // Until the recording ends cleanly, how much was lost is unknown.
             losses: Losses {
@@ -145,7 +164,11 @@ impl Analysis {
             self.reordered += 1;
             self.settled.inserted(at);
         }
+        if at < self.applied {
+            self.rebuild_timelines();
+        }
         self.events.insert(at, event);
+        self.follow_log();
         if let Some(retention) = self.retention
             && self.events.len() >= self.next_settle
         {
@@ -163,6 +186,49 @@ impl Analysis {
         }
     }
 
+    /// Applies to the timelines the kept events that are [`REORDER_SLACK_NS`]
+    /// older than the newest.
+    fn follow_log(&mut self) {
+        let Some(newest_ns) = self.events.last().map(|e| e.ts_ns) else {
+            return;
+        };
+        let settled_ns = newest_ns.saturating_sub(REORDER_SLACK_NS);
+        while let Some(event) = self.events.get(self.applied)
+            && event.ts_ns <= settled_ns
+        {
+            self.timelines.apply(event, self.applied, &self.probes);
+            self.applied += 1;
+        }
+    }
+
+    /// Drops what the timelines took in, to build them again from the kept log:
+    /// an event landed before it, or the kept events' indexes changed.
+    fn rebuild_timelines(&mut self) {
+        self.timelines = timeline::Builder::new(&self.watched);
+        self.applied = 0;
+    }
+
+    /// The timelines of every kept event, with the steps' indexes into the kept
+    /// log.
+    fn current_timelines(&self) -> timeline::Timelines {
+        let mut timelines = self.timelines.clone();
+        for (index, event) in self.events.iter().enumerate().skip(self.applied) {
+            timelines.apply(event, index, &self.probes);
+        }
+        timelines.finish()
+    }
+
+    /// Takes in a new probe table; the timelines are built again when what it
+    /// says of the probes changed.
+    fn set_probe_table(&mut self, table: &[ProbeStatus]) {
+        let probes = ProbeIndex::new(table);
+        if probes != self.probes {
+            self.probes = probes;
+            self.rebuild_timelines();
+            self.follow_log();
+        }
+    }
+
     /// Judges for good the events before the horizon (see [`retention`]), keeps
     /// their violations and skipped handler calls, and forgets those no later
     /// event depends on.
@@ -170,11 +236,11 @@ impl Analysis {
         let Some(newest_ns) = self.events.last().map(|e| e.ts_ns) else {
             return;
         };
-        let probes = ProbeIndex::new(&self.table);
-        let timelines = timeline::build(&self.events, &probes, &self.watched);
+        let timelines = self.current_timelines();
+        let probes = &self.probes;
         let horizon = retention::horizon(newest_ns, retention.settle_ns, &timelines);
         let cut = self.events.partition_point(|e| e.ts_ns < horizon);
-        let keep = retention::keep_mask(&self.events, cut, &timelines, &probes);
+        let keep = retention::keep_mask(&self.events, cut, &timelines, probes);
         let forgotten: HashSet<retention::EventKey> = self.events[..cut]
             .iter()
             .zip(&keep)
@@ -187,7 +253,7 @@ impl Analysis {
         let current = skipped_handlers(&self.events);
         let skipped = self.with_settled_skipped(&current);
         let config = RuleConfig::default();
-        let ctx = self.context(&timelines, &probes, &skipped, &config);
+        let ctx = self.context(&timelines, probes, &skipped, &config);
         let found: Vec<(&'static str, Vec<Violation>)> = rules::all()
             .iter()
             .map(|rule| {
@@ -244,11 +310,13 @@ impl Analysis {
         }
         self.events = kept;
         self.settled.forgotten_before = forgotten_before;
+        self.rebuild_timelines();
+        self.follow_log();
     }
 
     /// Takes in the probe table as it changed during recording (late attaches).
     pub fn update_probe_table(&mut self, table: &[ProbeStatus]) {
-        self.table = table.to_vec();
+        self.set_probe_table(table);
     }
 
     /// The recording ended cleanly with `trailer`: its losses are known, and
@@ -256,7 +324,7 @@ impl Analysis {
     /// damaged.
     pub fn finish(&mut self, trailer: &Trailer) {
         if !trailer.final_probes.is_empty() {
-            self.table = trailer.final_probes.clone();
+            self.set_probe_table(&trailer.final_probes);
         }
         self.losses = Losses {
             by_probe: trailer
@@ -324,8 +392,7 @@ impl Analysis {
 
     /// The timelines so far: what a live view shows and what `check` waits on.
     pub fn timelines(&self) -> timeline::Timelines {
-        let mut timelines =
-            timeline::build(&self.events, &ProbeIndex::new(&self.table), &self.watched);
+        let mut timelines = self.current_timelines();
         self.renumber(&mut timelines.devices);
         timelines
     }
@@ -341,10 +408,9 @@ impl Analysis {
 
     /// Judges the events with every rule.
     pub fn judge(&self, config: &RuleConfig) -> Judgement {
-        let probes = ProbeIndex::new(&self.table);
-        let timelines = timeline::build(&self.events, &probes, &self.watched);
+        let timelines = self.current_timelines();
         let skipped = self.with_settled_skipped(&skipped_handlers(&self.events));
-        let ctx = self.context(&timelines, &probes, &skipped, config);
+        let ctx = self.context(&timelines, &self.probes, &skipped, config);
         let end_ns = ctx.end_ns;
         let rules: Vec<RuleResult> = rules::all()
             .iter()

@@ -412,6 +412,7 @@ struct StopStep {
 }
 
 /// What the last sysfs state of a device in the log showed.
+#[derive(Clone, Debug)]
 struct Reading {
     /// The state event.
     moment: Moment,
@@ -422,6 +423,7 @@ struct Reading {
 }
 
 /// A device being followed through the log.
+#[derive(Clone, Debug)]
 struct Track {
     timeline: DeviceTimeline,
     present: bool,
@@ -662,27 +664,60 @@ impl Track {
 }
 
 /// Builds the timelines from `events` in time order, the header's watched devices
-/// and the probe table.
+/// and the probe table, all at once.
 pub fn build(events: &[Event], probes: &ProbeIndex, watched: &[WatchedDevice]) -> Timelines {
-    let mut tracks: BTreeMap<String, Track> = watched
-        .iter()
-        .map(|d| {
-            let bars = d.bars.iter().filter_map(|b| BarRange::parse(b)).collect();
-            (d.bdf.clone(), Track::new(&d.bdf, d.driver.clone(), bars))
-        })
-        .collect();
-    let mut mappings = MappingHistory::default();
-    for device in watched {
-        for m in &device.mappings {
-            mappings.existing(m.virt.0, m.size, m.phys.0, &device.bdf);
+    let mut builder = Builder::new(watched);
+    for (index, event) in events.iter().enumerate() {
+        builder.apply(event, index, probes);
+    }
+    builder.finish()
+}
+
+/// The timelines of a log being read in time order, one event at a time: each
+/// event updates its device's track in place, and [`Builder::finish`] ends the
+/// tracks where the log ends so far.
+#[derive(Clone, Debug)]
+pub struct Builder {
+    tracks: BTreeMap<String, Track>,
+    mappings: MappingHistory,
+    /// Stop markers that named no device, by thread, for the cycle they lead to.
+    earlier: HashMap<u32, Vec<StopStep>>,
+    /// The time of the last event applied.
+    last_ns: u64,
+}
+
+impl Builder {
+    /// Starts from the capture header's watched devices and the mappings they had.
+    pub fn new(watched: &[WatchedDevice]) -> Self {
+        let tracks = watched
+            .iter()
+            .map(|d| {
+                let bars = d.bars.iter().filter_map(|b| BarRange::parse(b)).collect();
+                (d.bdf.clone(), Track::new(&d.bdf, d.driver.clone(), bars))
+            })
+            .collect();
+        let mut mappings = MappingHistory::default();
+        for device in watched {
+            for m in &device.mappings {
+                mappings.existing(m.virt.0, m.size, m.phys.0, &device.bdf);
+            }
+        }
+        Builder {
+            tracks,
+            mappings,
+            earlier: HashMap::new(),
+            last_ns: 0,
         }
     }
-    // Stop markers that named no device, by thread, for the cycle they lead to.
-    let mut earlier: HashMap<u32, Vec<StopStep>> = HashMap::new();
 
-    for (index, event) in events.iter().enumerate() {
+    /// Takes in `event`, the one at `index` of the log and no earlier than any
+    /// event applied before it.
+    pub fn apply(&mut self, event: &Event, index: usize, probes: &ProbeIndex) {
+        self.last_ns = event.ts_ns;
         let device = event.device.as_deref();
         let moment = || Moment::of(event, index);
+        let tracks = &mut self.tracks;
+        let earlier = &mut self.earlier;
         let thread_markers = |earlier: &mut HashMap<u32, Vec<StopStep>>| {
             let list = earlier.entry(event.tid).or_default();
             list.retain(|e| e.moment.ts_ns.saturating_add(LOOKBACK_NS) >= event.ts_ns);
@@ -690,23 +725,28 @@ pub fn build(events: &[Event], probes: &ProbeIndex, watched: &[WatchedDevice]) -
         };
         match &event.data {
             EventData::FuncEntry { function, args, .. } if is_map(function) => {
-                mappings.map_entry(event.tid, args[0].0, args[1].0);
+                self.mappings.map_entry(event.tid, args[0].0, args[1].0);
             }
             EventData::FuncExit { function, ret, .. } if is_map(function) => {
-                let life =
-                    mappings.map_return(event.tid, ret.0, event.device.clone(), index, event.ts_ns);
+                let life = self.mappings.map_return(
+                    event.tid,
+                    ret.0,
+                    event.device.clone(),
+                    index,
+                    event.ts_ns,
+                );
                 if let (Some(life), Some(bdf)) = (life, device) {
                     let m = Moment {
                         what: format!("ioremap -> {}", Hex(ret.0)),
                         ..moment()
                     };
-                    entry(&mut tracks, bdf, || m.clone()).remap(m, life);
+                    entry(tracks, bdf, || m.clone()).remap(m, life);
                 }
             }
             EventData::FuncEntry { function, args, .. } if function == "iounmap" => {
                 let fallback =
-                    device.map_or(0x1000, |bdf| entry(&mut tracks, bdf, moment).largest_bar());
-                let life = mappings.unmap(
+                    device.map_or(0x1000, |bdf| entry(tracks, bdf, moment).largest_bar());
+                let life = self.mappings.unmap(
                     args[0].0,
                     event.device.clone(),
                     fallback,
@@ -714,9 +754,9 @@ pub fn build(events: &[Event], probes: &ProbeIndex, watched: &[WatchedDevice]) -
                     event.ts_ns,
                 );
                 if let Some(bdf) = device {
-                    let before = thread_markers(&mut earlier);
-                    entry(&mut tracks, bdf, moment).unmap(moment(), life, &before);
-                    consume(&mut earlier, event);
+                    let before = thread_markers(earlier);
+                    entry(tracks, bdf, moment).unmap(moment(), life, &before);
+                    consume(earlier, event);
                 }
             }
             EventData::DeviceState {
@@ -725,7 +765,7 @@ pub fn build(events: &[Event], probes: &ProbeIndex, watched: &[WatchedDevice]) -
                 bars,
             } => {
                 if let Some(bdf) = device {
-                    let track = entry(&mut tracks, bdf, moment);
+                    let track = entry(tracks, bdf, moment);
                     track.present = *present;
                     track.reading = Some(Reading {
                         moment: moment(),
@@ -742,7 +782,7 @@ pub fn build(events: &[Event], probes: &ProbeIndex, watched: &[WatchedDevice]) -
             }
             EventData::FuncEntry { .. } | EventData::FuncExit { .. } => {
                 let Some(marker) = probes.marker(&event.probe) else {
-                    continue;
+                    return;
                 };
                 let stop = || StopStep {
                     moment: moment(),
@@ -751,15 +791,15 @@ pub fn build(events: &[Event], probes: &ProbeIndex, watched: &[WatchedDevice]) -
                 };
                 match (device, marker.edge) {
                     (Some(bdf), Edge::Stop | Edge::Disconnect | Edge::ChipStop) => {
-                        let before = thread_markers(&mut earlier);
-                        if entry(&mut tracks, bdf, moment).stop(stop(), &before) {
-                            consume(&mut earlier, event);
+                        let before = thread_markers(earlier);
+                        if entry(tracks, bdf, moment).stop(stop(), &before) {
+                            consume(earlier, event);
                         }
                     }
                     (None, Edge::Stop | Edge::Disconnect | Edge::ChipStop) => {
                         earlier.entry(event.tid).or_default().push(stop());
                     }
-                    (Some(bdf), Edge::Restart) => entry(&mut tracks, bdf, moment).restart(moment()),
+                    (Some(bdf), Edge::Restart) => entry(tracks, bdf, moment).restart(moment()),
                     (None, Edge::Restart) => {
                         // Probe done on the thread that mapped the BAR.
                         for track in tracks.values_mut() {
@@ -776,17 +816,23 @@ pub fn build(events: &[Event], probes: &ProbeIndex, watched: &[WatchedDevice]) -
             _ => {}
         }
     }
-    let last_ns = events.last().map_or(0, |e| e.ts_ns);
-    let pending_since = earlier
-        .values()
-        .flatten()
-        .map(|s| s.moment.ts_ns)
-        .filter(|ts| ts.saturating_add(LOOKBACK_NS) >= last_ns)
-        .min();
-    Timelines {
-        devices: tracks.into_values().map(Track::finish).collect(),
-        mappings,
-        pending_since,
+
+    /// The timelines as they stand: every track ended where the log applied so far
+    /// ends.
+    pub fn finish(self) -> Timelines {
+        let last_ns = self.last_ns;
+        let pending_since = self
+            .earlier
+            .values()
+            .flatten()
+            .map(|s| s.moment.ts_ns)
+            .filter(|ts| ts.saturating_add(LOOKBACK_NS) >= last_ns)
+            .min();
+        Timelines {
+            devices: self.tracks.into_values().map(Track::finish).collect(),
+            mappings: self.mappings,
+            pending_since,
+        }
     }
 }
 

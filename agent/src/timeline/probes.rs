@@ -34,7 +34,7 @@ fn builtin_markers() -> &'static HashMap<String, Marker> {
 }
 
 /// The capture's probe table, indexed by probe name.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProbeIndex {
     points: HashMap<String, Point>,
 }
