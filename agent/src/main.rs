@@ -518,6 +518,7 @@ mod tests {
             }],
             note: Some("armed before barwatch_fixture loaded".into()),
             marks: None,
+            mapping: None,
         };
         let text = probe_table_text(&[armed]);
         assert!(

@@ -14,7 +14,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::{
-    device::attribution::is_map,
     event::{Event, EventData},
     probe_table::Edge,
     rules::own_handlers,
@@ -179,8 +178,8 @@ pub(super) fn keep_mask(
 fn is_structural(event: &Event, probes: &ProbeIndex) -> bool {
     match &event.data {
         EventData::DeviceState { .. } => true,
-        EventData::FuncEntry { function, .. } | EventData::FuncExit { function, .. }
-            if is_map(function) || function == "iounmap" =>
+        EventData::FuncEntry { .. } | EventData::FuncExit { .. }
+            if probes.mapping(&event.probe).is_some() =>
         {
             true
         }

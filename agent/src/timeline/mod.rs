@@ -16,11 +16,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use crate::device::attribution::is_map;
 use crate::{
     capture::format::WatchedDevice,
     event::{BarRange, Event, EventData, Hex},
-    probe_table::{Edge, Marker, Role, Trigger},
+    probe_table::{Edge, MappingOp, Marker, Role, Trigger},
 };
 use mappings::MappingHistory;
 use probes::ProbeIndex;
@@ -77,11 +76,11 @@ pub struct Moment {
 }
 
 impl Moment {
-    fn of(event: &Event, index: usize) -> Self {
+    fn of(event: &Event, index: usize, mapping: Option<MappingOp>) -> Self {
         Moment {
             ts_ns: event.ts_ns,
             event: index,
-            what: step_label(event),
+            what: step_label(event, mapping),
             tid: event.tid,
             comm: event.comm.clone(),
         }
@@ -715,7 +714,8 @@ impl Builder {
     pub fn apply(&mut self, event: &Event, index: usize, probes: &ProbeIndex) {
         self.last_ns = event.ts_ns;
         let device = event.device.as_deref();
-        let moment = || Moment::of(event, index);
+        let mapping = probes.mapping(&event.probe);
+        let moment = || Moment::of(event, index, mapping);
         let tracks = &mut self.tracks;
         let earlier = &mut self.earlier;
         let thread_markers = |earlier: &mut HashMap<u32, Vec<StopStep>>| {
@@ -723,11 +723,11 @@ impl Builder {
             list.retain(|e| e.moment.ts_ns.saturating_add(LOOKBACK_NS) >= event.ts_ns);
             list.clone()
         };
-        match &event.data {
-            EventData::FuncEntry { function, args, .. } if is_map(function) => {
+        match (&event.data, mapping) {
+            (EventData::FuncEntry { args, .. }, Some(MappingOp::MapEntry)) => {
                 self.mappings.map_entry(event.tid, args[0].0, args[1].0);
             }
-            EventData::FuncExit { function, ret, .. } if is_map(function) => {
+            (EventData::FuncExit { ret, .. }, Some(MappingOp::MapReturn)) => {
                 let life = self.mappings.map_return(
                     event.tid,
                     ret.0,
@@ -743,7 +743,7 @@ impl Builder {
                     entry(tracks, bdf, || m.clone()).remap(m, life);
                 }
             }
-            EventData::FuncEntry { function, args, .. } if function == "iounmap" => {
+            (EventData::FuncEntry { args, .. }, Some(MappingOp::Unmap)) => {
                 let fallback =
                     device.map_or(0x1000, |bdf| entry(tracks, bdf, moment).largest_bar());
                 let life = self.mappings.unmap(
@@ -759,11 +759,14 @@ impl Builder {
                     consume(earlier, event);
                 }
             }
-            EventData::DeviceState {
-                present,
-                driver,
-                bars,
-            } => {
+            (
+                EventData::DeviceState {
+                    present,
+                    driver,
+                    bars,
+                },
+                _,
+            ) => {
                 if let Some(bdf) = device {
                     let track = entry(tracks, bdf, moment);
                     track.present = *present;
@@ -780,7 +783,7 @@ impl Builder {
                     }
                 }
             }
-            EventData::FuncEntry { .. } | EventData::FuncExit { .. } => {
+            (EventData::FuncEntry { .. } | EventData::FuncExit { .. }, _) => {
                 let Some(marker) = probes.marker(&event.probe) else {
                     return;
                 };
@@ -859,11 +862,12 @@ fn entry<'a>(
     })
 }
 
-/// A short label for a step: the function, or the event in words.
-fn step_label(event: &Event) -> String {
+/// A short label for a step: the function (with the address an unmap unmaps), or
+/// the event in words.
+fn step_label(event: &Event, mapping: Option<MappingOp>) -> String {
     match &event.data {
-        EventData::FuncEntry { function, args, .. } if function == "iounmap" => {
-            format!("iounmap({})", args[0])
+        EventData::FuncEntry { function, args, .. } if mapping == Some(MappingOp::Unmap) => {
+            format!("{function}({})", args[0])
         }
         EventData::FuncEntry { function, .. } => function.clone(),
         EventData::FuncExit { function, .. } => format!("{function} returned"),

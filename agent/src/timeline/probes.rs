@@ -1,11 +1,12 @@
 //! What each probe of a capture means to the timeline: its role, its marker edge,
-//! and whether it was attached (a rule that needs a blind probe is not checked).
+//! what it does to the MMIO mappings, and whether it was attached (a rule that
+//! needs a blind probe is not checked).
 
 use std::{collections::HashMap, sync::OnceLock};
 
 use crate::{
     event::SYSFS_PROBE,
-    probe_table::{Marker, ProbeStatus, Role},
+    probe_table::{MappingOp, Marker, ProbeStatus, Role},
     profile::Profile,
 };
 
@@ -14,20 +15,34 @@ use crate::{
 struct Point {
     role: Role,
     marks: Option<Marker>,
+    mapping: Option<MappingOp>,
     attached: bool,
 }
 
-/// The built-in profiles' markers by probe name, parsed once: every judgement
-/// (and `check`'s wait for open cycles) indexes a probe table.
-fn builtin_markers() -> &'static HashMap<String, Marker> {
-    static MARKERS: OnceLock<HashMap<String, Marker>> = OnceLock::new();
-    MARKERS.get_or_init(|| {
+/// What the built-in profiles say of a probe, by probe name.
+#[derive(Clone, Copy, Debug, Default)]
+struct Builtin {
+    marks: Option<Marker>,
+    mapping: Option<MappingOp>,
+}
+
+/// The built-in profiles' markers and mapping operations by probe name, parsed
+/// once: every analysis indexes a probe table, and older captures' tables lack
+/// what later formats record.
+fn builtin() -> &'static HashMap<String, Builtin> {
+    static BUILTIN: OnceLock<HashMap<String, Builtin>> = OnceLock::new();
+    BUILTIN.get_or_init(|| {
         Profile::builtin()
             .into_iter()
             .flat_map(|p| p.functions)
-            .filter_map(|f| {
+            .filter(|f| f.marks.is_some() || f.mapping.is_some())
+            .map(|f| {
                 let name = crate::decode::function_probe_name(f.exit, &f.name);
-                f.marks.map(|m| (name, m))
+                let meaning = Builtin {
+                    marks: f.marks,
+                    mapping: f.mapping,
+                };
+                (name, meaning)
             })
             .collect()
     })
@@ -40,17 +55,19 @@ pub struct ProbeIndex {
 }
 
 impl ProbeIndex {
-    /// Indexes `table`. Captures before format 1.2 carry no markers: those come
-    /// from the built-in profiles' entry of the same name.
+    /// Indexes `table`. Captures before format 1.2 carry no markers and those
+    /// before 1.4 no mapping operations: those come from the built-in profiles'
+    /// entry of the same name.
     pub fn new(table: &[ProbeStatus]) -> Self {
-        let builtin = builtin_markers();
+        let builtin = builtin();
         let points = table
             .iter()
             .map(|p| {
-                let marks = p.marks.or_else(|| builtin.get(&p.name).copied());
+                let known = builtin.get(&p.name).copied().unwrap_or_default();
                 let point = Point {
                     role: p.role,
-                    marks,
+                    marks: p.marks.or(known.marks),
+                    mapping: p.mapping.or(known.mapping),
                     attached: p.is_attached(),
                 };
                 (p.name.clone(), point)
@@ -68,6 +85,16 @@ impl ProbeIndex {
     /// What a call of `probe` means to the timeline, for markers.
     pub fn marker(&self, probe: &str) -> Option<Marker> {
         self.points.get(probe).and_then(|p| p.marks)
+    }
+
+    /// What a call of `probe` does to the MMIO mappings. A probe the table does
+    /// not list (a record of an older table, a hand-made story) has what the
+    /// built-in profiles say of its name.
+    pub fn mapping(&self, probe: &str) -> Option<MappingOp> {
+        match self.points.get(probe) {
+            Some(point) => point.mapping,
+            None => builtin().get(probe).and_then(|b| b.mapping),
+        }
     }
 
     /// Whether some attached probe has `role`.
@@ -93,5 +120,41 @@ impl ProbeIndex {
             .iter()
             .filter(move |(_, p)| p.role == role)
             .map(|(name, _)| name.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_table_written_before_mapping_operations_takes_them_from_the_builtin_profiles() {
+        let mut table = Profile::attached_table(&Profile::builtin());
+        for p in &mut table {
+            p.mapping = None;
+        }
+        let old = ProbeIndex::new(&table);
+        assert_eq!(old.mapping("kprobe:iounmap"), Some(MappingOp::Unmap));
+        assert_eq!(old.mapping("kprobe:ioremap"), Some(MappingOp::MapEntry));
+        assert_eq!(old.mapping("kretprobe:ioremap"), Some(MappingOp::MapReturn));
+        assert_eq!(old.mapping("kprobe:azx_stop_chip"), None);
+        assert_eq!(
+            old,
+            ProbeIndex::new(&Profile::attached_table(&Profile::builtin()))
+        );
+    }
+
+    #[test]
+    fn a_table_that_names_a_mapping_operation_is_followed_over_the_function_name() {
+        let mut table = Profile::attached_table(&Profile::builtin());
+        let unmapper = table
+            .iter_mut()
+            .find(|p| p.name == "kprobe:azx_stop_chip")
+            .unwrap();
+        unmapper.mapping = Some(MappingOp::Unmap);
+        assert_eq!(
+            ProbeIndex::new(&table).mapping("kprobe:azx_stop_chip"),
+            Some(MappingOp::Unmap)
+        );
     }
 }
