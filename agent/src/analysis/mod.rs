@@ -19,7 +19,7 @@ mod retention;
 mod scenarios;
 mod unearned;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use serde::Serialize;
 
@@ -52,10 +52,13 @@ pub struct Analysis {
     /// The probe table, indexed.
     probes: ProbeIndex,
     events: Vec<Event>,
-    /// The timelines of the first `applied` kept events.
+    /// The timelines of the kept events before `applied`.
     timelines: timeline::Builder,
-    /// How many of the kept events, from the first, `timelines` took in.
+    /// The kept events before this index are in `timelines`: one after the last
+    /// event applied.
     applied: usize,
+    /// The indexes of the later kept events the timelines take in, in order.
+    unapplied: VecDeque<usize>,
     /// Events that arrived after a later one of another CPU.
     reordered: u64,
     losses: Losses,
@@ -113,6 +116,7 @@ impl Analysis {
             events: Vec::new(),
             timelines: timeline::Builder::new(&header.devices),
             applied: 0,
+            unapplied: VecDeque::new(),
             reordered: 0,
             // Until the recording ends cleanly, how much was lost is unknown.
             losses: Losses {
@@ -164,10 +168,21 @@ impl Analysis {
             self.reordered += 1;
             self.settled.inserted(at);
         }
-        if at < self.applied {
-            self.rebuild_timelines();
+        for index in self.unapplied.iter_mut().rev() {
+            if *index < at {
+                break;
+            }
+            *index += 1;
+        }
+        let landed_before_applied = at < self.applied;
+        if !landed_before_applied && timeline::Builder::takes_in(&event, &self.probes) {
+            let place = self.unapplied.partition_point(|&i| i < at);
+            self.unapplied.insert(place, at);
         }
         self.events.insert(at, event);
+        if landed_before_applied {
+            self.rebuild_timelines();
+        }
         self.follow_log();
         if let Some(retention) = self.retention
             && self.events.len() >= self.next_settle
@@ -186,18 +201,20 @@ impl Analysis {
         }
     }
 
-    /// Applies to the timelines the kept events that are [`REORDER_SLACK_NS`]
-    /// older than the newest.
+    /// Applies to the timelines the events waiting for it that are
+    /// [`REORDER_SLACK_NS`] older than the newest.
     fn follow_log(&mut self) {
         let Some(newest_ns) = self.events.last().map(|e| e.ts_ns) else {
             return;
         };
         let settled_ns = newest_ns.saturating_sub(REORDER_SLACK_NS);
-        while let Some(event) = self.events.get(self.applied)
-            && event.ts_ns <= settled_ns
+        while let Some(&index) = self.unapplied.front()
+            && self.events[index].ts_ns <= settled_ns
         {
-            self.timelines.apply(event, self.applied, &self.probes);
-            self.applied += 1;
+            self.timelines
+                .apply(&self.events[index], index, &self.probes);
+            self.applied = index + 1;
+            self.unapplied.pop_front();
         }
     }
 
@@ -206,16 +223,19 @@ impl Analysis {
     fn rebuild_timelines(&mut self) {
         self.timelines = timeline::Builder::new(&self.watched);
         self.applied = 0;
+        self.unapplied = (0..self.events.len())
+            .filter(|&i| timeline::Builder::takes_in(&self.events[i], &self.probes))
+            .collect();
     }
 
     /// The timelines of every kept event, with the steps' indexes into the kept
     /// log.
     fn current_timelines(&self) -> timeline::Timelines {
         let mut timelines = self.timelines.clone();
-        for (index, event) in self.events.iter().enumerate().skip(self.applied) {
-            timelines.apply(event, index, &self.probes);
+        for &index in &self.unapplied {
+            timelines.apply(&self.events[index], index, &self.probes);
         }
-        timelines.finish()
+        timelines.finish(self.events.last().map_or(0, |e| e.ts_ns))
     }
 
     /// Takes in a new probe table; the timelines are built again when what it

@@ -22,7 +22,7 @@ use crate::{
     probe_table::{Edge, MappingOp, Marker, Role, Trigger},
 };
 use mappings::MappingHistory;
-use probes::ProbeIndex;
+use probes::{Meaning, ProbeIndex};
 
 /// How far back a thread's stop markers can open a cycle: a remove path runs in
 /// well under this, and older markers belong to something else.
@@ -669,20 +669,19 @@ pub fn build(events: &[Event], probes: &ProbeIndex, watched: &[WatchedDevice]) -
     for (index, event) in events.iter().enumerate() {
         builder.apply(event, index, probes);
     }
-    builder.finish()
+    builder.finish(events.last().map_or(0, |e| e.ts_ns))
 }
 
 /// The timelines of a log being read in time order, one event at a time: each
 /// event updates its device's track in place, and [`Builder::finish`] ends the
-/// tracks where the log ends so far.
+/// tracks where the log ends so far. Only the events [`Builder::takes_in`] change
+/// anything; the others need not be applied.
 #[derive(Clone, Debug)]
 pub struct Builder {
     tracks: BTreeMap<String, Track>,
     mappings: MappingHistory,
     /// Stop markers that named no device, by thread, for the cycle they lead to.
     earlier: HashMap<u32, Vec<StopStep>>,
-    /// The time of the last event applied.
-    last_ns: u64,
 }
 
 impl Builder {
@@ -705,16 +704,33 @@ impl Builder {
             tracks,
             mappings,
             earlier: HashMap::new(),
-            last_ns: 0,
+        }
+    }
+
+    /// Whether applying `event` changes the timelines: a mapping probe's call, a
+    /// marker's, a sysfs state.
+    pub fn takes_in(event: &Event, probes: &ProbeIndex) -> bool {
+        match &event.data {
+            EventData::FuncEntry { .. } | EventData::FuncExit { .. } => {
+                let meaning = probes.meaning(&event.probe);
+                meaning.mapping.is_some() || meaning.marks.is_some()
+            }
+            EventData::DeviceState { .. } => true,
+            _ => false,
         }
     }
 
     /// Takes in `event`, the one at `index` of the log and no earlier than any
     /// event applied before it.
     pub fn apply(&mut self, event: &Event, index: usize, probes: &ProbeIndex) {
-        self.last_ns = event.ts_ns;
         let device = event.device.as_deref();
-        let mapping = probes.mapping(&event.probe);
+        let meaning = match &event.data {
+            EventData::FuncEntry { .. } | EventData::FuncExit { .. } => {
+                probes.meaning(&event.probe)
+            }
+            _ => Meaning::default(),
+        };
+        let mapping = meaning.mapping;
         let moment = || Moment::of(event, index, mapping);
         let tracks = &mut self.tracks;
         let earlier = &mut self.earlier;
@@ -784,7 +800,7 @@ impl Builder {
                 }
             }
             (EventData::FuncEntry { .. } | EventData::FuncExit { .. }, _) => {
-                let Some(marker) = probes.marker(&event.probe) else {
+                let Some(marker) = meaning.marks else {
                     return;
                 };
                 let stop = || StopStep {
@@ -820,10 +836,9 @@ impl Builder {
         }
     }
 
-    /// The timelines as they stand: every track ended where the log applied so far
-    /// ends.
-    pub fn finish(self) -> Timelines {
-        let last_ns = self.last_ns;
+    /// The timelines as they stand, every track ended where the log ends, at
+    /// `last_ns` (the time of its last event).
+    pub fn finish(self, last_ns: u64) -> Timelines {
         let pending_since = self
             .earlier
             .values()

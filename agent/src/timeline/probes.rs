@@ -14,23 +14,25 @@ use crate::{
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Point {
     role: Role,
-    marks: Option<Marker>,
-    mapping: Option<MappingOp>,
+    meaning: Meaning,
     attached: bool,
 }
 
-/// What the built-in profiles say of a probe, by probe name.
-#[derive(Clone, Copy, Debug, Default)]
-struct Builtin {
-    marks: Option<Marker>,
-    mapping: Option<MappingOp>,
+/// What a call of a probe means to the timeline: the timeline reads both of a
+/// function event with one look-up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Meaning {
+    /// Its marker edge, for markers.
+    pub marks: Option<Marker>,
+    /// What it does to the MMIO mappings, for mapping probes.
+    pub mapping: Option<MappingOp>,
 }
 
 /// The built-in profiles' markers and mapping operations by probe name, parsed
 /// once: every analysis indexes a probe table, and older captures' tables lack
 /// what later formats record.
-fn builtin() -> &'static HashMap<String, Builtin> {
-    static BUILTIN: OnceLock<HashMap<String, Builtin>> = OnceLock::new();
+fn builtin() -> &'static HashMap<String, Meaning> {
+    static BUILTIN: OnceLock<HashMap<String, Meaning>> = OnceLock::new();
     BUILTIN.get_or_init(|| {
         Profile::builtin()
             .into_iter()
@@ -38,7 +40,7 @@ fn builtin() -> &'static HashMap<String, Builtin> {
             .filter(|f| f.marks.is_some() || f.mapping.is_some())
             .map(|f| {
                 let name = crate::decode::function_probe_name(f.exit, &f.name);
-                let meaning = Builtin {
+                let meaning = Meaning {
                     marks: f.marks,
                     mapping: f.mapping,
                 };
@@ -66,8 +68,10 @@ impl ProbeIndex {
                 let known = builtin.get(&p.name).copied().unwrap_or_default();
                 let point = Point {
                     role: p.role,
-                    marks: p.marks.or(known.marks),
-                    mapping: p.mapping.or(known.mapping),
+                    meaning: Meaning {
+                        marks: p.marks.or(known.marks),
+                        mapping: p.mapping.or(known.mapping),
+                    },
                     attached: p.is_attached(),
                 };
                 (p.name.clone(), point)
@@ -84,16 +88,24 @@ impl ProbeIndex {
 
     /// What a call of `probe` means to the timeline, for markers.
     pub fn marker(&self, probe: &str) -> Option<Marker> {
-        self.points.get(probe).and_then(|p| p.marks)
+        self.points.get(probe).and_then(|p| p.meaning.marks)
     }
 
-    /// What a call of `probe` does to the MMIO mappings. A probe the table does
-    /// not list (a record of an older table, a hand-made story) has what the
-    /// built-in profiles say of its name.
+    /// What a call of `probe` does to the MMIO mappings (see [`ProbeIndex::meaning`]).
     pub fn mapping(&self, probe: &str) -> Option<MappingOp> {
+        self.meaning(probe).mapping
+    }
+
+    /// What a call of `probe` means to the timeline. A probe the table does not
+    /// list (a record of an older table, a hand-made story) maps and unmaps as
+    /// the built-in profiles say of its name, and marks nothing.
+    pub fn meaning(&self, probe: &str) -> Meaning {
         match self.points.get(probe) {
-            Some(point) => point.mapping,
-            None => builtin().get(probe).and_then(|b| b.mapping),
+            Some(point) => point.meaning,
+            None => Meaning {
+                marks: None,
+                mapping: builtin().get(probe).and_then(|b| b.mapping),
+            },
         }
     }
 
@@ -111,7 +123,7 @@ impl ProbeIndex {
     pub fn sees_edge(&self, edge: crate::probe_table::Edge) -> bool {
         self.points
             .values()
-            .any(|p| p.attached && p.marks.is_some_and(|m| m.edge == edge))
+            .any(|p| p.attached && p.meaning.marks.is_some_and(|m| m.edge == edge))
     }
 
     /// The attached probes with `role`, by name, for "which records were lost".
