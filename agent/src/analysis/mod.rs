@@ -6,12 +6,14 @@
 //! by (time, CPU), inserting from the back, so any arrival order that keeps each
 //! CPU's order gives the same log and the same verdict.
 //!
-//! The device timelines grow with the log: an event is applied to them once it is
-//! [`REORDER_SLACK_NS`] older than the newest, when no other CPU's record can be
-//! expected to land before it any more. A judgement applies the newer rest to a
-//! copy. A record later than that lands before what the timelines took in, and
-//! they are built again from the kept log, as they are after a settle forgets
-//! events (which shifts every kept event's index).
+//! The device timelines grow with the log ([`timeline::Builder`]): an event that
+//! changes them (a mapping call, a marker, a sysfs state) is noted on arrival and
+//! applied once it is [`REORDER_SLACK_NS`] older than the newest, when no other
+//! CPU's record can be expected to land before it any more. A judgement applies
+//! the newer rest to a copy. A record later than that lands before what the
+//! timelines took in, and they are built again from the kept log, as they are
+//! after a settle forgets events (which shifts every kept event's index) or a new
+//! probe table changes what the probes mean.
 
 pub mod render;
 mod retention;
@@ -587,6 +589,45 @@ mod tests {
             serde_json::to_value(&whole).unwrap()
         );
         assert_eq!(whole.outcome(), Outcome::Violation);
+    }
+
+    #[test]
+    fn a_record_later_than_the_reorder_slack_gives_the_timelines_of_the_ordered_log() {
+        let capture =
+            read_capture_from(&include_bytes!("../../../tui/testdata/demo-capture.jsonl")[..])
+                .unwrap();
+        let in_order = Analysis::of_capture(&capture);
+        // The remove that starts the cycle arrives only after every event up to
+        // 100 ms after it, the cycle's markers and unmap (40 ms later) among
+        // them: the timelines have taken those in and are built again.
+        let mut events = capture.events.clone();
+        let remove = events
+            .iter()
+            .position(|e| e.probe == "kprobe:pci_stop_and_remove_bus_device_locked")
+            .unwrap();
+        let late = events.remove(remove);
+        let after =
+            events.partition_point(|e| e.ts_ns <= late.ts_ns + 10 * super::REORDER_SLACK_NS);
+        assert!(after < events.len(), "the capture goes on after the unmap");
+        events.insert(after, late);
+        let mut delayed = Analysis::new(&capture.header);
+        for event in events {
+            delayed.push(event);
+        }
+        if let super::CaptureEnd::Trailer(trailer) = &capture.end {
+            delayed.finish(trailer);
+        }
+        assert_eq!(delayed.reordered(), 1);
+        let devices = |a: &Analysis| serde_json::to_value(a.timelines()).unwrap();
+        assert_eq!(devices(&delayed), devices(&in_order));
+        assert!(
+            in_order.timelines().devices[0].cycles[0].trigger.is_some(),
+            "the late remove names the cycle's trigger"
+        );
+        assert_eq!(
+            serde_json::to_value(delayed.judge(&RuleConfig::default())).unwrap(),
+            serde_json::to_value(in_order.judge(&RuleConfig::default())).unwrap()
+        );
     }
 
     #[test]

@@ -8,6 +8,17 @@
 //! driver's entry points (`pci_stop_and_remove_bus_device_locked`, `azx_remove`)
 //! do not, so a cycle opened on a thread takes the earlier stop markers of that
 //! same thread as its start: they are the path that led to it.
+//!
+//! The timelines grow one event at a time ([`Builder`]): an event updates its
+//! device's track in place (a step joins the open cycle, a mapping its history),
+//! and [`Builder::finish`] ends a copy of the tracks where the log ends so far, so
+//! judging never reads the log again. Events must come in time order; only
+//! mapping calls, markers and sysfs states change anything
+//! ([`Builder::takes_in`]). [`crate::analysis`] applies them once they are older
+//! than the newest event by its reorder slack, and builds the tracks again from
+//! its kept log when a record lands before what they took in, or when a settle
+//! renumbers the kept events. Which probes map, unmap and mark comes from the
+//! probe table ([`ProbeIndex`]), not from function names.
 
 pub mod mappings;
 pub mod probes;
