@@ -178,14 +178,13 @@ pub(super) fn keep_mask(
 fn is_structural(event: &Event, probes: &ProbeIndex) -> bool {
     match &event.data {
         EventData::DeviceState { .. } => true,
-        EventData::FuncEntry { .. } | EventData::FuncExit { .. }
-            if probes.mapping(&event.probe).is_some() =>
-        {
-            true
+        EventData::FuncEntry { .. } | EventData::FuncExit { .. } => {
+            let meaning = probes.meaning(&event.probe);
+            meaning.mapping.is_some()
+                || meaning
+                    .marks
+                    .is_some_and(|m| !matches!(m.edge, Edge::StreamStart | Edge::StreamStop))
         }
-        EventData::FuncEntry { .. } | EventData::FuncExit { .. } => probes
-            .marker(&event.probe)
-            .is_some_and(|m| !matches!(m.edge, Edge::StreamStart | Edge::StreamStop)),
         _ => false,
     }
 }
