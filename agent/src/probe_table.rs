@@ -128,6 +128,21 @@ pub struct Marker {
     pub trigger: Option<Trigger>,
 }
 
+/// What a mapping probe's call does to the MMIO mappings, as its profile declares
+/// (`tracks`): the timeline and retention follow mappings by it, not by function
+/// name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MappingOp {
+    /// The entry of a function whose return is a new mapping (`ioremap`): the
+    /// physical address in its first argument, the size in its second.
+    MapEntry,
+    /// That function's return: the new mapping's virtual address.
+    MapReturn,
+    /// Unmaps the virtual address in its first argument (`iounmap`).
+    Unmap,
+}
+
 /// A way the kernel lets a BPF program observe a probe point.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -188,6 +203,10 @@ pub struct ProbeStatus {
     /// What a call means to the timeline, for markers (capture format 1.2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub marks: Option<Marker>,
+    /// What a call does to the MMIO mappings, for mapping probes (capture
+    /// format 1.4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mapping: Option<MappingOp>,
 }
 
 impl ProbeStatus {
@@ -287,6 +306,7 @@ mod tests {
             attempts: Vec::new(),
             note: None,
             marks: None,
+            mapping: None,
         }
     }
 
@@ -342,6 +362,7 @@ mod tests {
             }],
             note: Some("armed before barwatch_fixture loaded".into()),
             marks: None,
+            mapping: None,
         };
         let text = table_text(&[armed]);
         assert!(

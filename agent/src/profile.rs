@@ -13,7 +13,7 @@ use thiserror::Error;
 
 use crate::{
     decode::function_probe_name,
-    probe_table::{Edge, Marker, Mechanism, ProbeStatus, Role, Trigger},
+    probe_table::{Edge, MappingOp, Marker, Mechanism, ProbeStatus, Role, Trigger},
 };
 
 /// The built-in profiles' sources, compiled into the binary.
@@ -143,6 +143,9 @@ pub struct FunctionProbe {
     pub tracks: Option<Tracking>,
     /// What a call means to the quiesce timeline, for markers.
     pub marks: Option<Marker>,
+    /// What a call does to the MMIO mappings, derived from `tracks`: the entry of
+    /// a function whose return `maps-return` asks for the mapping.
+    pub mapping: Option<MappingOp>,
 }
 
 /// The TOML form of a [`FunctionProbe`].
@@ -220,9 +223,11 @@ impl Profile {
                         edge,
                         trigger: f.trigger,
                     }),
+                    mapping: None,
                 })
             })
-            .collect::<Result<_, ProfileError>>()?;
+            .collect::<Result<Vec<_>, ProfileError>>()?;
+        let functions = with_mapping_ops(functions);
         Ok(Self {
             name: raw.name,
             drivers: raw.drivers,
@@ -245,6 +250,7 @@ impl Profile {
                 f.role,
                 mechanism,
                 f.marks,
+                f.mapping,
             )
         });
         let tracepoints = [
@@ -256,16 +262,17 @@ impl Profile {
             ("syscalls:sys_exit_ioctl", Role::AlsaEntry),
             ("exceptions:page_fault_kernel", Role::PageFault),
         ]
-        .map(|(name, role)| (name.to_owned(), role, Mechanism::RawTracepoint, None));
+        .map(|(name, role)| (name.to_owned(), role, Mechanism::RawTracepoint, None, None));
         functions
             .chain(tracepoints)
-            .map(|(name, role, mechanism, marks)| ProbeStatus {
+            .map(|(name, role, mechanism, marks, mapping)| ProbeStatus {
                 name,
                 role,
                 attached: Some(mechanism),
                 attempts: Vec::new(),
                 note: None,
                 marks,
+                mapping,
             })
             .collect()
     }
@@ -277,6 +284,26 @@ impl Profile {
             .map(|(name, text)| Self::parse(name, text).expect("built-in profiles are valid"))
             .collect()
     }
+}
+
+/// Gives every function of a profile its mapping operation: what its `tracks`
+/// says, and for the entry of a function whose return maps, [`MappingOp::MapEntry`]
+/// (the entry carries the physical address and size the return's mapping has).
+fn with_mapping_ops(mut functions: Vec<FunctionProbe>) -> Vec<FunctionProbe> {
+    let mapping_returns: Vec<String> = functions
+        .iter()
+        .filter(|f| f.exit && f.tracks == Some(Tracking::MapsReturn))
+        .map(|f| f.name.clone())
+        .collect();
+    for f in &mut functions {
+        f.mapping = match f.tracks {
+            Some(Tracking::UnmapsArg0) => Some(MappingOp::Unmap),
+            Some(Tracking::MapsReturn) => Some(MappingOp::MapReturn),
+            None if !f.exit && mapping_returns.contains(&f.name) => Some(MappingOp::MapEntry),
+            None => None,
+        };
+    }
+    functions
 }
 
 #[cfg(test)]
@@ -300,15 +327,18 @@ mod tests {
             "arg1 -> hdac_bus.remap_addr"
         );
         let pci = profiles.iter().find(|p| p.name == "pci").unwrap();
-        assert!(
+        let mapping = |name: &str, exit: bool| {
             pci.functions
                 .iter()
-                .any(|f| f.name == "iounmap" && f.tracks == Some(Tracking::UnmapsArg0))
-        );
+                .find(|f| f.name == name && f.exit == exit)
+                .and_then(|f| f.mapping)
+        };
+        assert_eq!(mapping("iounmap", false), Some(MappingOp::Unmap));
+        assert_eq!(mapping("ioremap", false), Some(MappingOp::MapEntry));
+        assert_eq!(mapping("ioremap", true), Some(MappingOp::MapReturn));
         assert!(
-            pci.functions
-                .iter()
-                .any(|f| f.name == "ioremap" && f.exit && f.tracks == Some(Tracking::MapsReturn))
+            hda.functions.iter().all(|f| f.mapping.is_none()),
+            "no HD-audio function maps or unmaps"
         );
     }
 

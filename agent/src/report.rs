@@ -709,6 +709,7 @@ mod tests {
                     }],
                     note: None,
                     marks: None,
+                    mapping: None,
                 },
                 ProbeStatus {
                     name: "syscalls:sys_enter_ioctl".into(),
@@ -726,6 +727,7 @@ mod tests {
                     ],
                     note: None,
                     marks: None,
+                    mapping: None,
                 },
                 ProbeStatus {
                     name: "kprobe:azx_stop_chip".into(),
@@ -737,6 +739,7 @@ mod tests {
                     }],
                     note: None,
                     marks: None,
+                    mapping: None,
                 },
             ],
         );
@@ -924,7 +927,7 @@ mod tests {
     fn text_report_of_a_complete_capture() {
         let text = Summary::of(&capture(true)).to_string();
         let expected = "\
-barwatch capture: host lab3, kernel 6.1.0-37-amd64, format 1.3
+barwatch capture: host lab3, kernel 6.1.0-37-amd64, format 1.4
 7 events over 1.500 s, lost 3, decode errors 1
 
 Probes
@@ -1037,7 +1040,7 @@ ALSA ioctls by process
         assert_eq!(
             lines[..3],
             [
-                "barwatch capture: host lab3, kernel 6.1.0-37-amd64, format 1.3",
+                "barwatch capture: host lab3, kernel 6.1.0-37-amd64, format 1.4",
                 "7 events over 1.500 s, lost unknown, decode errors unknown",
                 "WARNING: no trailer: capture was cut after line 8 (line 9 is a partial line of 26 bytes); losses are unknown",
             ]
@@ -1060,7 +1063,7 @@ ALSA ioctls by process
         assert_eq!(
             text,
             "\
-barwatch capture: host lab3, kernel 6.1.0, format 1.3
+barwatch capture: host lab3, kernel 6.1.0, format 1.4
 0 events, lost 0, decode errors 0
 
 Probes

@@ -230,6 +230,7 @@ fn header() -> Header {
         }],
         note: None,
         marks: None,
+        mapping: None,
     };
     Header {
         format: FORMAT_NAME.into(),

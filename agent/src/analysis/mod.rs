@@ -5,6 +5,15 @@
 //! interleaves CPUs slightly out of time order; the analysis keeps its log sorted
 //! by (time, CPU), inserting from the back, so any arrival order that keeps each
 //! CPU's order gives the same log and the same verdict.
+//!
+//! The device timelines grow with the log ([`timeline::Builder`]): an event that
+//! changes them (a mapping call, a marker, a sysfs state) is noted on arrival and
+//! applied once it is [`REORDER_SLACK_NS`] older than the newest, when no other
+//! CPU's record can be expected to land before it any more. A judgement applies
+//! the newer rest to a copy. A record later than that lands before what the
+//! timelines took in, and they are built again from the kept log, as they are
+//! after a settle forgets events (which shifts every kept event's index) or a new
+//! probe table changes what the probes mean.
 
 pub mod render;
 mod retention;
@@ -12,7 +21,7 @@ mod retention;
 mod scenarios;
 mod unearned;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use serde::Serialize;
 
@@ -33,13 +42,26 @@ use crate::{
     timeline::{self, CycleEnd, DeviceTimeline, probes::ProbeIndex},
 };
 
+/// How far behind the newest event the timelines follow the log: more than the
+/// ring buffer interleaves CPUs (a bench capture's latest record came 1.2 ms
+/// late), so a late record rarely lands before what they took in.
+pub const REORDER_SLACK_NS: u64 = 10_000_000;
+
 /// Events collected for judging.
 #[derive(Clone, Debug)]
 pub struct Analysis {
     started_monotonic_ns: u64,
     watched: Vec<WatchedDevice>,
-    table: Vec<ProbeStatus>,
+    /// The probe table, indexed.
+    probes: ProbeIndex,
     events: Vec<Event>,
+    /// The timelines of the kept events before `applied`.
+    timelines: timeline::Builder,
+    /// The kept events before this index are in `timelines`: one after the last
+    /// event applied.
+    applied: usize,
+    /// The indexes of the later kept events the timelines take in, in order.
+    unapplied: VecDeque<usize>,
     /// Events that arrived after a later one of another CPU.
     reordered: u64,
     losses: Losses,
@@ -93,8 +115,11 @@ impl Analysis {
         Analysis {
             started_monotonic_ns: header.started_monotonic_ns,
             watched: header.devices.clone(),
-            table: header.probes.clone(),
+            probes: ProbeIndex::new(&header.probes),
             events: Vec::new(),
+            timelines: timeline::Builder::new(&header.devices),
+            applied: 0,
+            unapplied: VecDeque::new(),
             reordered: 0,
             // Until the recording ends cleanly, how much was lost is unknown.
             losses: Losses {
@@ -146,7 +171,22 @@ impl Analysis {
             self.reordered += 1;
             self.settled.inserted(at);
         }
+        for index in self.unapplied.iter_mut().rev() {
+            if *index < at {
+                break;
+            }
+            *index += 1;
+        }
+        let landed_before_applied = at < self.applied;
+        if !landed_before_applied && timeline::Builder::takes_in(&event, &self.probes) {
+            let place = self.unapplied.partition_point(|&i| i < at);
+            self.unapplied.insert(place, at);
+        }
         self.events.insert(at, event);
+        if landed_before_applied {
+            self.rebuild_timelines();
+        }
+        self.follow_log();
         if let Some(retention) = self.retention
             && self.events.len() >= self.next_settle
         {
@@ -164,6 +204,54 @@ impl Analysis {
         }
     }
 
+    /// Applies to the timelines the events waiting for it that are
+    /// [`REORDER_SLACK_NS`] older than the newest.
+    fn follow_log(&mut self) {
+        let Some(newest_ns) = self.events.last().map(|e| e.ts_ns) else {
+            return;
+        };
+        let settled_ns = newest_ns.saturating_sub(REORDER_SLACK_NS);
+        while let Some(&index) = self.unapplied.front()
+            && self.events[index].ts_ns <= settled_ns
+        {
+            self.timelines
+                .apply(&self.events[index], index, &self.probes);
+            self.applied = index + 1;
+            self.unapplied.pop_front();
+        }
+    }
+
+    /// Drops what the timelines took in, to build them again from the kept log:
+    /// an event landed before it, or the kept events' indexes changed.
+    fn rebuild_timelines(&mut self) {
+        self.timelines = timeline::Builder::new(&self.watched);
+        self.applied = 0;
+        self.unapplied = (0..self.events.len())
+            .filter(|&i| timeline::Builder::takes_in(&self.events[i], &self.probes))
+            .collect();
+    }
+
+    /// The timelines of every kept event, with the steps' indexes into the kept
+    /// log.
+    fn current_timelines(&self) -> timeline::Timelines {
+        let mut timelines = self.timelines.clone();
+        for &index in &self.unapplied {
+            timelines.apply(&self.events[index], index, &self.probes);
+        }
+        timelines.finish(self.events.last().map_or(0, |e| e.ts_ns))
+    }
+
+    /// Takes in a new probe table; the timelines are built again when what it
+    /// says of the probes changed.
+    fn set_probe_table(&mut self, table: &[ProbeStatus]) {
+        let probes = ProbeIndex::new(table);
+        if probes != self.probes {
+            self.probes = probes;
+            self.rebuild_timelines();
+            self.follow_log();
+        }
+    }
+
     /// Judges for good the events before the horizon (see [`retention`]), keeps
     /// their violations and skipped handler calls, and forgets those no rule pins
     /// and the timelines are not built from.
@@ -171,15 +259,15 @@ impl Analysis {
         let Some(newest_ns) = self.events.last().map(|e| e.ts_ns) else {
             return;
         };
-        let probes = ProbeIndex::new(&self.table);
-        let timelines = timeline::build(&self.events, &probes, &self.watched);
+        let timelines = self.current_timelines();
+        let probes = &self.probes;
         let horizon = retention::horizon(newest_ns, retention.settle_ns, &timelines);
         let cut = self.events.partition_point(|e| e.ts_ns < horizon);
-        let intervals = Intervals::of(&self.events, &probes);
+        let intervals = Intervals::of(&self.events, probes);
         let current = skipped_handlers(&self.events, &intervals);
         let skipped = self.with_settled_skipped(&current);
         let config = RuleConfig::default();
-        let ctx = self.context(&timelines, &intervals, &probes, &skipped, &config);
+        let ctx = self.context(&timelines, &intervals, probes, &skipped, &config);
         let rules = rules::all();
         let keep = retention::keep_mask(&ctx, cut, &rules);
         if keep.iter().all(|kept| *kept) {
@@ -238,11 +326,13 @@ impl Analysis {
         }
         self.events = kept;
         self.settled.forgotten_before = forgotten_before;
+        self.rebuild_timelines();
+        self.follow_log();
     }
 
     /// Takes in the probe table as it changed during recording (late attaches).
     pub fn update_probe_table(&mut self, table: &[ProbeStatus]) {
-        self.table = table.to_vec();
+        self.set_probe_table(table);
     }
 
     /// The recording ended cleanly with `trailer`: its losses are known, and
@@ -250,7 +340,7 @@ impl Analysis {
     /// damaged.
     pub fn finish(&mut self, trailer: &Trailer) {
         if !trailer.final_probes.is_empty() {
-            self.table = trailer.final_probes.clone();
+            self.set_probe_table(&trailer.final_probes);
         }
         self.losses = Losses {
             by_probe: trailer
@@ -320,8 +410,7 @@ impl Analysis {
 
     /// The timelines so far: what a live view shows and what `check` waits on.
     pub fn timelines(&self) -> timeline::Timelines {
-        let mut timelines =
-            timeline::build(&self.events, &ProbeIndex::new(&self.table), &self.watched);
+        let mut timelines = self.current_timelines();
         self.renumber(&mut timelines.devices);
         timelines
     }
@@ -337,11 +426,10 @@ impl Analysis {
 
     /// Judges the events with every rule.
     pub fn judge(&self, config: &RuleConfig) -> Judgement {
-        let probes = ProbeIndex::new(&self.table);
-        let timelines = timeline::build(&self.events, &probes, &self.watched);
-        let intervals = Intervals::of(&self.events, &probes);
+        let timelines = self.current_timelines();
+        let intervals = Intervals::of(&self.events, &self.probes);
         let skipped = self.with_settled_skipped(&skipped_handlers(&self.events, &intervals));
-        let ctx = self.context(&timelines, &intervals, &probes, &skipped, config);
+        let ctx = self.context(&timelines, &intervals, &self.probes, &skipped, config);
         let end_ns = ctx.end_ns;
         let rules: Vec<RuleResult> = rules::all()
             .iter()
@@ -542,6 +630,45 @@ mod tests {
             judged >= 12,
             "only {judged} captures in {}",
             corpus.display()
+        );
+    }
+
+    #[test]
+    fn a_record_later_than_the_reorder_slack_gives_the_timelines_of_the_ordered_log() {
+        let capture =
+            read_capture_from(&include_bytes!("../../../tui/testdata/demo-capture.jsonl")[..])
+                .unwrap();
+        let in_order = Analysis::of_capture(&capture);
+        // The remove that starts the cycle arrives only after every event up to
+        // 100 ms after it, the cycle's markers and unmap (40 ms later) among
+        // them: the timelines have taken those in and are built again.
+        let mut events = capture.events.clone();
+        let remove = events
+            .iter()
+            .position(|e| e.probe == "kprobe:pci_stop_and_remove_bus_device_locked")
+            .unwrap();
+        let late = events.remove(remove);
+        let after =
+            events.partition_point(|e| e.ts_ns <= late.ts_ns + 10 * super::REORDER_SLACK_NS);
+        assert!(after < events.len(), "the capture goes on after the unmap");
+        events.insert(after, late);
+        let mut delayed = Analysis::new(&capture.header);
+        for event in events {
+            delayed.push(event);
+        }
+        if let super::CaptureEnd::Trailer(trailer) = &capture.end {
+            delayed.finish(trailer);
+        }
+        assert_eq!(delayed.reordered(), 1);
+        let devices = |a: &Analysis| serde_json::to_value(a.timelines()).unwrap();
+        assert_eq!(devices(&delayed), devices(&in_order));
+        assert!(
+            in_order.timelines().devices[0].cycles[0].trigger.is_some(),
+            "the late remove names the cycle's trigger"
+        );
+        assert_eq!(
+            serde_json::to_value(delayed.judge(&RuleConfig::default())).unwrap(),
+            serde_json::to_value(in_order.judge(&RuleConfig::default())).unwrap()
         );
     }
 

@@ -13,7 +13,6 @@
 //! opening did is kept with it.
 
 use crate::{
-    device::attribution::is_map,
     event::{Event, EventData},
     probe_table::Edge,
     rules::{Context, Rule},
@@ -97,14 +96,13 @@ pub(super) fn forgets(events: &[Event], keep: &[bool], event: &Event) -> bool {
 fn is_structural(event: &Event, probes: &ProbeIndex) -> bool {
     match &event.data {
         EventData::DeviceState { .. } => true,
-        EventData::FuncEntry { function, .. } | EventData::FuncExit { function, .. }
-            if is_map(function) || function == "iounmap" =>
-        {
-            true
+        EventData::FuncEntry { .. } | EventData::FuncExit { .. } => {
+            let meaning = probes.meaning(&event.probe);
+            meaning.mapping.is_some()
+                || meaning
+                    .marks
+                    .is_some_and(|m| !matches!(m.edge, Edge::StreamStart | Edge::StreamStop))
         }
-        EventData::FuncEntry { .. } | EventData::FuncExit { .. } => probes
-            .marker(&event.probe)
-            .is_some_and(|m| !matches!(m.edge, Edge::StreamStart | Edge::StreamStop)),
         _ => false,
     }
 }

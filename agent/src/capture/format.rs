@@ -13,7 +13,10 @@
 //!    time is `started_unix_ns + (ts_ns - started_monotonic_ns)`. `devices` (1.1) lists
 //!    the watched PCI devices as sysfs showed them at the start. Since 1.2 a marker's
 //!    probe-table entry says what it means to the timeline (`marks`: its edge and
-//!    trigger); older captures take that from the built-in profiles.
+//!    trigger); older captures take that from the built-in profiles. Since 1.4 a
+//!    mapping probe's entry says what a call does to the MMIO mappings (`mapping`:
+//!    `map-entry`, `map-return` or `unmap`); older captures take that from the
+//!    built-in profiles by probe name.
 //! 2. **`event`**, any number, in the order the agent received them (close to, but not
 //!    strictly, time order across CPUs): the fields of [`Event`] flattened next to
 //!    `"type":"event"`, with a `kind` tag selecting the rest (`ioctl_enter`, `irq_handler_exit`,
@@ -52,7 +55,7 @@ pub const FORMAT_NAME: &str = "barwatch-capture";
 /// The major version this build writes and the newest it reads.
 pub const FORMAT_MAJOR: u32 = 1;
 /// The minor version this build writes.
-pub const FORMAT_MINOR: u32 = 3;
+pub const FORMAT_MINOR: u32 = 4;
 /// The longest line a reader accepts; a longer one is corrupt input, not an event.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
 /// The clock that event timestamps come from.

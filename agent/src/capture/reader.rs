@@ -510,6 +510,7 @@ mod tests {
                     }],
                     note: None,
                     marks: None,
+                    mapping: None,
                 },
                 ProbeStatus {
                     name: "kprobe:azx_stop_chip".into(),
@@ -521,6 +522,7 @@ mod tests {
                     }],
                     note: None,
                     marks: None,
+                    mapping: None,
                 },
             ],
         )

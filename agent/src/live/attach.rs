@@ -260,6 +260,7 @@ impl<'a> Attacher<'a> {
             attempts: Vec::new(),
             note: None,
             marks: point.marks(),
+            mapping: point.mapping(),
         };
         let steps = match point {
             ProbePoint::Function(f) => {
@@ -368,6 +369,7 @@ impl<'a> Attacher<'a> {
                 )
             }),
             marks: point.marks(),
+            mapping: point.mapping(),
         })
     }
 

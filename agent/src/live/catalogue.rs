@@ -6,7 +6,7 @@ use barwatch_abi::HDA_TRACEPOINTS;
 
 use crate::{
     decode::function_probe_name,
-    probe_table::{Marker, Role},
+    probe_table::{MappingOp, Marker, Role},
     profile::{FunctionProbe, Profile},
 };
 
@@ -52,6 +52,14 @@ impl ProbePoint {
     pub fn marks(&self) -> Option<Marker> {
         match self {
             ProbePoint::Function(f) => f.marks,
+            ProbePoint::Tracepoint(_) => None,
+        }
+    }
+
+    /// What a call does to the MMIO mappings, for mapping probes.
+    pub fn mapping(&self) -> Option<MappingOp> {
+        match self {
+            ProbePoint::Function(f) => f.mapping,
             ProbePoint::Tracepoint(_) => None,
         }
     }

@@ -1,7 +1,7 @@
 //! The recording loop: ring buffer to events to capture file, until a duration
 //! passes, Ctrl-C or SIGTERM, always ending with the trailer.
 
-use std::{collections::HashSet, future::Future, io::Write, time::Duration};
+use std::{collections::HashMap, future::Future, io::Write, time::Duration};
 
 use aya::maps::{MapData, RingBuf, StackTraceMap};
 use thiserror::Error;
@@ -18,7 +18,7 @@ use crate::{
     device::{PciDevice, attribution::DeviceMap, sysfs::read_pci_devices},
     event::{Event, EventData},
     pipeline::Pipeline,
-    probe_table::{Edge, ProbeStatus, Role},
+    probe_table::{Edge, MappingOp, ProbeStatus, Role},
 };
 
 /// How often buffered capture lines reach the file at the latest.
@@ -138,14 +138,14 @@ pub async fn record<W: Write>(
     flush.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut decode_errors = 0u64;
     let mut devices_seen = devices.generation();
-    let mut edges = edge_probes(&probes.table);
+    let mut rereads = reread_probes(&probes.table);
 
     let reason = loop {
         tokio::select! {
             ready = ring.readable_mut() => {
                 let mut guard = ready.map_err(RecordError::Wait)?;
                 loop {
-                    let drained = drain(guard.get_inner_mut(), &resolver(&probes, &stacks), &edges, &mut devices, &mut writer, pipeline.as_deref_mut())?;
+                    let drained = drain(guard.get_inner_mut(), &resolver(&probes, &stacks), &rereads, &mut devices, &mut writer, pipeline.as_deref_mut())?;
                     decode_errors += drained.errors;
                     // A filter that cannot be updated costs precision or overhead, not
                     // the recording: say so and go on.
@@ -163,7 +163,7 @@ pub async fn record<W: Write>(
                         break;
                     };
                     after_module_load(&mut probes, &mut writer, &module, loaded_ns)?;
-                    edges = edge_probes(&probes.table);
+                    rereads = reread_probes(&probes.table);
                 }
                 guard.clear_ready();
             }
@@ -194,7 +194,7 @@ pub async fn record<W: Write>(
         let drained = drain(
             ring.get_mut(),
             &resolver(&probes, &stacks),
-            &edges,
+            &rereads,
             &mut devices,
             &mut writer,
             pipeline.as_deref_mut(),
@@ -204,7 +204,7 @@ pub async fn record<W: Write>(
             break;
         };
         after_module_load(&mut probes, &mut writer, &module, loaded_ns)?;
-        edges = edge_probes(&probes.table);
+        rereads = reread_probes(&probes.table);
     }
     // The capture ends with each watched device as it is now: gone, unbound or
     // back, and where its BARs are.
@@ -299,32 +299,52 @@ fn reread_sysfs() -> Option<Vec<PciDevice>> {
         .ok()
 }
 
-/// The probes after whose calls the watched devices' sysfs state is read again:
-/// the PCI core's stop markers (remove, unbind, hot-unplug), after which a
-/// device may be gone or without its driver.
-fn edge_probes(table: &[ProbeStatus]) -> HashSet<String> {
+/// Why sysfs is read again after a probe's call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reread {
+    /// After every call: a PCI core stop marker (remove, unbind, hot-unplug),
+    /// after which a device may be gone or without its driver.
+    Always,
+    /// After an unmap of a watched device's mapping.
+    WhenWatched,
+}
+
+/// The probes after whose calls the watched devices' sysfs state is read again,
+/// and when: the PCI core's stop markers, and the probes the profiles say unmap.
+fn reread_probes(table: &[ProbeStatus]) -> HashMap<String, Reread> {
     table
         .iter()
-        .filter(|p| p.role == Role::PciLifecycle && p.marks.is_some_and(|m| m.edge == Edge::Stop))
-        .map(|p| p.name.clone())
+        .filter_map(|p| {
+            let stop =
+                p.role == Role::PciLifecycle && p.marks.is_some_and(|m| m.edge == Edge::Stop);
+            let reread = if stop {
+                Reread::Always
+            } else if p.mapping == Some(MappingOp::Unmap) {
+                Reread::WhenWatched
+            } else {
+                return None;
+            };
+            Some((p.name.clone(), reread))
+        })
         .collect()
 }
 
-/// Whether sysfs is read again after `event`: an unmap of a watched device's
-/// mapping, or one of the `edges` probes.
-fn rereads_after(event: &Event, edges: &HashSet<String>) -> bool {
-    let unmap =
-        matches!(&event.data, EventData::FuncEntry { function, .. } if function == "iounmap");
-    (unmap && event.device.is_some()) || edges.contains(&event.probe)
+/// Whether sysfs is read again after `event`, as `rereads` says of its probe.
+fn rereads_after(event: &Event, rereads: &HashMap<String, Reread>) -> bool {
+    match rereads.get(&event.probe) {
+        Some(Reread::Always) => true,
+        Some(Reread::WhenWatched) => event.device.is_some(),
+        None => false,
+    }
 }
 
 /// Writes the records waiting in the ring buffer, up to and including the
-/// first module load; after the events `edges` and unmaps name, the watched
-/// devices' sysfs state is read again.
+/// first module load; after the events `rereads` names, the watched devices'
+/// sysfs state is read again.
 fn drain<W: Write>(
     ring: &mut RingBuf<MapData>,
     symbols: &LiveSymbols<'_>,
-    edges: &HashSet<String>,
+    rereads: &HashMap<String, Reread>,
     devices: &mut DeviceMap,
     writer: &mut CaptureWriter<W>,
     mut pipeline: Option<&mut Pipeline<'_>>,
@@ -338,7 +358,7 @@ fn drain<W: Write>(
             Ok(record) => {
                 let mut event = decode::to_event(&record, symbols);
                 event.device = devices.attribute(&event, &mut reread_sysfs);
-                if rereads_after(&event, edges)
+                if rereads_after(&event, rereads)
                     && let Some(now) = reread_sysfs()
                 {
                     devices.update(now);

@@ -8,6 +8,17 @@
 //! driver's entry points (`pci_stop_and_remove_bus_device_locked`, `azx_remove`)
 //! do not, so a cycle opened on a thread takes the earlier stop markers of that
 //! same thread as its start: they are the path that led to it.
+//!
+//! The timelines grow one event at a time ([`Builder`]): an event updates its
+//! device's track in place (a step joins the open cycle, a mapping its history),
+//! and [`Builder::finish`] ends a copy of the tracks where the log ends so far, so
+//! judging never reads the log again. Events must come in time order; only
+//! mapping calls, markers and sysfs states change anything
+//! ([`Builder::takes_in`]). [`crate::analysis`] applies them once they are older
+//! than the newest event by its reorder slack, and builds the tracks again from
+//! its kept log when a record lands before what they took in, or when a settle
+//! renumbers the kept events. Which probes map, unmap and mark comes from the
+//! probe table ([`ProbeIndex`]), not from function names.
 
 pub mod mappings;
 pub mod probes;
@@ -16,14 +27,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use crate::device::attribution::is_map;
 use crate::{
     capture::format::WatchedDevice,
     event::{BarRange, Event, EventData, Hex},
-    probe_table::{Edge, Marker, Role, Trigger},
+    probe_table::{Edge, MappingOp, Marker, Role, Trigger},
 };
 use mappings::MappingHistory;
-use probes::ProbeIndex;
+use probes::{Meaning, ProbeIndex};
 
 /// How far back a thread's stop markers can open a cycle: a remove path runs in
 /// well under this, and older markers belong to something else.
@@ -77,11 +87,11 @@ pub struct Moment {
 }
 
 impl Moment {
-    fn of(event: &Event, index: usize) -> Self {
+    fn of(event: &Event, index: usize, mapping: Option<MappingOp>) -> Self {
         Moment {
             ts_ns: event.ts_ns,
             event: index,
-            what: step_label(event),
+            what: step_label(event, mapping),
             tid: event.tid,
             comm: event.comm.clone(),
         }
@@ -412,6 +422,7 @@ struct StopStep {
 }
 
 /// What the last sysfs state of a device in the log showed.
+#[derive(Clone, Debug)]
 struct Reading {
     /// The state event.
     moment: Moment,
@@ -422,6 +433,7 @@ struct Reading {
 }
 
 /// A device being followed through the log.
+#[derive(Clone, Debug)]
 struct Track {
     timeline: DeviceTimeline,
     present: bool,
@@ -662,51 +674,106 @@ impl Track {
 }
 
 /// Builds the timelines from `events` in time order, the header's watched devices
-/// and the probe table.
+/// and the probe table, all at once.
 pub fn build(events: &[Event], probes: &ProbeIndex, watched: &[WatchedDevice]) -> Timelines {
-    let mut tracks: BTreeMap<String, Track> = watched
-        .iter()
-        .map(|d| {
-            let bars = d.bars.iter().filter_map(|b| BarRange::parse(b)).collect();
-            (d.bdf.clone(), Track::new(&d.bdf, d.driver.clone(), bars))
-        })
-        .collect();
-    let mut mappings = MappingHistory::default();
-    for device in watched {
-        for m in &device.mappings {
-            mappings.existing(m.virt.0, m.size, m.phys.0, &device.bdf);
+    let mut builder = Builder::new(watched);
+    for (index, event) in events.iter().enumerate() {
+        builder.apply(event, index, probes);
+    }
+    builder.finish(events.last().map_or(0, |e| e.ts_ns))
+}
+
+/// The timelines of a log being read in time order, one event at a time: each
+/// event updates its device's track in place, and [`Builder::finish`] ends the
+/// tracks where the log ends so far. Only the events [`Builder::takes_in`] change
+/// anything; the others need not be applied.
+#[derive(Clone, Debug)]
+pub struct Builder {
+    tracks: BTreeMap<String, Track>,
+    mappings: MappingHistory,
+    /// Stop markers that named no device, by thread, for the cycle they lead to.
+    earlier: HashMap<u32, Vec<StopStep>>,
+}
+
+impl Builder {
+    /// Starts from the capture header's watched devices and the mappings they had.
+    pub fn new(watched: &[WatchedDevice]) -> Self {
+        let tracks = watched
+            .iter()
+            .map(|d| {
+                let bars = d.bars.iter().filter_map(|b| BarRange::parse(b)).collect();
+                (d.bdf.clone(), Track::new(&d.bdf, d.driver.clone(), bars))
+            })
+            .collect();
+        let mut mappings = MappingHistory::default();
+        for device in watched {
+            for m in &device.mappings {
+                mappings.existing(m.virt.0, m.size, m.phys.0, &device.bdf);
+            }
+        }
+        Builder {
+            tracks,
+            mappings,
+            earlier: HashMap::new(),
         }
     }
-    // Stop markers that named no device, by thread, for the cycle they lead to.
-    let mut earlier: HashMap<u32, Vec<StopStep>> = HashMap::new();
 
-    for (index, event) in events.iter().enumerate() {
+    /// Whether applying `event` changes the timelines: a mapping probe's call, a
+    /// marker's, a sysfs state.
+    pub fn takes_in(event: &Event, probes: &ProbeIndex) -> bool {
+        match &event.data {
+            EventData::FuncEntry { .. } | EventData::FuncExit { .. } => {
+                let meaning = probes.meaning(&event.probe);
+                meaning.mapping.is_some() || meaning.marks.is_some()
+            }
+            EventData::DeviceState { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// Takes in `event`, the one at `index` of the log and no earlier than any
+    /// event applied before it.
+    pub fn apply(&mut self, event: &Event, index: usize, probes: &ProbeIndex) {
         let device = event.device.as_deref();
-        let moment = || Moment::of(event, index);
+        let meaning = match &event.data {
+            EventData::FuncEntry { .. } | EventData::FuncExit { .. } => {
+                probes.meaning(&event.probe)
+            }
+            _ => Meaning::default(),
+        };
+        let mapping = meaning.mapping;
+        let moment = || Moment::of(event, index, mapping);
+        let tracks = &mut self.tracks;
+        let earlier = &mut self.earlier;
         let thread_markers = |earlier: &mut HashMap<u32, Vec<StopStep>>| {
             let list = earlier.entry(event.tid).or_default();
             list.retain(|e| e.moment.ts_ns.saturating_add(LOOKBACK_NS) >= event.ts_ns);
             list.clone()
         };
-        match &event.data {
-            EventData::FuncEntry { function, args, .. } if is_map(function) => {
-                mappings.map_entry(event.tid, args[0].0, args[1].0);
+        match (&event.data, mapping) {
+            (EventData::FuncEntry { args, .. }, Some(MappingOp::MapEntry)) => {
+                self.mappings.map_entry(event.tid, args[0].0, args[1].0);
             }
-            EventData::FuncExit { function, ret, .. } if is_map(function) => {
-                let life =
-                    mappings.map_return(event.tid, ret.0, event.device.clone(), index, event.ts_ns);
+            (EventData::FuncExit { ret, .. }, Some(MappingOp::MapReturn)) => {
+                let life = self.mappings.map_return(
+                    event.tid,
+                    ret.0,
+                    event.device.clone(),
+                    index,
+                    event.ts_ns,
+                );
                 if let (Some(life), Some(bdf)) = (life, device) {
                     let m = Moment {
                         what: format!("ioremap -> {}", Hex(ret.0)),
                         ..moment()
                     };
-                    entry(&mut tracks, bdf, || m.clone()).remap(m, life);
+                    entry(tracks, bdf, || m.clone()).remap(m, life);
                 }
             }
-            EventData::FuncEntry { function, args, .. } if function == "iounmap" => {
+            (EventData::FuncEntry { args, .. }, Some(MappingOp::Unmap)) => {
                 let fallback =
-                    device.map_or(0x1000, |bdf| entry(&mut tracks, bdf, moment).largest_bar());
-                let life = mappings.unmap(
+                    device.map_or(0x1000, |bdf| entry(tracks, bdf, moment).largest_bar());
+                let life = self.mappings.unmap(
                     args[0].0,
                     event.device.clone(),
                     fallback,
@@ -714,18 +781,21 @@ pub fn build(events: &[Event], probes: &ProbeIndex, watched: &[WatchedDevice]) -
                     event.ts_ns,
                 );
                 if let Some(bdf) = device {
-                    let before = thread_markers(&mut earlier);
-                    entry(&mut tracks, bdf, moment).unmap(moment(), life, &before);
-                    consume(&mut earlier, event);
+                    let before = thread_markers(earlier);
+                    entry(tracks, bdf, moment).unmap(moment(), life, &before);
+                    consume(earlier, event);
                 }
             }
-            EventData::DeviceState {
-                present,
-                driver,
-                bars,
-            } => {
+            (
+                EventData::DeviceState {
+                    present,
+                    driver,
+                    bars,
+                },
+                _,
+            ) => {
                 if let Some(bdf) = device {
-                    let track = entry(&mut tracks, bdf, moment);
+                    let track = entry(tracks, bdf, moment);
                     track.present = *present;
                     track.reading = Some(Reading {
                         moment: moment(),
@@ -740,9 +810,9 @@ pub fn build(events: &[Event], probes: &ProbeIndex, watched: &[WatchedDevice]) -
                     }
                 }
             }
-            EventData::FuncEntry { .. } | EventData::FuncExit { .. } => {
-                let Some(marker) = probes.marker(&event.probe) else {
-                    continue;
+            (EventData::FuncEntry { .. } | EventData::FuncExit { .. }, _) => {
+                let Some(marker) = meaning.marks else {
+                    return;
                 };
                 let stop = || StopStep {
                     moment: moment(),
@@ -751,15 +821,15 @@ pub fn build(events: &[Event], probes: &ProbeIndex, watched: &[WatchedDevice]) -
                 };
                 match (device, marker.edge) {
                     (Some(bdf), Edge::Stop | Edge::Disconnect | Edge::ChipStop) => {
-                        let before = thread_markers(&mut earlier);
-                        if entry(&mut tracks, bdf, moment).stop(stop(), &before) {
-                            consume(&mut earlier, event);
+                        let before = thread_markers(earlier);
+                        if entry(tracks, bdf, moment).stop(stop(), &before) {
+                            consume(earlier, event);
                         }
                     }
                     (None, Edge::Stop | Edge::Disconnect | Edge::ChipStop) => {
                         earlier.entry(event.tid).or_default().push(stop());
                     }
-                    (Some(bdf), Edge::Restart) => entry(&mut tracks, bdf, moment).restart(moment()),
+                    (Some(bdf), Edge::Restart) => entry(tracks, bdf, moment).restart(moment()),
                     (None, Edge::Restart) => {
                         // Probe done on the thread that mapped the BAR.
                         for track in tracks.values_mut() {
@@ -776,17 +846,22 @@ pub fn build(events: &[Event], probes: &ProbeIndex, watched: &[WatchedDevice]) -
             _ => {}
         }
     }
-    let last_ns = events.last().map_or(0, |e| e.ts_ns);
-    let pending_since = earlier
-        .values()
-        .flatten()
-        .map(|s| s.moment.ts_ns)
-        .filter(|ts| ts.saturating_add(LOOKBACK_NS) >= last_ns)
-        .min();
-    Timelines {
-        devices: tracks.into_values().map(Track::finish).collect(),
-        mappings,
-        pending_since,
+
+    /// The timelines as they stand, every track ended where the log ends, at
+    /// `last_ns` (the time of its last event).
+    pub fn finish(self, last_ns: u64) -> Timelines {
+        let pending_since = self
+            .earlier
+            .values()
+            .flatten()
+            .map(|s| s.moment.ts_ns)
+            .filter(|ts| ts.saturating_add(LOOKBACK_NS) >= last_ns)
+            .min();
+        Timelines {
+            devices: self.tracks.into_values().map(Track::finish).collect(),
+            mappings: self.mappings,
+            pending_since,
+        }
     }
 }
 
@@ -813,11 +888,12 @@ fn entry<'a>(
     })
 }
 
-/// A short label for a step: the function, or the event in words.
-fn step_label(event: &Event) -> String {
+/// A short label for a step: the function (with the address an unmap unmaps), or
+/// the event in words.
+fn step_label(event: &Event, mapping: Option<MappingOp>) -> String {
     match &event.data {
-        EventData::FuncEntry { function, args, .. } if function == "iounmap" => {
-            format!("iounmap({})", args[0])
+        EventData::FuncEntry { function, args, .. } if mapping == Some(MappingOp::Unmap) => {
+            format!("{function}({})", args[0])
         }
         EventData::FuncEntry { function, .. } => function.clone(),
         EventData::FuncExit { function, .. } => format!("{function} returned"),

@@ -1,11 +1,12 @@
 //! What each probe of a capture means to the timeline: its role, its marker edge,
-//! and whether it was attached (a rule that needs a blind probe is not checked).
+//! what it does to the MMIO mappings, and whether it was attached (a rule that
+//! needs a blind probe is not checked).
 
 use std::{collections::HashMap, sync::OnceLock};
 
 use crate::{
     event::SYSFS_PROBE,
-    probe_table::{Marker, ProbeStatus, Role},
+    probe_table::{MappingOp, Marker, ProbeStatus, Role},
     profile::Profile,
 };
 
@@ -13,44 +14,64 @@ use crate::{
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Point {
     role: Role,
-    marks: Option<Marker>,
+    meaning: Meaning,
     attached: bool,
 }
 
-/// The built-in profiles' markers by probe name, parsed once: every judgement
-/// (and `check`'s wait for open cycles) indexes a probe table.
-fn builtin_markers() -> &'static HashMap<String, Marker> {
-    static MARKERS: OnceLock<HashMap<String, Marker>> = OnceLock::new();
-    MARKERS.get_or_init(|| {
+/// What a call of a probe means to the timeline: the timeline reads both of a
+/// function event with one look-up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Meaning {
+    /// Its marker edge, for markers.
+    pub marks: Option<Marker>,
+    /// What it does to the MMIO mappings, for mapping probes.
+    pub mapping: Option<MappingOp>,
+}
+
+/// The built-in profiles' markers and mapping operations by probe name, parsed
+/// once: every analysis indexes a probe table, and older captures' tables lack
+/// what later formats record.
+fn builtin() -> &'static HashMap<String, Meaning> {
+    static BUILTIN: OnceLock<HashMap<String, Meaning>> = OnceLock::new();
+    BUILTIN.get_or_init(|| {
         Profile::builtin()
             .into_iter()
             .flat_map(|p| p.functions)
-            .filter_map(|f| {
+            .filter(|f| f.marks.is_some() || f.mapping.is_some())
+            .map(|f| {
                 let name = crate::decode::function_probe_name(f.exit, &f.name);
-                f.marks.map(|m| (name, m))
+                let meaning = Meaning {
+                    marks: f.marks,
+                    mapping: f.mapping,
+                };
+                (name, meaning)
             })
             .collect()
     })
 }
 
 /// The capture's probe table, indexed by probe name.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProbeIndex {
     points: HashMap<String, Point>,
 }
 
 impl ProbeIndex {
-    /// Indexes `table`. Captures before format 1.2 carry no markers: those come
-    /// from the built-in profiles' entry of the same name.
+    /// Indexes `table`. Captures before format 1.2 carry no markers and those
+    /// before 1.4 no mapping operations: those come from the built-in profiles'
+    /// entry of the same name.
     pub fn new(table: &[ProbeStatus]) -> Self {
-        let builtin = builtin_markers();
+        let builtin = builtin();
         let points = table
             .iter()
             .map(|p| {
-                let marks = p.marks.or_else(|| builtin.get(&p.name).copied());
+                let known = builtin.get(&p.name).copied().unwrap_or_default();
                 let point = Point {
                     role: p.role,
-                    marks,
+                    meaning: Meaning {
+                        marks: p.marks.or(known.marks),
+                        mapping: p.mapping.or(known.mapping),
+                    },
                     attached: p.is_attached(),
                 };
                 (p.name.clone(), point)
@@ -67,7 +88,25 @@ impl ProbeIndex {
 
     /// What a call of `probe` means to the timeline, for markers.
     pub fn marker(&self, probe: &str) -> Option<Marker> {
-        self.points.get(probe).and_then(|p| p.marks)
+        self.points.get(probe).and_then(|p| p.meaning.marks)
+    }
+
+    /// What a call of `probe` does to the MMIO mappings (see [`ProbeIndex::meaning`]).
+    pub fn mapping(&self, probe: &str) -> Option<MappingOp> {
+        self.meaning(probe).mapping
+    }
+
+    /// What a call of `probe` means to the timeline. A probe the table does not
+    /// list (a record of an older table, a hand-made story) maps and unmaps as
+    /// the built-in profiles say of its name, and marks nothing.
+    pub fn meaning(&self, probe: &str) -> Meaning {
+        match self.points.get(probe) {
+            Some(point) => point.meaning,
+            None => Meaning {
+                marks: None,
+                mapping: builtin().get(probe).and_then(|b| b.mapping),
+            },
+        }
     }
 
     /// Whether some attached probe has `role`.
@@ -84,7 +123,7 @@ impl ProbeIndex {
     pub fn sees_edge(&self, edge: crate::probe_table::Edge) -> bool {
         self.points
             .values()
-            .any(|p| p.attached && p.marks.is_some_and(|m| m.edge == edge))
+            .any(|p| p.attached && p.meaning.marks.is_some_and(|m| m.edge == edge))
     }
 
     /// The attached probes with `role`, by name, for "which records were lost".
@@ -93,5 +132,41 @@ impl ProbeIndex {
             .iter()
             .filter(move |(_, p)| p.role == role)
             .map(|(name, _)| name.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_table_written_before_mapping_operations_takes_them_from_the_builtin_profiles() {
+        let mut table = Profile::attached_table(&Profile::builtin());
+        for p in &mut table {
+            p.mapping = None;
+        }
+        let old = ProbeIndex::new(&table);
+        assert_eq!(old.mapping("kprobe:iounmap"), Some(MappingOp::Unmap));
+        assert_eq!(old.mapping("kprobe:ioremap"), Some(MappingOp::MapEntry));
+        assert_eq!(old.mapping("kretprobe:ioremap"), Some(MappingOp::MapReturn));
+        assert_eq!(old.mapping("kprobe:azx_stop_chip"), None);
+        assert_eq!(
+            old,
+            ProbeIndex::new(&Profile::attached_table(&Profile::builtin()))
+        );
+    }
+
+    #[test]
+    fn a_table_that_names_a_mapping_operation_is_followed_over_the_function_name() {
+        let mut table = Profile::attached_table(&Profile::builtin());
+        let unmapper = table
+            .iter_mut()
+            .find(|p| p.name == "kprobe:azx_stop_chip")
+            .unwrap();
+        unmapper.mapping = Some(MappingOp::Unmap);
+        assert_eq!(
+            ProbeIndex::new(&table).mapping("kprobe:azx_stop_chip"),
+            Some(MappingOp::Unmap)
+        );
     }
 }

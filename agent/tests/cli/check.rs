@@ -30,6 +30,7 @@ fn probes() -> Vec<ProbeStatus> {
         attempts: Vec::new(),
         note: None,
         marks: None,
+        mapping: None,
     });
     table
 }
