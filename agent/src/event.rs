@@ -30,13 +30,31 @@ impl Serialize for Hex {
 
 impl<'de> Deserialize<'de> for Hex {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        let digits = text
-            .strip_prefix("0x")
-            .ok_or_else(|| serde::de::Error::custom(format!("`{text}` does not start with 0x")))?;
-        u64::from_str_radix(digits, 16)
-            .map(Hex)
-            .map_err(|e| serde::de::Error::custom(format!("`{text}` is not a hex number: {e}")))
+        d.deserialize_str(FromText(|text: &str| {
+            let digits = text
+                .strip_prefix("0x")
+                .ok_or_else(|| format!("`{text}` does not start with 0x"))?;
+            u64::from_str_radix(digits, 16)
+                .map(Hex)
+                .map_err(|e| format!("`{text}` is not a hex number: {e}"))
+        }))
+    }
+}
+
+/// Reads a value written as a JSON string by parsing the string where it lies,
+/// without copying it into a `String` first (a capture holds millions of them).
+/// Its errors read as a `String`'s would: "expected a string".
+struct FromText<F>(F);
+
+impl<'de, T, F: FnOnce(&str) -> Result<T, String>> serde::de::Visitor<'de> for FromText<F> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<T, E> {
+        (self.0)(text).map_err(E::custom)
     }
 }
 
@@ -75,13 +93,14 @@ impl Serialize for DevNum {
 
 impl<'de> Deserialize<'de> for DevNum {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        let parsed = text
-            .split_once(':')
-            .and_then(|(major, minor)| Some((major.parse().ok()?, minor.parse().ok()?)));
-        parsed
-            .map(|(major, minor)| DevNum { major, minor })
-            .ok_or_else(|| serde::de::Error::custom(format!("`{text}` is not MAJOR:MINOR")))
+        d.deserialize_str(FromText(|text: &str| {
+            let parsed = text
+                .split_once(':')
+                .and_then(|(major, minor)| Some((major.parse().ok()?, minor.parse().ok()?)));
+            parsed
+                .map(|(major, minor)| DevNum { major, minor })
+                .ok_or_else(|| format!("`{text}` is not MAJOR:MINOR"))
+        }))
     }
 }
 
