@@ -104,7 +104,8 @@ impl<'de> Deserialize<'de> for DevNum {
     }
 }
 
-/// A memory BAR's physical range as a capture records it.
+/// A memory BAR's physical range as a capture records it: in `device_state`
+/// events and (since 1.4) in the header's watched devices alike.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BarRange {
     /// The BAR's number (0–5).
@@ -121,7 +122,7 @@ impl BarRange {
         (self.start.0..=self.end.0).contains(&phys)
     }
 
-    /// Parses the capture header's form, `"N: 0xSTART-0xEND"`.
+    /// Parses the form headers before 1.4 wrote, `"N: 0xSTART-0xEND"`.
     pub fn parse(text: &str) -> Option<Self> {
         let (index, range) = text.split_once(": ")?;
         let (start, end) = range.split_once('-')?;
@@ -135,7 +136,7 @@ impl BarRange {
 }
 
 impl fmt::Display for BarRange {
-    /// The capture header's form, `"N: 0xSTART-0xEND"`.
+    /// The form people read, `"N: 0xSTART-0xEND"`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}-{}", self.index, self.start, self.end)
     }

@@ -659,7 +659,7 @@ mod tests {
             reader::read_capture_from,
             writer::CaptureWriter,
         },
-        event::{Event, Hex},
+        event::{BarRange, Event, Hex},
         probe_table::{Attempt, ProbeStatus},
         story::Story,
     };
@@ -717,7 +717,7 @@ mod tests {
                 bdf: "0000:00:04.0".into(),
                 driver: Some("snd_hda_intel".into()),
                 cards: vec![0],
-                bars: vec!["0: 0xfebf0000-0xfebf3fff".into()],
+                bars: vec![BarRange::parse("0: 0xfebf0000-0xfebf3fff").unwrap()],
                 mappings: Vec::new(),
             },
             WatchedDevice {
@@ -896,7 +896,7 @@ mod tests {
     fn text_report_of_a_complete_capture() {
         let text = Summary::of(&capture(true)).to_string();
         let expected = "\
-barwatch capture: host lab3, kernel 6.1.0-37-amd64, format 1.3
+barwatch capture: host lab3, kernel 6.1.0-37-amd64, format 1.4
 7 events over 1.500 s, lost 3, decode errors 1
 
 Probes
@@ -1009,7 +1009,7 @@ ALSA ioctls by process
         assert_eq!(
             lines[..3],
             [
-                "barwatch capture: host lab3, kernel 6.1.0-37-amd64, format 1.3",
+                "barwatch capture: host lab3, kernel 6.1.0-37-amd64, format 1.4",
                 "7 events over 1.500 s, lost unknown, decode errors unknown",
                 "WARNING: no trailer: capture was cut after line 8 (line 9 is a partial line of 26 bytes); losses are unknown",
             ]
@@ -1032,7 +1032,7 @@ ALSA ioctls by process
         assert_eq!(
             text,
             "\
-barwatch capture: host lab3, kernel 6.1.0, format 1.3
+barwatch capture: host lab3, kernel 6.1.0, format 1.4
 0 events, lost 0, decode errors 0
 
 Probes

@@ -249,7 +249,7 @@ mod tests {
     fn header_new_fills_the_format_constants() {
         let header = header();
         assert_eq!(header.format, "barwatch-capture");
-        assert_eq!(header.version, "1.3");
+        assert_eq!(header.version, "1.4");
         assert_eq!(header.clock, "CLOCK_MONOTONIC");
     }
 

@@ -667,8 +667,10 @@ pub fn build(events: &[Event], probes: &ProbeIndex, watched: &[WatchedDevice]) -
     let mut tracks: BTreeMap<String, Track> = watched
         .iter()
         .map(|d| {
-            let bars = d.bars.iter().filter_map(|b| BarRange::parse(b)).collect();
-            (d.bdf.clone(), Track::new(&d.bdf, d.driver.clone(), bars))
+            (
+                d.bdf.clone(),
+                Track::new(&d.bdf, d.driver.clone(), d.bars.clone()),
+            )
         })
         .collect();
     let mut mappings = MappingHistory::default();
