@@ -95,9 +95,9 @@ impl Source {
         for repetition in 0..repetitions {
             let shift = repetition * self.period_ns;
             for event in &self.events {
-                out.write_all(event.text[..event.digits.start].as_bytes())?;
+                out.write_all(&event.text.as_bytes()[..event.digits.start])?;
                 write!(out, "{}", event.ts_ns + shift)?;
-                out.write_all(event.text[event.digits.end..].as_bytes())?;
+                out.write_all(&event.text.as_bytes()[event.digits.end..])?;
                 out.write_all(b"\n")?;
             }
         }
