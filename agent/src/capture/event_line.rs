@@ -264,6 +264,8 @@ data_fields!(FuncExit => FuncExit {
 mod tests {
     use std::path::Path;
 
+    use proptest::prelude::*;
+
     use super::*;
     use crate::capture::format::Line;
 
@@ -505,6 +507,70 @@ mod tests {
                 panic!("the general way refuses {line}");
             };
             assert_eq!(parse(&line), Some(want), "{line}");
+        }
+    }
+
+    /// Text a mutation splices into a line: JSON's punctuation, keys of every
+    /// part of a line, and values of other types.
+    fn splice() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                ",",
+                ":",
+                "{",
+                "}",
+                "[",
+                "]",
+                "\"",
+                "\\",
+                " ",
+                "null",
+                "true",
+                "1",
+                "-1",
+                "1.5",
+                "\"0x10\"",
+                "\"116:3\"",
+                "\"kind\":",
+                "\"type\":",
+                "\"ts_ns\":",
+                "\"device\":",
+                "\"irq\":",
+                "\"function\":",
+                "\"args\":",
+                "\"stack\":",
+                "\"ret\":",
+                "\"bars\":",
+                "\"func_exit\"",
+                "\"event\"",
+            ])
+            .prop_map(str::to_owned),
+            "[ -~]{0,8}",
+        ]
+    }
+
+    proptest! {
+        // Most mutated lines are no longer events; enough cases that a few
+        // hundred still are.
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        #[test]
+        fn a_line_the_fast_way_reads_is_read_alike_the_general_way(
+            kind in 0usize..12,
+            edits in prop::collection::vec((any::<prop::sample::Index>(), 0usize..12, splice()), 1..4),
+        ) {
+            let event = one_of_each_kind().swap_remove(kind);
+            let mut line = serde_json::to_string(&Line::Event(event)).unwrap();
+            for (at, cut, text) in edits {
+                let start = at.index(line.len() + 1);
+                let end = (start + cut).min(line.len());
+                if line.is_char_boundary(start) && line.is_char_boundary(end) {
+                    line.replace_range(start..end, &text);
+                }
+            }
+            if let Some(event) = parse(&line) {
+                prop_assert_eq!(general(&line).ok(), Some(Line::Event(event)), "{}", line);
+            }
         }
     }
 }
