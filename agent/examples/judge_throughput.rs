@@ -11,7 +11,7 @@ use std::time::Instant;
 use barwatch::{
     analysis::{Analysis, Outcome, Retention},
     capture::format::{Header, Trailer, WatchedDevice},
-    event::{DevNum, Event, EventData, Hex},
+    event::{BarRange, DevNum, Event, EventData, Hex},
     profile::Profile,
     rules::RuleConfig,
 };
@@ -197,7 +197,11 @@ fn header() -> Header {
         bdf: DEVICE.into(),
         driver: Some("snd_hda_intel".into()),
         cards: vec![0],
-        bars: vec![format!("0: {PHYS:#x}-{:#x}", PHYS + 0x3fff)],
+        bars: vec![BarRange {
+            index: 0,
+            start: Hex(PHYS),
+            end: Hex(PHYS + 0x3fff),
+        }],
         mappings: Vec::new(),
     }];
     header

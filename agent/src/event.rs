@@ -30,13 +30,31 @@ impl Serialize for Hex {
 
 impl<'de> Deserialize<'de> for Hex {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        let digits = text
-            .strip_prefix("0x")
-            .ok_or_else(|| serde::de::Error::custom(format!("`{text}` does not start with 0x")))?;
-        u64::from_str_radix(digits, 16)
-            .map(Hex)
-            .map_err(|e| serde::de::Error::custom(format!("`{text}` is not a hex number: {e}")))
+        d.deserialize_str(FromText(|text: &str| {
+            let digits = text
+                .strip_prefix("0x")
+                .ok_or_else(|| format!("`{text}` does not start with 0x"))?;
+            u64::from_str_radix(digits, 16)
+                .map(Hex)
+                .map_err(|e| format!("`{text}` is not a hex number: {e}"))
+        }))
+    }
+}
+
+/// Reads a value written as a JSON string by parsing the string where it lies,
+/// without copying it into a `String` first (a capture holds millions of them).
+/// Its errors read as a `String`'s would: "expected a string".
+struct FromText<F>(F);
+
+impl<'de, T, F: FnOnce(&str) -> Result<T, String>> serde::de::Visitor<'de> for FromText<F> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<T, E> {
+        (self.0)(text).map_err(E::custom)
     }
 }
 
@@ -75,17 +93,19 @@ impl Serialize for DevNum {
 
 impl<'de> Deserialize<'de> for DevNum {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        let parsed = text
-            .split_once(':')
-            .and_then(|(major, minor)| Some((major.parse().ok()?, minor.parse().ok()?)));
-        parsed
-            .map(|(major, minor)| DevNum { major, minor })
-            .ok_or_else(|| serde::de::Error::custom(format!("`{text}` is not MAJOR:MINOR")))
+        d.deserialize_str(FromText(|text: &str| {
+            let parsed = text
+                .split_once(':')
+                .and_then(|(major, minor)| Some((major.parse().ok()?, minor.parse().ok()?)));
+            parsed
+                .map(|(major, minor)| DevNum { major, minor })
+                .ok_or_else(|| format!("`{text}` is not MAJOR:MINOR"))
+        }))
     }
 }
 
-/// A memory BAR's physical range as a capture records it.
+/// A memory BAR's physical range as a capture records it: in `device_state`
+/// events and (since 1.4) in the header's watched devices alike.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BarRange {
     /// The BAR's number (0–5).
@@ -102,7 +122,7 @@ impl BarRange {
         (self.start.0..=self.end.0).contains(&phys)
     }
 
-    /// Parses the capture header's form, `"N: 0xSTART-0xEND"`.
+    /// Parses the form headers before 1.4 wrote, `"N: 0xSTART-0xEND"`.
     pub fn parse(text: &str) -> Option<Self> {
         let (index, range) = text.split_once(": ")?;
         let (start, end) = range.split_once('-')?;
@@ -116,7 +136,7 @@ impl BarRange {
 }
 
 impl fmt::Display for BarRange {
-    /// The capture header's form, `"N: 0xSTART-0xEND"`.
+    /// The form people read, `"N: 0xSTART-0xEND"`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}-{}", self.index, self.start, self.end)
     }

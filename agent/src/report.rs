@@ -687,7 +687,7 @@ mod tests {
             reader::read_capture_from,
             writer::CaptureWriter,
         },
-        event::{Event, Hex},
+        event::{BarRange, Event, Hex},
         probe_table::{Attempt, ProbeStatus},
         story::Story,
     };
@@ -748,7 +748,7 @@ mod tests {
                 bdf: "0000:00:04.0".into(),
                 driver: Some("snd_hda_intel".into()),
                 cards: vec![0],
-                bars: vec!["0: 0xfebf0000-0xfebf3fff".into()],
+                bars: vec![BarRange::parse("0: 0xfebf0000-0xfebf3fff").unwrap()],
                 mappings: Vec::new(),
             },
             WatchedDevice {

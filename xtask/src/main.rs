@@ -22,8 +22,14 @@ enum Task {
     Build,
     /// Set up, then run every test: formatting, clippy, unit, integration and kernel tests.
     Test,
-    /// Benchmarks with their speed and memory targets (fails when one is missed).
-    Bench,
+    /// Benchmarks with their speed and memory targets (fails when one is missed):
+    /// the analysis on a synthetic run, then `barwatch check --capture` on a
+    /// real capture repeated to a million events.
+    Bench {
+        /// Also replay a capture of ten million events (a few GB in target/bench).
+        #[arg(long)]
+        large: bool,
+    },
     /// Coverage-guided fuzzing of the capture reader, the ring-buffer record
     /// decoder, the expectations parser and the profile parser (agent/fuzz):
     /// builds the libFuzzer targets and runs each in turn; fails on a crash.
@@ -84,7 +90,7 @@ fn main() -> std::process::ExitCode {
         Task::Setup => setup::run(),
         Task::Build => setup::run().and_then(|()| tasks::build()),
         Task::Test => setup::run().and_then(|()| tasks::test()),
-        Task::Bench => tasks::bench(),
+        Task::Bench { large } => tasks::bench(large),
         Task::Fuzz {
             time,
             merge,

@@ -28,10 +28,13 @@ pub fn build() -> Result<()> {
 
 /// `cargo xtask bench`: the analysis' throughput and memory per event on a
 /// synthetic run, and the bounded live analysis' memory and judgement time over
-/// a long one (`agent/examples/judge_throughput.rs` holds the targets). The
-/// model needs no BPF toolchain, so this needs no setup.
-pub fn bench() -> Result<()> {
-    shell::run(&mut cargo(&[
+/// a long one (`agent/examples/judge_throughput.rs` holds the targets); then the
+/// replay of a real capture repeated to a million events (`large`: and to ten
+/// million), `check --capture` next to `wc -l` and a serde_json line loop
+/// (`xtask/src/bench/replay.rs` holds the targets). Both run even when the
+/// first misses a target; the task fails when either does.
+pub fn bench(large: bool) -> Result<()> {
+    let judged = shell::run(&mut cargo(&[
         "run",
         "--release",
         "-p",
@@ -39,7 +42,14 @@ pub fn bench() -> Result<()> {
         "--no-default-features",
         "--example",
         "judge_throughput",
-    ]))
+    ]));
+    let replayed = crate::bench::replay::run(large);
+    match (judged, replayed) {
+        (Ok(()), Ok(())) => Ok(()),
+        (Err(judged), Ok(())) => Err(judged),
+        (Ok(()), Err(replayed)) => Err(replayed),
+        (Err(judged), Err(replayed)) => Err(anyhow::anyhow!("{judged:#}; {replayed:#}")),
+    }
 }
 
 /// Seconds each fuzz target runs in `cargo xtask test`.

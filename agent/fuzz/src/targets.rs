@@ -144,7 +144,7 @@ fn bench() -> &'static Bench {
                 PciDevice {
                     bdf: watched.bdf.clone(),
                     driver: watched.driver.clone(),
-                    bars: sysfs_bars(watched.bars.iter().filter_map(|b| BarRange::parse(b))),
+                    bars: sysfs_bars(watched.bars.iter().copied()),
                     irqs,
                     cards: watched.cards.clone(),
                     char_devs,

@@ -326,7 +326,11 @@ impl Scenario {
             bdf: HDA.into(),
             driver: Some("snd_hda_intel".into()),
             cards: vec![0],
-            bars: vec![format!("0: {OLD_PHYS:#x}-{:#x}", OLD_PHYS + 0x3fff)],
+            bars: vec![BarRange {
+                index: 0,
+                start: Hex(OLD_PHYS),
+                end: Hex(OLD_PHYS + 0x3fff),
+            }],
             mappings: if self.mappings_hidden {
                 Vec::new()
             } else {

@@ -11,7 +11,10 @@
 //!    its role, the mechanism that attached (absent when blind) and each attempt's failure.
 //!    `started_monotonic_ns` and `started_unix_ns` were read together, so an event's wall
 //!    time is `started_unix_ns + (ts_ns - started_monotonic_ns)`. `devices` (1.1) lists
-//!    the watched PCI devices as sysfs showed them at the start. Since 1.2 a marker's
+//!    the watched PCI devices as sysfs showed them at the start; since 1.4 their
+//!    `bars` are objects (`{"index":0,"start":"0x…","end":"0x…"}`, as `device_state`
+//!    events write them), before that strings (`"0: 0xSTART-0xEND"`), which are
+//!    still read (one that does not parse is left out). Since 1.2 a marker's
 //!    probe-table entry says what it means to the timeline (`marks`: its edge and
 //!    trigger); older captures take that from the built-in profiles. Since 1.4 a
 //!    mapping probe's entry says what a call does to the MMIO mappings (`mapping`:
@@ -43,10 +46,13 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::{
+    Deserialize, Deserializer, Serialize,
+    de::{MapAccess, Visitor, value::MapAccessDeserializer},
+};
 
 use crate::{
-    event::{Event, Hex},
+    event::{BarRange, Event, Hex},
     probe_table::ProbeStatus,
 };
 
@@ -96,13 +102,53 @@ pub struct WatchedDevice {
     /// Its ALSA card numbers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cards: Vec<u32>,
-    /// Its memory BARs at the start, `"N: 0xSTART-0xEND"`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub bars: Vec<String>,
+    /// Its memory BARs at the start.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "header_bars"
+    )]
+    pub bars: Vec<BarRange>,
     /// Mappings of its BARs that existed at the start, from `/proc/vmallocinfo`
     /// when the kernel shows real addresses (1.2): their unmap is then known whole.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mappings: Vec<KnownMapping>,
+}
+
+/// A header's BARs in either shape: objects (1.4), or strings before 1.4, of
+/// which one that does not parse is left out, as readers always did.
+fn header_bars<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<BarRange>, D::Error> {
+    let bars = Vec::<HeaderBar>::deserialize(d)?;
+    Ok(bars.into_iter().filter_map(|bar| bar.0).collect())
+}
+
+/// One BAR of a header's list; `None` for a string that does not parse.
+struct HeaderBar(Option<BarRange>);
+
+impl<'de> Deserialize<'de> for HeaderBar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(HeaderBarVisitor)
+    }
+}
+
+/// Reads a [`HeaderBar`]. It expects "a string" in its errors, as readers
+/// before 1.4 did, so a defective header is described as it always was.
+struct HeaderBarVisitor;
+
+impl<'de> Visitor<'de> for HeaderBarVisitor {
+    type Value = HeaderBar;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<HeaderBar, E> {
+        Ok(HeaderBar(BarRange::parse(text)))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<HeaderBar, A::Error> {
+        BarRange::deserialize(MapAccessDeserializer::new(map)).map(|bar| HeaderBar(Some(bar)))
+    }
 }
 
 /// An MMIO mapping that existed when the capture started.
@@ -176,4 +222,56 @@ pub enum Line {
     Event(Event),
     /// The trailer line.
     Trailer(Trailer),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BAR0: BarRange = BarRange {
+        index: 0,
+        start: Hex(0xfebf_0000),
+        end: Hex(0xfebf_3fff),
+    };
+
+    fn device(bars: serde_json::Value) -> Result<WatchedDevice, serde_json::Error> {
+        serde_json::from_value(serde_json::json!({ "bdf": "0000:00:04.0", "bars": bars }))
+    }
+
+    #[test]
+    fn a_header_writes_its_bars_as_device_state_events_do() {
+        let watched = WatchedDevice {
+            bdf: "0000:00:04.0".into(),
+            driver: None,
+            cards: Vec::new(),
+            bars: vec![BAR0],
+            mappings: Vec::new(),
+        };
+        let json = serde_json::to_value(&watched).unwrap();
+        assert_eq!(
+            json["bars"],
+            serde_json::json!([{ "index": 0, "start": "0xfebf0000", "end": "0xfebf3fff" }])
+        );
+        assert_eq!(device(json["bars"].clone()).unwrap(), watched);
+    }
+
+    #[test]
+    fn headers_before_1_4_with_bars_as_strings_still_read() {
+        let old = device(serde_json::json!(["0: 0xfebf0000-0xfebf3fff"])).unwrap();
+        assert_eq!(old.bars, [BAR0]);
+        // A string that does not parse is left out, as readers always did.
+        let odd = device(serde_json::json!(["bar zero", "0: 0xfebf0000-0xfebf3fff"])).unwrap();
+        assert_eq!(odd.bars, [BAR0]);
+    }
+
+    #[test]
+    fn a_bar_of_another_type_is_described_as_before() {
+        let error = device(serde_json::json!([5])).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid type: integer `5`, expected a string"
+        );
+        let error = device(serde_json::json!([{ "index": 0 }])).unwrap_err();
+        assert_eq!(error.to_string(), "missing field `start`");
+    }
 }

@@ -1,5 +1,6 @@
 //! Capture files: the documented JSON-lines format, its writer and its reader.
 
+mod event_line;
 pub mod format;
 pub mod integrity;
 pub mod reader;

@@ -23,6 +23,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::{
+    capture::event_line,
     capture::format::{FORMAT_MAJOR, FORMAT_NAME, Header, Line, MAX_LINE_BYTES, Trailer},
     event::Event,
 };
@@ -298,9 +299,13 @@ fn check_version(version: &str, line: usize) -> Result<(), CaptureError> {
     }
 }
 
-/// Parses a line after the header.
+/// Parses a line after the header: an event line in the writer's field order
+/// the fast way, any other line (and any line that way refuses) the general way.
 fn parse_line(bytes: &[u8], line: usize) -> Result<Line, CaptureError> {
     let text = line_text(bytes, line)?;
+    if let Some(event) = event_line::parse(text) {
+        return Ok(Line::Event(event));
+    }
     serde_json::from_str(text).map_err(|error| json_error(&error, line))
 }
 

@@ -264,11 +264,7 @@ fn watched_device(device: &PciDevice, mappings: &[IoMapping]) -> WatchedDevice {
         bdf: device.bdf.clone(),
         driver: device.driver.clone(),
         cards: device.cards.clone(),
-        bars: device
-            .bars
-            .iter()
-            .map(|&bar| BarRange::from(bar).to_string())
-            .collect(),
+        bars: device.bars.iter().map(|&bar| BarRange::from(bar)).collect(),
     }
 }
 

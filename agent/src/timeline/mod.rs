@@ -701,8 +701,7 @@ impl Builder {
         let tracks = watched
             .iter()
             .map(|d| {
-                let bars = d.bars.iter().filter_map(|b| BarRange::parse(b)).collect();
-                (d.bdf.clone(), Track::new(&d.bdf, d.driver.clone(), bars))
+                (d.bdf.clone(), Track::new(&d.bdf, d.driver.clone(), d.bars.clone()))
             })
             .collect();
         let mut mappings = MappingHistory::default();

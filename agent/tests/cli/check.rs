@@ -8,7 +8,7 @@ use barwatch::{
         format::{Header, WatchedDevice},
         writer::CaptureWriter,
     },
-    event::{Event, EventData, Hex},
+    event::{BarRange, Event, EventData, Hex},
     probe_table::{Mechanism, ProbeStatus, Role},
     profile::Profile,
 };
@@ -87,7 +87,11 @@ fn write_capture(path: &Path, touch: bool, trailer: bool) {
         bdf: FIXTURE.into(),
         driver: Some("barwatch_fixture".into()),
         cards: Vec::new(),
-        bars: vec![format!("0: {BAR:#x}-{:#x}", BAR + 0xfffff)],
+        bars: vec![BarRange {
+            index: 0,
+            start: Hex(BAR),
+            end: Hex(BAR + 0xfffff),
+        }],
         mappings: Vec::new(),
     }];
     let mut events = vec![
