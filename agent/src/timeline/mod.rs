@@ -701,7 +701,10 @@ impl Builder {
         let tracks = watched
             .iter()
             .map(|d| {
-                (d.bdf.clone(), Track::new(&d.bdf, d.driver.clone(), d.bars.clone()))
+                (
+                    d.bdf.clone(),
+                    Track::new(&d.bdf, d.driver.clone(), d.bars.clone()),
+                )
             })
             .collect();
         let mut mappings = MappingHistory::default();
