@@ -207,7 +207,7 @@ fn handler_name(event: &Event) -> Option<&String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{event::DevNum, story::Story};
+    use crate::{event::DevNum, testkit::Story};
 
     const PCM: DevNum = DevNum {
         major: 116,

@@ -23,9 +23,9 @@ pub mod profile;
 pub mod report;
 pub mod rules;
 pub mod skipped;
-#[cfg(test)]
-mod story;
 pub mod test_skip;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 pub mod time;
 pub mod timeline;
 pub mod visible;

@@ -689,60 +689,36 @@ mod tests {
         },
         event::{BarRange, Event, Hex},
         probe_table::{Attempt, ProbeStatus},
-        story::Story,
+        testkit::{self, Story},
     };
 
     fn header() -> Header {
-        let mut header = Header::new(
-            "6.1.0-37-amd64",
-            "lab3",
-            1_700_000_000_000_000_000,
-            1_000,
-            vec![
-                ProbeStatus {
-                    name: "irq:irq_handler_entry".into(),
-                    role: Role::Irq,
-                    attached: Some(Mechanism::RawTracepoint),
-                    attempts: vec![Attempt {
+        let mut header = testkit::header(vec![
+            testkit::attached("irq:irq_handler_entry", Role::Irq, Mechanism::RawTracepoint),
+            ProbeStatus {
+                attempts: vec![
+                    Attempt {
                         mechanism: Mechanism::RawTracepoint,
+                        failure: Some("raw tracepoints disabled".into()),
+                    },
+                    Attempt {
+                        mechanism: Mechanism::Tracepoint,
                         failure: None,
-                    }],
-                    note: None,
-                    marks: None,
-                    mapping: None,
-                },
-                ProbeStatus {
-                    name: "syscalls:sys_enter_ioctl".into(),
-                    role: Role::AlsaEntry,
-                    attached: Some(Mechanism::Tracepoint),
-                    attempts: vec![
-                        Attempt {
-                            mechanism: Mechanism::RawTracepoint,
-                            failure: Some("raw tracepoints disabled".into()),
-                        },
-                        Attempt {
-                            mechanism: Mechanism::Tracepoint,
-                            failure: None,
-                        },
-                    ],
-                    note: None,
-                    marks: None,
-                    mapping: None,
-                },
-                ProbeStatus {
-                    name: "kprobe:azx_stop_chip".into(),
-                    role: Role::QuiesceMarker,
-                    attached: None,
-                    attempts: vec![Attempt {
-                        mechanism: Mechanism::Kprobe,
-                        failure: Some("azx_stop_chip is not in kallsyms".into()),
-                    }],
-                    note: None,
-                    marks: None,
-                    mapping: None,
-                },
-            ],
-        );
+                    },
+                ],
+                ..testkit::attached(
+                    "syscalls:sys_enter_ioctl",
+                    Role::AlsaEntry,
+                    Mechanism::Tracepoint,
+                )
+            },
+            testkit::refused(
+                "kprobe:azx_stop_chip",
+                Role::QuiesceMarker,
+                Mechanism::Kprobe,
+                "azx_stop_chip is not in kallsyms",
+            ),
+        ]);
         header.devices = vec![
             WatchedDevice {
                 bdf: "0000:00:04.0".into(),
@@ -764,38 +740,41 @@ mod tests {
 
     fn irq(ts_ns: u64, cpu: u32) -> Event {
         Event {
-            ts_ns,
             cpu,
             pid: 0,
             tid: 0,
             comm: "swapper/0".into(),
-            probe: "irq:irq_handler_entry".into(),
             device: Some("0000:00:04.0".into()),
-            data: EventData::IrqHandlerEntry {
-                irq: 42,
-                handler: Hex(0xffffffffc0a01230),
-                handler_name: Some("azx_interrupt".into()),
-                thread: None,
-            },
+            ..testkit::event(
+                ts_ns,
+                "irq:irq_handler_entry",
+                EventData::IrqHandlerEntry {
+                    irq: 42,
+                    handler: Hex(0xffffffffc0a01230),
+                    handler_name: Some("azx_interrupt".into()),
+                    thread: None,
+                },
+            )
         }
     }
 
     fn ioctl(ts_ns: u64, pid: u32, comm: &str, cmd_name: &str) -> Event {
         Event {
-            ts_ns,
             cpu: 2,
             pid,
             tid: pid,
             comm: comm.into(),
-            probe: "syscalls:sys_enter_ioctl".into(),
-            device: None,
-            data: EventData::IoctlEnter {
-                fd: 3,
-                cmd: Hex(0x4140),
-                cmd_name: cmd_name.into(),
-                arg: Hex(0),
-                dev: None,
-            },
+            ..testkit::event(
+                ts_ns,
+                "syscalls:sys_enter_ioctl",
+                EventData::IoctlEnter {
+                    fd: 3,
+                    cmd: Hex(0x4140),
+                    cmd_name: cmd_name.into(),
+                    arg: Hex(0),
+                    dev: None,
+                },
+            )
         }
     }
 

@@ -288,7 +288,7 @@ impl SkippedHandlerFinder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{capture::reader::read_capture, event::Hex, story::Story};
+    use crate::{capture::reader::read_capture, event::Hex, testkit::Story};
 
     /// The skipped calls among `events`, found over the whole log and in one
     /// streaming pass, which must agree.

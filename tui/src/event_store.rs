@@ -228,25 +228,29 @@ impl RecentEvents {
 
 #[cfg(test)]
 mod tests {
-    use barwatch::event::{EventData, Hex};
+    use barwatch::{
+        event::{EventData, Hex},
+        testkit,
+    };
 
     use super::*;
 
     fn event(ts_ns: u64, cpu: u32, comm: &str) -> Event {
         Event {
-            ts_ns,
             cpu,
             pid: 7,
             tid: 1234,
             comm: comm.into(),
-            probe: "kprobe:iounmap".into(),
-            device: None,
-            data: EventData::IrqHandlerEntry {
-                irq: 1,
-                handler: Hex(0),
-                handler_name: None,
-                thread: None,
-            },
+            ..testkit::event(
+                ts_ns,
+                "kprobe:iounmap",
+                EventData::IrqHandlerEntry {
+                    irq: 1,
+                    handler: Hex(0),
+                    handler_name: None,
+                    thread: None,
+                },
+            )
         }
     }
 

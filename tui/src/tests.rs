@@ -3,11 +3,12 @@
 
 use barwatch::{
     capture::{
-        format::{CLOCK, FORMAT_NAME, Header, Trailer},
+        format::{Header, Trailer},
         reader::{Capture, CaptureEnd},
     },
     event::{Event, EventData, Hex},
-    probe_table::{Attempt, Mechanism, ProbeStatus, Role},
+    probe_table::{Mechanism, Role},
+    testkit,
     timeline::State,
 };
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -38,14 +39,11 @@ fn event(
     data: EventData,
 ) -> Event {
     Event {
-        ts_ns: T0 + offset_ns,
         cpu,
         pid,
         tid,
         comm: comm.into(),
-        probe: probe.into(),
-        device: None,
-        data,
+        ..testkit::event(T0 + offset_ns, probe, data)
     }
 }
 
@@ -220,35 +218,18 @@ fn events() -> Vec<Event> {
 }
 
 fn header() -> Header {
-    let attached = |name: &str, role, mechanism| ProbeStatus {
-        name: name.into(),
-        role,
-        attached: Some(mechanism),
-        attempts: vec![Attempt {
-            mechanism,
-            failure: None,
-        }],
-        note: None,
-        marks: None,
-        mapping: None,
-    };
     Header {
-        format: FORMAT_NAME.into(),
         version: "1.0".into(),
-        kernel: "6.1.0-37-amd64".into(),
-        hostname: "lab3".into(),
-        clock: CLOCK.into(),
         started_unix_ns: 1_750_000_000_000_000_000,
         started_monotonic_ns: T0 - 1_000_000,
-        probes: vec![
-            attached("irq:irq_handler_entry", Role::Irq, Mechanism::RawTracepoint),
-            attached(
+        ..testkit::header(vec![
+            testkit::attached("irq:irq_handler_entry", Role::Irq, Mechanism::RawTracepoint),
+            testkit::attached(
                 "kprobe:azx_stop_chip",
                 Role::QuiesceMarker,
                 Mechanism::Kprobe,
             ),
-        ],
-        devices: Vec::new(),
+        ])
     }
 }
 

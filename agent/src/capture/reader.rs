@@ -495,55 +495,20 @@ mod tests {
     use crate::{
         capture::{format::ProbeTotals, writer::CaptureWriter},
         event::{EventData, Hex},
-        probe_table::{Attempt, Mechanism, ProbeStatus, Role},
+        probe_table::{Mechanism, Role},
+        testkit::{self, event},
     };
 
     fn header() -> Header {
-        Header::new(
-            "6.1.0-37-amd64",
-            "lab3",
-            1_700_000_000_000_000_000,
-            1_000,
-            vec![
-                ProbeStatus {
-                    name: "irq:irq_handler_entry".into(),
-                    role: Role::Irq,
-                    attached: Some(Mechanism::RawTracepoint),
-                    attempts: vec![Attempt {
-                        mechanism: Mechanism::RawTracepoint,
-                        failure: None,
-                    }],
-                    note: None,
-                    marks: None,
-                    mapping: None,
-                },
-                ProbeStatus {
-                    name: "kprobe:azx_stop_chip".into(),
-                    role: Role::QuiesceMarker,
-                    attached: None,
-                    attempts: vec![Attempt {
-                        mechanism: Mechanism::Kprobe,
-                        failure: Some("symbol not in kallsyms".into()),
-                    }],
-                    note: None,
-                    marks: None,
-                    mapping: None,
-                },
-            ],
-        )
-    }
-
-    fn event(ts_ns: u64, probe: &str, data: EventData) -> Event {
-        Event {
-            ts_ns,
-            cpu: 1,
-            pid: 4242,
-            tid: 4243,
-            comm: "aplay".into(),
-            probe: probe.into(),
-            device: None,
-            data,
-        }
+        testkit::header(vec![
+            testkit::attached("irq:irq_handler_entry", Role::Irq, Mechanism::RawTracepoint),
+            testkit::refused(
+                "kprobe:azx_stop_chip",
+                Role::QuiesceMarker,
+                Mechanism::Kprobe,
+                "symbol not in kallsyms",
+            ),
+        ])
     }
 
     fn events() -> Vec<Event> {

@@ -204,45 +204,34 @@ mod tests {
     use crate::{
         capture::format::Line,
         event::{EventData, Hex},
-        probe_table::{Attempt, Mechanism, Role},
+        probe_table::{Mechanism, Role},
+        testkit,
     };
 
     fn header() -> Header {
-        Header::new(
-            "6.1.0-37-amd64",
-            "lab3",
-            1_700_000_000_000_000_000,
-            1_000,
-            vec![ProbeStatus {
-                name: "irq:irq_handler_entry".into(),
-                role: Role::Irq,
-                attached: Some(Mechanism::RawTracepoint),
-                attempts: vec![Attempt {
-                    mechanism: Mechanism::RawTracepoint,
-                    failure: None,
-                }],
-                note: None,
-                marks: None,
-                mapping: None,
-            }],
-        )
+        testkit::header(vec![testkit::attached(
+            "irq:irq_handler_entry",
+            Role::Irq,
+            Mechanism::RawTracepoint,
+        )])
     }
 
     fn irq(ts_ns: u64, probe: &str) -> Event {
         Event {
-            ts_ns,
             cpu: 0,
             pid: 0,
             tid: 0,
             comm: "swapper/0".into(),
-            probe: probe.into(),
-            device: None,
-            data: EventData::IrqHandlerEntry {
-                irq: 42,
-                handler: Hex(0xffffffffc0a01230),
-                handler_name: Some("azx_interrupt".into()),
-                thread: None,
-            },
+            ..testkit::event(
+                ts_ns,
+                probe,
+                EventData::IrqHandlerEntry {
+                    irq: 42,
+                    handler: Hex(0xffffffffc0a01230),
+                    handler_name: Some("azx_interrupt".into()),
+                    thread: None,
+                },
+            )
         }
     }
 

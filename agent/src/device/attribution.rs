@@ -547,7 +547,7 @@ pub fn is_map(function: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::story::Story;
+    use crate::testkit::Story;
 
     const HDA: &str = "0000:00:04.0";
     const OLD_BAR: u64 = 0xfebf_0000;

@@ -1,4 +1,4 @@
-//! A builder for event sequences, so model tests read like the story they check:
+//! Event sequences, so model tests read like the story they check:
 //! `Story::default().irq_enters(10, 0).handler_probe_fires(11, 0).irq_exits(12, 0)`.
 //! Times are microseconds; the builder fills in the rest as the bench's kernel would.
 
