@@ -203,6 +203,7 @@ fn decode(data: &[u8]) -> (Vec<Event>, u64) {
     let bench = bench();
     let bdfs = bench.devices.iter().map(|d| d.bdf.clone()).collect();
     let mut devices = DeviceMap::new(Watch::Devices(bdfs), bench.devices.clone(), &bench.mappings);
+    devices.index_probes(&bench.header.probes);
     let mut events = Vec::new();
     let mut decode_errors = 0;
     for sample in samples(data) {

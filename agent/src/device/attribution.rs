@@ -1,6 +1,7 @@
 //! Follows events to their PCI device.
 //!
-//! Each kind of event names its device differently:
+//! Each kind of event names its device differently (what a function probe does to
+//! the MMIO mappings comes from the capture's probe table, not its name):
 //! - `ioremap` by the physical address it maps, matched against the devices' BARs
 //!   (current ones first, then any they had before a move), and its return by the
 //!   same thread's entry; the mapping it creates is remembered;
@@ -24,7 +25,11 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::{Bar, PciDevice, vmalloc::IoMapping};
-use crate::event::{BarRange, DevNum, Event, EventData, SYSFS_PROBE};
+use crate::{
+    event::{BarRange, DevNum, Event, EventData, SYSFS_PROBE},
+    probe_table::{MappingOp, ProbeStatus},
+    timeline::{mappings::MapCalls, probes::ProbeIndex},
+};
 
 /// Which devices events may be attributed to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,9 +121,11 @@ pub struct DeviceMap {
     mappings: Vec<Mapping>,
     /// Unmapped ranges, newest last.
     retired: Vec<Mapping>,
-    /// `ioremap` entries waiting for their return, by thread: size, the watched
-    /// device, and whether the BAR is a device's that is not watched.
-    pending_maps: HashMap<u32, (u64, Option<String>, bool)>,
+    /// What each probe does to the MMIO mappings.
+    probes: ProbeIndex,
+    /// `ioremap` entries waiting for their return: size, the watched device, and
+    /// whether the BAR is a device's that is not watched.
+    map_calls: MapCalls<(u64, Option<String>, bool)>,
     /// The device of each thread's ALSA ioctl in flight.
     ioctls: HashMap<u32, Option<String>>,
     /// The device of each CPU's IRQ handler in flight.
@@ -177,7 +184,8 @@ impl DeviceMap {
             devices: BTreeMap::new(),
             mappings: Vec::new(),
             retired: Vec::new(),
-            pending_maps: HashMap::new(),
+            probes: ProbeIndex::default(),
+            map_calls: MapCalls::default(),
             ioctls: HashMap::new(),
             handlers: HashMap::new(),
             calls: HashMap::new(),
@@ -208,6 +216,13 @@ impl DeviceMap {
             }
         }
         map
+    }
+
+    /// Takes in the recording's probe table (again after a module load attached
+    /// more points): it says which probes map and unmap. Until then, probes map
+    /// and unmap as the built-in profiles say of their name.
+    pub fn index_probes(&mut self, table: &[ProbeStatus]) {
+        self.probes = ProbeIndex::new(table);
     }
 
     /// The watched devices' PCI addresses, in order.
@@ -327,8 +342,14 @@ impl DeviceMap {
         refresh: &mut dyn FnMut() -> Option<Vec<PciDevice>>,
     ) -> Option<String> {
         let tid = event.tid;
-        match &event.data {
-            EventData::FuncEntry { function, args, .. } if is_map(function) => {
+        let mapping = match &event.data {
+            EventData::FuncEntry { .. } | EventData::FuncExit { .. } => {
+                self.probes.mapping(&event.probe)
+            }
+            _ => None,
+        };
+        match (&event.data, mapping) {
+            (EventData::FuncEntry { args, .. }, Some(MappingOp::MapEntry)) => {
                 let (phys, size) = (args[0].0, args[1].0);
                 // A watched device's BAR being mapped is a probe, often after a
                 // rescan that moved BARs: read sysfs, so the capture has the BARs
@@ -340,11 +361,11 @@ impl DeviceMap {
                 }
                 let device = self.lookup(Key::Phys(phys), refresh);
                 let other = device.is_none() && self.other_bar(phys);
-                self.pending_maps.insert(tid, (size, device.clone(), other));
+                self.map_calls.enter(tid, (size, device.clone(), other));
                 device
             }
-            EventData::FuncExit { function, ret, .. } if is_map(function) => {
-                let (size, device, other) = self.pending_maps.remove(&tid)?;
+            (EventData::FuncExit { ret, .. }, Some(MappingOp::MapReturn)) => {
+                let (size, device, other) = self.map_calls.leave(tid)?;
                 let virt = ret.0;
                 if virt != 0 {
                     // A new mapping here: a base ignored before is no longer known to
@@ -366,7 +387,7 @@ impl DeviceMap {
                 }
                 device
             }
-            EventData::FuncEntry { function, args, .. } if function == "iounmap" => {
+            (EventData::FuncEntry { args, .. }, Some(MappingOp::Unmap)) => {
                 let virt = args[0].0;
                 self.other_mappings.retain(|m| !m.contains(virt));
                 match self.mappings.iter().position(|m| m.contains(virt)) {
@@ -379,12 +400,15 @@ impl DeviceMap {
                     None => self.mapping_owner(virt),
                 }
             }
-            EventData::FuncEntry {
-                function,
-                base,
-                module,
-                ..
-            } => {
+            (
+                EventData::FuncEntry {
+                    function,
+                    base,
+                    module,
+                    ..
+                },
+                _,
+            ) => {
                 let device = match base {
                     Some(base) => self.base_owner(base.0, module.as_deref(), event),
                     None => self.context(event),
@@ -392,33 +416,35 @@ impl DeviceMap {
                 self.calls.insert((tid, function.clone()), device.clone());
                 device
             }
-            EventData::FuncExit { function, .. } => self.calls.remove(&(tid, function.clone()))?,
-            EventData::IoctlEnter { dev, .. } => {
+            (EventData::FuncExit { function, .. }, _) => {
+                self.calls.remove(&(tid, function.clone()))?
+            }
+            (EventData::IoctlEnter { dev, .. }, _) => {
                 let device = dev.and_then(|dev| self.lookup(Key::Dev(dev), refresh));
                 self.ioctls.insert(tid, device.clone());
                 device
             }
-            EventData::IoctlExit { dev, .. } => {
+            (EventData::IoctlExit { dev, .. }, _) => {
                 let device = self.ioctls.remove(&tid).flatten();
                 device.or_else(|| dev.and_then(|dev| self.lookup(Key::Dev(dev), refresh)))
             }
-            EventData::IrqHandlerEntry { irq, .. } => {
+            (EventData::IrqHandlerEntry { irq, .. }, _) => {
                 let device = self.lookup(Key::Irq(*irq), refresh);
                 self.handlers.insert(event.cpu, device.clone());
                 device
             }
-            EventData::IrqHandlerExit { irq, .. } => self
+            (EventData::IrqHandlerExit { irq, .. }, _) => self
                 .handlers
                 .remove(&event.cpu)
                 .flatten()
                 .or_else(|| self.owner(Key::Irq(*irq))),
-            EventData::PageFault { address, .. } => self.mapping_owner(address.0),
-            EventData::Tracepoint { base, .. } => match base {
+            (EventData::PageFault { address, .. }, _) => self.mapping_owner(address.0),
+            (EventData::Tracepoint { base, .. }, _) => match base {
                 Some(base) => self.base_owner(base.0, None, event),
                 None => self.context(event),
             },
-            EventData::WorkStart { .. } | EventData::WorkEnd { .. } => None,
-            EventData::ModuleLoad { .. } | EventData::DeviceState { .. } => None,
+            (EventData::WorkStart { .. } | EventData::WorkEnd { .. }, _) => None,
+            (EventData::ModuleLoad { .. } | EventData::DeviceState { .. }, _) => None,
         }
     }
 
@@ -536,12 +562,6 @@ impl DeviceMap {
     fn bar_owner(&self, phys: u64) -> Option<String> {
         self.owner(Key::Phys(phys))
     }
-}
-
-/// Whether `function` maps physical memory and returns the virtual address
-/// (`ioremap` and its variants such as `ioremap_wc`).
-pub fn is_map(function: &str) -> bool {
-    function.starts_with("ioremap")
 }
 
 #[cfg(test)]
@@ -677,6 +697,40 @@ mod tests {
             .vector_enters(3, 0, 24);
         let seen = attribute(&mut map, story, &[hda(OLD_BAR, 24), network_card()]);
         assert_eq!(seen, [None, Some(HDA.to_owned()), Some(HDA.to_owned())]);
+    }
+
+    fn mapping_probe(name: &str, mapping: MappingOp) -> ProbeStatus {
+        ProbeStatus {
+            name: name.into(),
+            role: crate::probe_table::Role::Mapping,
+            attached: Some(crate::probe_table::Mechanism::Kprobe),
+            attempts: Vec::new(),
+            note: None,
+            marks: None,
+            mapping: Some(mapping),
+        }
+    }
+
+    #[test]
+    fn the_probe_table_not_the_function_name_says_what_maps_and_unmaps() {
+        let mut map = watching_hda(vec![hda(OLD_BAR, 27)]);
+        map.index_probes(&[
+            mapping_probe("kprobe:hda_map_bar", MappingOp::MapEntry),
+            mapping_probe("kretprobe:hda_map_bar", MappingOp::MapReturn),
+            mapping_probe("kprobe:hda_unmap_bar", MappingOp::Unmap),
+        ]);
+        let story = Story::default()
+            .enters(1, 7, "hda_map_bar", [OLD_BAR, 0x4000, 0, 0], None)
+            .returns(2, 7, "hda_map_bar", NEW_VIRT)
+            // An accessor outside any handler or ioctl: only the mapping names it.
+            .enters(3, 9, "azx_readl", [0; 4], Some(NEW_VIRT + 0x10))
+            .enters(4, 7, "hda_unmap_bar", [NEW_VIRT, 0, 0, 0], None)
+            .enters(5, 9, "azx_readl", [0; 4], Some(NEW_VIRT + 0x10));
+        let hda = Some(HDA.to_owned());
+        assert_eq!(
+            attribute(&mut map, story, &[]),
+            [hda.clone(), hda.clone(), hda.clone(), hda.clone(), hda]
+        );
     }
 
     #[test]

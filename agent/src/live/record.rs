@@ -139,6 +139,7 @@ pub async fn record<W: Write>(
     let mut decode_errors = 0u64;
     let mut devices_seen = devices.generation();
     let mut rereads = reread_probes(&probes.table);
+    devices.index_probes(&probes.table);
 
     let reason = loop {
         tokio::select! {
@@ -164,6 +165,7 @@ pub async fn record<W: Write>(
                     };
                     after_module_load(&mut probes, &mut writer, &module, loaded_ns)?;
                     rereads = reread_probes(&probes.table);
+                    devices.index_probes(&probes.table);
                 }
                 guard.clear_ready();
             }
@@ -205,6 +207,7 @@ pub async fn record<W: Write>(
         };
         after_module_load(&mut probes, &mut writer, &module, loaded_ns)?;
         rereads = reread_probes(&probes.table);
+        devices.index_probes(&probes.table);
     }
     // The capture ends with each watched device as it is now: gone, unbound or
     // back, and where its BARs are.

@@ -8,7 +8,7 @@
 
 use super::{Context, Rule, Violation};
 use crate::{
-    event::{Event, EventData, Hex},
+    event::{EventData, Hex},
     probe_table::Role,
     timeline::{CycleEnd, DeviceTimeline, State, mappings::MappingLife},
 };
@@ -58,7 +58,7 @@ impl Rule for LeakedMapping {
                     left.what
                 );
                 v.advice = "Unmap every mapping of the device's BARs in the driver's remove (iounmap / pci_iounmap, or map with pcim_iomap* so devres unmaps it on detach), after the device is quiesced.".to_owned();
-                if let Some(mapper) = life.mapped.and_then(|i| map_entry(ctx.events, i)) {
+                if let Some(mapper) = life.map_call.map(|i| &ctx.events[i]) {
                     if let EventData::FuncEntry { stack, .. } = &mapper.data {
                         v.stack = stack.clone();
                     }
@@ -128,15 +128,4 @@ fn describe(life: &MappingLife) -> String {
         Some(phys) => format!("mapping {}-{end} of {phys}", life.virt),
         None => format!("mapping {}-{end}", life.virt),
     }
-}
-
-/// The `ioremap` entry whose return is event `ret`: the latest entry of a map
-/// function on the same thread before it.
-fn map_entry(events: &[Event], ret: usize) -> Option<&Event> {
-    let tid = events.get(ret)?.tid;
-    events[..ret].iter().rev().find(|e| {
-        e.tid == tid
-            && matches!(&e.data, EventData::FuncEntry { function, .. }
-                if crate::device::attribution::is_map(function))
-    })
 }

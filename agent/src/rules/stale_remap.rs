@@ -42,10 +42,7 @@ impl Rule for StaleRemap {
                 let Some(exit) = life.mapped.map(|i| &ctx.events[i]) else {
                     continue;
                 };
-                let entry = ctx.events[..life.mapped.unwrap_or(0)]
-                    .iter()
-                    .rev()
-                    .find(|e| e.tid == exit.tid && matches!(&e.data, EventData::FuncEntry { function, .. } if crate::device::attribution::is_map(function)));
+                let entry = life.map_call.map(|i| &ctx.events[i]);
                 let cause = entry.unwrap_or(exit);
                 let mut v = Violation::by("stale-remap", &timeline.bdf, Some(cycle), cause);
                 let now: Vec<String> = bars.iter().map(BarRange::to_string).collect();

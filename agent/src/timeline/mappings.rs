@@ -1,6 +1,7 @@
 //! The life of every MMIO mapping a capture shows: where it was mapped, from which
 //! physical address, when it was unmapped. Rules ask it whether an address was
-//! unmapped at a moment.
+//! unmapped at a moment. [`MapCalls`] pairs a map call with its return, for this
+//! history and for the device attribution alike.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -26,6 +27,9 @@ pub struct MappingLife {
     /// mapped before the capture.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mapped: Option<usize>,
+    /// Index of the `ioremap` entry that return answers: the call's stack is there.
+    #[serde(skip)]
+    pub map_call: Option<usize>,
     /// When it was mapped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mapped_ns: Option<u64>,
@@ -50,6 +54,44 @@ impl MappingLife {
     }
 }
 
+/// Map calls waiting for their return, by thread: a map function's entry carries
+/// what is mapped, its return the virtual address, and a thread has one call in
+/// flight at a time. `T` is what the caller needs of the entry at the return.
+#[derive(Clone, Debug)]
+pub struct MapCalls<T> {
+    pending: HashMap<u32, T>,
+}
+
+impl<T> Default for MapCalls<T> {
+    fn default() -> Self {
+        Self {
+            pending: HashMap::new(),
+        }
+    }
+}
+
+impl<T> MapCalls<T> {
+    /// Notes the entry of a map call on thread `tid`; a call the thread left
+    /// without a seen return is forgotten.
+    pub fn enter(&mut self, tid: u32, call: T) {
+        self.pending.insert(tid, call);
+    }
+
+    /// The entry thread `tid`'s map call returns from, if one was seen.
+    pub fn leave(&mut self, tid: u32) -> Option<T> {
+        self.pending.remove(&tid)
+    }
+}
+
+/// What a map entry tells of the mapping its return makes.
+#[derive(Clone, Copy, Debug)]
+struct MapEntry {
+    phys: u64,
+    size: u64,
+    /// Its index in the event log.
+    event: usize,
+}
+
 /// Every mapping life of a capture, in the order they were mapped or first seen.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct MappingHistory {
@@ -61,10 +103,9 @@ pub struct MappingHistory {
     /// The longest range's size.
     #[serde(skip)]
     longest: u64,
-    /// `ioremap` entries waiting for their return, by thread: physical address,
-    /// size and device.
+    /// `ioremap` entries waiting for their return.
     #[serde(skip)]
-    pending: HashMap<u32, (u64, u64)>,
+    calls: MapCalls<MapEntry>,
 }
 
 impl MappingHistory {
@@ -76,15 +117,16 @@ impl MappingHistory {
             phys: Some(Hex(phys)),
             device: Some(device.to_owned()),
             mapped: None,
+            map_call: None,
             mapped_ns: None,
             unmapped: None,
             unmapped_ns: None,
         });
     }
 
-    /// Notes an `ioremap` entry on thread `tid`.
-    pub fn map_entry(&mut self, tid: u32, phys: u64, size: u64) {
-        self.pending.insert(tid, (phys, size));
+    /// Notes an `ioremap` entry on thread `tid`, event `event` of the log.
+    pub fn map_entry(&mut self, tid: u32, phys: u64, size: u64, event: usize) {
+        self.calls.enter(tid, MapEntry { phys, size, event });
     }
 
     /// Notes an `ioremap` return on thread `tid`; returns the new life's index.
@@ -96,16 +138,17 @@ impl MappingHistory {
         event: usize,
         ts_ns: u64,
     ) -> Option<usize> {
-        let (phys, size) = self.pending.remove(&tid)?;
+        let call = self.calls.leave(tid)?;
         if virt == 0 {
             return None;
         }
         Some(self.add(MappingLife {
             virt: Hex(virt),
-            size,
-            phys: Some(Hex(phys)),
+            size: call.size,
+            phys: Some(Hex(call.phys)),
             device,
             mapped: Some(event),
+            map_call: Some(call.event),
             mapped_ns: Some(ts_ns),
             unmapped: None,
             unmapped_ns: None,
@@ -142,6 +185,7 @@ impl MappingHistory {
                 phys: None,
                 device,
                 mapped: None,
+                map_call: None,
                 mapped_ns: None,
                 unmapped: None,
                 unmapped_ns: None,
@@ -195,7 +239,7 @@ mod tests {
     #[test]
     fn an_address_is_unmapped_between_iounmap_and_a_new_mapping_of_it() {
         let mut history = MappingHistory::default();
-        history.map_entry(7, 0xfeb0_0000, 0x1000);
+        history.map_entry(7, 0xfeb0_0000, 0x1000, 0);
         history.map_return(7, 0xc000_0000, Some("d".into()), 1, 10);
         assert!(history.unmapped_at(0xc000_0010, 15).is_none());
         history.unmap(0xc000_0000, Some("d".into()), 0, 2, 20);
@@ -203,10 +247,25 @@ mod tests {
         let life = history.unmapped_at(0xc000_0010, 25).unwrap();
         assert_eq!(life.phys, Some(Hex(0xfeb0_0000)));
         // The kernel hands the same range out again: it is mapped once more.
-        history.map_entry(8, 0x4000_0000, 0x1000);
+        history.map_entry(8, 0x4000_0000, 0x1000, 2);
         history.map_return(8, 0xc000_0000, Some("d".into()), 3, 30);
         assert!(history.unmapped_at(0xc000_0010, 35).is_none());
         assert!(history.unmapped_at(0xc000_0010, 25).is_some());
+    }
+
+    #[test]
+    fn a_return_is_paired_with_its_own_threads_map_entry() {
+        let mut history = MappingHistory::default();
+        history.map_entry(7, 0xfeb0_0000, 0x1000, 0);
+        history.map_entry(8, 0xfec0_0000, 0x2000, 1);
+        let life = history.map_return(7, 0xc000_0000, None, 2, 10).unwrap();
+        assert_eq!(history.get(life).phys, Some(Hex(0xfeb0_0000)));
+        assert_eq!(history.get(life).map_call, Some(0));
+        // One return per call: a second return on the thread pairs with nothing.
+        assert!(history.map_return(7, 0xc000_1000, None, 3, 11).is_none());
+        let life = history.map_return(8, 0xc000_2000, None, 4, 12).unwrap();
+        assert_eq!(history.get(life).size, 0x2000);
+        assert_eq!(history.get(life).map_call, Some(1));
     }
 
     #[test]

@@ -754,7 +754,8 @@ impl Builder {
         };
         match (&event.data, mapping) {
             (EventData::FuncEntry { args, .. }, Some(MappingOp::MapEntry)) => {
-                self.mappings.map_entry(event.tid, args[0].0, args[1].0);
+                self.mappings
+                    .map_entry(event.tid, args[0].0, args[1].0, index);
             }
             (EventData::FuncExit { ret, .. }, Some(MappingOp::MapReturn)) => {
                 let life = self.mappings.map_return(

@@ -8,8 +8,9 @@
 use barwatch::{
     analysis::Judgement,
     event::{Event, EventData},
+    probe_table::MappingOp,
     time::human_duration,
-    timeline::{DeviceTimeline, Window},
+    timeline::{DeviceTimeline, Window, probes::ProbeIndex},
 };
 use ratatui::{
     Frame,
@@ -130,6 +131,7 @@ fn axis(scale: &Scale, app: &App, theme: &Theme) -> Line<'static> {
 fn marks(app: &App, devices: &[DeviceTimeline], scale: &Scale) -> Vec<Vec<(char, u8)>> {
     let mut marks = vec![vec![(' ', 0); scale.width]; devices.len()];
     let judgement = app.judgement();
+    let probes = ProbeIndex::new(app.probe_table());
     for event in app.events_in((scale.start, scale.end)) {
         let Some(col) = scale.column(event.ts_ns) else {
             continue;
@@ -140,7 +142,7 @@ fn marks(app: &App, devices: &[DeviceTimeline], scale: &Scale) -> Vec<Vec<(char,
         else {
             continue;
         };
-        let (mark, rank) = mark_of(&event);
+        let (mark, rank) = mark_of(&event, &probes);
         if rank > marks[lane][col].1 {
             marks[lane][col] = (mark, rank);
         }
@@ -206,12 +208,11 @@ fn lane(
 }
 
 /// The mark for an event, and its rank: rarer, more telling events win a column.
-fn mark_of(event: &Event) -> (char, u8) {
+fn mark_of(event: &Event, probes: &ProbeIndex) -> (char, u8) {
+    let mapping = || probes.mapping(&event.probe);
     match &event.data {
-        EventData::FuncEntry { function, .. } if function == "iounmap" => ('u', 6),
-        EventData::FuncExit { function, .. } if barwatch::device::attribution::is_map(function) => {
-            ('m', 5)
-        }
+        EventData::FuncEntry { .. } if mapping() == Some(MappingOp::Unmap) => ('u', 6),
+        EventData::FuncExit { .. } if mapping() == Some(MappingOp::MapReturn) => ('m', 5),
         EventData::IoctlEnter { .. } | EventData::IoctlExit { .. } => ('c', 4),
         EventData::WorkStart { .. } | EventData::WorkEnd { .. } => ('w', 3),
         EventData::IrqHandlerEntry { .. } | EventData::IrqHandlerExit { .. } => ('I', 2),
