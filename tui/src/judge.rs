@@ -2,20 +2,22 @@
 //! when events have arrived and at most once a second.
 
 use barwatch::{
-    analysis::{Analysis, Judgement, Retention},
+    analysis::Judgement,
     capture::format::{Header, Trailer},
     event::Event,
+    pipeline::Pipeline,
     rules::RuleConfig,
 };
 
 /// Wall-clock time between live judgements, at least.
 const JUDGE_INTERVAL_NS: u64 = 1_000_000_000;
 
-/// The bounded analysis of everything received and its latest judgement.
+/// The pipeline everything received goes through, and its latest judgement.
 pub struct Judge {
-    /// Bounded: it forgets events once they are judged for good and keeps their
-    /// violations.
-    analysis: Analysis,
+    /// The one pipeline `record`, `check` and `report` run: its analysis is
+    /// bounded, forgetting events once they are judged for good and keeping
+    /// their violations.
+    pipeline: Pipeline<'static>,
     judgement: Judgement,
     /// Events taken in since the last judgement.
     unjudged: u64,
@@ -28,10 +30,10 @@ pub struct Judge {
 impl Judge {
     /// A judge for a capture whose recording has written `header`; nothing judged yet.
     pub fn new(header: &Header) -> Self {
-        let analysis = Analysis::bounded(header, Retention::default());
-        let judgement = analysis.judge(&RuleConfig::default());
+        let pipeline = Pipeline::new(header);
+        let judgement = pipeline.analysis().judge(&RuleConfig::default());
         Judge {
-            analysis,
+            pipeline,
             judgement,
             unjudged: 0,
             since_judged_ns: JUDGE_INTERVAL_NS,
@@ -41,7 +43,7 @@ impl Judge {
 
     /// Takes in one event, in arrival order, without judging.
     pub fn push(&mut self, event: Event) {
-        self.analysis.push(event);
+        self.pipeline.push(event);
         self.unjudged += 1;
     }
 
@@ -61,7 +63,7 @@ impl Judge {
     /// The capture ended, with `trailer` when it ended cleanly: judges for good.
     pub fn finish(&mut self, trailer: Option<&Trailer>) {
         if let Some(trailer) = trailer {
-            self.analysis.finish(trailer);
+            self.pipeline.end(trailer);
         }
         self.judge();
     }
@@ -78,7 +80,7 @@ impl Judge {
 
     /// Judges everything taken in so far.
     fn judge(&mut self) {
-        self.judgement = self.analysis.judge(&RuleConfig::default());
+        self.judgement = self.pipeline.analysis().judge(&RuleConfig::default());
         self.unjudged = 0;
         self.since_judged_ns = 0;
         self.generation += 1;

@@ -77,14 +77,25 @@ impl<'s> Pipeline<'s> {
             .any(|d| d.cycles.last().is_some_and(|c| c.end == CycleEnd::Open))
     }
 
+    /// The analysis so far: what a view that goes on judging while the source
+    /// runs (the terminal UI, once a second) judges.
+    pub fn analysis(&self) -> &Analysis {
+        &self.analysis
+    }
+
+    /// The source ended cleanly with `trailer`, while the pipeline stays for
+    /// later judgements (the terminal UI's).
+    pub fn end(&mut self, trailer: &Trailer) {
+        self.analysis.finish(trailer);
+    }
+
     /// The source ended, cleanly with `trailer` or cut without one: the
     /// analysis, ready for its judgement.
-    pub fn finish(self, trailer: Option<&Trailer>) -> Analysis {
-        let mut analysis = self.analysis;
+    pub fn finish(mut self, trailer: Option<&Trailer>) -> Analysis {
         if let Some(trailer) = trailer {
-            analysis.finish(trailer);
+            self.end(trailer);
         }
-        analysis
+        self.analysis
     }
 
     /// Like [`Pipeline::finish`], for a replayed capture's end.
