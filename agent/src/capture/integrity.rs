@@ -6,8 +6,9 @@
 //! could pass on the very event that is missing, so every mismatch becomes a
 //! [`Damage`] that keeps the verdict from passing.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use super::format::Trailer;
@@ -36,10 +37,10 @@ impl Damage {
 }
 
 /// Counts of events per probe as the analysis took them in, to hold against the
-/// trailer.
+/// trailer. Counted for every event, so hashed with Fx rather than SipHash.
 #[derive(Clone, Debug, Default)]
 pub struct Tally {
-    by_probe: HashMap<String, u64>,
+    by_probe: FxHashMap<String, u64>,
 }
 
 impl Tally {

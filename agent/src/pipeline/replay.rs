@@ -4,7 +4,10 @@
 use std::{
     fs::File,
     io::{BufRead, BufReader},
+    mem,
     path::Path,
+    sync::mpsc,
+    thread,
 };
 
 use super::Pipeline;
@@ -15,6 +18,14 @@ use crate::{
     },
     event::Event,
 };
+
+/// How many events the reader thread parses before it hands them to the
+/// analysis: one channel message per event would cost more than the parse.
+const BATCH: usize = 1024;
+
+/// How many batches the reader may parse ahead of the analysis: enough to keep
+/// both threads busy, few enough that memory stays bounded.
+const BATCHES_AHEAD: usize = 4;
 
 /// A capture being read back, one event at a time.
 pub struct Replay<R: BufRead = BufReader<File>> {
@@ -50,8 +61,46 @@ impl<R: BufRead> Replay<R> {
     /// Forgiving about exactly what [`crate::capture::reader::read_capture`] is:
     /// a final line cut off mid-write ends the capture as
     /// [`CaptureEnd::Cut`]; every other defect is an error.
-    pub fn run(self, pipeline: &mut Pipeline<'_>) -> Result<CaptureEnd, CaptureError> {
-        self.feed(&mut |event| pipeline.push(event))
+    ///
+    /// The capture is parsed on a thread of its own while the pipeline takes
+    /// in what it parsed, so parsing and analysis run side by side; the events
+    /// reach the pipeline in file order all the same, every event before a
+    /// defect included.
+    pub fn run(self, pipeline: &mut Pipeline<'_>) -> Result<CaptureEnd, CaptureError>
+    where
+        R: Send,
+    {
+        let (sender, batches) = mpsc::sync_channel(BATCHES_AHEAD);
+        thread::scope(|scope| {
+            let reader = scope.spawn(move || self.feed_batches(&sender));
+            for batch in batches {
+                batch.into_iter().for_each(|event| pipeline.push(event));
+            }
+            reader
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+
+    /// Sends every event to `sender` in batches of [`BATCH`] and says how the
+    /// capture ended, as [`Replay::feed`] does.
+    fn feed_batches(
+        self,
+        sender: &mpsc::SyncSender<Vec<Event>>,
+    ) -> Result<CaptureEnd, CaptureError> {
+        let mut batch = Vec::with_capacity(BATCH);
+        // A send fails only when the analysis is gone (it panicked): the
+        // scope then ends with its panic, whatever the reader reads.
+        let end = self.feed(&mut |event| {
+            batch.push(event);
+            if batch.len() == BATCH {
+                let _ = sender.send(mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+            }
+        });
+        if !batch.is_empty() {
+            let _ = sender.send(batch);
+        }
+        end
     }
 
     /// Hands every event to `take`, in file order, and says how the capture

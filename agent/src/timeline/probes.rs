@@ -2,7 +2,9 @@
 //! what it does to the MMIO mappings, and whether it was attached (a rule that
 //! needs a blind probe is not checked).
 
-use std::{collections::HashMap, sync::OnceLock};
+use std::sync::OnceLock;
+
+use rustc_hash::FxHashMap;
 
 use crate::{
     event::SYSFS_PROBE,
@@ -31,8 +33,8 @@ pub struct Meaning {
 /// The built-in profiles' markers and mapping operations by probe name, parsed
 /// once: every analysis indexes a probe table, and older captures' tables lack
 /// what later formats record.
-fn builtin() -> &'static HashMap<String, Meaning> {
-    static BUILTIN: OnceLock<HashMap<String, Meaning>> = OnceLock::new();
+fn builtin() -> &'static FxHashMap<String, Meaning> {
+    static BUILTIN: OnceLock<FxHashMap<String, Meaning>> = OnceLock::new();
     BUILTIN.get_or_init(|| {
         Profile::builtin()
             .into_iter()
@@ -50,10 +52,12 @@ fn builtin() -> &'static HashMap<String, Meaning> {
     })
 }
 
-/// The capture's probe table, indexed by probe name.
+/// The capture's probe table, indexed by probe name. Looked up several times
+/// for every event, so hashed with Fx rather than SipHash: probe names are the
+/// capture's own, not an attacker's choice of keys.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProbeIndex {
-    points: HashMap<String, Point>,
+    points: FxHashMap<String, Point>,
 }
 
 impl ProbeIndex {
