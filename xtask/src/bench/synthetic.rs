@@ -5,6 +5,13 @@
 //!
 //! Lines are copied as text and only their `ts_ns` is rewritten, so making a
 //! capture of ten million events costs little more than writing it.
+//!
+//! A repetition after the first also starts where the one before ended: the
+//! mappings the header lists were unmapped in the source and the device mapped
+//! again elsewhere, so in later repetitions the header's mapping addresses are
+//! those of the device's last mapping. Without that, every repetition after the
+//! first would touch an address the one before unmapped, and the verdict would
+//! be a true report of an impossible run.
 
 use std::{
     fs::File,
@@ -37,6 +44,80 @@ struct EventLine {
     text: String,
     digits: std::ops::Range<usize>,
     ts_ns: u64,
+    /// The line as later repetitions write it, where its addresses move.
+    later: Option<Box<EventLine>>,
+}
+
+/// Addresses in `[from, from + size)` move to `to + (address - from)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Relocation {
+    from: u64,
+    size: u64,
+    to: u64,
+}
+
+impl Relocation {
+    /// Where `address` goes, if it moves.
+    fn apply(&self, address: u64) -> Option<u64> {
+        let offset = address.checked_sub(self.from)?;
+        (offset < self.size).then(|| self.to + offset)
+    }
+}
+
+/// For each watched device whose header lists a mapping: that mapping moved to
+/// the one its last `ioremap*` return in the capture made (a bench tool's
+/// reading of a capture, so it may name the function).
+fn relocations(header: &Value, events: &[Value]) -> Vec<Relocation> {
+    let hex = |v: &Value| {
+        v.as_str()
+            .and_then(|s| s.strip_prefix("0x"))
+            .and_then(|s| u64::from_str_radix(s, 16).ok())
+    };
+    let devices = header["devices"].as_array().cloned().unwrap_or_default();
+    devices
+        .iter()
+        .filter_map(|device| {
+            let bdf = device["bdf"].as_str()?;
+            let mapping = device["mappings"].as_array()?.first()?;
+            let last = events.iter().rev().find(|e| {
+                e["kind"] == "func_exit"
+                    && e["device"] == bdf
+                    && e["function"]
+                        .as_str()
+                        .is_some_and(|f| f.starts_with("ioremap"))
+            })?;
+            Some(Relocation {
+                from: hex(&mapping["virt"])?,
+                size: mapping["size"].as_u64()?,
+                to: hex(&last["ret"])?,
+            })
+        })
+        .filter(|r| r.from != r.to)
+        .collect()
+}
+
+/// `line` with every `0x…` number a relocation moves rewritten.
+fn relocated(line: &str, relocations: &[Relocation]) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(at) = rest.find("0x") {
+        out.push_str(&rest[..at]);
+        let digits = rest[at + 2..]
+            .bytes()
+            .take_while(u8::is_ascii_hexdigit)
+            .count();
+        let token = &rest[at..at + 2 + digits];
+        let moved = u64::from_str_radix(&token[2..], 16)
+            .ok()
+            .and_then(|v| relocations.iter().find_map(|r| r.apply(v)));
+        match moved {
+            Some(v) => out.push_str(&format!("{v:#x}")),
+            None => out.push_str(token),
+        }
+        rest = &rest[at + 2 + digits..];
+    }
+    out.push_str(rest);
+    out
 }
 
 impl Source {
@@ -64,6 +145,18 @@ impl Source {
             events.push(EventLine::parse(line)?);
         }
         let trailer: Value = trailer.context("the capture has no trailer")?;
+        let parsed: Vec<Value> = events
+            .iter()
+            .map(|e| serde_json::from_str(&e.text).unwrap_or(Value::Null))
+            .collect();
+        let header_value: Value = serde_json::from_str(&header).unwrap_or(Value::Null);
+        let moves = relocations(&header_value, &parsed);
+        for event in &mut events {
+            let text = relocated(&event.text, &moves);
+            if text != event.text {
+                event.later = Some(Box::new(EventLine::parse(&text)?));
+            }
+        }
         let first = events.iter().map(|e| e.ts_ns).min().context("no events")?;
         let last = events.iter().map(|e| e.ts_ns).max().unwrap_or(first);
         Ok(Source {
@@ -95,6 +188,10 @@ impl Source {
         for repetition in 0..repetitions {
             let shift = repetition * self.period_ns;
             for event in &self.events {
+                let event = match &event.later {
+                    Some(later) if repetition > 0 => later,
+                    _ => event,
+                };
                 out.write_all(&event.text.as_bytes()[..event.digits.start])?;
                 write!(out, "{}", event.ts_ns + shift)?;
                 out.write_all(&event.text.as_bytes()[event.digits.end..])?;
@@ -171,6 +268,7 @@ impl EventLine {
             text: line.to_owned(),
             digits,
             ts_ns,
+            later: None,
         })
     }
 }
@@ -246,6 +344,36 @@ mod tests {
         let spans = trailer["blind_spans"].as_array().unwrap();
         assert_eq!(spans.len(), 3);
         assert_eq!(spans[2]["from_ns"], 150 + 2 * (200 + GAP_NS));
+    }
+
+    #[test]
+    fn later_repetitions_use_the_mapping_the_one_before_ended_with() {
+        let capture = concat!(
+            r#"{"type":"header","devices":[{"bdf":"d","mappings":[{"virt":"0x1000","size":4096,"phys":"0xfe000000"}]}]}"#,
+            "\n",
+            r#"{"type":"event","ts_ns":100,"device":"d","kind":"func_entry","function":"iounmap","args":["0x1000"],"base":"0x1010"}"#,
+            "\n",
+            r#"{"type":"event","ts_ns":200,"device":"d","kind":"func_exit","function":"ioremap","ret":"0x9000"}"#,
+            "\n",
+            r#"{"type":"trailer","events":2}"#,
+            "\n",
+        );
+        let source = Source::parse(capture).unwrap();
+        let mut out = Vec::new();
+        source.write_to(&mut out, 2).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[1].contains(r#""args":["0x1000"],"base":"0x1010""#),
+            "{}",
+            lines[1]
+        );
+        assert!(
+            lines[3].contains(r#""args":["0x9000"],"base":"0x9010""#),
+            "{}",
+            lines[3]
+        );
+        assert!(lines[4].contains(r#""ret":"0x9000""#), "{}", lines[4]);
     }
 
     #[test]
