@@ -304,14 +304,7 @@ mod tests {
 
     #[test]
     fn the_streaming_pass_finds_what_the_whole_log_shows_in_every_real_capture() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut paths: Vec<std::path::PathBuf> = std::fs::read_dir(root.join("tests/corpus"))
-            .unwrap()
-            .map(|entry| entry.unwrap().path())
-            .filter(|path| path.extension().is_some_and(|e| e == "jsonl"))
-            .collect();
-        paths.push(root.join("testdata/playback-remove-rescan.jsonl"));
-        paths.push(root.join("../tui/testdata/demo-capture.jsonl"));
+        let paths = crate::testkit::real_captures();
         let mut skipped = 0;
         for path in &paths {
             skipped += found(&read_capture(path).unwrap().events).len();

@@ -163,14 +163,7 @@ mod tests {
     fn every_real_capture_settled_early_and_often_gets_its_whole_verdict() {
         // Replay judges in bounded memory; no real capture is long enough to
         // settle at the default retention, so settle them from 200 events.
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut paths: Vec<std::path::PathBuf> = std::fs::read_dir(root.join("tests/corpus"))
-            .unwrap()
-            .map(|entry| entry.unwrap().path())
-            .filter(|path| path.extension().is_some_and(|e| e == "jsonl"))
-            .collect();
-        paths.push(root.join("testdata/playback-remove-rescan.jsonl"));
-        paths.push(demo());
+        let paths = crate::testkit::real_captures();
         for path in &paths {
             let loaded = read_capture(path).unwrap();
             let mut bounded = Analysis::bounded(

@@ -10,6 +10,8 @@ mod story;
 
 pub use story::{AZX_INTERRUPT, Story};
 
+use std::path::{Path, PathBuf};
+
 use crate::{
     capture::format::Header,
     event::{Event, EventData},
@@ -72,4 +74,20 @@ pub fn event(ts_ns: u64, probe: &str, data: EventData) -> Event {
         device: None,
         data,
     }
+}
+
+/// Every real bench capture the repository keeps: the corpus
+/// (`agent/tests/corpus`), the agent's test capture and the demo's; for tests
+/// that hold a streaming path to the whole-log one on real records.
+pub fn real_captures() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(root.join("tests/corpus"))
+        .expect("the corpus directory is readable")
+        .map(|entry| entry.expect("a corpus entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    paths.push(root.join("testdata/playback-remove-rescan.jsonl"));
+    paths.push(root.join("../tui/testdata/demo-capture.jsonl"));
+    paths.sort();
+    paths
 }
