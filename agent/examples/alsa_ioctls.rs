@@ -1,42 +1,125 @@
-//! Issues a known number of ALSA-typed ioctls on a file that is not an ALSA device,
-//! so a running `barwatch record` can be checked end to end on any machine: every
-//! call fails with ENOTTY, yet each one must appear in the capture.
+//! A load generator for a running `barwatch record`: issues a known number of
+//! ALSA-typed ioctls on `/dev/null` as fast as one thread can. Every call fails
+//! with ENOTTY without touching any device, yet the probes on the ioctl
+//! tracepoints record its entry and its exit, so `COUNT` calls make about
+//! `2 * COUNT` records. `cargo xtask bench` uses it to drive the recorder and
+//! the live TUI to a million records and more; a bench of the probes' cost in
+//! the kernel can time the same loop with and without them attached.
 //!
-//! `cargo run --example alsa_ioctls -- 1000` prints its pid and tid, then issues
-//! 1000 calls alternating SNDRV_CTL_IOCTL_PVERSION and SNDRV_PCM_IOCTL_INFO.
+//! ```text
+//! alsa_ioctls [--cpu N] [--mixed] [COUNT]
+//! ```
+//!
+//! - `COUNT` (default 1000): the calls to issue.
+//! - `--cpu N`: pin the calling thread to CPU `N` first, so the records come
+//!   from one CPU and the loop does not migrate.
+//! - `--mixed`: alternate SNDRV_CTL_IOCTL_PVERSION with SNDRV_PCM_IOCTL_INFO
+//!   (two command names in the capture) instead of issuing PVERSION only.
+//!
+//! It prints one JSON line of what it did: `{"pid":…,"tid":…,"cpu":…|null,
+//! "ioctls":…,"seconds":…,"ioctls_per_s":…}`.
 
-use std::{fs::File, os::fd::AsRawFd};
+use std::{fs::File, os::fd::AsRawFd, time::Instant};
 
 /// `_IOR('U', 0x00, int)`.
 const SNDRV_CTL_IOCTL_PVERSION: u64 = 0x8004_5500;
 /// `_IOR('A', 0x01, struct snd_pcm_info)`.
 const SNDRV_PCM_IOCTL_INFO: u64 = 0x8120_4101;
 
-fn main() -> std::io::Result<()> {
-    let count: u32 = std::env::args()
-        .nth(1)
-        .map(|a| {
-            a.parse()
-                .expect("the argument is the number of ioctls to issue")
-        })
-        .unwrap_or(1000);
+/// The command line, validated.
+struct Options {
+    count: u64,
+    cpu: Option<usize>,
+    mixed: bool,
+}
+
+const USAGE: &str = "usage: alsa_ioctls [--cpu N] [--mixed] [COUNT]";
+
+fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
+    let mut options = Options {
+        count: 1000,
+        cpu: None,
+        mixed: false,
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--cpu" => {
+                let cpu = args.next().ok_or("--cpu needs a CPU number")?;
+                options.cpu = Some(cpu.parse().map_err(|_| format!("not a CPU number: {cpu}"))?);
+            }
+            "--mixed" => options.mixed = true,
+            count => {
+                options.count = count
+                    .parse()
+                    .map_err(|_| format!("not a number of ioctls: {count}"))?;
+            }
+        }
+    }
+    Ok(options)
+}
+
+/// Pins the calling thread to `cpu`.
+fn pin(cpu: usize) -> std::io::Result<()> {
+    // SAFETY: an all-zero cpu_set_t is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: CPU_SET bounds-checks `cpu` against the set's size.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: `set` is a live, initialised cpu_set_t of the size passed; pid 0
+    // is the calling thread.
+    let rc = unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let options = match parse(std::env::args().skip(1)) {
+        Ok(options) => options,
+        Err(why) => {
+            eprintln!("alsa_ioctls: {why}\n{USAGE}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match issue(&options) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("alsa_ioctls: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn issue(options: &Options) -> std::io::Result<()> {
+    if let Some(cpu) = options.cpu {
+        pin(cpu).map_err(|e| std::io::Error::new(e.kind(), format!("cannot pin to CPU {cpu}: {e}")))?;
+    }
     let null = File::open("/dev/null")?;
+    let fd = null.as_raw_fd();
+    let mut buffer = [0u8; 512];
+    let started = Instant::now();
+    for i in 0..options.count {
+        let cmd = if options.mixed && i % 2 == 1 {
+            SNDRV_PCM_IOCTL_INFO
+        } else {
+            SNDRV_CTL_IOCTL_PVERSION
+        };
+        // SAFETY: the buffer outlives the call and is large enough for either
+        // command; /dev/null rejects both with ENOTTY without touching it.
+        unsafe { libc::ioctl(fd, cmd, buffer.as_mut_ptr()) };
+    }
+    let seconds = started.elapsed().as_secs_f64();
     // SAFETY: gettid has no arguments and cannot fail.
     let tid = unsafe { libc::gettid() };
+    let cpu = options
+        .cpu
+        .map_or_else(|| "null".to_owned(), |cpu| cpu.to_string());
     println!(
-        "pid {} tid {tid} issuing {count} ALSA-typed ioctls",
-        std::process::id()
+        r#"{{"pid":{},"tid":{tid},"cpu":{cpu},"ioctls":{},"seconds":{seconds:.6},"ioctls_per_s":{:.0}}}"#,
+        std::process::id(),
+        options.count,
+        options.count as f64 / seconds.max(1e-9),
     );
-    let mut buffer = [0u8; 512];
-    for i in 0..count {
-        let cmd = if i % 2 == 0 {
-            SNDRV_CTL_IOCTL_PVERSION
-        } else {
-            SNDRV_PCM_IOCTL_INFO
-        };
-        // SAFETY: the buffer outlives the call and is large enough for either command;
-        // /dev/null rejects both with ENOTTY without touching it.
-        unsafe { libc::ioctl(null.as_raw_fd(), cmd, buffer.as_mut_ptr()) };
-    }
     Ok(())
 }
