@@ -32,7 +32,7 @@ use crate::{
     event::{BarRange, Event, EventData, Hex},
     probe_table::{Edge, MappingOp, Marker, Role, Trigger},
 };
-use mappings::MappingHistory;
+use mappings::{MappingHistory, Owner};
 use probes::{Meaning, ProbeIndex};
 
 /// How far back a thread's stop markers can open a cycle: a remove path runs in
@@ -710,7 +710,12 @@ impl Builder {
         let mut mappings = MappingHistory::default();
         for device in watched {
             for m in &device.mappings {
-                mappings.existing(m.virt.0, m.size, m.phys.0, &device.bdf);
+                mappings.existing(
+                    m.virt.0,
+                    m.size,
+                    m.phys.0,
+                    Owner::Device(device.bdf.clone()),
+                );
             }
         }
         Builder {
@@ -754,17 +759,21 @@ impl Builder {
         };
         match (&event.data, mapping) {
             (EventData::FuncEntry { args, .. }, Some(MappingOp::MapEntry)) => {
+                // The life takes the device the capture gives the return.
                 self.mappings
-                    .map_entry(event.tid, args[0].0, args[1].0, index);
+                    .map_entry(event.tid, args[0].0, args[1].0, Owner::Unknown, index);
             }
             (EventData::FuncExit { ret, .. }, Some(MappingOp::MapReturn)) => {
-                let life = self.mappings.map_return(
-                    event.tid,
-                    ret.0,
-                    event.device.clone(),
-                    index,
-                    event.ts_ns,
-                );
+                let life = self
+                    .mappings
+                    .map_return(
+                        event.tid,
+                        ret.0,
+                        Some(Owner::from(event.device.clone())),
+                        index,
+                        event.ts_ns,
+                    )
+                    .and_then(|made| made.life);
                 if let (Some(life), Some(bdf)) = (life, device) {
                     let m = Moment {
                         what: format!("ioremap -> {}", Hex(ret.0)),
