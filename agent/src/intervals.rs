@@ -8,8 +8,12 @@
 //! good), and a closing event ends the lane's current interval, if there is one.
 //! An interval also notes the events inside it that tell what it did: the driver's
 //! ALSA entry point an ioctl reached, the probe of the handler an interrupt ran.
+//! The same pass notes where the markers are, so no rule looks every event's
+//! probe up again.
 
-use std::{collections::BTreeMap, ops::RangeBounds};
+use std::{collections::BTreeMap, hash::Hash, ops::RangeBounds};
+
+use rustc_hash::FxHashMap;
 
 use crate::{
     event::{Event, EventData},
@@ -42,8 +46,9 @@ pub struct Lanes<K> {
     all: Vec<Interval>,
     /// Per lane, its intervals' positions in `all`, in the order they opened.
     by_lane: BTreeMap<K, Vec<usize>>,
-    /// Per lane, the interval a closing event would close.
-    current: BTreeMap<K, usize>,
+    /// Per lane, the interval a closing event would close: looked up for most
+    /// events, never walked in order.
+    current: FxHashMap<K, usize>,
 }
 
 impl<K> Default for Lanes<K> {
@@ -51,12 +56,12 @@ impl<K> Default for Lanes<K> {
         Lanes {
             all: Vec::new(),
             by_lane: BTreeMap::new(),
-            current: BTreeMap::new(),
+            current: FxHashMap::default(),
         }
     }
 }
 
-impl<K: Ord + Clone> Lanes<K> {
+impl<K: Ord + Hash + Clone> Lanes<K> {
     /// Every interval, in the order they opened.
     pub fn all(&self) -> &[Interval] {
         &self.all
@@ -139,6 +144,9 @@ pub struct Intervals<'a> {
     /// Streams per device and stream (a `stream-start` marker's first argument),
     /// from their `stream-start` to their `stream-stop` marker.
     pub streams: Lanes<(&'a str, u64)>,
+    /// The calls of marker probes that name a device, in log order, with the
+    /// edge each marks: a rule looking for one edge reads these, not every event.
+    pub marks: Vec<(usize, Edge)>,
 }
 
 impl<'a> Intervals<'a> {
@@ -161,7 +169,8 @@ impl<'a> Intervals<'a> {
             EventData::IrqHandlerEntry { .. } => self.handler_runs.open(event.cpu, i),
             EventData::IrqHandlerExit { .. } => self.handler_runs.close(&event.cpu, i),
             EventData::FuncEntry { function, args, .. } => {
-                if probes.role(&event.probe) == Some(Role::AlsaEntry)
+                let facts = probes.facts(&event.probe);
+                if facts.role == Some(Role::AlsaEntry)
                     && let Some(call) = self.ioctls.current_mut(&event.tid)
                 {
                     call.inner.push(i);
@@ -174,10 +183,14 @@ impl<'a> Intervals<'a> {
                 let Some(device) = event.device.as_deref() else {
                     return;
                 };
+                let Some(marker) = facts.meaning.marks else {
+                    return;
+                };
+                self.marks.push((i, marker.edge));
                 let stream = (device, args[0].0);
-                match probes.marker(&event.probe).map(|m| m.edge) {
-                    Some(Edge::StreamStart) => self.streams.open(stream, i),
-                    Some(Edge::StreamStop) => self.streams.close(&stream, i),
+                match marker.edge {
+                    Edge::StreamStart => self.streams.open(stream, i),
+                    Edge::StreamStop => self.streams.close(&stream, i),
                     _ => {}
                 }
             }

@@ -451,7 +451,7 @@ fn when_the_last_close_stops_the_chip_the_remove_thread_still_starts_the_cycle()
         c.quiesce.as_ref().unwrap().what,
         "snd_card_disconnect returned"
     );
-    let steps: Vec<&str> = c.steps.iter().map(|m| m.what.as_str()).collect();
+    let steps: Vec<String> = c.steps.iter().map(|m| m.what.to_string()).collect();
     assert_eq!(
         steps,
         [
@@ -483,10 +483,10 @@ fn two_devices_removed_in_turn_from_one_shell_each_start_their_own_cycle() {
     s.events.last_mut().unwrap().device = Some(OTHER.into());
     let j = s.judge();
     let other = j.devices.iter().find(|d| d.bdf == OTHER).unwrap();
-    let steps: Vec<&str> = other.cycles[0]
+    let steps: Vec<String> = other.cycles[0]
         .steps
         .iter()
-        .map(|m| m.what.as_str())
+        .map(|m| m.what.to_string())
         .collect();
     assert_eq!(
         steps,

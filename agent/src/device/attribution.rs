@@ -28,7 +28,10 @@ use super::{Bar, PciDevice, vmalloc::IoMapping};
 use crate::{
     event::{BarRange, DevNum, Event, EventData, SYSFS_PROBE},
     probe_table::{MappingOp, ProbeStatus},
-    timeline::{mappings::MapCalls, probes::ProbeIndex},
+    timeline::{
+        mappings::{MappingHistory, Owner},
+        probes::ProbeIndex,
+    },
 };
 
 /// Which devices events may be attributed to.
@@ -78,14 +81,6 @@ struct Known {
     bound: bool,
 }
 
-/// A virtual range mapping a physical one, and the device it belongs to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Mapping {
-    virt: u64,
-    size: u64,
-    device: Option<String>,
-}
-
 impl Known {
     /// How the capture records this device's sysfs state.
     fn state(&self) -> EventData {
@@ -96,12 +91,6 @@ impl Known {
                 .flatten(),
             bars: self.bars.iter().copied().map(BarRange::from).collect(),
         }
-    }
-}
-
-impl Mapping {
-    fn contains(&self, virt: u64) -> bool {
-        (self.virt..self.virt.saturating_add(self.size)).contains(&virt)
     }
 }
 
@@ -118,14 +107,12 @@ enum Key {
 pub struct DeviceMap {
     watch: Watch,
     devices: BTreeMap<String, Known>,
-    mappings: Vec<Mapping>,
-    /// Unmapped ranges, newest last.
-    retired: Vec<Mapping>,
+    /// Every mapping seen, with whose BAR it maps, and the map calls in flight.
+    mappings: MappingHistory,
+    /// How many events were attributed: the index of the next in the history.
+    attributed: usize,
     /// What each probe does to the MMIO mappings.
     probes: ProbeIndex,
-    /// `ioremap` entries waiting for their return: size, the watched device, and
-    /// whether the BAR is a device's that is not watched.
-    map_calls: MapCalls<(u64, Option<String>, bool)>,
     /// The device of each thread's ALSA ioctl in flight.
     ioctls: HashMap<u32, Option<String>>,
     /// The device of each CPU's IRQ handler in flight.
@@ -138,9 +125,8 @@ pub struct DeviceMap {
     generation: u64,
     /// BARs of the devices not watched, so their mappings are known as theirs.
     other_bars: Vec<Bar>,
-    /// Mappings of devices not watched (their `device` is `None`).
-    other_mappings: Vec<Mapping>,
-    /// Accessor bases seen inside `other_mappings`, all reported so far.
+    /// Accessor bases seen inside mappings of devices not watched, all reported
+    /// so far.
     ignored: HashSet<u64>,
     /// Those not yet taken by [`DeviceMap::take_ignored_bases`].
     newly_ignored: Vec<u64>,
@@ -182,17 +168,15 @@ impl DeviceMap {
         let mut map = DeviceMap {
             watch,
             devices: BTreeMap::new(),
-            mappings: Vec::new(),
-            retired: Vec::new(),
+            mappings: MappingHistory::default(),
+            attributed: 0,
             probes: ProbeIndex::default(),
-            map_calls: MapCalls::default(),
             ioctls: HashMap::new(),
             handlers: HashMap::new(),
             calls: HashMap::new(),
             tried: HashSet::new(),
             generation: 0,
             other_bars: Vec::new(),
-            other_mappings: Vec::new(),
             ignored: HashSet::new(),
             newly_ignored: Vec::new(),
             changes: Vec::new(),
@@ -200,20 +184,14 @@ impl DeviceMap {
         map.update(devices);
         // The capture's header lists the devices as they are at the start.
         map.changes.clear();
+        // Mappings of no known device are left out: nothing asks about them.
         for m in mappings {
-            match map.bar_owner(m.phys) {
-                Some(device) => map.mappings.push(Mapping {
-                    virt: m.virt,
-                    size: m.size,
-                    device: Some(device),
-                }),
-                None if map.other_bar(m.phys) => map.other_mappings.push(Mapping {
-                    virt: m.virt,
-                    size: m.size,
-                    device: None,
-                }),
-                None => {}
-            }
+            let owner = match map.bar_owner(m.phys) {
+                Some(device) => Owner::Device(device),
+                None if map.other_bar(m.phys) => Owner::Unwatched,
+                None => continue,
+            };
+            map.mappings.existing(m.virt, m.size, m.phys, owner);
         }
         map
     }
@@ -342,6 +320,8 @@ impl DeviceMap {
         refresh: &mut dyn FnMut() -> Option<Vec<PciDevice>>,
     ) -> Option<String> {
         let tid = event.tid;
+        let index = self.attributed;
+        self.attributed += 1;
         let mapping = match &event.data {
             EventData::FuncEntry { .. } | EventData::FuncExit { .. } => {
                 self.probes.mapping(&event.probe)
@@ -360,45 +340,31 @@ impl DeviceMap {
                     self.update(devices);
                 }
                 let device = self.lookup(Key::Phys(phys), refresh);
-                let other = device.is_none() && self.other_bar(phys);
-                self.map_calls.enter(tid, (size, device.clone(), other));
+                let owner = match &device {
+                    Some(bdf) => Owner::Device(bdf.clone()),
+                    None if self.other_bar(phys) => Owner::Unwatched,
+                    None => Owner::Unknown,
+                };
+                self.mappings.map_entry(tid, phys, size, owner, index);
                 device
             }
             (EventData::FuncExit { ret, .. }, Some(MappingOp::MapReturn)) => {
-                let (size, device, other) = self.map_calls.leave(tid)?;
-                let virt = ret.0;
-                if virt != 0 {
+                let made = self
+                    .mappings
+                    .map_return(tid, ret.0, None, index, event.ts_ns)?;
+                if made.life.is_some() {
                     // A new mapping here: a base ignored before is no longer known to
                     // be another device's (the kernel forgets it too).
-                    self.ignored.remove(&virt);
-                    if device.is_some() {
-                        self.mappings.push(Mapping {
-                            virt,
-                            size,
-                            device: device.clone(),
-                        });
-                    } else if other {
-                        self.other_mappings.push(Mapping {
-                            virt,
-                            size,
-                            device: None,
-                        });
-                    }
+                    self.ignored.remove(&ret.0);
                 }
-                device
+                match made.owner {
+                    Owner::Device(bdf) => Some(bdf),
+                    Owner::Unwatched | Owner::Unknown => None,
+                }
             }
             (EventData::FuncEntry { args, .. }, Some(MappingOp::Unmap)) => {
-                let virt = args[0].0;
-                self.other_mappings.retain(|m| !m.contains(virt));
-                match self.mappings.iter().position(|m| m.contains(virt)) {
-                    Some(index) => {
-                        let mapping = self.mappings.remove(index);
-                        let device = mapping.device.clone();
-                        self.retired.push(mapping);
-                        device
-                    }
-                    None => self.mapping_owner(virt),
-                }
+                self.mappings
+                    .unmap_attributed(args[0].0, index, event.ts_ns)
             }
             (
                 EventData::FuncEntry {
@@ -454,7 +420,7 @@ impl DeviceMap {
         let device = self
             .mapping_owner(base)
             .or_else(|| self.learn_base(base, module, event));
-        let other = self.other_mappings.iter().any(|m| m.contains(base));
+        let other = self.mappings.unwatched_holds(base);
         if device.is_none() && other && self.ignored.insert(base) {
             self.newly_ignored.push(base);
         }
@@ -486,11 +452,7 @@ impl DeviceMap {
                 _ => None,
             }
         })?;
-        self.mappings.push(Mapping {
-            virt: base,
-            size: 1,
-            device: Some(device.clone()),
-        });
+        self.mappings.learned(base, device.clone());
         Some(device)
     }
 
@@ -551,11 +513,7 @@ impl DeviceMap {
     /// The device of the mapping containing `virt`: live ones first, then the most
     /// recently unmapped.
     fn mapping_owner(&self, virt: u64) -> Option<String> {
-        self.mappings
-            .iter()
-            .find(|m| m.contains(virt))
-            .or_else(|| self.retired.iter().rev().find(|m| m.contains(virt)))
-            .and_then(|m| m.device.clone())
+        self.mappings.device_holding(virt).map(str::to_owned)
     }
 
     /// Looks up the device whose BAR contains `phys` without reading sysfs.

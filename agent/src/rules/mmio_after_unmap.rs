@@ -54,27 +54,54 @@ impl Rule for MmioAfterUnmap {
     fn pins(&self, _ctx: &Context, _keep: &mut [bool]) {}
 }
 
+/// How an event touched an address, written out only for a violation: most
+/// accesses are to live mappings.
+enum Access<'a> {
+    /// An accessor function's call with the base it used.
+    Call(&'a str),
+    /// A tracepoint with a base, by probe.
+    Tracepoint(&'a str),
+    /// A kernel page fault: a write or a read, in the function when known.
+    Fault { write: bool, at: Option<&'a str> },
+}
+
+impl std::fmt::Display for Access<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Access::Call(function) => write!(f, "{function} used"),
+            Access::Tracepoint(probe) => write!(f, "tracepoint {probe} used"),
+            Access::Fault { write, at } => {
+                let access = if *write { "write" } else { "read" };
+                let at = at.unwrap_or("an unknown function");
+                write!(f, "a kernel {access} in {at} faulted on")
+            }
+        }
+    }
+}
+
 /// The address an event touched and how, for accessors with a base and faults.
-fn touched(event: &Event) -> Option<(u64, String)> {
+fn touched(event: &Event) -> Option<(u64, Access<'_>)> {
     match &event.data {
         EventData::FuncEntry {
             function,
             base: Some(base),
             ..
-        } => Some((base.0, format!("{function} used"))),
+        } => Some((base.0, Access::Call(function))),
         EventData::Tracepoint {
             base: Some(base), ..
-        } => Some((base.0, format!("tracepoint {} used", event.probe))),
+        } => Some((base.0, Access::Tracepoint(&event.probe))),
         EventData::PageFault {
             address,
             function,
             write,
             ..
-        } => {
-            let access = if *write { "write" } else { "read" };
-            let at = function.as_deref().unwrap_or("an unknown function");
-            Some((address.0, format!("a kernel {access} in {at} faulted on")))
-        }
+        } => Some((
+            address.0,
+            Access::Fault {
+                write: *write,
+                at: function.as_deref(),
+            },
+        )),
         _ => None,
     }
 }
@@ -85,7 +112,7 @@ fn violation(
     device: &str,
     life: &MappingLife,
     addr: u64,
-    access: &str,
+    access: &Access,
 ) -> Violation {
     let timeline = ctx.timelines.device(device);
     let cycle = timeline.and_then(|t| t.cycle_at(event.ts_ns));
@@ -136,14 +163,16 @@ fn stack_of(ctx: &Context, event: &Event) -> Vec<String> {
 /// Interrupt handler calls the kernel hid from their probes inside an unmap
 /// window: an accessor call there could not be seen.
 fn skipped_in_unmap_windows(ctx: &Context) -> Option<String> {
+    let judged: Vec<_> = ctx
+        .timelines
+        .devices
+        .iter()
+        .filter(|d| ctx.config.judges(&d.bdf))
+        .collect();
     let hidden = ctx
         .skipped
         .iter()
-        .filter(|s| {
-            ctx.cycles()
-                .filter_map(|(_, c)| c.unmap_window())
-                .any(|w| w.contains(s.start_ns))
-        })
+        .filter(|s| judged.iter().any(|d| d.unmapped_at(s.start_ns).is_some()))
         .count();
     (hidden > 0).then(|| {
         format!("{hidden} interrupt handler calls in an unmap window ran unseen (their kprobe was skipped by the kernel)")

@@ -33,8 +33,8 @@ impl Rule for StopWhileStreaming {
 
     fn violations(&self, ctx: &Context) -> Vec<Violation> {
         let mut found = Vec::new();
-        for (index, event) in ctx.events.iter().enumerate() {
-            let Some((device, function, stack)) = chip_stop(ctx, event) else {
+        for (index, event) in chip_stops(ctx) {
+            let Some((device, function, stack)) = chip_stop(event) else {
                 continue;
             };
             let streams: Vec<&Event> = running(ctx, device, index)
@@ -78,8 +78,10 @@ impl Rule for StopWhileStreaming {
         for (_, stream) in ctx.intervals.streams.open_at(keep.len()) {
             keep[stream.open] = true;
         }
-        for (index, event) in ctx.events[..keep.len()].iter().enumerate() {
-            let Some((device, ..)) = chip_stop(ctx, event) else {
+        let cut = keep.len();
+        let settled = chip_stops(ctx).take_while(|(index, _)| *index < cut);
+        for (index, event) in settled {
+            let Some((device, ..)) = chip_stop(event) else {
                 continue;
             };
             for stream in running(ctx, device, index) {
@@ -89,8 +91,18 @@ impl Rule for StopWhileStreaming {
     }
 }
 
+/// The calls of chip-stop markers that name a device, in log order, with their
+/// index.
+fn chip_stops<'c>(ctx: &'c Context) -> impl Iterator<Item = (usize, &'c Event)> {
+    ctx.intervals
+        .marks
+        .iter()
+        .filter(|(_, edge)| *edge == Edge::ChipStop)
+        .map(|&(index, _)| (index, &ctx.events[index]))
+}
+
 /// The device, function and stack of a chip-stop marker's call.
-fn chip_stop<'a>(ctx: &Context, event: &'a Event) -> Option<(&'a str, &'a str, &'a [String])> {
+fn chip_stop(event: &Event) -> Option<(&str, &str, &[String])> {
     let (
         Some(device),
         EventData::FuncEntry {
@@ -100,8 +112,7 @@ fn chip_stop<'a>(ctx: &Context, event: &'a Event) -> Option<(&'a str, &'a str, &
     else {
         return None;
     };
-    let edge = ctx.probes.marker(&event.probe).map(|m| m.edge);
-    (edge == Some(Edge::ChipStop)).then_some((device, function.as_str(), stack.as_slice()))
+    Some((device, function.as_str(), stack.as_slice()))
 }
 
 /// The streams of `device` running at event `at`, by stream.

@@ -20,6 +20,7 @@
 //! renumbers the kept events. Which probes map, unmap and mark comes from the
 //! probe table ([`ProbeIndex`]), not from function names.
 
+pub mod label;
 pub mod mappings;
 pub mod probes;
 
@@ -29,10 +30,11 @@ use serde::Serialize;
 
 use crate::{
     capture::format::WatchedDevice,
-    event::{BarRange, Event, EventData, Hex},
+    event::{BarRange, Event, EventData},
     probe_table::{Edge, MappingOp, Marker, Role, Trigger},
 };
-use mappings::MappingHistory;
+use label::StepLabel;
+use mappings::{MappingHistory, Owner};
 use probes::{Meaning, ProbeIndex};
 
 /// How far back a thread's stop markers can open a cycle: a remove path runs in
@@ -79,7 +81,7 @@ pub struct Moment {
     /// Index of the event in the analysis' time-ordered log.
     pub event: usize,
     /// What happened, e.g. `azx_stop_chip` or `iounmap(0xffffc90000300000)`.
-    pub what: String,
+    pub what: StepLabel,
     /// Thread that ran it.
     pub tid: u32,
     /// Its command name.
@@ -91,7 +93,7 @@ impl Moment {
         Moment {
             ts_ns: event.ts_ns,
             event: index,
-            what: step_label(event, mapping),
+            what: StepLabel::of(&event.data, mapping == Some(MappingOp::Unmap)),
             tid: event.tid,
             comm: event.comm.clone(),
         }
@@ -324,12 +326,13 @@ impl DeviceTimeline {
         })
     }
 
-    /// The BARs sysfs showed last at or before `ts_ns`.
+    /// The BARs sysfs showed last at or before `ts_ns`, found by binary search:
+    /// the readings are in time order.
     pub fn bars_at(&self, ts_ns: u64) -> &[BarRange] {
-        self.bars
-            .iter()
-            .rev()
-            .find(|(t, _)| *t <= ts_ns)
+        let until = self.bars.partition_point(|(t, _)| *t <= ts_ns);
+        until
+            .checked_sub(1)
+            .and_then(|last| self.bars.get(last))
             .or(self.bars.first())
             .map_or(&[], |(_, bars)| bars.as_slice())
     }
@@ -710,7 +713,12 @@ impl Builder {
         let mut mappings = MappingHistory::default();
         for device in watched {
             for m in &device.mappings {
-                mappings.existing(m.virt.0, m.size, m.phys.0, &device.bdf);
+                mappings.existing(
+                    m.virt.0,
+                    m.size,
+                    m.phys.0,
+                    Owner::Device(device.bdf.clone()),
+                );
             }
         }
         Builder {
@@ -754,20 +762,24 @@ impl Builder {
         };
         match (&event.data, mapping) {
             (EventData::FuncEntry { args, .. }, Some(MappingOp::MapEntry)) => {
+                // The life takes the device the capture gives the return.
                 self.mappings
-                    .map_entry(event.tid, args[0].0, args[1].0, index);
+                    .map_entry(event.tid, args[0].0, args[1].0, Owner::Unknown, index);
             }
             (EventData::FuncExit { ret, .. }, Some(MappingOp::MapReturn)) => {
-                let life = self.mappings.map_return(
-                    event.tid,
-                    ret.0,
-                    event.device.clone(),
-                    index,
-                    event.ts_ns,
-                );
+                let life = self
+                    .mappings
+                    .map_return(
+                        event.tid,
+                        ret.0,
+                        Some(Owner::from(event.device.clone())),
+                        index,
+                        event.ts_ns,
+                    )
+                    .and_then(|made| made.life);
                 if let (Some(life), Some(bdf)) = (life, device) {
                     let m = Moment {
-                        what: format!("ioremap -> {}", Hex(ret.0)),
+                        what: StepLabel::mapped(ret.0),
                         ..moment()
                     };
                     entry(tracks, bdf, || m.clone()).remap(m, life);
@@ -889,17 +901,4 @@ fn entry<'a>(
         track.timeline.watched_from = Some(at());
         track
     })
-}
-
-/// A short label for a step: the function (with the address an unmap unmaps), or
-/// the event in words.
-fn step_label(event: &Event, mapping: Option<MappingOp>) -> String {
-    match &event.data {
-        EventData::FuncEntry { function, args, .. } if mapping == Some(MappingOp::Unmap) => {
-            format!("{function}({})", args[0])
-        }
-        EventData::FuncEntry { function, .. } => function.clone(),
-        EventData::FuncExit { function, .. } => format!("{function} returned"),
-        other => other.to_string(),
-    }
 }

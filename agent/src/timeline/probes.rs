@@ -52,6 +52,17 @@ fn builtin() -> &'static FxHashMap<String, Meaning> {
     })
 }
 
+/// What the probe table says of one probe, found with one look-up: code that
+/// reads several of a call's facts (pairing intervals: the role and the marker)
+/// hashes its name once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProbeFacts {
+    /// Its role; `None` for probes not in the table.
+    pub role: Option<Role>,
+    /// What a call of it means to the timeline (see [`ProbeIndex::meaning`]).
+    pub meaning: Meaning,
+}
+
 /// The capture's probe table, indexed by probe name. Looked up several times
 /// for every event, so hashed with Fx rather than SipHash: probe names are the
 /// capture's own, not an attacker's choice of keys.
@@ -104,11 +115,23 @@ impl ProbeIndex {
     /// list (a record of an older table, a hand-made story) maps and unmaps as
     /// the built-in profiles say of its name, and marks nothing.
     pub fn meaning(&self, probe: &str) -> Meaning {
+        self.facts(probe).meaning
+    }
+
+    /// The role and meaning of `probe` (see [`ProbeIndex::role`] and
+    /// [`ProbeIndex::meaning`]).
+    pub fn facts(&self, probe: &str) -> ProbeFacts {
         match self.points.get(probe) {
-            Some(point) => point.meaning,
-            None => Meaning {
-                marks: None,
-                mapping: builtin().get(probe).and_then(|b| b.mapping),
+            Some(point) => ProbeFacts {
+                role: Some(point.role),
+                meaning: point.meaning,
+            },
+            None => ProbeFacts {
+                role: None,
+                meaning: Meaning {
+                    marks: None,
+                    mapping: builtin().get(probe).and_then(|b| b.mapping),
+                },
             },
         }
     }
