@@ -45,7 +45,10 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
         match arg.as_str() {
             "--cpu" => {
                 let cpu = args.next().ok_or("--cpu needs a CPU number")?;
-                options.cpu = Some(cpu.parse().map_err(|_| format!("not a CPU number: {cpu}"))?);
+                options.cpu = Some(
+                    cpu.parse()
+                        .map_err(|_| format!("not a CPU number: {cpu}"))?,
+                );
             }
             "--mixed" => options.mixed = true,
             count => {
@@ -93,7 +96,8 @@ fn main() -> std::process::ExitCode {
 
 fn issue(options: &Options) -> std::io::Result<()> {
     if let Some(cpu) = options.cpu {
-        pin(cpu).map_err(|e| std::io::Error::new(e.kind(), format!("cannot pin to CPU {cpu}: {e}")))?;
+        pin(cpu)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot pin to CPU {cpu}: {e}")))?;
     }
     let null = File::open("/dev/null")?;
     let fd = null.as_raw_fd();

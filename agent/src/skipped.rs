@@ -13,14 +13,15 @@
 //! and classic tracepoint the handler passed in that span was skipped too (raw
 //! tracepoints and fentry were not), so the span is reported whole.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
 use crate::{
     capture::reader::Capture,
     event::{Event, EventData},
-    intervals::Intervals,
+    intervals::{Interval, Intervals},
     timeline::probes::ProbeIndex,
 };
 
@@ -55,42 +56,68 @@ impl SkippedHandler {
 /// that the probe may not have been attached yet (a module's functions attach when
 /// the module loads), and a miss there would be a guess.
 pub fn skipped_handlers(events: &[Event], intervals: &Intervals) -> Vec<SkippedHandler> {
-    let first_entry = first_calls(events);
-    let mut skipped: Vec<(usize, SkippedHandler)> = intervals
+    let runs: Vec<Run> = intervals
         .handler_runs
         .all()
         .iter()
+        .filter_map(|run| Run::of(events, run))
+        .collect();
+    let first_entry = first_calls(events, runs.iter().map(|run| run.handler));
+    let mut skipped: Vec<(usize, SkippedHandler)> = runs
+        .into_iter()
         .filter_map(|run| {
-            let close = run.close?;
-            let (entry, exit) = (&events[run.open], &events[close]);
-            let (
-                EventData::IrqHandlerEntry {
-                    irq,
-                    handler_name: Some(handler),
-                    ..
-                },
-                EventData::IrqHandlerExit { irq: exit_irq, .. },
-            ) = (&entry.data, &exit.data)
-            else {
-                return None;
-            };
-            let &(first_ts, probe) = first_entry.get(handler.as_str())?;
-            let probed = !run.inner.is_empty();
-            (irq == exit_irq && !probed && first_ts < entry.ts_ns).then(|| {
+            let &(first_ts, probe) = first_entry.get(run.handler)?.as_ref()?;
+            let (entry, exit) = (&events[run.open], &events[run.close]);
+            (!run.probed && first_ts < entry.ts_ns).then(|| {
                 let call = SkippedHandler {
                     cpu: exit.cpu,
-                    irq: *irq,
-                    handler: handler.clone(),
+                    irq: run.irq,
+                    handler: run.handler.to_owned(),
                     probe: probe.to_owned(),
                     start_ns: entry.ts_ns,
                     end_ns: exit.ts_ns,
                 };
-                (close, call)
+                (run.close, call)
             })
         })
         .collect();
     skipped.sort_by_key(|(close, call)| (call.end_ns, *close));
     skipped.into_iter().map(|(_, call)| call).collect()
+}
+
+/// A handler run that closed with the exit of the IRQ it entered, naming its
+/// handler: one whose handler's probe may have been skipped.
+struct Run<'a> {
+    open: usize,
+    close: usize,
+    irq: u32,
+    handler: &'a str,
+    /// The handler's probe fired inside it.
+    probed: bool,
+}
+
+impl<'a> Run<'a> {
+    fn of(events: &'a [Event], run: &Interval) -> Option<Self> {
+        let close = run.close?;
+        let (
+            EventData::IrqHandlerEntry {
+                irq,
+                handler_name: Some(handler),
+                ..
+            },
+            EventData::IrqHandlerExit { irq: exit_irq, .. },
+        ) = (&events[run.open].data, &events[close].data)
+        else {
+            return None;
+        };
+        (irq == exit_irq).then_some(Run {
+            open: run.open,
+            close,
+            irq: *irq,
+            handler,
+            probed: !run.inner.is_empty(),
+        })
+    }
 }
 
 /// Every handler call the kernel skipped in a whole capture, in time order: what
@@ -100,17 +127,24 @@ pub fn skipped_in_capture(capture: &Capture) -> Vec<SkippedHandler> {
     skipped_handlers(&capture.events, &Intervals::of(&capture.events, &probes))
 }
 
-/// Each function's first call: its time and the probe that saw it.
-fn first_calls(events: &[Event]) -> BTreeMap<&str, (u64, &str)> {
-    let mut first_entry: BTreeMap<&str, (u64, &str)> = BTreeMap::new();
+/// The first call of each of `functions`, when one was seen: its time and the
+/// probe that saw it. Only the handlers' functions are looked for, and not at all
+/// without a handler run.
+fn first_calls<'a>(
+    events: &'a [Event],
+    functions: impl Iterator<Item = &'a str>,
+) -> FxHashMap<&'a str, Option<(u64, &'a str)>> {
+    let mut first_entry: FxHashMap<&str, Option<(u64, &str)>> =
+        functions.map(|f| (f, None)).collect();
+    if first_entry.is_empty() {
+        return first_entry;
+    }
     for event in events {
-        if let EventData::FuncEntry { function, .. } = &event.data {
-            let first = first_entry
-                .entry(function)
-                .or_insert((event.ts_ns, &event.probe));
-            if event.ts_ns < first.0 {
-                *first = (event.ts_ns, &event.probe);
-            }
+        if let EventData::FuncEntry { function, .. } = &event.data
+            && let Some(first) = first_entry.get_mut(function.as_str())
+            && first.is_none_or(|(ts, _)| event.ts_ns < ts)
+        {
+            *first = Some((event.ts_ns, &event.probe));
         }
     }
     first_entry
@@ -121,7 +155,7 @@ fn first_calls(events: &[Event]) -> BTreeMap<&str, (u64, &str)> {
 /// function's first call (a handler counts as probed from it on) and the handler
 /// runs still open at the horizon, whose exit is yet to come.
 pub fn pins(events: &[Event], intervals: &Intervals, keep: &mut [bool]) {
-    let mut called: HashSet<&str> = HashSet::new();
+    let mut called: FxHashSet<&str> = FxHashSet::default();
     for (event, keep) in events.iter().zip(keep.iter_mut()) {
         if let EventData::FuncEntry { function, .. } = &event.data
             && called.insert(function)

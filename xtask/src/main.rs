@@ -24,11 +24,16 @@ enum Task {
     Test,
     /// Benchmarks with their speed and memory targets (fails when one is missed):
     /// the analysis on a synthetic run, then `barwatch check --capture` on a
-    /// real capture repeated to a million events.
+    /// real capture repeated to a million events, then the memory of
+    /// `barwatch record` and of the TUI under a million records.
     Bench {
-        /// Also replay a capture of ten million events (a few GB in target/bench).
+        /// Also replay a capture of ten million events (a few GB in target/bench),
+        /// and record ten million records live.
         #[arg(long)]
         large: bool,
+        /// Run only this section.
+        #[arg(long, value_enum)]
+        only: Option<tasks::BenchSection>,
     },
     /// Coverage-guided fuzzing of the capture reader, the ring-buffer record
     /// decoder, the expectations parser and the profile parser (agent/fuzz):
@@ -90,7 +95,7 @@ fn main() -> std::process::ExitCode {
         Task::Setup => setup::run(),
         Task::Build => setup::run().and_then(|()| tasks::build()),
         Task::Test => setup::run().and_then(|()| tasks::test()),
-        Task::Bench { large } => tasks::bench(large),
+        Task::Bench { large, only } => tasks::bench(large, only),
         Task::Fuzz {
             time,
             merge,

@@ -26,29 +26,58 @@ pub fn build() -> Result<()> {
     shell::run(&mut cargo(&["build", "--release"]))
 }
 
+/// The sections of `cargo xtask bench`, in the order they run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchSection {
+    /// The analysis on a synthetic run (`agent/examples/judge_throughput.rs`).
+    Judge,
+    /// `check --capture` on a real capture repeated (`xtask/src/bench/replay.rs`).
+    Replay,
+    /// The recorder's and the TUI's memory (`xtask/src/bench/live.rs`).
+    Live,
+}
+
 /// `cargo xtask bench`: the analysis' throughput and memory per event on a
 /// synthetic run, and the bounded live analysis' memory and judgement time over
 /// a long one (`agent/examples/judge_throughput.rs` holds the targets); then the
 /// replay of a real capture repeated to a million events (`large`: and to ten
 /// million), `check --capture` next to `wc -l` and a serde_json line loop
-/// (`xtask/src/bench/replay.rs` holds the targets). Both run even when the
-/// first misses a target; the task fails when either does.
-pub fn bench(large: bool) -> Result<()> {
-    let judged = shell::run(&mut cargo(&[
-        "run",
-        "--release",
-        "-p",
-        "barwatch-agent",
-        "--no-default-features",
-        "--example",
-        "judge_throughput",
-    ]));
-    let replayed = crate::bench::replay::run(large);
-    match (judged, replayed) {
-        (Ok(()), Ok(())) => Ok(()),
-        (Err(judged), Ok(())) => Err(judged),
-        (Ok(()), Err(replayed)) => Err(replayed),
-        (Err(judged), Err(replayed)) => Err(anyhow::anyhow!("{judged:#}; {replayed:#}")),
+/// (`xtask/src/bench/replay.rs` holds the targets); then the peak memory of
+/// `barwatch record` and of the TUI, live and replaying those captures
+/// (`xtask/src/bench/live.rs`). `only` runs one section. Every section runs even
+/// when one before misses a target; the task fails when any does.
+pub fn bench(large: bool, only: Option<BenchSection>) -> Result<()> {
+    let wanted = |section| only.is_none_or(|only| only == section);
+    let mut failures = Vec::new();
+    if wanted(BenchSection::Judge) {
+        let judged = shell::run(&mut cargo(&[
+            "run",
+            "--release",
+            "-p",
+            "barwatch-agent",
+            "--no-default-features",
+            "--example",
+            "judge_throughput",
+        ]));
+        failures.extend(judged.err());
+    }
+    if wanted(BenchSection::Replay) {
+        failures.extend(crate::bench::replay::run(large).err());
+    }
+    if wanted(BenchSection::Live) {
+        failures.extend(crate::bench::live::run(large).err());
+    }
+    match failures.len() {
+        0 => Ok(()),
+        1 => Err(failures.remove(0)),
+        _ => Err(anyhow::anyhow!(
+            "{}",
+            failures
+                .iter()
+                .map(|e| format!("{e:#}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )),
     }
 }
 

@@ -70,7 +70,19 @@ impl Serialize for StepLabel {
 /// Compares the text, so tests can say what a step shows.
 impl PartialEq<&str> for StepLabel {
     fn eq(&self, other: &&str) -> bool {
-        self.to_string() == *other
+        let mut rest = Unwritten(other);
+        fmt::write(&mut rest, format_args!("{self}")).is_ok() && rest.0.is_empty()
+    }
+}
+
+/// The part of a text not yet matched by what is written: writing fails at the
+/// first difference.
+struct Unwritten<'a>(&'a str);
+
+impl fmt::Write for Unwritten<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0 = self.0.strip_prefix(s).ok_or(fmt::Error)?;
+        Ok(())
     }
 }
 

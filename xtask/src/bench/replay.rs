@@ -316,6 +316,6 @@ fn mib(bytes: u64) -> String {
 }
 
 /// Where a capture of `size` events is written.
-fn capture_path(size: u64) -> PathBuf {
+pub fn capture_path(size: u64) -> PathBuf {
     tasks::root().join(format!("target/bench/replay-{}M.jsonl", size / 1_000_000))
 }
