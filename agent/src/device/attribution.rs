@@ -362,10 +362,9 @@ impl DeviceMap {
                     Owner::Unwatched | Owner::Unknown => None,
                 }
             }
-            (EventData::FuncEntry { args, .. }, Some(MappingOp::Unmap)) => {
-                self.mappings
-                    .unmap_attributed(args[0].0, index, event.ts_ns)
-            }
+            (EventData::FuncEntry { args, .. }, Some(MappingOp::Unmap)) => self
+                .mappings
+                .unmap_attributed(args[0].0, index, event.ts_ns),
             (
                 EventData::FuncEntry {
                     function,

@@ -301,10 +301,7 @@ impl MappingHistory {
         let key = (life.virt.0, life.size);
         self.longest = self.longest.max(life.size);
         self.lives.push(life);
-        self.ranges
-            .entry(key)
-            .or_default()
-            .add(&self.lives, index);
+        self.ranges.entry(key).or_default().add(&self.lives, index);
         index
     }
 
@@ -406,22 +403,19 @@ impl MappingHistory {
     /// last (an access after unmap must still name its device).
     pub fn device_holding(&self, virt: u64) -> Option<&str> {
         let watched = |index: &usize| self.lives[*index].device.is_some();
-        let index = self
-            .open_holding(virt)
-            .filter(watched)
-            .min()
-            .or_else(|| {
-                self.holding(virt)
-                    .filter_map(|range| range.last_unmapped_watched)
-                    .max()
-                    .map(|(_, index)| index)
-            })?;
+        let index = self.open_holding(virt).filter(watched).min().or_else(|| {
+            self.holding(virt)
+                .filter_map(|range| range.last_unmapped_watched)
+                .max()
+                .map(|(_, index)| index)
+        })?;
         self.lives[index].device.as_deref()
     }
 
     /// Whether a mapping of a device not watched holds `virt` now.
     pub fn unwatched_holds(&self, virt: u64) -> bool {
-        self.open_holding(virt).any(|index| self.lives[index].unwatched)
+        self.open_holding(virt)
+            .any(|index| self.lives[index].unwatched)
     }
 
     /// The mapping `addr` was in and that was unmapped at `ts_ns`, when no live
@@ -471,12 +465,20 @@ mod tests {
         let mut history = MappingHistory::default();
         history.map_entry(7, 0xfeb0_0000, 0x1000, Owner::Unknown, 0);
         history.map_entry(8, 0xfec0_0000, 0x2000, Owner::Unknown, 1);
-        let life = history.map_return(7, 0xc000_0000, None, 2, 10).unwrap().life.unwrap();
+        let life = history
+            .map_return(7, 0xc000_0000, None, 2, 10)
+            .unwrap()
+            .life
+            .unwrap();
         assert_eq!(history.get(life).phys, Some(Hex(0xfeb0_0000)));
         assert_eq!(history.get(life).map_call, Some(0));
         // One return per call: a second return on the thread pairs with nothing.
         assert!(history.map_return(7, 0xc000_1000, None, 3, 11).is_none());
-        let life = history.map_return(8, 0xc000_2000, None, 4, 12).unwrap().life.unwrap();
+        let life = history
+            .map_return(8, 0xc000_2000, None, 4, 12)
+            .unwrap()
+            .life
+            .unwrap();
         assert_eq!(history.get(life).size, 0x2000);
         assert_eq!(history.get(life).map_call, Some(1));
     }
@@ -493,7 +495,13 @@ mod tests {
 
     /// What `unmapped_at` answers, by looking at every life.
     fn unmapped_at_by_scan(history: &MappingHistory, addr: u64, ts_ns: u64) -> Option<usize> {
-        let holding = || history.lives().iter().enumerate().filter(|(_, l)| l.contains(addr));
+        let holding = || {
+            history
+                .lives()
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| l.contains(addr))
+        };
         let live = |l: &MappingLife| {
             l.mapped_ns.is_none_or(|t| t <= ts_ns) && l.unmapped_ns.is_none_or(|t| ts_ns < t)
         };
@@ -535,9 +543,7 @@ mod tests {
                 let addr = virt(probe) + 0x10;
                 for at in [ts / 2, ts, ts + 5] {
                     assert_eq!(
-                        history
-                            .unmapped_at(addr, at)
-                            .map(|l| std::ptr::from_ref(l)),
+                        history.unmapped_at(addr, at).map(|l| std::ptr::from_ref(l)),
                         unmapped_at_by_scan(&history, addr, at)
                             .map(|i| std::ptr::from_ref(history.get(i))),
                         "step {step}, {addr:#x} at {at}"
@@ -556,10 +562,16 @@ mod tests {
         assert_eq!(history.device_holding(0xc000_0100), Some("a"));
         assert!(history.unwatched_holds(0xc000_0010));
         // An unmap ends the other device's mapping and the oldest watched one.
-        assert_eq!(history.unmap_attributed(0xc000_0100, 1, 10).as_deref(), Some("a"));
+        assert_eq!(
+            history.unmap_attributed(0xc000_0100, 1, 10).as_deref(),
+            Some("a")
+        );
         assert!(!history.unwatched_holds(0xc000_0010));
         assert_eq!(history.device_holding(0xc000_0100), Some("b"));
-        assert_eq!(history.unmap_attributed(0xc000_0100, 2, 20).as_deref(), Some("b"));
+        assert_eq!(
+            history.unmap_attributed(0xc000_0100, 2, 20).as_deref(),
+            Some("b")
+        );
         // Unmapped all: the one unmapped last names the device.
         assert_eq!(history.device_holding(0xc000_0100), Some("b"));
         assert_eq!(history.device_holding(0xc000_0200), Some("a"));
