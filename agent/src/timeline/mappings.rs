@@ -543,7 +543,7 @@ mod tests {
                 let addr = virt(probe) + 0x10;
                 for at in [ts / 2, ts, ts + 5] {
                     assert_eq!(
-                        history.unmapped_at(addr, at).map(|l| std::ptr::from_ref(l)),
+                        history.unmapped_at(addr, at).map(std::ptr::from_ref),
                         unmapped_at_by_scan(&history, addr, at)
                             .map(|i| std::ptr::from_ref(history.get(i))),
                         "step {step}, {addr:#x} at {at}"
