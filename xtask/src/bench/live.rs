@@ -221,14 +221,7 @@ pub fn run(large: bool) -> Result<()> {
         "skipped": skipped,
         "missed": misses,
     });
-    let out = dir.join("live.json");
-    fs::write(&out, format!("{report:#}\n"))
-        .with_context(|| format!("cannot write {}", out.display()))?;
-    eprintln!("live: results in {}", out.display());
-    if !misses.is_empty() {
-        bail!("live targets missed: {}", misses.join("; "));
-    }
-    Ok(())
+    super::conclude("live", &dir, &report, &misses)
 }
 
 /// A missing precondition: an error under a non-empty `CI`, else the reason to

@@ -6,3 +6,21 @@ pub mod live;
 mod process;
 pub mod replay;
 pub mod synthetic;
+
+use std::{fs, path::Path};
+
+use anyhow::{Context as _, Result, bail};
+use serde_json::Value;
+
+/// Ends a section the same way for each: writes its `report` as
+/// `dir/SECTION.json`, says where, and fails naming the targets it `misses`.
+fn conclude(section: &str, dir: &Path, report: &Value, misses: &[String]) -> Result<()> {
+    let out = dir.join(format!("{section}.json"));
+    fs::write(&out, format!("{report:#}\n"))
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    eprintln!("{section}: results in {}", out.display());
+    if !misses.is_empty() {
+        bail!("{section} targets missed: {}", misses.join("; "));
+    }
+    Ok(())
+}

@@ -160,14 +160,7 @@ pub fn run(large: bool) -> Result<()> {
         "runs": results.iter().map(Measured::to_json).collect::<Vec<_>>(),
         "missed": misses,
     });
-    let out = dir.join("replay.json");
-    fs::write(&out, format!("{report:#}\n"))
-        .with_context(|| format!("cannot write {}", out.display()))?;
-    eprintln!("replay: results in {}", out.display());
-    if !misses.is_empty() {
-        bail!("replay targets missed: {}", misses.join("; "));
-    }
-    Ok(())
+    super::conclude("replay", &dir, &report, &misses)
 }
 
 /// Every measure on the capture at `path` of `events` events.
