@@ -186,12 +186,10 @@ impl DeviceMap {
         map.changes.clear();
         // Mappings of no known device are left out: nothing asks about them.
         for m in mappings {
-            let owner = match map.bar_owner(m.phys) {
-                Some(device) => Owner::Device(device),
-                None if map.other_bar(m.phys) => Owner::Unwatched,
-                None => continue,
-            };
-            map.mappings.existing(m.virt, m.size, m.phys, owner);
+            match map.owner_of(map.bar_owner(m.phys), m.phys) {
+                Owner::Unknown => {}
+                owner => map.mappings.existing(m.virt, m.size, m.phys, owner),
+            }
         }
         map
     }
@@ -340,11 +338,7 @@ impl DeviceMap {
                     self.update(devices);
                 }
                 let device = self.lookup(Key::Phys(phys), refresh);
-                let owner = match &device {
-                    Some(bdf) => Owner::Device(bdf.clone()),
-                    None if self.other_bar(phys) => Owner::Unwatched,
-                    None => Owner::Unknown,
-                };
+                let owner = self.owner_of(device.clone(), phys);
                 self.mappings.map_entry(tid, phys, size, owner, index);
                 device
             }
@@ -435,6 +429,16 @@ impl DeviceMap {
     /// Whether physical address `phys` lies in a BAR of a device not watched.
     fn other_bar(&self, phys: u64) -> bool {
         self.other_bars.iter().any(|bar| bar.contains(phys))
+    }
+
+    /// Whose BAR a mapping of `phys` maps: the watched `device` found for it,
+    /// else a device not watched, else nobody known.
+    fn owner_of(&self, device: Option<String>, phys: u64) -> Owner {
+        match device {
+            Some(bdf) => Owner::Device(bdf),
+            None if self.other_bar(phys) => Owner::Unwatched,
+            None => Owner::Unknown,
+        }
     }
 
     /// Learns that MMIO `base` belongs to the device of the IRQ handler or ioctl
