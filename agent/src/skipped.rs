@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::{
@@ -50,19 +50,48 @@ impl SkippedHandler {
     }
 }
 
-/// Finds every handler call that was skipped, in time order.
+/// The first call of each function among events an analysis has forgotten,
+/// with the probe that saw it: a handler counts as probed from there on.
+#[derive(Clone, Debug, Default)]
+pub struct FirstCalls(FxHashMap<String, (u64, String)>);
+
+impl FirstCalls {
+    /// Takes in the function entries among `events`, keeping each function's
+    /// earliest.
+    pub fn note(&mut self, events: &[Event]) {
+        for event in events {
+            if let EventData::FuncEntry { function, .. } = &event.data {
+                let earlier = self
+                    .0
+                    .get(function)
+                    .is_some_and(|(ts, _)| *ts <= event.ts_ns);
+                if !earlier {
+                    self.0
+                        .insert(function.clone(), (event.ts_ns, event.probe.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Finds every handler call that was skipped, in time order; `earlier` holds
+/// the first calls among events no longer in `events`.
 ///
 /// A handler counts as probed from the first time its function probe fired: before
 /// that the probe may not have been attached yet (a module's functions attach when
 /// the module loads), and a miss there would be a guess.
-pub fn skipped_handlers(events: &[Event], intervals: &Intervals) -> Vec<SkippedHandler> {
+pub fn skipped_handlers(
+    events: &[Event],
+    intervals: &Intervals,
+    earlier: &FirstCalls,
+) -> Vec<SkippedHandler> {
     let runs: Vec<Run> = intervals
         .handler_runs
         .all()
         .iter()
         .filter_map(|run| Run::of(events, run))
         .collect();
-    let first_entry = first_calls(events, runs.iter().map(|run| run.handler));
+    let first_entry = first_calls(events, runs.iter().map(|run| run.handler), earlier);
     let mut skipped: Vec<(usize, SkippedHandler)> = runs
         .into_iter()
         .filter_map(|run| {
@@ -124,18 +153,27 @@ impl<'a> Run<'a> {
 /// `report` and the benchmark count.
 pub fn skipped_in_capture(capture: &Capture) -> Vec<SkippedHandler> {
     let probes = ProbeIndex::new(&capture.header.probes);
-    skipped_handlers(&capture.events, &Intervals::of(&capture.events, &probes))
+    skipped_handlers(
+        &capture.events,
+        &Intervals::of(&capture.events, &probes),
+        &FirstCalls::default(),
+    )
 }
 
-/// The first call of each of `functions`, when one was seen: its time and the
-/// probe that saw it. Only the handlers' functions are looked for, and not at all
-/// without a handler run.
+/// The first call of each of `functions`, when one was seen in `events` or
+/// `earlier`: its time and the probe that saw it. Only the handlers' functions
+/// are looked for, and not at all without a handler run.
 fn first_calls<'a>(
     events: &'a [Event],
     functions: impl Iterator<Item = &'a str>,
+    earlier: &'a FirstCalls,
 ) -> FxHashMap<&'a str, Option<(u64, &'a str)>> {
-    let mut first_entry: FxHashMap<&str, Option<(u64, &str)>> =
-        functions.map(|f| (f, None)).collect();
+    let mut first_entry: FxHashMap<&str, Option<(u64, &str)>> = functions
+        .map(|f| {
+            let first = earlier.0.get(f).map(|(ts, probe)| (*ts, probe.as_str()));
+            (f, first)
+        })
+        .collect();
     if first_entry.is_empty() {
         return first_entry;
     }
@@ -151,18 +189,10 @@ fn first_calls<'a>(
 }
 
 /// Marks in `keep` the events before the horizon (the first `keep.len()` of the
-/// time-ordered `events`) that later searches for skipped calls still read: each
-/// function's first call (a handler counts as probed from it on) and the handler
-/// runs still open at the horizon, whose exit is yet to come.
-pub fn pins(events: &[Event], intervals: &Intervals, keep: &mut [bool]) {
-    let mut called: FxHashSet<&str> = FxHashSet::default();
-    for (event, keep) in events.iter().zip(keep.iter_mut()) {
-        if let EventData::FuncEntry { function, .. } = &event.data
-            && called.insert(function)
-        {
-            *keep = true;
-        }
-    }
+/// time-ordered events) that later searches for skipped calls still read: the
+/// handler runs still open at the horizon, whose exit is yet to come. The
+/// first calls of functions are remembered ([`FirstCalls`]), not kept.
+pub fn pins(intervals: &Intervals, keep: &mut [bool]) {
     for (_, run) in intervals.handler_runs.open_at(keep.len()) {
         keep[run.open] = true;
     }
@@ -357,7 +387,11 @@ mod tests {
 
     /// The skipped calls among `events`, paired as the analysis pairs them.
     fn skipped_among(events: &[Event]) -> Vec<SkippedHandler> {
-        skipped_handlers(events, &Intervals::of(events, &ProbeIndex::new(&[])))
+        skipped_handlers(
+            events,
+            &Intervals::of(events, &ProbeIndex::new(&[])),
+            &FirstCalls::default(),
+        )
     }
 
     #[test]

@@ -12,8 +12,13 @@
 //! CPU's record can be expected to land before it any more. A judgement applies
 //! the newer rest to a copy. A record later than that lands before what the
 //! timelines took in, and they are built again from the kept log, as they are
-//! after a settle forgets events (which shifts every kept event's index) or a new
-//! probe table changes what the probes mean.
+//! when a new probe table changes what the probes mean.
+//!
+//! A bounded analysis keeps its memory flat: a settle judges the past for good,
+//! takes the closed cycles out of the timelines with their violations, forgets
+//! the events nothing reads any more and renumbers what the timelines hold in
+//! place. What the forgotten events built is kept as a base the timelines are
+//! built again from, so no settle reads more than the events since the last.
 
 pub mod render;
 mod retention;
@@ -21,7 +26,7 @@ mod retention;
 mod scenarios;
 mod unearned;
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 
 use serde::Serialize;
 
@@ -30,7 +35,7 @@ pub use unearned::{Unearned, UnearnedKind};
 
 use crate::{
     capture::{
-        format::{Header, Trailer, WatchedDevice},
+        format::{Header, Trailer},
         integrity::{self, Tally},
         reader::{Capture, CaptureEnd},
     },
@@ -38,8 +43,8 @@ use crate::{
     intervals::Intervals,
     probe_table::ProbeStatus,
     rules::{self, Context, Losses, RuleConfig, RuleResult, Severity, Verdict, Violation},
-    skipped::{SkippedHandler, skipped_handlers},
-    timeline::{self, CycleEnd, DeviceTimeline, probes::ProbeIndex},
+    skipped::{FirstCalls, SkippedHandler, skipped_handlers},
+    timeline::{self, Cycle, CycleEnd, DeviceTimeline, probes::ProbeIndex},
 };
 
 /// How far behind the newest event the timelines follow the log: more than the
@@ -51,11 +56,15 @@ pub const REORDER_SLACK_NS: u64 = 10_000_000;
 #[derive(Clone, Debug)]
 pub struct Analysis {
     started_monotonic_ns: u64,
-    watched: Vec<WatchedDevice>,
     /// The probe table, indexed.
     probes: ProbeIndex,
     events: Vec<Event>,
-    /// The timelines of the kept events before `applied`.
+    /// The timelines of the events before `base_cut`, forgotten ones included:
+    /// what the timelines are built again from.
+    base: timeline::Builder,
+    /// The kept events before this index are in `base`.
+    base_cut: usize,
+    /// The timelines of the events before `applied`.
     timelines: timeline::Builder,
     /// The kept events before this index are in `timelines`: one after the last
     /// event applied.
@@ -83,6 +92,11 @@ struct Settled {
     violations: BTreeMap<&'static str, Vec<Violation>>,
     /// Interrupt handler calls among them that the kernel hid from their probes.
     skipped: Vec<SkippedHandler>,
+    /// The first call of each function among them.
+    first_calls: FirstCalls,
+    /// The cycles judged for good and taken out of the timelines, by device,
+    /// with the indexes of the whole log.
+    cycles: BTreeMap<String, Vec<Cycle>>,
     /// How many were forgotten.
     forgotten: u64,
     /// `(i, n)`: `n` events were forgotten before the kept event at index `i` and
@@ -114,9 +128,10 @@ impl Analysis {
     pub fn new(header: &Header) -> Self {
         Analysis {
             started_monotonic_ns: header.started_monotonic_ns,
-            watched: header.devices.clone(),
             probes: ProbeIndex::new(&header.probes),
             events: Vec::new(),
+            base: timeline::Builder::new(&header.devices),
+            base_cut: 0,
             timelines: timeline::Builder::new(&header.devices),
             applied: 0,
             unapplied: VecDeque::new(),
@@ -171,6 +186,13 @@ impl Analysis {
             self.reordered += 1;
             self.settled.inserted(at);
         }
+        if at < self.base_cut {
+            // More than a settle's margin late: what it built is lost with the
+            // forgotten events it lands among, but the base's indexes move.
+            self.base
+                .renumber(|i| Some(if i >= at { i + 1 } else { i }));
+            self.base_cut += 1;
+        }
         for index in self.unapplied.iter_mut().rev() {
             if *index < at {
                 break;
@@ -221,12 +243,13 @@ impl Analysis {
         }
     }
 
-    /// Drops what the timelines took in, to build them again from the kept log:
-    /// an event landed before it, or the kept events' indexes changed.
+    /// Drops what the timelines took in after the base, to build them again
+    /// from the kept log: an event landed before it, or the probes' meaning
+    /// changed.
     fn rebuild_timelines(&mut self) {
-        self.timelines = timeline::Builder::new(&self.watched);
-        self.applied = 0;
-        self.unapplied = (0..self.events.len())
+        self.timelines = self.base.clone();
+        self.applied = self.base_cut;
+        self.unapplied = (self.base_cut..self.events.len())
             .filter(|&i| timeline::Builder::takes_in(&self.events[i], &self.probes))
             .collect();
     }
@@ -252,82 +275,174 @@ impl Analysis {
         }
     }
 
-    /// Judges for good the events before the horizon (see [`retention`]), keeps
-    /// their violations and skipped handler calls, and forgets those no rule pins
-    /// and the timelines are not built from.
+    /// Judges for good the events before the horizon (see [`retention`]): takes
+    /// the closed cycles out of the timelines, keeps their violations and those
+    /// of the events forgotten, with the skipped handler calls among them, and
+    /// forgets what neither a rule nor the timelines still read.
     fn settle(&mut self, retention: Retention) {
         let Some(newest_ns) = self.events.last().map(|e| e.ts_ns) else {
             return;
         };
         let timelines = self.current_timelines();
-        let probes = &self.probes;
         let horizon = retention::horizon(newest_ns, retention.settle_ns, &timelines);
         let cut = self.events.partition_point(|e| e.ts_ns < horizon);
+        // The base follows the timelines, never ahead of what they took in: a
+        // cycle it finds closed is closed in them too.
+        self.advance_base(cut.min(self.applied));
+        let probes = &self.probes;
         let intervals = Intervals::of(&self.events, probes);
-        let current = skipped_handlers(&self.events, &intervals);
+        let current = skipped_handlers(&self.events, &intervals, &self.settled.first_calls);
         let skipped = self.with_settled_skipped(&current);
         let config = RuleConfig::default();
         let ctx = self.context(&timelines, &intervals, probes, &skipped, &config);
         let rules = rules::all();
-        let keep = retention::keep_mask(&ctx, cut, &rules);
-        if keep.iter().all(|kept| *kept) {
-            return;
-        }
-        let forgotten = |event: &Event| retention::forgets(ctx.events, &keep, event);
+        let mut keep = retention::pinned(&ctx, cut, &rules);
         let found: Vec<(&'static str, Vec<Violation>)> = rules
             .iter()
-            .map(|rule| {
-                let among_forgotten = rule
-                    .violations(&ctx)
-                    .into_iter()
-                    .filter(|v| v.events.first().is_some_and(forgotten))
-                    .collect();
-                (rule.id(), among_forgotten)
-            })
+            .map(|rule| (rule.id(), rule.violations(&ctx)))
             .collect();
+        let pinned = |event: &Event| {
+            !retention::is_structural(event, probes)
+                && !retention::forgets(ctx.events, &keep, event)
+        };
+        // A cycle stays while a violation of it rests on a kept event (its
+        // verdict may still change), or a kept event falls in it (a rule may
+        // still look it up there).
+        let held_cycles: BTreeSet<(&str, usize)> = found
+            .iter()
+            .flat_map(|(_, violations)| violations)
+            .filter(|v| v.events.first().is_some_and(pinned))
+            .filter_map(|v| Some((v.device.as_str(), v.cycle?)))
+            .collect();
+        let settled_events = &ctx.events[..cut];
+        let holds_kept = |cycle: &Cycle| {
+            let Some(span) = cycle.span() else {
+                return false;
+            };
+            let from = settled_events.partition_point(|e| e.ts_ns < span.start_ns);
+            settled_events[from..]
+                .iter()
+                .zip(&keep[from..])
+                .take_while(|(e, _)| span.contains(e.ts_ns))
+                .any(|(e, kept)| *kept && !retention::is_structural(e, probes))
+        };
+        let taking: Vec<(String, Vec<usize>)> = self
+            .base
+            .closed_before(horizon)
+            .map(|(bdf, cycles)| {
+                let numbers = cycles
+                    .iter()
+                    .take_while(|c| !held_cycles.contains(&(bdf, c.number)) && !holds_kept(c))
+                    .map(|c| c.number)
+                    .collect();
+                (bdf.to_owned(), numbers)
+            })
+            .filter(|(_, numbers): &(String, Vec<usize>)| !numbers.is_empty())
+            .collect();
+        for (bdf, numbers) in &taking {
+            let cycles = self.base.take_cycles(bdf, numbers.len());
+            self.timelines.take_cycles(bdf, numbers.len());
+            let whole: Vec<Cycle> = cycles
+                .into_iter()
+                .map(|c| c.renumbered(|i| self.settled.whole_index(i)))
+                .collect();
+            self.settled
+                .cycles
+                .entry(bdf.clone())
+                .or_default()
+                .extend(whole);
+        }
+        for i in self.base.held().into_iter().chain(self.timelines.held()) {
+            if let Some(kept) = keep.get_mut(i) {
+                *kept = true;
+            }
+        }
+        // What the timelines are built again from, after the base.
+        let after_base = self.base_cut.min(cut);
+        for (kept, event) in keep[after_base..]
+            .iter_mut()
+            .zip(&self.events[after_base..cut])
+        {
+            *kept |= timeline::Builder::takes_in(event, &self.probes);
+        }
+        if taking.is_empty() && keep.iter().all(|kept| *kept) {
+            return;
+        }
+        let taken = |v: &Violation| {
+            taking.iter().any(|(bdf, numbers)| {
+                *bdf == v.device && v.cycle.is_some_and(|n| numbers.contains(&n))
+            })
+        };
+        let events = &self.events;
+        let forgotten = |event: &Event| retention::forgets(events, &keep, event);
+        for (rule, violations) in found {
+            let settled: Vec<Violation> = violations
+                .into_iter()
+                .filter(|v| taken(v) || v.events.first().is_some_and(forgotten))
+                .collect();
+            if !settled.is_empty() {
+                let list = self.settled.violations.entry(rule).or_default();
+                list.extend(settled);
+                *list = rules::merge(std::mem::take(list));
+            }
+        }
         let hidden_entries: HashSet<(u32, u64)> = self.events[..cut]
             .iter()
             .zip(&keep)
             .filter(|(e, keep)| !**keep && matches!(e.data, EventData::IrqHandlerEntry { .. }))
             .map(|(e, _)| (e.cpu, e.ts_ns))
             .collect();
-        for (rule, violations) in found {
-            if !violations.is_empty() {
-                let list = self.settled.violations.entry(rule).or_default();
-                list.extend(violations);
-                *list = rules::merge(std::mem::take(list));
-            }
-        }
         let hidden = current
             .into_iter()
             .filter(|s| hidden_entries.contains(&(s.cpu, s.start_ns)));
         self.settled.skipped.extend(hidden);
+        self.settled.first_calls.note(&self.events[..cut]);
         self.forget(cut, &keep);
     }
 
+    /// Applies to the base the kept events before `until` it has not taken in.
+    fn advance_base(&mut self, until: usize) {
+        for index in self.base_cut..until.max(self.base_cut) {
+            let event = &self.events[index];
+            if timeline::Builder::takes_in(event, &self.probes) {
+                self.base.apply(event, index, &self.probes);
+            }
+        }
+        self.base_cut = self.base_cut.max(until);
+    }
+
     /// Forgets the first `cut` events but those `keep` marks, noting how many
-    /// went before each one kept.
+    /// went before each one kept, and renumbers what the timelines hold.
     fn forget(&mut self, cut: usize, keep: &[bool]) {
         let whole: Vec<usize> = (0..self.events.len())
             .map(|i| self.settled.whole_index(i))
             .collect();
         let mut forgotten_before: Vec<(usize, u64)> = Vec::new();
+        let mut new_index: Vec<Option<usize>> = Vec::with_capacity(self.events.len());
         let mut kept = Vec::with_capacity(self.events.len());
         for (i, event) in std::mem::take(&mut self.events).into_iter().enumerate() {
             if i < cut && !keep[i] {
                 self.settled.forgotten += 1;
+                new_index.push(None);
                 continue;
             }
             let n = (whole[i] - kept.len()) as u64;
             if forgotten_before.last().is_none_or(|(_, last)| *last != n) {
                 forgotten_before.push((kept.len(), n));
             }
+            new_index.push(Some(kept.len()));
             kept.push(event);
+        }
+        let moved = |i: usize| new_index.get(i).copied().flatten();
+        self.base.renumber(moved);
+        self.timelines.renumber(moved);
+        self.base_cut = new_index[..self.base_cut].iter().flatten().count();
+        self.applied = new_index[..self.applied].iter().flatten().count();
+        for index in &mut self.unapplied {
+            *index = moved(*index).expect("events not yet applied are kept");
         }
         self.events = kept;
         self.settled.forgotten_before = forgotten_before;
-        self.rebuild_timelines();
-        self.follow_log();
     }
 
     /// Takes in the probe table as it changed during recording (late attaches).
@@ -393,6 +508,7 @@ impl Analysis {
             skipped,
             config,
             end_ns: self.end_ns(),
+            settled_cycles: &self.settled.cycles,
         }
     }
 
@@ -411,15 +527,22 @@ impl Analysis {
     /// The timelines so far: what a live view shows and what `check` waits on.
     pub fn timelines(&self) -> timeline::Timelines {
         let mut timelines = self.current_timelines();
-        self.renumber(&mut timelines.devices);
+        self.whole(&mut timelines.devices);
         timelines
     }
 
-    /// Gives the timelines' steps the indexes they have in the whole log.
-    fn renumber(&self, devices: &mut [DeviceTimeline]) {
+    /// Makes the timelines of the kept events those of the whole log: their
+    /// steps get the indexes they have in it, and the cycles taken out go
+    /// before theirs.
+    fn whole(&self, devices: &mut [DeviceTimeline]) {
         if self.settled.forgotten > 0 {
-            for device in devices {
+            for device in devices.iter_mut() {
                 device.renumber(|i| self.settled.whole_index(i));
+            }
+        }
+        for device in devices {
+            if let Some(settled) = self.settled.cycles.get(&device.bdf) {
+                device.cycles.splice(0..0, settled.iter().cloned());
             }
         }
     }
@@ -428,7 +551,11 @@ impl Analysis {
     pub fn judge(&self, config: &RuleConfig) -> Judgement {
         let timelines = self.current_timelines();
         let intervals = Intervals::of(&self.events, &self.probes);
-        let skipped = self.with_settled_skipped(&skipped_handlers(&self.events, &intervals));
+        let skipped = self.with_settled_skipped(&skipped_handlers(
+            &self.events,
+            &intervals,
+            &self.settled.first_calls,
+        ));
         let ctx = self.context(&timelines, &intervals, &self.probes, &skipped, config);
         let end_ns = ctx.end_ns;
         let rules: Vec<RuleResult> = rules::all()
@@ -440,7 +567,7 @@ impl Analysis {
             .collect();
         let mut devices = timelines.devices;
         devices.retain(|d| config.judges(&d.bdf));
-        self.renumber(&mut devices);
+        self.whole(&mut devices);
         Judgement {
             unearned: unearned::unearned(&self.losses, &rules, &devices),
             started_monotonic_ns: self.started_monotonic_ns,

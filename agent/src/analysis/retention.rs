@@ -6,11 +6,13 @@
 //! could fall into is settled (closed, or open only towards the future), no stop
 //! marker that could start an earlier window is pending, and later events of other
 //! CPUs have had time to arrive. Its violations are kept with the analysis; the
-//! event itself is forgotten unless it is *structural* (mappings, markers, sysfs
-//! states: the timelines are rebuilt from them) or *pinned*: a rule, or the
-//! search for skipped handler calls, still reads it in a later judgement (see
-//! [`Rule::pins`](crate::rules::Rule::pins)). What an interval kept at its
-//! opening did is kept with it.
+//! event itself is forgotten unless the timelines still hold it (a step of an
+//! open cycle, a mapping that can still be touched after its unmap: see
+//! [`Builder::held`](crate::timeline::Builder::held)) or it is *pinned*: a rule,
+//! or the search for skipped handler calls, still reads it in a later judgement
+//! (see [`Rule::pins`](crate::rules::Rule::pins)). What an interval kept at its
+//! opening did is kept with it. A cycle closed before the horizon leaves the
+//! timelines with its violations once none of them rests on a pinned event.
 
 use crate::{
     event::{Event, EventData},
@@ -63,15 +65,12 @@ pub(super) fn horizon(newest_ns: u64, settle_ns: u64, timelines: &Timelines) -> 
 }
 
 /// For each of the first `cut` events of `ctx` (those before the horizon),
-/// whether it must be kept: it is structural, or `rules` or the skipped-handler
-/// search pin it, or it belongs to an interval whose opening is kept.
-pub(super) fn keep_mask(ctx: &Context, cut: usize, rules: &[Box<dyn Rule>]) -> Vec<bool> {
-    let settled = &ctx.events[..cut];
-    let mut keep: Vec<bool> = settled
-        .iter()
-        .map(|e| is_structural(e, ctx.probes))
-        .collect();
-    skipped::pins(ctx.events, ctx.intervals, &mut keep);
+/// whether a later judgement still reads it: `rules` or the skipped-handler
+/// search pin it, or it belongs to an interval whose opening is kept. What the
+/// timelines hold is not marked here.
+pub(super) fn pinned(ctx: &Context, cut: usize, rules: &[Box<dyn Rule>]) -> Vec<bool> {
+    let mut keep = vec![false; cut];
+    skipped::pins(ctx.intervals, &mut keep);
     for rule in rules {
         rule.pins(ctx, &mut keep);
     }
@@ -91,9 +90,9 @@ pub(super) fn forgets(events: &[Event], keep: &[bool], event: &Event) -> bool {
         .any(|(e, kept)| !kept && e.tid == event.tid && e.probe == event.probe)
 }
 
-/// Whether the timelines are rebuilt from `event`: mappings, cycle markers and
+/// Whether the timelines are built from `event`: mappings, cycle markers and
 /// sysfs states.
-fn is_structural(event: &Event, probes: &ProbeIndex) -> bool {
+pub(super) fn is_structural(event: &Event, probes: &ProbeIndex) -> bool {
     match &event.data {
         EventData::DeviceState { .. } => true,
         EventData::FuncEntry { .. } | EventData::FuncExit { .. } => {

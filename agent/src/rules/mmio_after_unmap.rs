@@ -172,7 +172,7 @@ fn skipped_in_unmap_windows(ctx: &Context) -> Option<String> {
     let hidden = ctx
         .skipped
         .iter()
-        .filter(|s| judged.iter().any(|d| d.unmapped_at(s.start_ns).is_some()))
+        .filter(|s| judged.iter().any(|d| ctx.in_unmap_window(d, s.start_ns)))
         .count();
     (hidden > 0).then(|| {
         format!("{hidden} interrupt handler calls in an unmap window ran unseen (their kprobe was skipped by the kernel)")

@@ -30,7 +30,7 @@ use crate::{
     probe_table::Role,
     skipped::SkippedHandler,
     time::human_duration,
-    timeline::{Cycle, DeviceTimeline, Timelines, probes::ProbeIndex},
+    timeline::{self, Cycle, DeviceTimeline, Timelines, probes::ProbeIndex},
 };
 
 /// How much a rule's failure matters.
@@ -119,6 +119,10 @@ pub struct Context<'a> {
     pub config: &'a RuleConfig,
     /// The time of the last event: open windows are measured to it.
     pub end_ns: u64,
+    /// The cycles a bounded analysis judged for good and took out of the
+    /// timelines, by device: their violations are judged, but whether a blind
+    /// span fell into one still counts.
+    pub settled_cycles: &'a BTreeMap<String, Vec<Cycle>>,
 }
 
 impl Context<'_> {
@@ -193,6 +197,16 @@ impl Context<'_> {
         self.blind_during_a_cycle(roles)
     }
 
+    /// Whether `ts_ns` falls in an unmap window of `timeline`'s device, the
+    /// cycles a bounded analysis took out of it included.
+    pub fn in_unmap_window(&self, timeline: &DeviceTimeline, ts_ns: u64) -> bool {
+        timeline.unmapped_at(ts_ns).is_some()
+            || self
+                .settled_cycles
+                .get(&timeline.bdf)
+                .is_some_and(|cycles| timeline::unmapped_in(cycles, ts_ns).is_some())
+    }
+
     /// Why a probe with one of `roles`, or a quiesce marker (every timeline is
     /// built from them), that was blind for a span (see [`Losses::blind_spans`])
     /// leaves the rule unchecked: the span meets a device's quiesce cycle, where
@@ -208,7 +222,12 @@ impl Context<'_> {
                     .is_some_and(|r| r == Role::QuiesceMarker || roles.contains(&r))
             })
             .filter(|span| {
-                self.cycles().any(|(_, cycle)| {
+                let settled = self
+                    .settled_cycles
+                    .iter()
+                    .filter(|(bdf, _)| self.config.judges(bdf))
+                    .flat_map(|(_, cycles)| cycles);
+                self.cycles().map(|(_, c)| c).chain(settled).any(|cycle| {
                     cycle.span().is_some_and(|w| {
                         w.start_ns < span.to_ns && w.end_ns.is_none_or(|end| end > span.from_ns)
                     })

@@ -428,6 +428,38 @@ impl MappingHistory {
         latest_unmapped.map(|index| &self.lives[index])
     }
 
+    /// The indexes of the events the history still answers with: where each
+    /// open life was mapped (a leaked mapping's evidence), where each life
+    /// whose range was not mapped again was unmapped (an access after unmap's),
+    /// and the map calls waiting for their return.
+    pub fn held(&self) -> Vec<usize> {
+        let mut held: Vec<usize> = self.calls.pending.values().map(|c| c.event).collect();
+        for range in self.ranges.values() {
+            for &index in &range.open {
+                let life = &self.lives[index];
+                held.extend([life.mapped, life.map_call].into_iter().flatten());
+            }
+            if let Some(&newest) = range.newest.last() {
+                held.extend(self.lives[newest].unmapped);
+            }
+        }
+        held
+    }
+
+    /// Rewrites the event indexes of every life and pending call with
+    /// `renumber`, after the log they index changed; a life whose event was
+    /// forgotten (`None`) no longer names it.
+    pub fn renumber(&mut self, renumber: impl Fn(usize) -> Option<usize>) {
+        for life in &mut self.lives {
+            for index in [&mut life.mapped, &mut life.map_call, &mut life.unmapped] {
+                *index = index.and_then(&renumber);
+            }
+        }
+        for call in self.calls.pending.values_mut() {
+            call.event = renumber(call.event).expect("a pending map call is held");
+        }
+    }
+
     /// The life at `index`.
     pub fn get(&self, index: usize) -> &MappingLife {
         &self.lives[index]

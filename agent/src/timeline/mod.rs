@@ -16,9 +16,13 @@
 //! mapping calls, markers and sysfs states change anything
 //! ([`Builder::takes_in`]). [`crate::analysis`] applies them once they are older
 //! than the newest event by its reorder slack, and builds the tracks again from
-//! its kept log when a record lands before what they took in, or when a settle
-//! renumbers the kept events. Which probes map, unmap and mark comes from the
+//! its kept log when a record lands before what they took in; a settle that
+//! forgets events renumbers the tracks in place ([`Builder::renumber`]). Which probes map, unmap and mark comes from the
 //! probe table ([`ProbeIndex`]), not from function names.
+//!
+//! A long run's closed cycles leave the tracks ([`Builder::take_cycles`]) once
+//! they are judged for good, so what a track holds stays as small as its open
+//! cycle; the analysis keeps the cycles taken out for the report.
 
 pub mod label;
 pub mod mappings;
@@ -183,6 +187,31 @@ pub struct Cycle {
 }
 
 impl Cycle {
+    /// Calls `visit` with every moment of the cycle.
+    fn each_moment(&mut self, visit: &mut impl FnMut(&mut Moment)) {
+        let moments = [
+            &mut self.quiesce,
+            &mut self.unmap,
+            &mut self.remap,
+            &mut self.active,
+        ]
+        .into_iter()
+        .flatten()
+        .chain(&mut self.steps)
+        .chain(self.anomalies.iter_mut().map(|a| &mut a.at))
+        .chain(self.stops.iter_mut().map(|s| &mut s.moment));
+        for moment in moments {
+            visit(moment);
+        }
+    }
+
+    /// Its step indexes rewritten with `renumber`, for a cycle an analysis keeps
+    /// after forgetting its events: the indexes of the whole log.
+    pub fn renumbered(mut self, renumber: impl Fn(usize) -> usize) -> Self {
+        self.each_moment(&mut |moment| moment.event = renumber(moment.event));
+        self
+    }
+
     fn new(number: usize) -> Self {
         Cycle {
             number,
@@ -341,47 +370,31 @@ impl DeviceTimeline {
     /// search: a device's cycles follow one another, and every window of a cycle
     /// lies within its span.
     pub fn cycles_around(&self, from_ns: u64, to_ns: u64) -> impl Iterator<Item = &Cycle> {
-        let first = self.cycles.partition_point(|c| {
-            c.span()
-                .is_some_and(|w| w.end_ns.is_some_and(|end| end <= from_ns))
-        });
-        self.cycles[first..]
-            .iter()
-            .take_while(move |c| c.span().is_none_or(|w| w.start_ns <= to_ns))
+        cycles_around(&self.cycles, from_ns, to_ns)
     }
 
     /// The cycle whose unmap window holds `ts_ns`, with its unmap.
     pub fn unmapped_at(&self, ts_ns: u64) -> Option<(&Cycle, &Moment)> {
-        self.cycles_around(ts_ns, ts_ns).find_map(|c| {
-            let unmap = c.unmap.as_ref()?;
-            c.unmap_window()?.contains(ts_ns).then_some((c, unmap))
-        })
+        unmapped_in(&self.cycles, ts_ns)
     }
 
     /// Rewrites every step's event index with `renumber`: an analysis that has
     /// forgotten settled events gives the indexes of the whole log.
     pub fn renumber(&mut self, renumber: impl Fn(usize) -> usize) {
+        self.each_moment(&mut |moment| moment.event = renumber(moment.event));
+    }
+
+    /// Calls `visit` with every moment of the timeline: its cycles' steps,
+    /// anomalies and stop markers, where it went away and where it was first seen.
+    fn each_moment(&mut self, visit: &mut impl FnMut(&mut Moment)) {
         for cycle in &mut self.cycles {
-            let moments = [
-                &mut cycle.quiesce,
-                &mut cycle.unmap,
-                &mut cycle.remap,
-                &mut cycle.active,
-            ]
-            .into_iter()
-            .flatten()
-            .chain(&mut cycle.steps)
-            .chain(cycle.anomalies.iter_mut().map(|a| &mut a.at))
-            .chain(cycle.stops.iter_mut().map(|s| &mut s.moment));
-            for moment in moments {
-                moment.event = renumber(moment.event);
-            }
+            cycle.each_moment(visit);
         }
         for moment in [&mut self.left, &mut self.watched_from]
             .into_iter()
             .flatten()
         {
-            moment.event = renumber(moment.event);
+            visit(moment);
         }
     }
 
@@ -390,6 +403,27 @@ impl DeviceTimeline {
         self.cycles_around(ts_ns, ts_ns)
             .find(|c| c.span().is_some_and(|w| w.contains(ts_ns)))
     }
+}
+
+/// Of one device's `cycles`, in order, those whose span may overlap
+/// `from_ns..=to_ns`, found by binary search.
+fn cycles_around(cycles: &[Cycle], from_ns: u64, to_ns: u64) -> impl Iterator<Item = &Cycle> {
+    let first = cycles.partition_point(|c| {
+        c.span()
+            .is_some_and(|w| w.end_ns.is_some_and(|end| end <= from_ns))
+    });
+    cycles[first..]
+        .iter()
+        .take_while(move |c| c.span().is_none_or(|w| w.start_ns <= to_ns))
+}
+
+/// Of one device's `cycles`, in order, the one whose unmap window holds
+/// `ts_ns`, with its unmap.
+pub fn unmapped_in(cycles: &[Cycle], ts_ns: u64) -> Option<(&Cycle, &Moment)> {
+    cycles_around(cycles, ts_ns, ts_ns).find_map(|c| {
+        let unmap = c.unmap.as_ref()?;
+        c.unmap_window()?.contains(ts_ns).then_some((c, unmap))
+    })
 }
 
 /// Every watched device's timeline and every mapping's life.
@@ -450,6 +484,8 @@ struct Track {
     seen_edge: bool,
     /// Listed by the capture's header as bound at the start.
     bound_at_start: bool,
+    /// How many of its first cycles were taken out ([`Builder::take_cycles`]).
+    taken: usize,
 }
 
 impl Track {
@@ -471,6 +507,7 @@ impl Track {
             remap_tid: None,
             seen_edge: false,
             bound_at_start: bound,
+            taken: 0,
         }
     }
 
@@ -485,7 +522,7 @@ impl Track {
             .last()
             .is_none_or(|c| c.end != CycleEnd::Open)
         {
-            let number = self.timeline.cycles.len() + 1;
+            let number = self.taken + self.timeline.cycles.len() + 1;
             self.timeline.cycles.push(Cycle::new(number));
         }
         self.timeline.cycles.last_mut().expect("just ensured")
@@ -860,6 +897,89 @@ impl Builder {
             }
             _ => {}
         }
+    }
+
+    /// Each device's first cycles that are closed and ended before `before_ns`:
+    /// no later event can change them.
+    pub fn closed_before(&self, before_ns: u64) -> impl Iterator<Item = (&str, &[Cycle])> {
+        self.tracks.iter().map(move |(bdf, track)| {
+            let cycles = &track.timeline.cycles;
+            let closed = cycles
+                .iter()
+                .take_while(|c| {
+                    c.end == CycleEnd::Closed
+                        && c.span()
+                            .and_then(|w| w.end_ns)
+                            .is_some_and(|end| end <= before_ns)
+                })
+                .count();
+            (bdf.as_str(), &cycles[..closed])
+        })
+    }
+
+    /// Takes the first `count` cycles out of device `bdf`'s track: they are
+    /// judged for good, and later cycles keep their numbers.
+    pub fn take_cycles(&mut self, bdf: &str, count: usize) -> Vec<Cycle> {
+        let Some(track) = self.tracks.get_mut(bdf) else {
+            return Vec::new();
+        };
+        let count = count.min(track.timeline.cycles.len());
+        track.taken += count;
+        track.timeline.cycles.drain(..count).collect()
+    }
+
+    /// The indexes of the events the tracks still read: every moment of their
+    /// cycles, sysfs readings and pending stop markers, and what the mapping
+    /// history still answers with (see [`MappingHistory::held`]) and the cycles'
+    /// mappings. An analysis must keep these events when it forgets others.
+    pub fn held(&mut self) -> Vec<usize> {
+        let mut held = Vec::new();
+        let mut hold = |moment: &mut Moment| held.push(moment.event);
+        for track in self.tracks.values_mut() {
+            track.timeline.each_moment(&mut hold);
+            if let Some(reading) = &mut track.reading {
+                hold(&mut reading.moment);
+            }
+        }
+        for step in self.earlier.values_mut().flatten() {
+            hold(&mut step.moment);
+        }
+        let lives = self.tracks.values().flat_map(|t| {
+            t.timeline
+                .cycles
+                .iter()
+                .flat_map(|c| c.unmapped.iter().chain(&c.remapped))
+        });
+        for &life in lives {
+            let life = self.mappings.get(life);
+            held.extend(
+                [life.mapped, life.map_call, life.unmapped]
+                    .into_iter()
+                    .flatten(),
+            );
+        }
+        held.extend(self.mappings.held());
+        held
+    }
+
+    /// Rewrites every event index the tracks hold with `renumber`, after the
+    /// log they index changed (events forgotten or inserted). An index it maps
+    /// to `None` is of an event forgotten: a moment must not be (see
+    /// [`Builder::held`]); the mapping history forgets where such a life was
+    /// mapped or unmapped.
+    pub fn renumber(&mut self, renumber: impl Fn(usize) -> Option<usize>) {
+        let moved = |index: usize| renumber(index).expect("the tracks hold only kept events");
+        let mut visit = |moment: &mut Moment| moment.event = moved(moment.event);
+        for track in self.tracks.values_mut() {
+            track.timeline.each_moment(&mut visit);
+            if let Some(reading) = &mut track.reading {
+                visit(&mut reading.moment);
+            }
+        }
+        for step in self.earlier.values_mut().flatten() {
+            visit(&mut step.moment);
+        }
+        self.mappings.renumber(renumber);
     }
 
     /// The timelines as they stand, every track ended where the log ends, at
