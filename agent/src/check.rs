@@ -64,7 +64,7 @@ pub fn check(args: CheckArgs) -> Result<ExitCode> {
             (analysis, Some(status))
         }
     };
-    let mut judgement = analysis.judge(&expectations.rules);
+    let mut judgement = analysis.into_judgement(&expectations.rules);
     if expectations.min_cycles == Some(0) {
         judgement.excuse(UnearnedKind::NoCycle);
     }

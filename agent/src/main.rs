@@ -151,7 +151,9 @@ fn report(args: ReportArgs) -> Result<()> {
     let mut summary = SummaryBuilder::new(replay.header());
     let mut pipeline = Pipeline::new(replay.header()).with(&mut summary);
     let end = replay.run(&mut pipeline).with_context(cannot_read)?;
-    let verdict = pipeline.finish_replay(&end).judge(&RuleConfig::default());
+    let verdict = pipeline
+        .finish_replay(&end)
+        .into_judgement(&RuleConfig::default());
     let summary = summary.finish(&end);
     let mut out = io::stdout().lock();
     if args.json {

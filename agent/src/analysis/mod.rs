@@ -292,9 +292,10 @@ impl Analysis {
         let probes = &self.probes;
         let intervals = Intervals::of(&self.events, probes);
         let current = skipped_handlers(&self.events, &intervals, &self.settled.first_calls);
-        let skipped = self.with_settled_skipped(&current);
         let config = RuleConfig::default();
-        let ctx = self.context(&timelines, &intervals, probes, &skipped, &config);
+        // Violations and pins read no skipped calls (only the gaps a
+        // judgement reports do), so the settled ones are not gathered here.
+        let ctx = self.context(&timelines, &intervals, probes, &current, &config);
         let rules = rules::all();
         let mut keep = retention::pinned(&ctx, cut, &rules);
         let found: Vec<(&'static str, Vec<Violation>)> = rules
@@ -535,20 +536,46 @@ impl Analysis {
     /// steps get the indexes they have in it, and the cycles taken out go
     /// before theirs.
     fn whole(&self, devices: &mut [DeviceTimeline]) {
-        if self.settled.forgotten > 0 {
-            for device in devices.iter_mut() {
+        self.whole_with(devices, |bdf| self.settled.cycles.get(bdf).cloned());
+    }
+
+    /// [`Analysis::whole`], with the cycles taken out of device `bdf` from
+    /// `settled(bdf)`.
+    fn whole_with(
+        &self,
+        devices: &mut [DeviceTimeline],
+        mut settled: impl FnMut(&str) -> Option<Vec<Cycle>>,
+    ) {
+        for device in devices {
+            if self.settled.forgotten > 0 {
                 device.renumber(|i| self.settled.whole_index(i));
             }
-        }
-        for device in devices {
-            if let Some(settled) = self.settled.cycles.get(&device.bdf) {
-                device.cycles.splice(0..0, settled.iter().cloned());
+            if let Some(cycles) = settled(&device.bdf) {
+                device.cycles.splice(0..0, cycles);
             }
         }
     }
 
     /// Judges the events with every rule.
     pub fn judge(&self, config: &RuleConfig) -> Judgement {
+        let (rules, mut devices) = self.judge_kept(config);
+        self.whole(&mut devices);
+        self.judgement(rules, devices)
+    }
+
+    /// Judges like [`Analysis::judge`], handing the cycles judged for good to
+    /// the judgement instead of copying them: what a run's last judgement
+    /// costs stays one copy of its cycles.
+    pub fn into_judgement(mut self, config: &RuleConfig) -> Judgement {
+        let (rules, mut devices) = self.judge_kept(config);
+        let mut settled = std::mem::take(&mut self.settled.cycles);
+        self.whole_with(&mut devices, |bdf| settled.remove(bdf));
+        self.judgement(rules, devices)
+    }
+
+    /// Every rule's result, and the timelines of the kept events of the
+    /// devices `config` judges.
+    fn judge_kept(&self, config: &RuleConfig) -> (Vec<RuleResult>, Vec<DeviceTimeline>) {
         let timelines = self.current_timelines();
         let intervals = Intervals::of(&self.events, &self.probes);
         let skipped = self.with_settled_skipped(&skipped_handlers(
@@ -557,7 +584,6 @@ impl Analysis {
             &self.settled.first_calls,
         ));
         let ctx = self.context(&timelines, &intervals, &self.probes, &skipped, config);
-        let end_ns = ctx.end_ns;
         let rules: Vec<RuleResult> = rules::all()
             .iter()
             .map(|rule| {
@@ -567,11 +593,15 @@ impl Analysis {
             .collect();
         let mut devices = timelines.devices;
         devices.retain(|d| config.judges(&d.bdf));
-        self.whole(&mut devices);
+        (rules, devices)
+    }
+
+    /// The judgement of `rules` over the whole timelines `devices`.
+    fn judgement(&self, rules: Vec<RuleResult>, devices: Vec<DeviceTimeline>) -> Judgement {
         Judgement {
             unearned: unearned::unearned(&self.losses, &rules, &devices),
             started_monotonic_ns: self.started_monotonic_ns,
-            end_ns,
+            end_ns: self.end_ns(),
             events: self.events.len() as u64 + self.settled.forgotten,
             lost: self.losses.by_probe.values().sum(),
             cut: self.losses.cut,

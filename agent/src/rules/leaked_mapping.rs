@@ -116,7 +116,7 @@ fn leaked<'a>(
 ) -> impl Iterator<Item = &'a MappingLife> {
     ctx.timelines.mappings.lives().iter().filter(move |l| {
         l.device.as_deref() == Some(timeline.bdf.as_str())
-            && l.unmapped.is_none()
+            && l.unmapped_ns.is_none()
             && l.mapped_ns.is_none_or(|t| t <= left_ns)
     })
 }

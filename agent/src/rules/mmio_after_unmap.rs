@@ -131,8 +131,8 @@ fn violation(
         "The path in the stack touched the device with its BAR unmapped: {}.",
         stop_the_path(&v.stack, &event.comm)
     );
-    if let Some(unmap) = life.unmapped {
-        v.events.push(ctx.events[unmap].clone());
+    if let Some(unmap) = &life.unmap_event {
+        v.events.push(Event::clone(unmap));
     }
     v
 }

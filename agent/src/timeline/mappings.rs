@@ -6,11 +6,15 @@
 //! records and ask the queries below, indexed so each answer costs O(log n) in
 //! the lives of a range. [`MapCalls`] pairs a map call with its return.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    sync::Arc,
+};
 
 use serde::Serialize;
 
-use crate::event::Hex;
+use super::history::History;
+use crate::event::{Event, Hex};
 
 /// Whose BAR a mapping maps, as far as the one who saw it mapped knows.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,6 +67,10 @@ pub struct MappingLife {
     /// When it was unmapped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unmapped_ns: Option<u64>,
+    /// The `iounmap` itself, for the timelines: an access long after it still
+    /// names it, when the log it was in has forgotten it.
+    #[serde(skip)]
+    pub unmap_event: Option<Arc<Event>>,
 }
 
 impl MappingLife {
@@ -84,6 +92,7 @@ impl MappingLife {
             mapped_ns: None,
             unmapped: None,
             unmapped_ns: None,
+            unmap_event: None,
         }
     }
 
@@ -179,7 +188,7 @@ struct Range {
 
 impl Range {
     /// Adds life `index`, mapped at `start_ns`.
-    fn add(&mut self, lives: &[MappingLife], index: usize) {
+    fn add(&mut self, lives: &History<MappingLife>, index: usize) {
         let key = (lives[index].start_ns(), index);
         let at = self.by_start.partition_point(|&k| k < key);
         self.by_start.insert(at, key);
@@ -192,7 +201,7 @@ impl Range {
     }
 
     /// Notes that life `index` was unmapped, the `order`th unmap seen.
-    fn close(&mut self, lives: &[MappingLife], index: usize, order: u64) {
+    fn close(&mut self, lives: &History<MappingLife>, index: usize, order: u64) {
         self.open.remove(&index);
         if lives[index].device.is_some() {
             self.last_unmapped_watched = Some((order, index));
@@ -203,7 +212,7 @@ impl Range {
     }
 
     /// Recomputes the prefix maxima from position `at` on.
-    fn reindex_from(&mut self, lives: &[MappingLife], at: usize) {
+    fn reindex_from(&mut self, lives: &History<MappingLife>, at: usize) {
         for i in at..self.by_start.len() {
             let index = self.by_start[i].1;
             let (end, newest) = match i.checked_sub(1) {
@@ -229,7 +238,7 @@ impl Range {
 /// Every mapping life seen, in the order they were mapped or first seen.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct MappingHistory {
-    lives: Vec<MappingLife>,
+    lives: History<MappingLife>,
     /// The lives by range: an address is looked up among the ranges that can
     /// hold it, not all of them.
     #[serde(skip)]
@@ -243,6 +252,10 @@ pub struct MappingHistory {
     /// Map entries waiting for their return.
     #[serde(skip)]
     calls: MapCalls<MapEntry>,
+    /// The lives that may still name an event of the log by index: the others
+    /// have had theirs forgotten ([`MappingHistory::renumber`]).
+    #[serde(skip)]
+    indexed: BTreeSet<usize>,
 }
 
 impl MappingHistory {
@@ -300,6 +313,9 @@ impl MappingHistory {
         let index = self.lives.len();
         let key = (life.virt.0, life.size);
         self.longest = self.longest.max(life.size);
+        if life.mapped.is_some() || life.map_call.is_some() {
+            self.indexed.insert(index);
+        }
         self.lives.push(life);
         self.ranges.entry(key).or_default().add(&self.lives, index);
         index
@@ -307,9 +323,10 @@ impl MappingHistory {
 
     /// Ends life `index` with the `iounmap` at `event`.
     fn close(&mut self, index: usize, event: usize, ts_ns: u64) {
-        let life = &mut self.lives[index];
+        let life = self.lives.get_mut(index).expect("a life the history holds");
         life.unmapped = Some(event);
         life.unmapped_ns = Some(ts_ns);
+        self.indexed.insert(index);
         let key = (life.virt.0, life.size);
         self.unmaps += 1;
         if let Some(range) = self.ranges.get_mut(&key) {
@@ -428,19 +445,22 @@ impl MappingHistory {
         latest_unmapped.map(|index| &self.lives[index])
     }
 
+    /// Keeps the `iounmap` that ended life `index` with the life.
+    pub fn keep_unmap(&mut self, index: usize, event: &Event) {
+        if let Some(life) = self.lives.get_mut(index) {
+            life.unmap_event = Some(Arc::new(event.clone()));
+        }
+    }
+
     /// The indexes of the events the history still answers with: where each
-    /// open life was mapped (a leaked mapping's evidence), where each life
-    /// whose range was not mapped again was unmapped (an access after unmap's),
-    /// and the map calls waiting for their return.
+    /// open life was mapped (a leaked mapping's evidence), and the map calls
+    /// waiting for their return.
     pub fn held(&self) -> Vec<usize> {
         let mut held: Vec<usize> = self.calls.pending.values().map(|c| c.event).collect();
-        for range in self.ranges.values() {
-            for &index in &range.open {
-                let life = &self.lives[index];
+        for &index in &self.indexed {
+            let life = &self.lives[index];
+            if life.unmapped_ns.is_none() {
                 held.extend([life.mapped, life.map_call].into_iter().flatten());
-            }
-            if let Some(&newest) = range.newest.last() {
-                held.extend(self.lives[newest].unmapped);
             }
         }
         held
@@ -450,10 +470,18 @@ impl MappingHistory {
     /// `renumber`, after the log they index changed; a life whose event was
     /// forgotten (`None`) no longer names it.
     pub fn renumber(&mut self, renumber: impl Fn(usize) -> Option<usize>) {
-        for life in &mut self.lives {
-            for index in [&mut life.mapped, &mut life.map_call, &mut life.unmapped] {
-                *index = index.and_then(&renumber);
+        let mut unindexed = Vec::new();
+        for &index in &self.indexed {
+            let life = self.lives.get_mut(index).expect("a life the history holds");
+            for event in [&mut life.mapped, &mut life.map_call, &mut life.unmapped] {
+                *event = event.and_then(&renumber);
             }
+            if life.mapped.is_none() && life.map_call.is_none() && life.unmapped.is_none() {
+                unindexed.push(index);
+            }
+        }
+        for index in unindexed {
+            self.indexed.remove(&index);
         }
         for call in self.calls.pending.values_mut() {
             call.event = renumber(call.event).expect("a pending map call is held");
@@ -466,7 +494,7 @@ impl MappingHistory {
     }
 
     /// Every life, in order.
-    pub fn lives(&self) -> &[MappingLife] {
+    pub fn lives(&self) -> &History<MappingLife> {
         &self.lives
     }
 }

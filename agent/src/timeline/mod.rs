@@ -24,6 +24,7 @@
 //! they are judged for good, so what a track holds stays as small as its open
 //! cycle; the analysis keeps the cycles taken out for the report.
 
+pub mod history;
 pub mod label;
 pub mod mappings;
 pub mod probes;
@@ -37,6 +38,7 @@ use crate::{
     event::{BarRange, Event, EventData},
     probe_table::{Edge, MappingOp, Marker, Role, Trigger},
 };
+use history::History;
 use label::StepLabel;
 use mappings::{MappingHistory, Owner};
 use probes::{Meaning, ProbeIndex};
@@ -206,9 +208,15 @@ impl Cycle {
     }
 
     /// Its step indexes rewritten with `renumber`, for a cycle an analysis keeps
-    /// after forgetting its events: the indexes of the whole log.
+    /// after forgetting its events: the indexes of the whole log. Its lists are
+    /// trimmed to their length, as a cycle kept for good grows no more.
     pub fn renumbered(mut self, renumber: impl Fn(usize) -> usize) -> Self {
         self.each_moment(&mut |moment| moment.event = renumber(moment.event));
+        self.steps.shrink_to_fit();
+        self.stops.shrink_to_fit();
+        self.anomalies.shrink_to_fit();
+        self.unmapped.shrink_to_fit();
+        self.remapped.shrink_to_fit();
         self
     }
 
@@ -326,7 +334,7 @@ pub struct DeviceTimeline {
     pub cycles: Vec<Cycle>,
     /// Its memory BARs as sysfs last showed them, with the time they were read
     /// (0: at the start).
-    pub bars: Vec<(u64, Vec<BarRange>)>,
+    pub bars: History<(u64, Vec<BarRange>)>,
     /// Where the device went away for good, when its timeline ends removed or
     /// unbound: the sysfs state that showed it gone or without a driver, else the
     /// last step of its last cycle.
@@ -497,7 +505,7 @@ impl Track {
                 driver,
                 state: if bound { State::Active } else { State::Unbound },
                 cycles: Vec::new(),
-                bars: vec![(0, bars)],
+                bars: vec![(0, bars)].into(),
                 left: None,
                 watched_from: None,
             },
@@ -832,6 +840,7 @@ impl Builder {
                     index,
                     event.ts_ns,
                 );
+                self.mappings.keep_unmap(life, event);
                 if let Some(bdf) = device {
                     let before = thread_markers(earlier);
                     entry(tracks, bdf, moment).unmap(moment(), life, &before);
