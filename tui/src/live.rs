@@ -8,7 +8,7 @@ use std::{
     os::unix::process::CommandExt,
     path::{Path, PathBuf},
     process::{Child, ChildStdout, Command, Stdio},
-    sync::mpsc::{self, Receiver, TryRecvError},
+    sync::mpsc::{self, Receiver, SyncSender, TryRecvError},
     thread,
     time::{Duration, Instant},
 };
@@ -25,6 +25,16 @@ use barwatch::{
 
 /// How long the recorder gets to write its trailer after SIGTERM.
 const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// How many messages wait between the reader thread and the UI at most: a UI
+/// that falls behind holds the reader (and so the recorder's pipe) back rather
+/// than queueing the events in memory. The recorder's ring buffer and capture
+/// keep them meanwhile.
+const CHANNEL_MESSAGES: usize = 16_384;
+
+/// How many events the UI takes in one look at most, so that one look costs a
+/// bounded batch however far behind the UI is; the rest wait for the next.
+const EVENTS_PER_POLL: usize = 65_536;
 
 /// What the reader thread reports.
 enum Message {
@@ -105,7 +115,7 @@ impl LiveSource {
             let _ = stderr.read_to_end(&mut sink);
         });
         let header = replay.header().clone();
-        let (sender, messages) = mpsc::channel();
+        let (sender, messages) = mpsc::sync_channel(CHANNEL_MESSAGES);
         thread::spawn(move || read(replay, &sender));
         Ok((
             header,
@@ -117,34 +127,11 @@ impl LiveSource {
         ))
     }
 
-    /// Everything the recorder sent since the last look, without waiting: the
-    /// new events in one batch, then the end if it came.
+    /// What the recorder sent since the last look, without waiting: the new
+    /// events in one batch (at most [`EVENTS_PER_POLL`]), then the end if it
+    /// came.
     pub fn poll(&mut self) -> Vec<Update> {
-        let mut events = Vec::new();
-        let mut updates = Vec::new();
-        while !self.ended {
-            match self.messages.try_recv() {
-                Ok(Message::Event(event)) => events.push(*event),
-                Ok(Message::Ended(trailer)) => {
-                    self.ended = true;
-                    updates.push(Update::Ended(trailer));
-                }
-                Ok(Message::Failed(why)) => {
-                    log_failure(&why);
-                    self.ended = true;
-                    updates.push(Update::Ended(None));
-                }
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => {
-                    self.ended = true;
-                    updates.push(Update::Ended(None));
-                }
-            }
-        }
-        if !events.is_empty() {
-            updates.insert(0, Update::Events(events));
-        }
-        updates
+        take(&self.messages, &mut self.ended, EVENTS_PER_POLL)
     }
 
     /// Stops the recorder the way Ctrl-C would (SIGTERM: it writes its trailer),
@@ -179,9 +166,40 @@ impl Drop for LiveSource {
     }
 }
 
+/// Takes what waits in `messages` without waiting: at most `max_events` events
+/// in one batch, then the end if it came (and `ended` is set).
+fn take(messages: &Receiver<Message>, ended: &mut bool, max_events: usize) -> Vec<Update> {
+    let mut events = Vec::new();
+    let mut updates = Vec::new();
+    while !*ended && events.len() < max_events {
+        match messages.try_recv() {
+            Ok(Message::Event(event)) => events.push(*event),
+            Ok(Message::Ended(trailer)) => {
+                *ended = true;
+                updates.push(Update::Ended(trailer));
+            }
+            Ok(Message::Failed(why)) => {
+                log_failure(&why);
+                *ended = true;
+                updates.push(Update::Ended(None));
+            }
+            Err(TryRecvError::Empty) => break,
+            Err(TryRecvError::Disconnected) => {
+                *ended = true;
+                updates.push(Update::Ended(None));
+            }
+        }
+    }
+    if !events.is_empty() {
+        updates.insert(0, Update::Events(events));
+    }
+    updates
+}
+
 /// Reads events until the stream ends, then says how it ended: a cut final
-/// line is a broken stream, as any other defect.
-fn read(replay: Replay<impl BufRead>, sender: &mpsc::Sender<Message>) {
+/// line is a broken stream, as any other defect. A full channel holds the
+/// reader until the UI takes from it.
+fn read(replay: Replay<impl BufRead>, sender: &SyncSender<Message>) {
     let end = replay.feed(&mut |event| {
         // A UI that went away stops the recorder, which ends the stream.
         let _ = sender.send(Message::Event(Box::new(event)));
@@ -229,19 +247,31 @@ mod tests {
     /// The demo's capture, as a recorder's pipe would carry it.
     const DEMO: &[u8] = include_bytes!("../testdata/demo-capture.jsonl");
 
+    /// What the reader thread reports for `stream` through a channel of
+    /// `capacity` messages, drained only once the reader had `delay` to fill it:
+    /// events counted, then the end, and whether the reader was still held
+    /// after the delay.
+    fn messages_through(stream: &[u8], capacity: usize, delay: Duration) -> (usize, Message, bool) {
+        let (sender, receiver) = mpsc::sync_channel(capacity);
+        thread::scope(|scope| {
+            let reader = scope.spawn(move || read(Replay::new(stream).unwrap(), &sender));
+            thread::sleep(delay);
+            let held = !reader.is_finished();
+            let mut events = 0;
+            for message in receiver {
+                match message {
+                    Message::Event(_) => events += 1,
+                    last => return (events, last, held),
+                }
+            }
+            panic!("the reader never said how the stream ended")
+        })
+    }
+
     /// What the reader thread reports for `stream`: events counted, then the end.
     fn messages(stream: &[u8]) -> (usize, Message) {
-        let (sender, receiver) = mpsc::channel();
-        read(Replay::new(stream).unwrap(), &sender);
-        drop(sender);
-        let mut events = 0;
-        for message in receiver {
-            match message {
-                Message::Event(_) => events += 1,
-                last => return (events, last),
-            }
-        }
-        panic!("the reader never said how the stream ended")
+        let (events, last, _) = messages_through(stream, CHANNEL_MESSAGES, Duration::ZERO);
+        (events, last)
     }
 
     #[test]
@@ -266,5 +296,37 @@ mod tests {
             matches!(&last, Message::Failed(why) if why.contains("cut off")),
             "a cut line was not reported"
         );
+    }
+
+    #[test]
+    fn a_full_channel_holds_the_reader_and_loses_no_event() {
+        let (events, last, held) = messages_through(DEMO, 16, Duration::from_millis(300));
+        assert!(held, "the reader ran on past a full channel");
+        assert_eq!(events, 774, "events were lost while the reader was held");
+        assert!(
+            matches!(last, Message::Ended(Some(trailer)) if trailer.events == 774),
+            "the trailer did not arrive"
+        );
+    }
+
+    #[test]
+    fn one_look_takes_at_most_its_batch_and_the_rest_waits() {
+        let (sender, receiver) = mpsc::sync_channel(1_000);
+        read(Replay::new(DEMO).unwrap(), &sender);
+        let mut ended = false;
+        let sizes = |updates: &[Update]| -> Vec<Option<usize>> {
+            updates
+                .iter()
+                .map(|u| match u {
+                    Update::Events(events) => Some(events.len()),
+                    Update::Ended(_) => None,
+                })
+                .collect()
+        };
+        assert_eq!(sizes(&take(&receiver, &mut ended, 500)), [Some(500)]);
+        assert!(!ended, "the end came before the events still waiting");
+        assert_eq!(sizes(&take(&receiver, &mut ended, 500)), [Some(274), None]);
+        assert!(ended);
+        assert!(take(&receiver, &mut ended, 500).is_empty());
     }
 }

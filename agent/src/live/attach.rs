@@ -188,8 +188,9 @@ pub struct Attacher<'a> {
 }
 
 /// What the attach engine keeps between calls: which programs are loaded, which
-/// single-target programs are taken, parsed BTF and the kernel's facts. Module
-/// loads attach more points long after the first pass.
+/// single-target programs are taken, parsed BTF (during an attach pass only:
+/// see [`AttachState::release_btf`]) and the kernel's facts. Module loads attach
+/// more points long after the first pass.
 pub struct AttachState {
     facts: KernelFacts,
     order: MechanismOrder,
@@ -233,6 +234,13 @@ impl AttachState {
         member: &str,
     ) -> Result<u32, String> {
         self.struct_btf.member_offset(module, strukt, member)
+    }
+
+    /// Lets go of the parsed BTF once an attach pass is done: it is needed
+    /// again only when a module loads, and is read again then.
+    pub fn release_btf(&mut self) {
+        self.btf = None;
+        self.struct_btf = BtfCache::default();
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use btf_rs::{Btf, Type};
+use btf_rs::{Backend, Btf, Type};
 use thiserror::Error;
 
 /// Where the running kernel publishes its own BTF.
@@ -36,12 +36,18 @@ pub enum BtfError {
     },
 }
 
-/// Parses a BTF file (vmlinux's, self-contained).
+/// Parses a BTF file (vmlinux's, self-contained). The file is memory-mapped
+/// where the kernel allows it (vmlinux's since Linux 6.16), so its types are
+/// read in place instead of being copied and indexed (tens of MiB for
+/// vmlinux); where mapping fails it is read and parsed whole.
 pub fn load(path: &Path) -> Result<Btf, BtfError> {
-    Btf::from_file(path).map_err(|e| BtfError::Unreadable {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })
+    Btf::from_file_with_backend(path, Backend::Mmap)
+        .inspect_err(|e| log::debug!("{} cannot be mapped ({e}); reading it", path.display()))
+        .or_else(|_| Btf::from_file(path))
+        .map_err(|e| BtfError::Unreadable {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
 }
 
 /// The byte offset of `member` in `struct name`, looking through anonymous
@@ -108,6 +114,32 @@ mod tests {
             member_offset(&btf, "no_such_struct_xyz", "a"),
             Err(BtfError::NoStruct { .. })
         ));
+    }
+
+    /// The mapped BTF answers as the BTF read and parsed whole does.
+    #[test]
+    fn mapped_and_read_btf_give_the_same_offsets() {
+        let path = Path::new(VMLINUX_BTF);
+        if !path.exists() {
+            crate::test_skip::skip(&format!("{VMLINUX_BTF} does not exist on this kernel"));
+            return;
+        }
+        let mapped = load(path).unwrap();
+        let read = Btf::from_file(path).unwrap();
+        for (strukt, member) in [
+            ("work_struct", "func"),
+            ("module", "name"),
+            ("irqaction", "handler"),
+            ("irqaction", "thread_fn"),
+            ("pt_regs", "ip"),
+            ("file", "f_inode"),
+        ] {
+            assert_eq!(
+                member_offset(&mapped, strukt, member).ok(),
+                member_offset(&read, strukt, member).ok(),
+                "{strukt}.{member}"
+            );
+        }
     }
 }
 

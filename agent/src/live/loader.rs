@@ -182,6 +182,8 @@ impl LiveProbes {
         let base_on = u32::from(options.filters.ignore_unwatched_bases);
         let pid_on = u32::from(!options.filters.pids.is_empty());
         let [fd, cmd, arg, ret] = ioctl_offsets.unwrap_or([16, 24, 32, 16]);
+        // The loader parses vmlinux BTF for itself: it goes once the object is
+        // loaded.
         let mut loader = EbpfLoader::new();
         loader
             .override_global(GLOBAL_IRQ_FILTER_ON, &irq_on, true)
@@ -199,7 +201,9 @@ impl LiveProbes {
             .override_global(GLOBAL_IOCTL_ARG_OFFSET, &arg, true)
             .override_global(GLOBAL_IOCTL_RET_OFFSET, &ret, true)
             .map_max_entries(MAP_EVENTS, options.ring_bytes);
-        let mut ebpf = loader.load(BPF_OBJECT).map_err(LiveError::Load)?;
+        let loaded = loader.load(BPF_OBJECT);
+        drop(loader);
+        let mut ebpf = loaded.map_err(LiveError::Load)?;
         let logger = aya_log::EbpfLogger::init(&mut ebpf)
             .inspect_err(|e| log::debug!("BPF logging unavailable: {e}"))
             .ok();
@@ -305,6 +309,7 @@ impl LiveProbes {
             irq_filter_on: irq_on != 0,
         };
         probes.set_tracepoint_base_offset()?;
+        probes.state.release_btf();
         Ok(probes)
     }
 
@@ -423,6 +428,7 @@ impl LiveProbes {
                 None => self.table.push(status),
             }
         }
+        self.state.release_btf();
         Ok(Some(blind))
     }
 
