@@ -1,6 +1,7 @@
 //! Capture files: the documented JSON-lines format, its writer and its reader.
 
 mod event_line;
+mod event_scan;
 pub mod format;
 pub mod integrity;
 pub mod reader;

@@ -23,8 +23,8 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::{
-    capture::event_line,
     capture::format::{FORMAT_MAJOR, FORMAT_NAME, Header, Line, MAX_LINE_BYTES, Trailer},
+    capture::{event_line, event_scan},
     event::Event,
 };
 
@@ -299,9 +299,13 @@ fn check_version(version: &str, line: usize) -> Result<(), CaptureError> {
     }
 }
 
-/// Parses a line after the header: an event line in the writer's field order
-/// the fast way, any other line (and any line that way refuses) the general way.
+/// Parses a line after the header: an event line exactly as the writer writes
+/// it by the scanner, one in the writer's field order the fast serde way, any
+/// other line (and any line those refuse) the general way.
 fn parse_line(bytes: &[u8], line: usize) -> Result<Line, CaptureError> {
+    if let Some(event) = event_scan::scan(bytes) {
+        return Ok(Line::Event(event));
+    }
     let text = line_text(bytes, line)?;
     if let Some(event) = event_line::parse(text) {
         return Ok(Line::Event(event));
