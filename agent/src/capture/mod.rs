@@ -4,5 +4,6 @@ mod event_line;
 mod event_scan;
 pub mod format;
 pub mod integrity;
+mod lines;
 pub mod reader;
 pub mod writer;
