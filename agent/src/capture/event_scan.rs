@@ -278,23 +278,23 @@ impl Cursor<'_> {
     /// leading zero unless the value is 0, at most 16 of them.
     fn hex(&mut self) -> Option<Hex> {
         self.expect(b"\"0x")?;
-        let digits = self
-            .rest
-            .iter()
-            .take_while(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-            .count();
-        let (number, rest) = self.rest.split_at(digits);
-        if digits == 0 || digits > 16 || (digits > 1 && number[0] == b'0') {
-            return None;
-        }
-        let value = number.iter().fold(0u64, |value, &digit| {
+        let (mut value, mut digits) = (0u64, 0);
+        for &digit in self.rest {
             let nibble = match digit {
                 b'0'..=b'9' => digit - b'0',
-                _ => digit - b'a' + 10,
+                b'a'..=b'f' => digit - b'a' + 10,
+                _ => break,
             };
-            value << 4 | u64::from(nibble)
-        });
-        self.rest = rest;
+            if digits == 16 || (digits == 1 && value == 0) {
+                return None;
+            }
+            value = value << 4 | u64::from(nibble);
+            digits += 1;
+        }
+        if digits == 0 {
+            return None;
+        }
+        self.rest = &self.rest[digits..];
         self.expect(b"\"")?;
         Some(Hex(value))
     }
