@@ -7,8 +7,9 @@
 //! killed mid-write leaves behind. That capture stays readable up to its last
 //! complete line and is marked [`CaptureEnd::Cut`].
 //!
-//! Lines are read with a bound: no line is buffered past [`MAX_LINE_BYTES`], so a
-//! corrupt or hostile file cannot make the reader allocate without limit.
+//! Lines are read with a bound: no line is buffered past
+//! [`MAX_LINE_BYTES`](crate::capture::format::MAX_LINE_BYTES), so a corrupt or
+//! hostile file cannot make the reader allocate without limit.
 //!
 //! Blank lines are errors ([`CaptureError::NotJson`]): the writer never produces
 //! them, so one means the file was edited or corrupted.
@@ -23,8 +24,11 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::{
-    capture::event_line,
-    capture::format::{FORMAT_MAJOR, FORMAT_NAME, Header, Line, MAX_LINE_BYTES, Trailer},
+    capture::{
+        event_line, event_scan,
+        format::{FORMAT_MAJOR, FORMAT_NAME, Header, Line, Trailer},
+        lines::{LineEnd, Lines},
+    },
     event::Event,
 };
 
@@ -114,7 +118,7 @@ pub enum CaptureError {
     LineTooLong {
         /// The offending line.
         line: usize,
-        /// The limit, [`MAX_LINE_BYTES`].
+        /// The limit, [`MAX_LINE_BYTES`](crate::capture::format::MAX_LINE_BYTES).
         limit: usize,
     },
     /// A line is not UTF-8 text.
@@ -161,49 +165,6 @@ impl CaptureError {
                 | CaptureError::InvalidLine { .. }
                 | CaptureError::NotUtf8 { .. }
         )
-    }
-}
-
-/// How a line read from the input ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum LineEnd {
-    /// With a `\n`.
-    Newline,
-    /// At end of input, without a `\n`.
-    Eof,
-}
-
-/// Reads the next line into `buf` (without its `\n`), never buffering more than
-/// [`MAX_LINE_BYTES`]. `None` at end of input.
-fn read_line(
-    input: &mut impl BufRead,
-    buf: &mut Vec<u8>,
-    line: usize,
-) -> Result<Option<LineEnd>, CaptureError> {
-    buf.clear();
-    loop {
-        let available = match input.fill_buf() {
-            Ok(available) => available,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(source) => return Err(CaptureError::Io { line, source }),
-        };
-        if available.is_empty() {
-            return Ok((!buf.is_empty()).then_some(LineEnd::Eof));
-        }
-        let newline = available.iter().position(|&byte| byte == b'\n');
-        let content = &available[..newline.unwrap_or(available.len())];
-        if buf.len() + content.len() > MAX_LINE_BYTES {
-            return Err(CaptureError::LineTooLong {
-                line,
-                limit: MAX_LINE_BYTES,
-            });
-        }
-        buf.extend_from_slice(content);
-        let consumed = content.len() + usize::from(newline.is_some());
-        input.consume(consumed);
-        if newline.is_some() {
-            return Ok(Some(LineEnd::Newline));
-        }
     }
 }
 
@@ -299,9 +260,13 @@ fn check_version(version: &str, line: usize) -> Result<(), CaptureError> {
     }
 }
 
-/// Parses a line after the header: an event line in the writer's field order
-/// the fast way, any other line (and any line that way refuses) the general way.
+/// Parses a line after the header: an event line exactly as the writer writes
+/// it by the scanner, one in the writer's field order the fast serde way, any
+/// other line (and any line those refuse) the general way.
 fn parse_line(bytes: &[u8], line: usize) -> Result<Line, CaptureError> {
+    if let Some(event) = event_scan::scan(bytes) {
+        return Ok(Line::Event(event));
+    }
     let text = line_text(bytes, line)?;
     if let Some(event) = event_line::parse(text) {
         return Ok(Line::Event(event));
@@ -335,8 +300,8 @@ pub struct CaptureReader<R: BufRead> {
     trailer: Option<Trailer>,
     /// Complete, accepted lines so far, the header included.
     lines_read: usize,
-    /// The current line's bytes, reused across lines.
-    buf: Vec<u8>,
+    /// Splits the input into lines.
+    lines: Lines,
     /// Set at end of input or after an error.
     done: bool,
 }
@@ -344,15 +309,18 @@ pub struct CaptureReader<R: BufRead> {
 impl<R: BufRead> CaptureReader<R> {
     /// Reads and validates the header line.
     pub fn new(mut input: R) -> Result<Self, CaptureError> {
-        let mut buf = Vec::new();
-        let end = read_line(&mut input, &mut buf, 1)?.ok_or(CaptureError::Empty)?;
-        let header = cut_if_unterminated(parse_header(&buf, 1), end, 1, buf.len())?;
+        let mut lines = Lines::default();
+        let header = lines
+            .next(&mut input, 1, |bytes, end| {
+                cut_if_unterminated(parse_header(bytes, 1), end, 1, bytes.len())
+            })?
+            .ok_or(CaptureError::Empty)??;
         Ok(CaptureReader {
             input,
             header,
             trailer: None,
             lines_read: 1,
-            buf,
+            lines,
             done: false,
         })
     }
@@ -376,15 +344,17 @@ impl<R: BufRead> CaptureReader<R> {
     fn next_event(&mut self) -> Result<Option<Event>, CaptureError> {
         loop {
             let line = self.lines_read + 1;
-            let Some(end) = read_line(&mut self.input, &mut self.buf, line)? else {
+            let after_trailer = self.trailer.is_some();
+            let parsed = self.lines.next(&mut self.input, line, |bytes, end| {
+                if after_trailer {
+                    return Err(CaptureError::AfterTrailer { line });
+                }
+                cut_if_unterminated(parse_line(bytes, line), end, line, bytes.len())
+            })?;
+            let Some(parsed) = parsed else {
                 return Ok(None);
             };
-            if self.trailer.is_some() {
-                return Err(CaptureError::AfterTrailer { line });
-            }
-            let parsed =
-                cut_if_unterminated(parse_line(&self.buf, line), end, line, self.buf.len())?;
-            match parsed {
+            match parsed? {
                 Line::Event(event) => {
                     self.lines_read = line;
                     return Ok(Some(event));
@@ -493,7 +463,10 @@ mod tests {
 
     use super::*;
     use crate::{
-        capture::{format::ProbeTotals, writer::CaptureWriter},
+        capture::{
+            format::{MAX_LINE_BYTES, ProbeTotals},
+            writer::CaptureWriter,
+        },
         event::{EventData, Hex},
         probe_table::{Mechanism, Role},
         testkit::{self, event},
@@ -642,6 +615,22 @@ mod tests {
         assert_eq!(streamed, events());
         assert_eq!(reader.trailer(), Some(&trailer));
         assert_eq!(reader.lines_read(), 9);
+    }
+
+    #[test]
+    fn any_buffer_size_reads_the_same_capture() {
+        let (bytes, trailer) = written();
+        let cut = &bytes[..bytes.len() - 1];
+        for capacity in [1, 2, 7, 64, 333, bytes.len()] {
+            let mut reader =
+                CaptureReader::new(BufReader::with_capacity(capacity, &bytes[..])).unwrap();
+            let streamed: Vec<Event> = reader.by_ref().map(Result::unwrap).collect();
+            assert_eq!(streamed, events(), "{capacity}");
+            assert_eq!(reader.trailer(), Some(&trailer), "{capacity}");
+            let unterminated = read_capture_from(BufReader::with_capacity(capacity, cut)).unwrap();
+            assert_eq!(unterminated.events, events(), "{capacity}");
+            assert_eq!(unterminated.end, CaptureEnd::Trailer(trailer.clone()));
+        }
     }
 
     #[test]

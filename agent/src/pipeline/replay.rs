@@ -27,6 +27,11 @@ const BATCH: usize = 1024;
 /// both threads busy, few enough that memory stays bounded.
 const BATCHES_AHEAD: usize = 4;
 
+/// The read buffer of a capture file: lines are parsed where they lie in it,
+/// so a bigger one splits (and copies) fewer of them and reads the file in
+/// fewer calls.
+const READ_BUFFER_BYTES: usize = 256 << 10;
+
 /// A capture being read back, one event at a time.
 pub struct Replay<R: BufRead = BufReader<File>> {
     reader: CaptureReader<R>,
@@ -39,7 +44,7 @@ impl Replay {
             path: path.to_owned(),
             source,
         })?;
-        Replay::new(BufReader::new(file))
+        Replay::new(BufReader::with_capacity(READ_BUFFER_BYTES, file))
     }
 }
 
