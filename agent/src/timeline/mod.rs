@@ -494,6 +494,8 @@ struct Track {
     bound_at_start: bool,
     /// How many of its first cycles were taken out ([`Builder::take_cycles`]).
     taken: usize,
+    /// The largest length of a BAR it ever showed (0: none yet).
+    largest_bar: u64,
 }
 
 impl Track {
@@ -505,7 +507,7 @@ impl Track {
                 driver,
                 state: if bound { State::Active } else { State::Unbound },
                 cycles: Vec::new(),
-                bars: vec![(0, bars)].into(),
+                bars: History::default(),
                 left: None,
                 watched_from: None,
             },
@@ -516,7 +518,9 @@ impl Track {
             seen_edge: false,
             bound_at_start: bound,
             taken: 0,
+            largest_bar: 0,
         }
+        .showing(0, bars)
     }
 
     fn state(&self) -> State {
@@ -708,16 +712,27 @@ impl Track {
         }
     }
 
+    /// Notes the BARs sysfs showed at `ts_ns`.
+    fn showing(mut self, ts_ns: u64, bars: Vec<BarRange>) -> Self {
+        self.show(ts_ns, bars);
+        self
+    }
+
+    /// Notes the BARs sysfs showed at `ts_ns`, and the largest one's length.
+    fn show(&mut self, ts_ns: u64, bars: Vec<BarRange>) {
+        let lengths = bars.iter().map(|b| b.end.0.saturating_sub(b.start.0) + 1);
+        self.largest_bar = lengths.fold(self.largest_bar, u64::max);
+        self.timeline.bars.push((ts_ns, bars));
+    }
+
     /// The largest BAR's length: the size assumed for a mapping made before the
     /// capture.
     fn largest_bar(&self) -> u64 {
-        self.timeline
-            .bars
-            .iter()
-            .flat_map(|(_, bars)| bars)
-            .map(|b| b.end.0.saturating_sub(b.start.0) + 1)
-            .max()
-            .unwrap_or(0x1000)
+        if self.largest_bar == 0 {
+            0x1000
+        } else {
+            self.largest_bar
+        }
     }
 }
 
@@ -867,7 +882,7 @@ impl Builder {
                         track.timeline.driver = driver.clone();
                     }
                     if *present {
-                        track.timeline.bars.push((event.ts_ns, bars.clone()));
+                        track.show(event.ts_ns, bars.clone());
                     }
                 }
             }
