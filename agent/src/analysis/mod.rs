@@ -342,7 +342,6 @@ impl Analysis {
             .collect();
         for (bdf, numbers) in &taking {
             let cycles = self.base.take_cycles(bdf, numbers.len());
-            self.timelines.take_cycles(bdf, numbers.len());
             let whole: Vec<Cycle> = cycles
                 .into_iter()
                 .map(|c| c.renumbered(|i| self.settled.whole_index(i)))
@@ -353,7 +352,7 @@ impl Analysis {
                 .or_default()
                 .extend(whole);
         }
-        for i in self.base.held().into_iter().chain(self.timelines.held()) {
+        for i in self.base.held() {
             if let Some(kept) = keep.get_mut(i) {
                 *kept = true;
             }
@@ -413,7 +412,8 @@ impl Analysis {
     }
 
     /// Forgets the first `cut` events but those `keep` marks, noting how many
-    /// went before each one kept, and renumbers what the timelines hold.
+    /// went before each one kept, renumbers what the base holds and builds the
+    /// timelines again from it.
     fn forget(&mut self, cut: usize, keep: &[bool]) {
         let whole: Vec<usize> = (0..self.events.len())
             .map(|i| self.settled.whole_index(i))
@@ -434,16 +434,15 @@ impl Analysis {
             new_index.push(Some(kept.len()));
             kept.push(event);
         }
-        let moved = |i: usize| new_index.get(i).copied().flatten();
-        self.base.renumber(moved);
-        self.timelines.renumber(moved);
+        self.base
+            .renumber(|i: usize| new_index.get(i).copied().flatten());
         self.base_cut = new_index[..self.base_cut].iter().flatten().count();
-        self.applied = new_index[..self.applied].iter().flatten().count();
-        for index in &mut self.unapplied {
-            *index = moved(*index).expect("events not yet applied are kept");
-        }
         self.events = kept;
         self.settled.forgotten_before = forgotten_before;
+        // From the base, whose histories the copy shares: the events since
+        // the base are fewer than a settle's margin.
+        self.rebuild_timelines();
+        self.follow_log();
     }
 
     /// Takes in the probe table as it changed during recording (late attaches).
