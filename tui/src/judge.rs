@@ -16,8 +16,9 @@ const JUDGE_INTERVAL_NS: u64 = 1_000_000_000;
 pub struct Judge {
     /// The one pipeline `record`, `check` and `report` run: its analysis is
     /// bounded, forgetting events once they are judged for good and keeping
-    /// their violations.
-    pipeline: Pipeline<'static>,
+    /// their violations. `None` once the capture ended: the last judgement
+    /// took over what it held.
+    pipeline: Option<Pipeline<'static>>,
     judgement: Judgement,
     /// Events taken in since the last judgement.
     unjudged: u64,
@@ -33,7 +34,7 @@ impl Judge {
         let pipeline = Pipeline::new(header);
         let judgement = pipeline.analysis().judge(&RuleConfig::default());
         Judge {
-            pipeline,
+            pipeline: Some(pipeline),
             judgement,
             unjudged: 0,
             since_judged_ns: JUDGE_INTERVAL_NS,
@@ -41,10 +42,13 @@ impl Judge {
         }
     }
 
-    /// Takes in one event, in arrival order, without judging.
+    /// Takes in one event, in arrival order, without judging; after the
+    /// capture ended there are none.
     pub fn push(&mut self, event: Event) {
-        self.pipeline.push(event);
-        self.unjudged += 1;
+        if let Some(pipeline) = &mut self.pipeline {
+            pipeline.push(event);
+            self.unjudged += 1;
+        }
     }
 
     /// Judges if events arrived since the last judgement and a second has passed.
@@ -60,12 +64,16 @@ impl Judge {
         self.judge_if_due();
     }
 
-    /// The capture ended, with `trailer` when it ended cleanly: judges for good.
+    /// The capture ended, with `trailer` when it ended cleanly: judges for
+    /// good, handing what the analysis held to the judgement.
     pub fn finish(&mut self, trailer: Option<&Trailer>) {
-        if let Some(trailer) = trailer {
-            self.pipeline.end(trailer);
-        }
-        self.judge();
+        let Some(pipeline) = self.pipeline.take() else {
+            return;
+        };
+        self.judgement = pipeline
+            .finish(trailer)
+            .into_judgement(&RuleConfig::default());
+        self.judged();
     }
 
     /// The latest judgement.
@@ -80,7 +88,14 @@ impl Judge {
 
     /// Judges everything taken in so far.
     fn judge(&mut self) {
-        self.judgement = self.pipeline.analysis().judge(&RuleConfig::default());
+        if let Some(pipeline) = &self.pipeline {
+            self.judgement = pipeline.analysis().judge(&RuleConfig::default());
+            self.judged();
+        }
+    }
+
+    /// A judgement was made.
+    fn judged(&mut self) {
         self.unjudged = 0;
         self.since_judged_ns = 0;
         self.generation += 1;

@@ -83,17 +83,11 @@ impl<'s> Pipeline<'s> {
         &self.analysis
     }
 
-    /// The source ended cleanly with `trailer`, while the pipeline stays for
-    /// later judgements (the terminal UI's).
-    pub fn end(&mut self, trailer: &Trailer) {
-        self.analysis.finish(trailer);
-    }
-
     /// The source ended, cleanly with `trailer` or cut without one: the
     /// analysis, ready for its judgement.
     pub fn finish(mut self, trailer: Option<&Trailer>) -> Analysis {
         if let Some(trailer) = trailer {
-            self.end(trailer);
+            self.analysis.finish(trailer);
         }
         self.analysis
     }
