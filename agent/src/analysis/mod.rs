@@ -284,7 +284,8 @@ impl Analysis {
             return;
         };
         let timelines = self.current_timelines();
-        let horizon = retention::horizon(newest_ns, retention.settle_ns, &timelines);
+        let margin_ns = retention.margin_ns(&self.events);
+        let horizon = retention::horizon(newest_ns, margin_ns, &timelines);
         let cut = self.events.partition_point(|e| e.ts_ns < horizon);
         // The base follows the timelines, never ahead of what they took in: a
         // cycle it finds closed is closed in them too.

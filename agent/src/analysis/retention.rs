@@ -48,6 +48,30 @@ impl Default for Retention {
     }
 }
 
+/// How many times `max_events` the margin behind the newest event may hold
+/// before it shrinks (see [`Retention::margin_ns`]).
+const MARGIN_EVENTS_PER_MAX: usize = 16;
+
+impl Retention {
+    /// How far behind the newest of the time-ordered `events` the settled past
+    /// ends: `settle_ns`, unless more than 16 × `max_events` events lie that
+    /// close (a flood of records, as a live run under load sees: half a second
+    /// of them was hundreds of thousands). Then only those are kept back,
+    /// never fewer than the reorder slack's worth, so the margin's memory stays
+    /// bounded at any rate.
+    pub(super) fn margin_ns(&self, events: &[Event]) -> u64 {
+        let Some(newest) = events.last() else {
+            return self.settle_ns;
+        };
+        let most = self.max_events.saturating_mul(MARGIN_EVENTS_PER_MAX);
+        match events.len().checked_sub(most) {
+            Some(oldest_kept) => (newest.ts_ns - events[oldest_kept].ts_ns)
+                .clamp(super::REORDER_SLACK_NS.min(self.settle_ns), self.settle_ns),
+            None => self.settle_ns,
+        }
+    }
+}
+
 /// The time before which events are judged for good: `settle_ns` before the
 /// newest event, and no later than the start of a cycle whose windows can still
 /// reach back (quiescing, or mapped again and not yet running) or a stop marker
@@ -103,5 +127,52 @@ pub(super) fn is_structural(event: &Event, probes: &ProbeIndex) -> bool {
                     .is_some_and(|m| !matches!(m.edge, Edge::StreamStart | Edge::StreamStop))
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{analysis::REORDER_SLACK_NS, testkit};
+
+    /// `n` events, `gap_ns` apart.
+    fn events(n: u64, gap_ns: u64) -> Vec<Event> {
+        (0..n)
+            .map(|i| {
+                let data = EventData::Tracepoint {
+                    args: Vec::new(),
+                    base: None,
+                };
+                testkit::event(1_000_000_000 + i * gap_ns, "tracepoint:x:y", data)
+            })
+            .collect()
+    }
+
+    const RETENTION: Retention = Retention {
+        max_events: 100,
+        settle_ns: 500_000_000,
+    };
+
+    #[test]
+    fn a_sparse_log_keeps_the_whole_margin_back() {
+        // 1 000 events a millisecond apart: a second, fewer than 16 x 100.
+        assert_eq!(RETENTION.margin_ns(&events(1_000, 1_000_000)), 500_000_000);
+        assert_eq!(RETENTION.margin_ns(&[]), 500_000_000);
+    }
+
+    #[test]
+    fn a_flood_keeps_back_only_the_newest_events_it_may_hold() {
+        // 20 µs apart: half a second would be 25 000 events.
+        let flood = events(10_000, 20_000);
+        let margin = RETENTION.margin_ns(&flood);
+        assert_eq!(margin, 1_599 * 20_000);
+        let back = flood.partition_point(|e| e.ts_ns < flood[9_999].ts_ns - margin);
+        assert_eq!(flood.len() - back, 1_600, "16 x max_events stay back");
+    }
+
+    #[test]
+    fn the_margin_never_shrinks_below_the_reorder_slack() {
+        let flood = events(100_000, 1_000);
+        assert_eq!(RETENTION.margin_ns(&flood), REORDER_SLACK_NS);
     }
 }
