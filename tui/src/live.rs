@@ -34,7 +34,8 @@ const CHANNEL_MESSAGES: usize = 16_384;
 
 /// How many events the UI takes in one look at most, so that one look costs a
 /// bounded batch however far behind the UI is; the rest wait for the next.
-const EVENTS_PER_POLL: usize = 65_536;
+/// At ten looks a second that is 160 000 events/s.
+const EVENTS_PER_POLL: usize = 16_384;
 
 /// What the reader thread reports.
 enum Message {
