@@ -29,8 +29,9 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 /// How many messages wait between the reader thread and the UI at most: a UI
 /// that falls behind holds the reader (and so the recorder's pipe) back rather
 /// than queueing the events in memory. The recorder's ring buffer and capture
-/// keep them meanwhile.
-const CHANNEL_MESSAGES: usize = 16_384;
+/// keep them meanwhile. The UI takes the channel's messages at every look, so
+/// a few thousand smooth the hand-over as well as more would.
+const CHANNEL_MESSAGES: usize = 4_096;
 
 /// How many events the UI takes in one look at most, so that one look costs a
 /// bounded batch however far behind the UI is; the rest wait for the next.
