@@ -958,16 +958,7 @@ impl Builder {
     /// mappings. An analysis must keep these events when it forgets others.
     pub fn held(&mut self) -> Vec<usize> {
         let mut held = Vec::new();
-        let mut hold = |moment: &mut Moment| held.push(moment.event);
-        for track in self.tracks.values_mut() {
-            track.timeline.each_moment(&mut hold);
-            if let Some(reading) = &mut track.reading {
-                hold(&mut reading.moment);
-            }
-        }
-        for step in self.earlier.values_mut().flatten() {
-            hold(&mut step.moment);
-        }
+        self.each_moment(&mut |moment| held.push(moment.event));
         let lives = self.tracks.values().flat_map(|t| {
             t.timeline
                 .cycles
@@ -993,9 +984,15 @@ impl Builder {
     /// mapped or unmapped.
     pub fn renumber(&mut self, renumber: impl Fn(usize) -> Option<usize>) {
         let moved = |index: usize| renumber(index).expect("the tracks hold only kept events");
-        let mut visit = |moment: &mut Moment| moment.event = moved(moment.event);
+        self.each_moment(&mut |moment| moment.event = moved(moment.event));
+        self.mappings.renumber(renumber);
+    }
+
+    /// Calls `visit` with every moment the tracks hold: their timelines', their
+    /// sysfs readings' and the pending stop markers'.
+    fn each_moment(&mut self, visit: &mut impl FnMut(&mut Moment)) {
         for track in self.tracks.values_mut() {
-            track.timeline.each_moment(&mut visit);
+            track.timeline.each_moment(visit);
             if let Some(reading) = &mut track.reading {
                 visit(&mut reading.moment);
             }
@@ -1003,7 +1000,6 @@ impl Builder {
         for step in self.earlier.values_mut().flatten() {
             visit(&mut step.moment);
         }
-        self.mappings.renumber(renumber);
     }
 
     /// The timelines as they stand, every track ended where the log ends, at
