@@ -52,7 +52,7 @@ fn event(ts_ns: u64, tid: u32, probe: &str, device: bool, data: EventData) -> Ev
         tid,
         comm: "bench".into(),
         probe: probe.into(),
-        device: device.then(|| DEVICE.to_owned()),
+        device: device.then(|| DEVICE.into()),
         data,
     }
 }
@@ -125,7 +125,7 @@ fn cycle(t: &mut u64) -> Vec<Event> {
     }
     for _ in 0..WORKS {
         *t += 10_000;
-        let symbol = Some("azx_irq_pending_work [snd_hda_intel]".to_owned());
+        let symbol = Some("azx_irq_pending_work [snd_hda_intel]".into());
         let start = EventData::WorkStart {
             work: Hex(2),
             function: Hex(3),
@@ -330,11 +330,11 @@ fn trailer_of(events: &[Event]) -> Trailer {
 /// Counts `event` in `trailer`, as the recorder does when it writes it.
 fn written(trailer: &mut Trailer, event: &Event) {
     trailer.events += 1;
-    match trailer.probes.get_mut(&event.probe) {
+    match trailer.probes.get_mut(event.probe.as_str()) {
         Some(totals) => totals.events += 1,
         None => {
             trailer.probes.insert(
-                event.probe.clone(),
+                event.probe.to_string(),
                 barwatch::capture::format::ProbeTotals { events: 1, lost: 0 },
             );
         }

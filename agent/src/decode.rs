@@ -14,7 +14,7 @@ use barwatch_abi::{
 use thiserror::Error;
 
 use crate::{
-    event::{DevNum, Event, EventData, Hex},
+    event::{DevNum, Event, EventData, Hex, Name},
     ioctl,
 };
 
@@ -218,7 +218,7 @@ const PF_WRITE: u64 = 1 << 1;
 
 /// A stack id's frames, innermost first, each named `function+off [module]` when
 /// known; empty for [`barwatch_abi::NO_STACK`] or a stack no longer in the map.
-fn symbolized_stack(symbols: &dyn Symbols, stack_id: i64) -> Vec<String> {
+fn symbolized_stack(symbols: &dyn Symbols, stack_id: i64) -> Vec<Name> {
     if stack_id == barwatch_abi::NO_STACK {
         return Vec::new();
     }
@@ -230,6 +230,7 @@ fn symbolized_stack(symbols: &dyn Symbols, stack_id: i64) -> Vec<String> {
             symbols
                 .symbol(ip)
                 .map_or_else(|| Hex(ip).to_string(), |s| s.to_string())
+                .into()
         })
         .collect()
 }
@@ -264,7 +265,7 @@ pub fn to_event(record: &Record, symbols: &dyn Symbols) -> Event {
                 function: (r.ip != 0)
                     .then(|| symbols.symbol(r.ip))
                     .flatten()
-                    .map(|s| s.to_string()),
+                    .map(|s| Name::from(s.to_string())),
                 write: r.error_code & PF_WRITE != 0,
                 stack: symbolized_stack(symbols, r.stack_id),
             },
@@ -280,7 +281,7 @@ pub fn to_event(record: &Record, symbols: &dyn Symbols) -> Event {
             let handler_name = (r.handler != 0)
                 .then(|| symbols.symbol(r.handler))
                 .flatten()
-                .map(|s| s.label());
+                .map(|s| Name::from(s.label()));
             let data = if header.kind == kind::IRQ_HANDLER_ENTRY {
                 EventData::IrqHandlerEntry {
                     irq: r.irq,
@@ -289,7 +290,7 @@ pub fn to_event(record: &Record, symbols: &dyn Symbols) -> Event {
                     thread: (r.thread_fn != 0)
                         .then(|| symbols.symbol(r.thread_fn))
                         .flatten()
-                        .map(|s| s.to_string()),
+                        .map(|s| Name::from(s.to_string())),
                 }
             } else {
                 EventData::IrqHandlerExit {
@@ -306,7 +307,7 @@ pub fn to_event(record: &Record, symbols: &dyn Symbols) -> Event {
             let symbol = (r.function != 0)
                 .then(|| symbols.symbol(r.function))
                 .flatten()
-                .map(|s| s.to_string());
+                .map(|s| Name::from(s.to_string()));
             let data = if header.kind == kind::WORK_EXECUTE_START {
                 EventData::WorkStart {
                     work,
@@ -323,7 +324,7 @@ pub fn to_event(record: &Record, symbols: &dyn Symbols) -> Event {
             (probe_name(header.probe), data)
         }
         Record::Ioctl(r) => {
-            let (cmd, cmd_name) = (Hex(r.cmd.into()), ioctl::describe(r.cmd));
+            let (cmd, cmd_name) = (Hex(r.cmd.into()), Name::from(ioctl::describe(r.cmd)));
             let data = if header.kind == kind::IOCTL_ENTER {
                 EventData::IoctlEnter {
                     fd: r.fd,
@@ -345,10 +346,12 @@ pub fn to_event(record: &Record, symbols: &dyn Symbols) -> Event {
         }
         Record::Func(r) => {
             let symbol = symbols.symbol(r.ip);
-            let module = symbol.as_ref().and_then(|s| s.module.clone());
-            let function = symbol.map_or_else(|| Hex(r.ip).to_string(), |s| s.label());
+            let module = symbol
+                .as_ref()
+                .and_then(|s| s.module.as_ref().map(Name::from));
+            let function = Name::from(symbol.map_or_else(|| Hex(r.ip).to_string(), |s| s.label()));
             let exit = header.kind == kind::FUNC_EXIT;
-            let probe = function_probe_name(exit, &function);
+            let probe = Name::from(function_probe_name(exit, &function));
             let stack = symbolized_stack(symbols, r.stack_id);
             let base = (r.base != 0).then_some(Hex(r.base));
             let data = if exit {
@@ -377,7 +380,7 @@ pub fn to_event(record: &Record, symbols: &dyn Symbols) -> Event {
         cpu: header.cpu,
         pid: header.pid,
         tid: header.tid,
-        comm: comm_string(&header.comm),
+        comm: comm_string(&header.comm).into(),
         probe,
         device: None,
         data,
@@ -385,8 +388,8 @@ pub fn to_event(record: &Record, symbols: &dyn Symbols) -> Event {
 }
 
 /// The name of a tracepoint probe id, or a placeholder that says the id is unknown.
-fn probe_name(probe: u32) -> String {
-    tracepoint_probe_name(probe).unwrap_or_else(|| format!("probe#{probe}"))
+fn probe_name(probe: u32) -> Name {
+    Name::from(tracepoint_probe_name(probe).unwrap_or_else(|| format!("probe#{probe}")))
 }
 
 /// A NUL-padded kernel `comm` as text.

@@ -9,6 +9,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::name::Name;
+
 /// A kernel address or other 64-bit value that people read in hex.
 ///
 /// Serialized as a `"0x…"` string: JSON numbers above 2^53 lose precision in most
@@ -158,14 +160,14 @@ pub struct Event {
     /// Thread id of the current task.
     pub tid: u32,
     /// Command name of the current task.
-    pub comm: String,
+    pub comm: Name,
     /// The catalogue name of the probe point that produced the event, e.g.
     /// `irq:irq_handler_entry` or `kprobe:azx_stop_chip`.
-    pub probe: String,
+    pub probe: Name,
     /// The PCI device (`DDDD:BB:DD.F`) the event concerns, when one of the watched
     /// devices matched; absent for events no watched device explains.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device: Option<String>,
+    pub device: Option<Name>,
     /// What the probe saw.
     #[serde(flatten)]
     pub data: EventData,
@@ -185,12 +187,12 @@ pub enum EventData {
         /// The handler function's name, when known: it names the driver, and lets
         /// replay notice a handler probe the kernel skipped.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        handler_name: Option<String>,
+        handler_name: Option<Name>,
         /// The threaded handler that runs next (`fn [module]`), when the action
         /// has one: with the kernel's default primary handler, the driver's own
         /// code is here (1.2).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        thread: Option<String>,
+        thread: Option<Name>,
     },
     /// An interrupt handler returned.
     IrqHandlerExit {
@@ -201,7 +203,7 @@ pub enum EventData {
         handler: Hex,
         /// The handler function's name, when known.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        handler_name: Option<String>,
+        handler_name: Option<Name>,
         /// Whether the handler claimed the interrupt (`IRQ_HANDLED` bit set).
         handled: bool,
     },
@@ -213,7 +215,7 @@ pub enum EventData {
         function: Hex,
         /// The work function's symbol, when known.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        symbol: Option<String>,
+        symbol: Option<Name>,
     },
     /// A work item finished.
     WorkEnd {
@@ -223,7 +225,7 @@ pub enum EventData {
         function: Hex,
         /// The work function's symbol, when known.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        symbol: Option<String>,
+        symbol: Option<Name>,
     },
     /// An ALSA ioctl entered the kernel.
     IoctlEnter {
@@ -232,7 +234,7 @@ pub enum EventData {
         /// The raw command number.
         cmd: Hex,
         /// The command's SNDRV_* name, or its `_IOx(...)` form when unknown.
-        cmd_name: String,
+        cmd_name: Name,
         /// The ioctl's argument.
         arg: Hex,
         /// The device file's number, when it could be read.
@@ -246,7 +248,7 @@ pub enum EventData {
         /// The raw command number.
         cmd: Hex,
         /// The command's SNDRV_* name, or its `_IOx(...)` form when unknown.
-        cmd_name: String,
+        cmd_name: Name,
         /// Return value: 0 or positive on success, a negative errno on failure.
         ret: i64,
         /// The device file's number, when it could be read.
@@ -262,12 +264,12 @@ pub enum EventData {
         ip: Hex,
         /// The function holding the faulting instruction, when known.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        function: Option<String>,
+        function: Option<Name>,
         /// Whether the access was a write.
         write: bool,
         /// The kernel stack, innermost frame first.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        stack: Vec<String>,
+        stack: Vec<Name>,
     },
     /// One of a driver's own tracepoints fired (the probe names which).
     Tracepoint {
@@ -299,10 +301,10 @@ pub enum EventData {
     /// A probed kernel function was entered.
     FuncEntry {
         /// The function's name.
-        function: String,
+        function: Name,
         /// The module the function is in; absent for vmlinux.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        module: Option<String>,
+        module: Option<Name>,
         /// The function's address.
         ip: Hex,
         /// Its first four arguments, raw.
@@ -313,22 +315,22 @@ pub enum EventData {
         base: Option<Hex>,
         /// The kernel stack, innermost frame first, when the profile asks for one.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        stack: Vec<String>,
+        stack: Vec<Name>,
     },
     /// A probed kernel function returned.
     FuncExit {
         /// The function's name.
-        function: String,
+        function: Name,
         /// The module the function is in; absent for vmlinux.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        module: Option<String>,
+        module: Option<Name>,
         /// The function's address.
         ip: Hex,
         /// Its return value, raw.
         ret: Hex,
         /// The kernel stack, innermost frame first, when the profile asks for one.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        stack: Vec<String>,
+        stack: Vec<Name>,
     },
 }
 
@@ -430,7 +432,7 @@ impl fmt::Display for EventData {
                 ..
             } => {
                 let access = if *write { "write" } else { "read" };
-                let at = function.clone().unwrap_or_else(|| "?".to_owned());
+                let at = function.as_deref().unwrap_or("?");
                 write!(f, "page fault: {access} of {address} at {at}")
             }
             EventData::FuncEntry { function, args, .. } => {
@@ -447,12 +449,14 @@ impl fmt::Display for EventData {
 
 /// A symbol name when known, else the address in hex.
 /// The handler's name when known, else the word "handler".
-fn handler_or_generic(name: &Option<String>) -> &str {
+fn handler_or_generic(name: &Option<Name>) -> &str {
     name.as_deref().unwrap_or("handler")
 }
 
-fn symbol_or_addr(symbol: &Option<String>, addr: Hex) -> String {
-    symbol.clone().unwrap_or_else(|| addr.to_string())
+fn symbol_or_addr(symbol: &Option<Name>, addr: Hex) -> String {
+    symbol
+        .as_ref()
+        .map_or_else(|| addr.to_string(), Name::to_string)
 }
 
 #[cfg(test)]

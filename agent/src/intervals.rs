@@ -16,7 +16,7 @@ use std::{collections::BTreeMap, hash::Hash, ops::RangeBounds};
 use rustc_hash::FxHashMap;
 
 use crate::{
-    event::{Event, EventData},
+    event::{Event, EventData, Name},
     probe_table::{Edge, Role},
     timeline::probes::ProbeIndex,
 };
@@ -210,7 +210,7 @@ impl<'a> Intervals<'a> {
 }
 
 /// The handler function an `IrqHandlerEntry` names.
-fn handler_name(event: &Event) -> Option<&String> {
+fn handler_name(event: &Event) -> Option<&Name> {
     match &event.data {
         EventData::IrqHandlerEntry { handler_name, .. } => handler_name.as_ref(),
         _ => None,

@@ -16,6 +16,7 @@ pub mod ioctl;
 pub mod junit;
 #[cfg(feature = "live")]
 pub mod live;
+pub mod name;
 pub mod output;
 pub mod pipeline;
 pub mod probe_table;

@@ -507,7 +507,7 @@ impl fmt::Display for Summary {
                 vec![
                     skip.cpu.to_string(),
                     skip.irq.to_string(),
-                    skip.handler.clone(),
+                    skip.handler.to_string(),
                     time::monotonic_seconds(skip.start_ns),
                     time::precise_duration(skip.end_ns - skip.start_ns),
                 ]

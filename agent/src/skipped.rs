@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::{
     capture::reader::Capture,
-    event::{Event, EventData},
+    event::{Event, EventData, Name},
     intervals::{Interval, Intervals},
     timeline::probes::ProbeIndex,
 };
@@ -34,9 +34,9 @@ pub struct SkippedHandler {
     /// The IRQ number.
     pub irq: u32,
     /// The handler function, e.g. `azx_interrupt`.
-    pub handler: String,
+    pub handler: Name,
     /// The probe that should have recorded it, e.g. `kprobe:azx_interrupt`.
-    pub probe: String,
+    pub probe: Name,
     /// `irq_handler_entry`'s timestamp.
     pub start_ns: u64,
     /// `irq_handler_exit`'s timestamp.
@@ -53,7 +53,7 @@ impl SkippedHandler {
 /// The first call of each function among events an analysis has forgotten,
 /// with the probe that saw it: a handler counts as probed from there on.
 #[derive(Clone, Debug, Default)]
-pub struct FirstCalls(FxHashMap<String, (u64, String)>);
+pub struct FirstCalls(FxHashMap<Name, (u64, Name)>);
 
 impl FirstCalls {
     /// Takes in the function entries among `events`, keeping each function's
@@ -101,8 +101,8 @@ pub fn skipped_handlers(
                 let call = SkippedHandler {
                     cpu: exit.cpu,
                     irq: run.irq,
-                    handler: run.handler.to_owned(),
-                    probe: probe.to_owned(),
+                    handler: run.handler.into(),
+                    probe: probe.into(),
                     start_ns: entry.ts_ns,
                     end_ns: exit.ts_ns,
                 };
@@ -212,7 +212,7 @@ const LATE_RECORDS_NS: u64 = 500_000_000;
 #[derive(Debug, Default)]
 pub struct SkippedHandlerFinder {
     /// Each probed function's earliest entry: its time and probe.
-    first_entry: HashMap<String, (u64, String)>,
+    first_entry: HashMap<Name, (u64, Name)>,
     /// The handler running on each CPU.
     open: BTreeMap<u32, RunningHandler>,
     /// Calls whose handler had fired before them: skipped for certain.
@@ -230,7 +230,7 @@ pub struct SkippedHandlerFinder {
 #[derive(Debug)]
 struct RunningHandler {
     irq: u32,
-    handler: String,
+    handler: Name,
     start_ns: u64,
     probed: bool,
 }
@@ -240,7 +240,7 @@ struct RunningHandler {
 struct Candidate {
     cpu: u32,
     irq: u32,
-    handler: String,
+    handler: Name,
     start_ns: u64,
     end_ns: u64,
     /// The exit's place in arrival order.

@@ -309,7 +309,7 @@ fn selected_comm_and_text(app: &App) -> (String, String) {
         .into_iter()
         .find(|(selected, _)| *selected)
         .expect("an event is selected");
-    (event.comm.clone(), event.data.to_string())
+    (event.comm.to_string(), event.data.to_string())
 }
 
 #[test]
@@ -1284,5 +1284,8 @@ fn a_big_capture_streamed_from_its_file_scrolls_to_its_end_and_shows_the_right_e
         .rev()
         .find(|(_, probe)| probe.contains("barwatch_fixture_read"))
         .unwrap();
-    assert_eq!((last.ts_ns, &last.probe), (last_read.0, &last_read.1));
+    assert_eq!(
+        (last.ts_ns, last.probe.as_str()),
+        (last_read.0, last_read.1.as_str())
+    );
 }

@@ -7,7 +7,7 @@
 
 use barwatch::{
     decode::tracepoint_probe_name,
-    event::{Event, EventData, Hex},
+    event::{Event, EventData, Hex, Name},
 };
 use barwatch_abi::{COMM_LEN, MODULE_NAME_LEN, NO_STACK, kind, probe_id, record_size};
 
@@ -55,7 +55,7 @@ fn tracepoint_id(probe: &str) -> Option<u32> {
 }
 
 /// The stack id an event with `stack` came with.
-fn stack_id(stack: &[String]) -> i64 {
+fn stack_id(stack: &[Name]) -> i64 {
     if stack.is_empty() {
         NO_STACK
     } else {
@@ -217,8 +217,8 @@ mod tests {
             cpu: 1,
             pid: 412,
             tid: 413,
-            comm: "aplay".to_owned(),
-            probe: probe.to_owned(),
+            comm: "aplay".into(),
+            probe: probe.into(),
             device: None,
             data,
         }
@@ -231,7 +231,7 @@ mod tests {
             EventData::IoctlEnter {
                 fd: 4,
                 cmd: Hex(0xc084_4110),
-                cmd_name: barwatch::ioctl::describe(0xc084_4110),
+                cmd_name: barwatch::ioctl::describe(0xc084_4110).into(),
                 arg: Hex(0x7ffd_1234),
                 dev: Some(DevNum {
                     major: 116,
@@ -248,7 +248,7 @@ mod tests {
         let original = event(
             "kprobe:0xffffffffc0a01234",
             EventData::FuncEntry {
-                function: "0xffffffffc0a01234".to_owned(),
+                function: "0xffffffffc0a01234".into(),
                 module: None,
                 ip: Hex(0xffff_ffff_c0a0_1234),
                 args: [Hex(1), Hex(2), Hex(3), Hex(4)],

@@ -5,7 +5,7 @@ use std::{collections::HashMap, sync::OnceLock};
 use barwatch::{
     capture::reader::read_capture_from,
     decode::{Symbol, Symbols},
-    event::EventData,
+    event::{EventData, Name},
 };
 
 use crate::seeds::PLAYBACK_CAPTURE;
@@ -40,10 +40,10 @@ fn bench_symbols() -> &'static HashMap<u64, Symbol> {
     TABLE.get_or_init(|| {
         let capture = read_capture_from(PLAYBACK_CAPTURE.as_bytes())
             .expect("the checked-in bench capture reads");
-        let symbol = |name: &str, module: &Option<String>| Symbol {
+        let symbol = |name: &str, module: &Option<Name>| Symbol {
             name: name.to_owned(),
             offset: 0,
-            module: module.clone(),
+            module: module.as_deref().map(str::to_owned),
         };
         let mut table = HashMap::new();
         for event in &capture.events {

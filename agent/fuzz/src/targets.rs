@@ -20,7 +20,7 @@ use barwatch::{
         attribution::{DeviceMap, Watch},
         vmalloc::IoMapping,
     },
-    event::{BarRange, DevNum, Event, EventData},
+    event::{BarRange, DevNum, Event, EventData, Name},
     expect::{self, Expectations},
     junit,
     profile::{BasePath, Profile},
@@ -123,7 +123,7 @@ fn bench() -> &'static Bench {
                     capture
                         .events
                         .iter()
-                        .filter(|e| e.device.as_ref() == Some(&watched.bdf))
+                        .filter(|e| e.device.as_deref() == Some(watched.bdf.as_str()))
                 };
                 let mut irqs: Vec<u32> = own()
                     .filter_map(|e| match e.data {
@@ -154,7 +154,7 @@ fn bench() -> &'static Bench {
         let mut after_rescan = devices.clone();
         for event in &capture.events {
             if let (Some(bdf), EventData::DeviceState { bars, .. }) = (&event.device, &event.data)
-                && let Some(device) = after_rescan.iter_mut().find(|d| &d.bdf == bdf)
+                && let Some(device) = after_rescan.iter_mut().find(|d| *bdf == d.bdf)
             {
                 device.bars = sysfs_bars(bars.iter().copied());
             }
@@ -210,7 +210,9 @@ fn decode(data: &[u8]) -> (Vec<Event>, u64) {
         match parse(sample) {
             Ok(record) => {
                 let mut event = to_event(&record, &FuzzSymbols);
-                event.device = devices.attribute(&event, &mut || Some(bench.after_rescan.clone()));
+                event.device = devices
+                    .attribute(&event, &mut || Some(bench.after_rescan.clone()))
+                    .map(Name::from);
                 for change in devices.take_changes() {
                     events.push(change.into_event(event.ts_ns, event.cpu));
                 }

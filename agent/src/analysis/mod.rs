@@ -421,24 +421,29 @@ impl Analysis {
             .collect();
         let mut forgotten_before: Vec<(usize, u64)> = Vec::new();
         let mut new_index: Vec<Option<usize>> = Vec::with_capacity(self.events.len());
-        let mut kept = Vec::with_capacity(self.events.len());
-        for (i, event) in std::mem::take(&mut self.events).into_iter().enumerate() {
-            if i < cut && !keep[i] {
-                self.settled.forgotten += 1;
+        let (mut i, mut kept) = (0, 0);
+        let settled = &mut self.settled;
+        // In place: the log's memory is reused rather than another as big
+        // taken fresh (and zeroed by the kernel) on every settle.
+        self.events.retain(|_| {
+            let at = i;
+            i += 1;
+            if at < cut && !keep[at] {
+                settled.forgotten += 1;
                 new_index.push(None);
-                continue;
+                return false;
             }
-            let n = (whole[i] - kept.len()) as u64;
+            let n = (whole[at] - kept) as u64;
             if forgotten_before.last().is_none_or(|(_, last)| *last != n) {
-                forgotten_before.push((kept.len(), n));
+                forgotten_before.push((kept, n));
             }
-            new_index.push(Some(kept.len()));
-            kept.push(event);
-        }
+            new_index.push(Some(kept));
+            kept += 1;
+            true
+        });
         self.base
             .renumber(|i: usize| new_index.get(i).copied().flatten());
         self.base_cut = new_index[..self.base_cut].iter().flatten().count();
-        self.events = kept;
         self.settled.forgotten_before = forgotten_before;
         // From the base, whose histories the copy shares: the events since
         // the base are fewer than a settle's margin.

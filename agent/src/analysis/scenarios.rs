@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use super::{Analysis, Judgement, Outcome, Retention};
 use crate::{
     capture::format::{BlindSpan, Header, KnownMapping, Trailer, WatchedDevice},
-    event::{BarRange, Event, EventData, Hex, SYSFS_PROBE},
+    event::{BarRange, Event, EventData, Hex, Name, SYSFS_PROBE},
     profile::Profile,
     rules::{RuleConfig, Verdict},
     timeline::{CycleEnd, State},
@@ -72,7 +72,7 @@ impl Scenario {
             tid,
             comm: comm(tid).into(),
             probe: probe.into(),
-            device: device.then(|| HDA.to_owned()),
+            device: device.then(|| HDA.into()),
             data,
         });
         self
@@ -92,8 +92,8 @@ impl Scenario {
         device: bool,
     ) -> Self {
         let stack = vec![
-            format!("{function}+0x0 [snd_hda_codec]"),
-            "caller+0x10".to_owned(),
+            format!("{function}+0x0 [snd_hda_codec]").into(),
+            "caller+0x10".into(),
         ];
         let data = EventData::FuncEntry {
             function: function.into(),
@@ -219,7 +219,7 @@ impl Scenario {
         )
     }
     fn work(self, ms: u64, tid: u32, function: &str) -> Self {
-        let symbol = Some(format!("{function} [snd_hda_intel]"));
+        let symbol = Some(Name::from(format!("{function} [snd_hda_intel]")));
         let start = EventData::WorkStart {
             work: Hex(0xffff_8880_0100_0000),
             function: Hex(0xffff_ffff_c0b0_0000),
@@ -372,7 +372,7 @@ impl Scenario {
         for event in order {
             trailer
                 .probes
-                .entry(event.probe.clone())
+                .entry(event.probe.to_string())
                 .or_default()
                 .events += 1;
         }

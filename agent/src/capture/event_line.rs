@@ -22,7 +22,7 @@ use serde::{
     },
 };
 
-use crate::event::{BarRange, DevNum, Event, EventData, Hex};
+use crate::event::{BarRange, DevNum, Event, EventData, Hex, Name};
 
 /// The event on `text`, when it is an event line in the writer's field order
 /// that the general path reads without error; `None` otherwise.
@@ -76,7 +76,7 @@ impl<'de> Visitor<'de> for EventLine {
                 "tid" => once(&mut tid, map.next_value()?)?,
                 "comm" => once(&mut comm, map.next_value()?)?,
                 "probe" => once(&mut probe, map.next_value()?)?,
-                "device" => once(&mut device, map.next_value::<Option<String>>()?)?,
+                "device" => once(&mut device, map.next_value::<Option<Name>>()?)?,
                 "kind" => break,
                 _ => return Err(unusual()),
             }
@@ -164,9 +164,9 @@ data_fields!(IrqHandlerEntry => IrqHandlerEntry {
     #[serde(default)]
     handler: Hex,
     #[serde(default)]
-    handler_name: Option<String>,
+    handler_name: Option<Name>,
     #[serde(default)]
-    thread: Option<String>,
+    thread: Option<Name>,
 });
 
 data_fields!(IrqHandlerExit => IrqHandlerExit {
@@ -174,7 +174,7 @@ data_fields!(IrqHandlerExit => IrqHandlerExit {
     #[serde(default)]
     handler: Hex,
     #[serde(default)]
-    handler_name: Option<String>,
+    handler_name: Option<Name>,
     handled: bool,
 });
 
@@ -182,20 +182,20 @@ data_fields!(WorkStart => WorkStart {
     work: Hex,
     function: Hex,
     #[serde(default)]
-    symbol: Option<String>,
+    symbol: Option<Name>,
 });
 
 data_fields!(WorkEnd => WorkEnd {
     work: Hex,
     function: Hex,
     #[serde(default)]
-    symbol: Option<String>,
+    symbol: Option<Name>,
 });
 
 data_fields!(IoctlEnter => IoctlEnter {
     fd: u32,
     cmd: Hex,
-    cmd_name: String,
+    cmd_name: Name,
     arg: Hex,
     #[serde(default)]
     dev: Option<DevNum>,
@@ -204,7 +204,7 @@ data_fields!(IoctlEnter => IoctlEnter {
 data_fields!(IoctlExit => IoctlExit {
     fd: u32,
     cmd: Hex,
-    cmd_name: String,
+    cmd_name: Name,
     ret: i64,
     #[serde(default)]
     dev: Option<DevNum>,
@@ -214,10 +214,10 @@ data_fields!(PageFault => PageFault {
     address: Hex,
     ip: Hex,
     #[serde(default)]
-    function: Option<String>,
+    function: Option<Name>,
     write: bool,
     #[serde(default)]
-    stack: Vec<String>,
+    stack: Vec<Name>,
 });
 
 data_fields!(Tracepoint => Tracepoint {
@@ -239,25 +239,25 @@ data_fields!(ModuleLoad => ModuleLoad {
 });
 
 data_fields!(FuncEntry => FuncEntry {
-    function: String,
+    function: Name,
     #[serde(default)]
-    module: Option<String>,
+    module: Option<Name>,
     ip: Hex,
     args: [Hex; 4],
     #[serde(default)]
     base: Option<Hex>,
     #[serde(default)]
-    stack: Vec<String>,
+    stack: Vec<Name>,
 });
 
 data_fields!(FuncExit => FuncExit {
-    function: String,
+    function: Name,
     #[serde(default)]
-    module: Option<String>,
+    module: Option<Name>,
     ip: Hex,
     ret: Hex,
     #[serde(default)]
-    stack: Vec<String>,
+    stack: Vec<Name>,
 });
 
 #[cfg(test)]
@@ -299,10 +299,7 @@ mod tests {
             major: 116,
             minor: 3,
         });
-        let stack = vec![
-            "azx_stop_chip".to_owned(),
-            "azx_remove [snd_hda_intel]".into(),
-        ];
+        let stack = vec!["azx_stop_chip".into(), "azx_remove [snd_hda_intel]".into()];
         let data = vec![
             EventData::IrqHandlerEntry {
                 irq: 27,
@@ -388,8 +385,8 @@ mod tests {
                 pid: 192,
                 tid: 193,
                 comm: "aplay".into(),
-                probe: format!("probe:{}", data.kind()),
-                device: (i % 2 == 0).then(|| "0000:00:04.0".to_owned()),
+                probe: format!("probe:{}", data.kind()).into(),
+                device: (i % 2 == 0).then(|| "0000:00:04.0".into()),
                 data,
             })
             .collect()

@@ -15,19 +15,43 @@
 //! is not UTF-8) is `None`, and the reader parses the line the slower ways,
 //! which give every other line its value and every defect its message.
 
-use crate::event::{BarRange, DevNum, Event, EventData, Hex};
+use crate::{
+    event::{BarRange, DevNum, Event, EventData, Hex, Name},
+    name::Interner,
+};
 
 /// The event on `line` (without its newline) when the line is exactly as the
-/// writer writes that event; `None` otherwise.
-pub(crate) fn scan(line: &[u8]) -> Option<Event> {
-    let mut cursor = Cursor { rest: line };
+/// writer writes that event; `None` otherwise. Its names come from `names`.
+pub(crate) fn scan(line: &[u8], names: &mut PlainNames) -> Option<Event> {
+    let mut cursor = Cursor { rest: line, names };
     let event = cursor.event()?;
     cursor.rest.is_empty().then_some(event)
 }
 
-/// The unread part of a line.
+/// The names of the strings [`scan`] has read, each one a string the writer
+/// wrote without an escape: no quote, backslash or control character in it.
+/// So text up to the next quote that is among them is a whole string.
+#[derive(Default)]
+pub(crate) struct PlainNames(Interner);
+
+/// What [`NIBBLES`] holds for a byte that is no lowercase hex digit.
+const NOT_A_DIGIT: u8 = 0xff;
+
+/// The value of each lowercase hex digit, by byte.
+const NIBBLES: [u8; 256] = {
+    let mut nibbles = [NOT_A_DIGIT; 256];
+    let mut digit = 0;
+    while digit < 16 {
+        nibbles[b"0123456789abcdef"[digit] as usize] = digit as u8;
+        digit += 1;
+    }
+    nibbles
+};
+
+/// The unread part of a line, and where its names come from.
 struct Cursor<'a> {
     rest: &'a [u8],
+    names: &'a mut PlainNames,
 }
 
 impl Cursor<'_> {
@@ -116,11 +140,11 @@ impl Cursor<'_> {
             },
             b"device_state" => EventData::DeviceState {
                 present: self.field(br#","present":"#, Self::bool)?,
-                driver: self.optional(br#","driver":"#, Self::string)?,
+                driver: self.optional(br#","driver":"#, Self::text)?,
                 bars: self.nonempty(br#","bars":"#, Self::bar)?,
             },
             b"module_load" => EventData::ModuleLoad {
-                module: self.field(br#","module":"#, Self::string)?,
+                module: self.field(br#","module":"#, Self::text)?,
             },
             b"func_entry" => EventData::FuncEntry {
                 function: self.field(br#","function":"#, Self::string)?,
@@ -183,7 +207,7 @@ impl Cursor<'_> {
     }
 
     /// A kernel stack, left out when empty.
-    fn stack(&mut self) -> Option<Vec<String>> {
+    fn stack(&mut self) -> Option<Vec<Name>> {
         self.nonempty(br#","stack":"#, Self::string)
     }
 
@@ -278,24 +302,20 @@ impl Cursor<'_> {
     /// leading zero unless the value is 0, at most 16 of them.
     fn hex(&mut self) -> Option<Hex> {
         self.expect(b"\"0x")?;
-        let (mut value, mut digits) = (0u64, 0);
-        for &digit in self.rest {
-            let nibble = match digit {
-                b'0'..=b'9' => digit - b'0',
-                b'a'..=b'f' => digit - b'a' + 10,
-                _ => break,
-            };
-            if digits == 16 || (digits == 1 && value == 0) {
+        let window = &self.rest[..self.rest.len().min(17)];
+        let digits = window.iter().position(|&byte| byte == b'"')?;
+        if digits == 0 || (digits > 1 && self.rest[0] == b'0') {
+            return None;
+        }
+        let mut value = 0u64;
+        for &digit in &self.rest[..digits] {
+            let nibble = NIBBLES[usize::from(digit)];
+            if nibble == NOT_A_DIGIT {
                 return None;
             }
             value = value << 4 | u64::from(nibble);
-            digits += 1;
         }
-        if digits == 0 {
-            return None;
-        }
-        self.rest = &self.rest[digits..];
-        self.expect(b"\"")?;
+        self.rest = &self.rest[digits + 1..];
         Some(Hex(value))
     }
 
@@ -311,20 +331,34 @@ impl Cursor<'_> {
 
     /// A string as the writer writes one: UTF-8, with `"`, `\` and the control
     /// characters escaped as `serde_json` escapes them, and nothing else.
-    fn string(&mut self) -> Option<String> {
+    ///
+    /// Nearly every string is one read before: the text up to the next quote,
+    /// when it is among the [`PlainNames`], is the whole string, with no byte
+    /// of it to check.
+    fn string(&mut self) -> Option<Name> {
         self.expect(b"\"")?;
+        let quote = memchr::memchr(b'"', self.rest)?;
+        if let Some(name) = self.names.0.known(&self.rest[..quote]) {
+            self.rest = &self.rest[quote + 1..];
+            return Some(name);
+        }
         let plain = self
             .rest
             .iter()
             .position(|&byte| byte == b'"' || byte == b'\\' || byte < 0x20)?;
         let (head, rest) = self.rest.split_at(plain);
+        if let Some(rest) = rest.strip_prefix(b"\"") {
+            let name = self.names.0.name(head)?;
+            self.rest = rest;
+            return Some(name);
+        }
         let mut text = std::str::from_utf8(head).ok()?.to_owned();
         self.rest = rest;
         loop {
             match self.rest.split_first()? {
                 (b'"', rest) => {
                     self.rest = rest;
-                    return Some(text);
+                    return Some(text.into());
                 }
                 (b'\\', rest) => {
                     self.rest = rest;
@@ -342,6 +376,11 @@ impl Cursor<'_> {
                 }
             }
         }
+    }
+
+    /// A string the event owns rather than shares (the rare ones).
+    fn text(&mut self) -> Option<String> {
+        self.string().map(String::from)
     }
 
     /// The character of one escape after its `\`, when the writer escapes that
@@ -410,16 +449,21 @@ mod tests {
         ]
     }
 
+    /// A name made of any [`text`].
+    fn label() -> impl Strategy<Value = Name> {
+        text().prop_map(Name::from)
+    }
+
     fn hex() -> impl Strategy<Value = Hex> {
         prop_oneof![0u64..20, any::<u64>()].prop_map(Hex)
     }
 
-    fn stack() -> impl Strategy<Value = Vec<String>> {
-        prop::collection::vec(text(), 0..3)
+    fn stack() -> impl Strategy<Value = Vec<Name>> {
+        prop::collection::vec(label(), 0..3)
     }
 
     fn data() -> impl Strategy<Value = EventData> {
-        let name = || prop::option::of(text());
+        let name = || prop::option::of(label());
         let dev = || {
             prop::option::of((number::<u32>(), number::<u32>()))
                 .prop_map(|dev| dev.map(|(major, minor)| DevNum { major, minor }))
@@ -456,7 +500,7 @@ mod tests {
                 function,
                 symbol,
             }),
-            (number(), hex(), text(), hex(), dev()).prop_map(|(fd, cmd, cmd_name, arg, dev)| {
+            (number(), hex(), label(), hex(), dev()).prop_map(|(fd, cmd, cmd_name, arg, dev)| {
                 EventData::IoctlEnter {
                     fd,
                     cmd,
@@ -468,7 +512,7 @@ mod tests {
             (
                 number(),
                 hex(),
-                text(),
+                label(),
                 prop_oneof![-40i64..3, any::<i64>()],
                 dev()
             )
@@ -490,16 +534,19 @@ mod tests {
             ),
             (prop::collection::vec(hex(), 0..7), prop::option::of(hex()))
                 .prop_map(|(args, base)| EventData::Tracepoint { args, base }),
-            (any::<bool>(), name(), prop::collection::vec(bar, 0..3)).prop_map(
-                |(present, driver, bars)| EventData::DeviceState {
+            (
+                any::<bool>(),
+                prop::option::of(text()),
+                prop::collection::vec(bar, 0..3)
+            )
+                .prop_map(|(present, driver, bars)| EventData::DeviceState {
                     present,
                     driver,
                     bars,
-                }
-            ),
+                }),
             text().prop_map(|module| EventData::ModuleLoad { module }),
             (
-                text(),
+                label(),
                 name(),
                 hex(),
                 [hex(), hex(), hex(), hex()],
@@ -516,7 +563,7 @@ mod tests {
                         stack,
                     }
                 }),
-            (text(), name(), hex(), hex(), stack()).prop_map(
+            (label(), name(), hex(), hex(), stack()).prop_map(
                 |(function, module, ip, ret, stack)| EventData::FuncExit {
                     function,
                     module,
@@ -534,9 +581,9 @@ mod tests {
             number(),
             number(),
             number(),
-            text(),
-            text(),
-            prop::option::of(text()),
+            label(),
+            label(),
+            prop::option::of(label()),
             data(),
         )
             .prop_map(|(ts_ns, cpu, pid, tid, comm, probe, device, data)| Event {
@@ -574,12 +621,17 @@ mod tests {
         ) {
             let lines = written(&events);
             prop_assert_eq!(lines.len(), events.len() + 2);
-            prop_assert_eq!(scan(&lines[0]), None);
-            prop_assert_eq!(scan(&lines[lines.len() - 1]), None);
-            for (line, event) in lines[1..lines.len() - 1].iter().zip(&events) {
-                let text = String::from_utf8_lossy(line);
-                prop_assert_eq!(general(line), Line::Event(event.clone()), "{}", text);
-                prop_assert_eq!(scan(line), Some(event.clone()), "{}", text);
+            prop_assert_eq!(scan(&lines[0], &mut PlainNames::default()), None);
+            prop_assert_eq!(scan(&lines[lines.len() - 1], &mut PlainNames::default()), None);
+            // Twice with the same names: the second time every plain string
+            // is a known one, and those with escapes must still read whole.
+            let mut names = PlainNames::default();
+            for _ in 0..2 {
+                for (line, event) in lines[1..lines.len() - 1].iter().zip(&events) {
+                    let text = String::from_utf8_lossy(line);
+                    prop_assert_eq!(general(line), Line::Event(event.clone()), "{}", text);
+                    prop_assert_eq!(scan(line, &mut names), Some(event.clone()), "{}", text);
+                }
             }
         }
     }
@@ -591,11 +643,21 @@ mod tests {
             let bytes = std::fs::read(&path).unwrap();
             for line in bytes.split(|&byte| byte == b'\n') {
                 let Ok(Line::Event(want)) = serde_json::from_slice(line) else {
-                    assert_eq!(scan(line), None, "{}", path.display());
+                    assert_eq!(
+                        scan(line, &mut PlainNames::default()),
+                        None,
+                        "{}",
+                        path.display()
+                    );
                     continue;
                 };
                 let text = String::from_utf8_lossy(line);
-                assert_eq!(scan(line), Some(want), "{}: {text}", path.display());
+                assert_eq!(
+                    scan(line, &mut PlainNames::default()),
+                    Some(want),
+                    "{}: {text}",
+                    path.display()
+                );
                 scanned += 1;
             }
         }
@@ -686,7 +748,11 @@ mod tests {
     fn lines_in_another_shape_are_not_scanned_but_still_read() {
         let header = written(&[]).swap_remove(0);
         for line in other_shapes() {
-            assert_eq!(scan(line.as_bytes()), None, "{line}");
+            assert_eq!(
+                scan(line.as_bytes(), &mut PlainNames::default()),
+                None,
+                "{line}"
+            );
             let Line::Event(want) = general(line.as_bytes()) else {
                 panic!("not an event line: {line}");
             };
@@ -719,12 +785,16 @@ mod tests {
             r#"{"type":"trailer"}"#.to_owned(),
         ];
         for line in refused {
-            assert_eq!(scan(line.as_bytes()), None, "{line}");
+            assert_eq!(
+                scan(line.as_bytes(), &mut PlainNames::default()),
+                None,
+                "{line}"
+            );
         }
         let mut bytes = edited(&ioctl, str::to_owned).into_bytes();
         let at = bytes.iter().position(|&b| b == b'p').unwrap();
         bytes[at] = 0xff;
-        assert_eq!(scan(&bytes), None);
+        assert_eq!(scan(&bytes, &mut PlainNames::default()), None);
     }
 
     #[test]
@@ -736,6 +806,9 @@ mod tests {
         };
         let line = edited(&event, str::to_owned);
         assert!(line.contains(r#""\"\\\b\t\n\f\r\u0000\u001f"#), "{line}");
-        assert_eq!(scan(line.as_bytes()), Some(event));
+        assert_eq!(
+            scan(line.as_bytes(), &mut PlainNames::default()),
+            Some(event)
+        );
     }
 }

@@ -25,7 +25,8 @@ use thiserror::Error;
 
 use crate::{
     capture::{
-        event_line, event_scan,
+        event_line,
+        event_scan::{self, PlainNames},
         format::{FORMAT_MAJOR, FORMAT_NAME, Header, Line, Trailer},
         lines::{LineEnd, Lines},
     },
@@ -263,8 +264,8 @@ fn check_version(version: &str, line: usize) -> Result<(), CaptureError> {
 /// Parses a line after the header: an event line exactly as the writer writes
 /// it by the scanner, one in the writer's field order the fast serde way, any
 /// other line (and any line those refuse) the general way.
-fn parse_line(bytes: &[u8], line: usize) -> Result<Line, CaptureError> {
-    if let Some(event) = event_scan::scan(bytes) {
+fn parse_line(bytes: &[u8], line: usize, names: &mut PlainNames) -> Result<Line, CaptureError> {
+    if let Some(event) = event_scan::scan(bytes, names) {
         return Ok(Line::Event(event));
     }
     let text = line_text(bytes, line)?;
@@ -302,6 +303,8 @@ pub struct CaptureReader<R: BufRead> {
     lines_read: usize,
     /// Splits the input into lines.
     lines: Lines,
+    /// The names events share.
+    names: PlainNames,
     /// Set at end of input or after an error.
     done: bool,
 }
@@ -321,6 +324,7 @@ impl<R: BufRead> CaptureReader<R> {
             trailer: None,
             lines_read: 1,
             lines,
+            names: PlainNames::default(),
             done: false,
         })
     }
@@ -345,11 +349,12 @@ impl<R: BufRead> CaptureReader<R> {
         loop {
             let line = self.lines_read + 1;
             let after_trailer = self.trailer.is_some();
+            let names = &mut self.names;
             let parsed = self.lines.next(&mut self.input, line, |bytes, end| {
                 if after_trailer {
                     return Err(CaptureError::AfterTrailer { line });
                 }
-                cut_if_unterminated(parse_line(bytes, line), end, line, bytes.len())
+                cut_if_unterminated(parse_line(bytes, line, names), end, line, bytes.len())
             })?;
             let Some(parsed) = parsed else {
                 return Ok(None);

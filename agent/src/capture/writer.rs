@@ -121,10 +121,10 @@ impl<W: Write> CaptureWriter<W> {
     /// Appends one event line.
     pub fn write_event(&mut self, event: &Event) -> Result<(), WriteError> {
         self.write_line(&LineRef::Event(event), "event")?;
-        match self.events.get_mut(&event.probe) {
+        match self.events.get_mut(event.probe.as_str()) {
             Some(count) => *count += 1,
             None => {
-                self.events.insert(event.probe.clone(), 1);
+                self.events.insert(event.probe.to_string(), 1);
             }
         }
         Ok(())

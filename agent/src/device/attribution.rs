@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::{Bar, PciDevice, vmalloc::IoMapping};
 use crate::{
-    event::{BarRange, DevNum, Event, EventData, SYSFS_PROBE},
+    event::{BarRange, DevNum, Event, EventData, Name, SYSFS_PROBE},
     probe_table::{MappingOp, ProbeStatus},
     timeline::{
         mappings::{MappingHistory, Owner},
@@ -118,7 +118,7 @@ pub struct DeviceMap {
     /// The device of each CPU's IRQ handler in flight.
     handlers: HashMap<u32, Option<String>>,
     /// The device of each function entry waiting for its exit, by thread and name.
-    calls: HashMap<(u32, String), Option<String>>,
+    calls: HashMap<(u32, Name), Option<String>>,
     /// Keys sysfs was re-read for without a match, until the device set changes.
     tried: HashSet<Key>,
     /// Counts the sysfs readings that changed something.
@@ -154,9 +154,9 @@ impl DeviceChange {
             cpu,
             pid: 0,
             tid: 0,
-            comm: "barwatch".to_owned(),
-            probe: SYSFS_PROBE.to_owned(),
-            device: Some(self.bdf),
+            comm: "barwatch".into(),
+            probe: SYSFS_PROBE.into(),
+            device: Some(self.bdf.into()),
             data: self.state,
         }
     }
@@ -352,13 +352,14 @@ impl DeviceMap {
                     self.ignored.remove(&ret.0);
                 }
                 match made.owner {
-                    Owner::Device(bdf) => Some(bdf),
+                    Owner::Device(bdf) => Some(bdf.into()),
                     Owner::Unwatched | Owner::Unknown => None,
                 }
             }
             (EventData::FuncEntry { args, .. }, Some(MappingOp::Unmap)) => self
                 .mappings
-                .unmap_attributed(args[0].0, index, event.ts_ns),
+                .unmap_attributed(args[0].0, index, event.ts_ns)
+                .map(String::from),
             (
                 EventData::FuncEntry {
                     function,
@@ -435,7 +436,7 @@ impl DeviceMap {
     /// else a device not watched, else nobody known.
     fn owner_of(&self, device: Option<String>, phys: u64) -> Owner {
         match device {
-            Some(bdf) => Owner::Device(bdf),
+            Some(bdf) => Owner::Device(bdf.into()),
             None if self.other_bar(phys) => Owner::Unwatched,
             None => Owner::Unknown,
         }

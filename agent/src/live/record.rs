@@ -16,7 +16,7 @@ use crate::{
     capture::{format::Trailer, writer::CaptureWriter, writer::WriteError},
     decode::{self, Symbol, Symbols},
     device::{PciDevice, attribution::DeviceMap, sysfs::read_pci_devices},
-    event::{Event, EventData},
+    event::{Event, EventData, Name},
     pipeline::Pipeline,
     probe_table::{Edge, MappingOp, ProbeStatus, Role},
 };
@@ -334,7 +334,7 @@ fn reread_probes(table: &[ProbeStatus]) -> HashMap<String, Reread> {
 
 /// Whether sysfs is read again after `event`, as `rereads` says of its probe.
 fn rereads_after(event: &Event, rereads: &HashMap<String, Reread>) -> bool {
-    match rereads.get(&event.probe) {
+    match rereads.get(event.probe.as_str()) {
         Some(Reread::Always) => true,
         Some(Reread::WhenWatched) => event.device.is_some(),
         None => false,
@@ -360,7 +360,7 @@ fn drain<W: Write>(
         match decode::parse(&item) {
             Ok(record) => {
                 let mut event = decode::to_event(&record, symbols);
-                event.device = devices.attribute(&event, &mut reread_sysfs);
+                event.device = devices.attribute(&event, &mut reread_sysfs).map(Name::from);
                 if rereads_after(&event, rereads)
                     && let Some(now) = reread_sysfs()
                 {

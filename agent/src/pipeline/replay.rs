@@ -76,10 +76,13 @@ impl<R: BufRead> Replay<R> {
         R: Send,
     {
         let (sender, batches) = mpsc::sync_channel(BATCHES_AHEAD);
+        let (give_back, emptied) = mpsc::channel();
         thread::scope(|scope| {
-            let reader = scope.spawn(move || self.feed_batches(&sender));
-            for batch in batches {
-                batch.into_iter().for_each(|event| pipeline.push(event));
+            let reader = scope.spawn(move || self.feed_batches(&sender, &emptied));
+            for mut batch in batches {
+                batch.drain(..).for_each(|event| pipeline.push(event));
+                // The reader may be done and gone: the batch is then dropped.
+                let _ = give_back.send(batch);
             }
             reader
                 .join()
@@ -88,18 +91,26 @@ impl<R: BufRead> Replay<R> {
     }
 
     /// Sends every event to `sender` in batches of [`BATCH`] and says how the
-    /// capture ended, as [`Replay::feed`] does.
+    /// capture ended, as [`Replay::feed`] does. The batches the analysis has
+    /// emptied come back through `emptied` and are filled again: a fresh one
+    /// for every batch would cost the allocator fresh pages all the time.
     fn feed_batches(
         self,
         sender: &mpsc::SyncSender<Vec<Event>>,
+        emptied: &mpsc::Receiver<Vec<Event>>,
     ) -> Result<CaptureEnd, CaptureError> {
-        let mut batch = Vec::with_capacity(BATCH);
+        let next_batch = || {
+            emptied
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(BATCH))
+        };
+        let mut batch = next_batch();
         // A send fails only when the analysis is gone (it panicked): the
         // scope then ends with its panic, whatever the reader reads.
         let end = self.feed(&mut |event| {
             batch.push(event);
             if batch.len() == BATCH {
-                let _ = sender.send(mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+                let _ = sender.send(mem::replace(&mut batch, next_batch()));
             }
         });
         if !batch.is_empty() {

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{Context, Rule, Violation};
 use crate::time::human_duration;
 use crate::{
-    event::{Event, EventData},
+    event::{Event, EventData, Name},
     probe_table::Role,
 };
 
@@ -51,7 +51,9 @@ impl Rule for IrqInWindow {
             let Some((cycle, unmap)) = timeline.unmapped_at(event.ts_ns) else {
                 continue;
             };
-            let mut name = handler_name.clone().unwrap_or_else(|| handler.to_string());
+            let mut name = handler_name
+                .as_ref()
+                .map_or_else(|| handler.to_string(), Name::to_string);
             if let Some(thread) = thread {
                 name.push_str(&format!(" (thread {thread})"));
             }

@@ -4,7 +4,7 @@
 use super::{Context, Rule, Violation, stop_the_path};
 use crate::time::human_duration;
 use crate::{
-    event::{Event, EventData},
+    event::{Event, EventData, Name},
     probe_table::Role,
     timeline::mappings::MappingLife,
 };
@@ -140,7 +140,7 @@ fn violation(
 /// The event's own stack, or that of the page fault it caused on the same thread
 /// right after (an accessor's probe takes a stack only when its base is unmapped
 /// as the kernel knows it).
-fn stack_of(ctx: &Context, event: &Event) -> Vec<String> {
+fn stack_of(ctx: &Context, event: &Event) -> Vec<Name> {
     let own = match &event.data {
         EventData::FuncEntry { stack, .. } | EventData::PageFault { stack, .. } => stack.clone(),
         _ => Vec::new(),

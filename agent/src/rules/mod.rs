@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     capture::{format::BlindSpan, integrity::Damage},
-    event::Event,
+    event::{Event, Name},
     intervals::Intervals,
     probe_table::Role,
     skipped::SkippedHandler,
@@ -297,14 +297,14 @@ pub struct Violation {
     /// Its thread id.
     pub tid: u32,
     /// Its command name.
-    pub comm: String,
+    pub comm: Name,
     /// What happened, in one line.
     pub what: String,
     /// What to change, in one sentence.
     pub advice: String,
     /// The kernel stack of the offending call, innermost first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub stack: Vec<String>,
+    pub stack: Vec<Name>,
     /// The events that show it: the offending ones and the step they broke.
     pub events: Vec<Event>,
 }
@@ -348,7 +348,7 @@ impl Violation {
             self.device.clone(),
             self.cycle,
             format!("{probe}|{frame}"),
-            self.comm.clone(),
+            self.comm.to_string(),
         )
     }
 }
@@ -494,7 +494,7 @@ pub(crate) fn merge(mut violations: Vec<Violation>) -> Vec<Violation> {
 pub const CANCEL_THE_WORK: &str = "cancel or flush this work (cancel_work_sync / cancel_delayed_work_sync) in remove before the iounmap, and make sure it cannot re-queue itself";
 
 /// Advice for stopping the path that `stack` shows, before the unmap.
-pub fn stop_the_path(stack: &[String], comm: &str) -> &'static str {
+pub fn stop_the_path(stack: &[Name], comm: &str) -> &'static str {
     let has = |needle: &str| stack.iter().any(|f| f.contains(needle));
     if has("process_one_work") || comm.starts_with("kworker") {
         CANCEL_THE_WORK

@@ -7,7 +7,7 @@
 use super::{Context, Rule, Violation};
 use crate::time::human_duration;
 use crate::{
-    event::{Event, EventData},
+    event::{Event, EventData, Name},
     intervals::Interval,
     probe_table::{Edge, Role},
 };
@@ -102,7 +102,7 @@ fn chip_stops<'c>(ctx: &'c Context) -> impl Iterator<Item = (usize, &'c Event)> 
 }
 
 /// The device, function and stack of a chip-stop marker's call.
-fn chip_stop(event: &Event) -> Option<(&str, &str, &[String])> {
+fn chip_stop(event: &Event) -> Option<(&str, &str, &[Name])> {
     let (
         Some(device),
         EventData::FuncEntry {

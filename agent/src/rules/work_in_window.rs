@@ -7,7 +7,7 @@
 use super::{CANCEL_THE_WORK, Context, Rule, Violation};
 use crate::time::human_duration;
 use crate::{
-    event::{Event, EventData},
+    event::{Event, EventData, Name},
     probe_table::Role,
 };
 
@@ -81,7 +81,9 @@ fn work_name(event: &Event) -> String {
     match &event.data {
         EventData::WorkStart {
             symbol, function, ..
-        } => symbol.clone().unwrap_or_else(|| function.to_string()),
+        } => symbol
+            .as_ref()
+            .map_or_else(|| function.to_string(), Name::to_string),
         _ => String::new(),
     }
 }

@@ -14,21 +14,21 @@ use std::{
 use serde::Serialize;
 
 use super::history::History;
-use crate::event::{Event, Hex};
+use crate::event::{Event, Hex, Name};
 
 /// Whose BAR a mapping maps, as far as the one who saw it mapped knows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Owner {
     /// A watched device, by PCI address.
-    Device(String),
+    Device(Name),
     /// A device that is not watched: accessor calls on it can be filtered out.
     Unwatched,
     /// No device known.
     Unknown,
 }
 
-impl From<Option<String>> for Owner {
-    fn from(device: Option<String>) -> Self {
+impl From<Option<Name>> for Owner {
+    fn from(device: Option<Name>) -> Self {
         device.map_or(Owner::Unknown, Owner::Device)
     }
 }
@@ -47,7 +47,7 @@ pub struct MappingLife {
     pub phys: Option<Hex>,
     /// The watched device it belongs to.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub device: Option<String>,
+    pub device: Option<Name>,
     /// Whether it maps a BAR of a device that is not watched.
     #[serde(skip)]
     pub unwatched: bool,
@@ -268,7 +268,12 @@ impl MappingHistory {
     /// capture where it could not be seen: a one-byte life, as all that is known
     /// is that the base lies inside.
     pub fn learned(&mut self, base: u64, device: String) {
-        self.add(MappingLife::new(base, 1, None, Owner::Device(device)));
+        self.add(MappingLife::new(
+            base,
+            1,
+            None,
+            Owner::Device(device.into()),
+        ));
     }
 
     /// Notes a map call's entry on thread `tid`, event `event` of the log, and
@@ -357,7 +362,7 @@ impl MappingHistory {
     pub fn unmap(
         &mut self,
         virt: u64,
-        device: Option<String>,
+        device: Option<Name>,
         fallback_size: u64,
         event: usize,
         ts_ns: u64,
@@ -380,7 +385,7 @@ impl MappingHistory {
     /// the newest of no known device). Returns the device of the watched
     /// mapping ended, else of [`MappingHistory::device_holding`]; a range never
     /// seen mapped gets no life, as nothing is known of its size.
-    pub fn unmap_attributed(&mut self, virt: u64, event: usize, ts_ns: u64) -> Option<String> {
+    pub fn unmap_attributed(&mut self, virt: u64, event: usize, ts_ns: u64) -> Option<Name> {
         let open: Vec<usize> = self.open_holding(virt).collect();
         let owner = |index: &usize| self.lives[*index].owner();
         let unwatched: Vec<usize> = open
@@ -410,7 +415,7 @@ impl MappingHistory {
                 if let Some(index) = unknown {
                     self.close(index, event, ts_ns);
                 }
-                self.device_holding(virt).map(str::to_owned)
+                self.device_holding(virt).map(Name::from)
             }
         }
     }

@@ -35,7 +35,7 @@ use serde::Serialize;
 
 use crate::{
     capture::format::WatchedDevice,
-    event::{BarRange, Event, EventData},
+    event::{BarRange, Event, EventData, Name},
     probe_table::{Edge, MappingOp, Marker, Role, Trigger},
 };
 use history::History;
@@ -91,7 +91,7 @@ pub struct Moment {
     /// Thread that ran it.
     pub tid: u32,
     /// Its command name.
-    pub comm: String,
+    pub comm: Name,
 }
 
 impl Moment {
@@ -777,7 +777,7 @@ impl Builder {
                     m.virt.0,
                     m.size,
                     m.phys.0,
-                    Owner::Device(device.bdf.clone()),
+                    Owner::Device(device.bdf.as_str().into()),
                 );
             }
         }

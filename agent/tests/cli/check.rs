@@ -49,7 +49,7 @@ fn event(
         pid: tid,
         tid,
         comm: comm.into(),
-        probe: format!("kprobe:{function}"),
+        probe: format!("kprobe:{function}").into(),
         device: Some(FIXTURE.into()),
         data: EventData::FuncEntry {
             function: function.into(),
@@ -58,7 +58,7 @@ fn event(
             args: args.map(Hex),
             base: base.map(Hex),
             stack: vec![
-                format!("{function}+0x1 [barwatch_fixture]"),
+                format!("{function}+0x1 [barwatch_fixture]").into(),
                 "fixture_work+0x17 [barwatch_fixture]".into(),
             ],
         },
@@ -74,7 +74,7 @@ fn returned(ms: u64, tid: u32, function: &str, ret: u64) -> Event {
             ret: Hex(ret),
             stack: Vec::new(),
         },
-        probe: format!("kretprobe:{function}"),
+        probe: format!("kretprobe:{function}").into(),
         device: Some(FIXTURE.into()),
         ..event(ms, tid, "sh", function, [0; 4], None)
     }

@@ -53,10 +53,10 @@ fn records_exactly_the_alsa_ioctls_a_thread_issued() {
     let names_of = |want_exit: bool| -> Vec<String> {
         ours.iter()
             .filter_map(|e| match &e.data {
-                EventData::IoctlEnter { cmd_name, .. } if !want_exit => Some(cmd_name.clone()),
+                EventData::IoctlEnter { cmd_name, .. } if !want_exit => Some(cmd_name.to_string()),
                 EventData::IoctlExit { cmd_name, ret, .. } if want_exit => {
                     assert_eq!(*ret, -i64::from(libc::ENOTTY), "/dev/null answers ENOTTY");
-                    Some(cmd_name.clone())
+                    Some(cmd_name.to_string())
                 }
                 _ => None,
             })

@@ -23,7 +23,7 @@ pub struct Lookup<'a> {
 impl Lookup<'_> {
     /// What the filter reads of `event`.
     fn searchable(&self, event: &Event) -> Searchable {
-        let role = self.roles.get(&event.probe).map(String::as_str);
+        let role = self.roles.get(event.probe.as_str()).map(String::as_str);
         Searchable::of(event, self.judgement.device_of(event), role)
     }
 }

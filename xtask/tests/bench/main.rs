@@ -194,7 +194,7 @@ fn about_hda(bars: Vec<u64>) -> impl Fn(&Event) -> Option<bool> {
             Some(bars.iter().any(|&bar| bar == args[0].0))
         }
         EventData::FuncEntry { function, .. } | EventData::FuncExit { function, .. } => {
-            keyed.contains(function).then_some(true)
+            keyed.iter().any(|k| k == function.as_str()).then_some(true)
         }
         EventData::WorkStart { .. } | EventData::WorkEnd { .. } => Some(false),
         EventData::ModuleLoad { .. } => Some(false),
@@ -444,7 +444,7 @@ fn fixture_touch_after_unmap_reads_the_unmapped_bar() {
         "the accessor reads the unmapped base {base:#x} after iounmap\n{truth}"
     );
     let capture = read_capture(&report.file("capture.jsonl")).unwrap();
-    let reads: Vec<(u64, &Vec<String>)> = capture
+    let reads: Vec<(u64, &Vec<barwatch::event::Name>)> = capture
         .events
         .iter()
         .filter_map(|e| match &e.data {
