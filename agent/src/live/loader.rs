@@ -114,6 +114,15 @@ pub struct LiveProbes {
     state: AttachState,
     /// Function points whose symbol did not exist yet: their module may load later.
     pending: Vec<ProbePoint>,
+    /// When a pending point started waiting, by name, for those that lost their
+    /// attach on the way (it went with its module, or failed as the module
+    /// went); the others have waited since the start.
+    pending_since: BTreeMap<String, u64>,
+    /// Every module load the recording has read, in order: a point attached
+    /// late was blind from the first load of its module while it waited, which
+    /// is earlier than the load that got it attached when barwatch read a load
+    /// only after the module had gone again.
+    module_loads: Vec<(String, u64)>,
     /// Points armed through tracefs kprobe events, kept for as long as the
     /// probes: dropping it detaches them and removes their events.
     _armed: Option<ArmedEvents>,
@@ -302,6 +311,8 @@ impl LiveProbes {
             logger,
             state,
             pending,
+            pending_since: BTreeMap::new(),
+            module_loads: Vec::new(),
             _armed: armed,
             armed_in,
             attached_in,
@@ -341,6 +352,7 @@ impl LiveProbes {
         module: &str,
         loaded_ns: u64,
     ) -> Result<Option<Vec<BlindSpan>>, LiveError> {
+        self.module_loads.push((module.to_owned(), loaded_ns));
         let (reloaded, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.attached_in)
             .into_iter()
             .partition(|(_, m)| m == module);
@@ -383,6 +395,15 @@ impl LiveProbes {
         let mut blind = Vec::new();
         for point in &ready {
             let mut status = attacher.attach(point);
+            let waited_since = self.pending_since.remove(&point.name());
+            if !status.is_attached() {
+                // The module may be going already (it was unloaded before its
+                // load was read): the point waits for the next load, blind
+                // from this one.
+                self.pending.push(point.clone());
+                self.pending_since
+                    .insert(point.name(), waited_since.unwrap_or(loaded_ns));
+            }
             if status.is_attached() && reloaded.contains(point) {
                 status.note = Some(format!(
                     "attached again after {module} loaded again (a kprobe attached directly goes with \
@@ -397,6 +418,16 @@ impl LiveProbes {
                     ),
                 });
             } else if status.is_attached() {
+                let within = match point {
+                    ProbePoint::Function(f) => self.kallsyms.find(&f.name).flatten(),
+                    ProbePoint::Tracepoint(_) => Some(module),
+                };
+                let from_ns = first_load_since(
+                    &self.module_loads,
+                    within.unwrap_or(module),
+                    waited_since.unwrap_or(0),
+                )
+                .unwrap_or(loaded_ns);
                 let why = match (
                     self.not_armed.get(&status.name),
                     self.armed_in.get(&status.name),
@@ -412,7 +443,7 @@ impl LiveProbes {
                 ));
                 blind.push(BlindSpan {
                     probe: status.name.clone(),
-                    from_ns: loaded_ns,
+                    from_ns,
                     to_ns: monotonic_now_ns(),
                     reason: format!("attached only after {module} loaded{why}"),
                 });
@@ -561,6 +592,15 @@ impl LiveProbes {
     }
 }
 
+/// The first load of `module` among `loads` at or after `since_ns`.
+fn first_load_since(loads: &[(String, u64)], module: &str, since_ns: u64) -> Option<u64> {
+    loads
+        .iter()
+        .filter(|(loaded, ts)| loaded == module && *ts >= since_ns)
+        .map(|&(_, ts)| ts)
+        .min()
+}
+
 /// The error for a map the BPF object does not have (an agent/object mismatch).
 fn missing_map(name: &'static str) -> LiveError {
     LiveError::Map {
@@ -624,4 +664,25 @@ fn ioctl_field_offsets(tracefs: &Path) -> Result<[u32; 4], tracefs::TracefsError
     )?;
     let exit = tracefs::field_offsets(tracefs, "syscalls", "sys_exit_ioctl", &["ret"])?;
     Ok([enter[0], enter[1], enter[2], exit[0]])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_late_attach_is_blind_from_the_first_load_of_its_module_while_it_waited() {
+        let loads = [
+            ("snd".to_owned(), 10),
+            ("barwatch_fixture".to_owned(), 20),
+            ("barwatch_fixture".to_owned(), 40),
+        ];
+        // Read only after the module had gone: attached at the second load,
+        // blind since the first.
+        assert_eq!(first_load_since(&loads, "barwatch_fixture", 0), Some(20));
+        // Its attach failed at the first load: it waited from there.
+        assert_eq!(first_load_since(&loads, "barwatch_fixture", 20), Some(20));
+        assert_eq!(first_load_since(&loads, "barwatch_fixture", 21), Some(40));
+        assert_eq!(first_load_since(&loads, "snd_hda_intel", 0), None);
+    }
 }
