@@ -13,9 +13,7 @@ mod say;
 /// mimalloc rather than glibc's malloc: replay parses on one thread and the
 /// analysis frees the events on another, and glibc's cross-thread frees made
 /// handing events over cost more than parsing them (`check --capture` of 10M
-/// events: 15.2 s with glibc, 6.7 s with mimalloc). Its version 2 returns
-/// freed memory within milliseconds (version 3 waits a second, which held
-/// 108 MiB at 10M events instead of 87).
+/// events: 15.2 s with glibc, 6.7 s with mimalloc).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

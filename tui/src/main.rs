@@ -1,6 +1,11 @@
 //! `barwatch-tui [FILE]`: replay a capture, or watch a live recording, as its
 //! events, devices, timeline and violations with their evidence.
 
+/// mimalloc rather than glibc's malloc, as in `barwatch`: a replay parses on
+/// one thread and the analysis frees the events on another.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::{
     io::{self, IsTerminal},
     path::PathBuf,

@@ -231,9 +231,19 @@ impl Cursor<'_> {
         }
     }
 
-    /// Exactly four addresses, as a probed function's arguments.
+    /// Exactly four addresses, as a probed function's arguments, read into
+    /// their array (nearly every event has them: no list on the way).
     fn four_hex(&mut self) -> Option<[Hex; 4]> {
-        self.list(Self::hex)?.try_into().ok()
+        self.expect(b"[")?;
+        let mut args = [Hex(0); 4];
+        for (n, arg) in args.iter_mut().enumerate() {
+            if n > 0 {
+                self.expect(b",")?;
+            }
+            *arg = self.hex()?;
+        }
+        self.expect(b"]")?;
+        Some(args)
     }
 
     /// A BAR as `device_state` writes it.
@@ -767,8 +777,14 @@ mod tests {
 
     #[test]
     fn lines_that_are_no_event_are_not_scanned() {
-        let ioctl = ioctl();
+        let (ioctl, func) = (ioctl(), func_entry());
         let refused = [
+            edited(&func, |l| l.replacen(r#","0x4"]"#, "]", 1)),
+            edited(&func, |l| l.replacen(r#","0x4"]"#, r#","0x4","0x5"]"#, 1)),
+            edited(&func, |l| {
+                l.replacen(r#""args":["0x1""#, r#""args":["0x""#, 1)
+            }),
+            edited(&func, |l| l.replacen(r#""0x1""#, r#""0x1"#, 1)),
             edited(&ioctl, |l| l.replacen("ioctl_exit", "ioctl_sideways", 1)),
             edited(&ioctl, |l| l.replacen("-19", "-0", 1)),
             edited(&ioctl, |l| l.replacen("-19", "019", 1)),

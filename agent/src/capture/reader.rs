@@ -261,13 +261,10 @@ fn check_version(version: &str, line: usize) -> Result<(), CaptureError> {
     }
 }
 
-/// Parses a line after the header: an event line exactly as the writer writes
-/// it by the scanner, one in the writer's field order the fast serde way, any
-/// other line (and any line those refuse) the general way.
-fn parse_line(bytes: &[u8], line: usize, names: &mut PlainNames) -> Result<Line, CaptureError> {
-    if let Some(event) = event_scan::scan(bytes, names) {
-        return Ok(Line::Event(event));
-    }
+/// Parses a line after the header that the scanner did not read: an event
+/// line in the writer's field order the fast serde way, any other line (and
+/// any line that refuses) the general way.
+fn parse_line(bytes: &[u8], line: usize) -> Result<Line, CaptureError> {
     let text = line_text(bytes, line)?;
     if let Some(event) = event_line::parse(text) {
         return Ok(Line::Event(event));
@@ -344,8 +341,29 @@ impl<R: BufRead> CaptureReader<R> {
         self.lines_read
     }
 
-    /// The next event, `None` at end of input; records the trailer on the way.
-    fn next_event(&mut self) -> Result<Option<Event>, CaptureError> {
+    /// What the iterator's `next` is, with the event handed to `take` rather
+    /// than returned: `Some(Ok(()))` when `take` got one. An event the scanner
+    /// reads goes to `take` straight from its line, without being moved
+    /// through the layers a returned one passes (a capture is millions of
+    /// them, each a couple of hundred bytes).
+    pub fn next_to(&mut self, take: &mut impl FnMut(Event)) -> Option<Result<(), CaptureError>> {
+        if self.done {
+            return None;
+        }
+        let next = self.next_event_to(take);
+        if !matches!(next, Ok(true)) {
+            self.done = true;
+        }
+        match next {
+            Ok(true) => Some(Ok(())),
+            Ok(false) => None,
+            Err(error) => Some(Err(error)),
+        }
+    }
+
+    /// Hands the next event to `take`; `Ok(false)` at end of input. Records
+    /// the trailer on the way.
+    fn next_event_to(&mut self, take: &mut impl FnMut(Event)) -> Result<bool, CaptureError> {
         loop {
             let line = self.lines_read + 1;
             let after_trailer = self.trailer.is_some();
@@ -354,21 +372,30 @@ impl<R: BufRead> CaptureReader<R> {
                 if after_trailer {
                     return Err(CaptureError::AfterTrailer { line });
                 }
-                cut_if_unterminated(parse_line(bytes, line, names), end, line, bytes.len())
+                if let Some(event) = event_scan::scan(bytes, names) {
+                    take(event);
+                    return Ok(None);
+                }
+                cut_if_unterminated(parse_line(bytes, line), end, line, bytes.len()).map(Some)
             })?;
             let Some(parsed) = parsed else {
-                return Ok(None);
+                return Ok(false);
             };
             match parsed? {
-                Line::Event(event) => {
+                None => {
                     self.lines_read = line;
-                    return Ok(Some(event));
+                    return Ok(true);
                 }
-                Line::Trailer(trailer) => {
+                Some(Line::Event(event)) => {
+                    self.lines_read = line;
+                    take(event);
+                    return Ok(true);
+                }
+                Some(Line::Trailer(trailer)) => {
                     self.lines_read = line;
                     self.trailer = Some(trailer);
                 }
-                Line::Header(_) => return Err(CaptureError::DuplicateHeader { line }),
+                Some(Line::Header(_)) => return Err(CaptureError::DuplicateHeader { line }),
             }
         }
     }
@@ -378,14 +405,9 @@ impl<R: BufRead> Iterator for CaptureReader<R> {
     type Item = Result<Event, CaptureError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        let next = self.next_event();
-        if !matches!(next, Ok(Some(_))) {
-            self.done = true;
-        }
-        next.transpose()
+        let mut event = None;
+        let next = self.next_to(&mut |taken| event = Some(taken))?;
+        Some(next.map(|()| event.expect("next_to took an event")))
     }
 }
 

@@ -107,7 +107,7 @@ impl<R: BufRead> Replay<R> {
         let mut batch = next_batch();
         // A send fails only when the analysis is gone (it panicked): the
         // scope then ends with its panic, whatever the reader reads.
-        let end = self.feed(&mut |event| {
+        let end = self.feed(|event| {
             batch.push(event);
             if batch.len() == BATCH {
                 let _ = sender.send(mem::replace(&mut batch, next_batch()));
@@ -122,11 +122,11 @@ impl<R: BufRead> Replay<R> {
     /// Hands every event to `take`, in file order, and says how the capture
     /// ended, as [`Replay::run`] does: for a consumer that judges by itself
     /// (a view that keeps its own analysis).
-    pub fn feed(mut self, take: &mut dyn FnMut(Event)) -> Result<CaptureEnd, CaptureError> {
+    pub fn feed(mut self, mut take: impl FnMut(Event)) -> Result<CaptureEnd, CaptureError> {
         let mut partial = None;
-        for event in self.reader.by_ref() {
-            match event {
-                Ok(event) => take(event),
+        while let Some(next) = self.reader.next_to(&mut take) {
+            match next {
+                Ok(()) => {}
                 Err(CaptureError::TruncatedLine { line, bytes }) => {
                     partial = Some(PartialLine { line, bytes });
                 }
