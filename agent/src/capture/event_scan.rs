@@ -32,7 +32,26 @@ pub(crate) fn scan(line: &[u8], names: &mut PlainNames) -> Option<Event> {
 /// wrote without an escape: no quote, backslash or control character in it.
 /// So text up to the next quote that is among them is a whole string.
 #[derive(Default)]
-pub(crate) struct PlainNames(Interner);
+pub(crate) struct PlainNames {
+    interner: Interner,
+    /// The last name read into each [`Slot`].
+    last: [Option<Name>; SLOTS],
+}
+
+/// A field whose value often repeats from one event to the next (the same
+/// process, the same device): its last name is tried before any lookup.
+#[derive(Clone, Copy)]
+enum Slot {
+    Comm,
+    Device,
+    Handler,
+    Symbol,
+    Command,
+    Module,
+}
+
+/// How many [`Slot`]s there are.
+const SLOTS: usize = 6;
 
 /// What [`NIBBLES`] holds for a byte that is no lowercase hex digit.
 const NOT_A_DIGIT: u8 = 0xff;
@@ -66,10 +85,10 @@ impl Cursor<'_> {
         self.expect(br#","tid":"#)?;
         let tid = self.u32()?;
         self.expect(br#","comm":"#)?;
-        let comm = self.string()?;
+        let comm = self.repeated(Slot::Comm)?;
         self.expect(br#","probe":"#)?;
         let probe = self.string()?;
-        let device = self.optional(br#","device":"#, Self::string)?;
+        let device = self.optional(br#","device":"#, |c| c.repeated(Slot::Device))?;
         self.expect(br#","kind":""#)?;
         let end = self.rest.iter().position(|&byte| byte == b'"')?;
         let (kind, rest) = self.rest.split_at(end);
@@ -94,36 +113,38 @@ impl Cursor<'_> {
             b"irq_handler_entry" => EventData::IrqHandlerEntry {
                 irq: self.field(br#","irq":"#, Self::u32)?,
                 handler: self.field(br#","handler":"#, Self::hex)?,
-                handler_name: self.optional(br#","handler_name":"#, Self::string)?,
+                handler_name: self
+                    .optional(br#","handler_name":"#, |c| c.repeated(Slot::Handler))?,
                 thread: self.optional(br#","thread":"#, Self::string)?,
             },
             b"irq_handler_exit" => EventData::IrqHandlerExit {
                 irq: self.field(br#","irq":"#, Self::u32)?,
                 handler: self.field(br#","handler":"#, Self::hex)?,
-                handler_name: self.optional(br#","handler_name":"#, Self::string)?,
+                handler_name: self
+                    .optional(br#","handler_name":"#, |c| c.repeated(Slot::Handler))?,
                 handled: self.field(br#","handled":"#, Self::bool)?,
             },
             b"work_start" => EventData::WorkStart {
                 work: self.field(br#","work":"#, Self::hex)?,
                 function: self.field(br#","function":"#, Self::hex)?,
-                symbol: self.optional(br#","symbol":"#, Self::string)?,
+                symbol: self.optional(br#","symbol":"#, |c| c.repeated(Slot::Symbol))?,
             },
             b"work_end" => EventData::WorkEnd {
                 work: self.field(br#","work":"#, Self::hex)?,
                 function: self.field(br#","function":"#, Self::hex)?,
-                symbol: self.optional(br#","symbol":"#, Self::string)?,
+                symbol: self.optional(br#","symbol":"#, |c| c.repeated(Slot::Symbol))?,
             },
             b"ioctl_enter" => EventData::IoctlEnter {
                 fd: self.field(br#","fd":"#, Self::u32)?,
                 cmd: self.field(br#","cmd":"#, Self::hex)?,
-                cmd_name: self.field(br#","cmd_name":"#, Self::string)?,
+                cmd_name: self.field(br#","cmd_name":"#, |c| c.repeated(Slot::Command))?,
                 arg: self.field(br#","arg":"#, Self::hex)?,
                 dev: self.optional(br#","dev":"#, Self::dev)?,
             },
             b"ioctl_exit" => EventData::IoctlExit {
                 fd: self.field(br#","fd":"#, Self::u32)?,
                 cmd: self.field(br#","cmd":"#, Self::hex)?,
-                cmd_name: self.field(br#","cmd_name":"#, Self::string)?,
+                cmd_name: self.field(br#","cmd_name":"#, |c| c.repeated(Slot::Command))?,
                 ret: self.field(br#","ret":"#, Self::i64)?,
                 dev: self.optional(br#","dev":"#, Self::dev)?,
             },
@@ -148,7 +169,7 @@ impl Cursor<'_> {
             },
             b"func_entry" => EventData::FuncEntry {
                 function: self.field(br#","function":"#, Self::string)?,
-                module: self.optional(br#","module":"#, Self::string)?,
+                module: self.optional(br#","module":"#, |c| c.repeated(Slot::Module))?,
                 ip: self.field(br#","ip":"#, Self::hex)?,
                 args: self.field(br#","args":"#, Self::four_hex)?,
                 base: self.optional(br#","base":"#, Self::hex)?,
@@ -156,7 +177,7 @@ impl Cursor<'_> {
             },
             b"func_exit" => EventData::FuncExit {
                 function: self.field(br#","function":"#, Self::string)?,
-                module: self.optional(br#","module":"#, Self::string)?,
+                module: self.optional(br#","module":"#, |c| c.repeated(Slot::Module))?,
                 ip: self.field(br#","ip":"#, Self::hex)?,
                 ret: self.field(br#","ret":"#, Self::hex)?,
                 stack: self.stack()?,
@@ -348,7 +369,7 @@ impl Cursor<'_> {
     fn string(&mut self) -> Option<Name> {
         self.expect(b"\"")?;
         let quote = memchr::memchr(b'"', self.rest)?;
-        if let Some(name) = self.names.0.known(&self.rest[..quote]) {
+        if let Some(name) = self.names.interner.known(&self.rest[..quote]) {
             self.rest = &self.rest[quote + 1..];
             return Some(name);
         }
@@ -358,7 +379,7 @@ impl Cursor<'_> {
             .position(|&byte| byte == b'"' || byte == b'\\' || byte < 0x20)?;
         let (head, rest) = self.rest.split_at(plain);
         if let Some(rest) = rest.strip_prefix(b"\"") {
-            let name = self.names.0.name(head)?;
+            let name = self.names.interner.name(head)?;
             self.rest = rest;
             return Some(name);
         }
@@ -386,6 +407,28 @@ impl Cursor<'_> {
                 }
             }
         }
+    }
+
+    /// A string in a field whose value often repeats: the last one read there
+    /// when the line holds it again (and its closing quote), else [`string`].
+    ///
+    /// [`string`]: Cursor::string
+    fn repeated(&mut self, slot: Slot) -> Option<Name> {
+        if let Some(last) = &self.names.last[slot as usize]
+            && let Some(rest) = self.rest.strip_prefix(b"\"")
+            && let Some(rest) = rest.strip_prefix(last.as_bytes())
+            && let Some(rest) = rest.strip_prefix(b"\"")
+        {
+            let name = last.clone();
+            self.rest = rest;
+            return Some(name);
+        }
+        let before = self.rest.len();
+        let name = self.string()?;
+        // Only a string written without escapes is its own bytes again.
+        let plain = before - self.rest.len() == name.len() + 2;
+        self.names.last[slot as usize] = plain.then(|| name.clone());
+        Some(name)
     }
 
     /// A string the event owns rather than shares (the rare ones).
@@ -773,6 +816,18 @@ mod tests {
                 .collect();
             assert_eq!(read, [want], "{line}");
         }
+    }
+
+    #[test]
+    fn a_repeated_name_read_with_escapes_is_never_matched_by_its_raw_bytes() {
+        let mut ioctl = ioctl();
+        ioctl.comm = "ap\"lay".into();
+        let line = edited(&ioctl, str::to_owned);
+        let mut names = PlainNames::default();
+        assert_eq!(scan(line.as_bytes(), &mut names), Some(ioctl.clone()));
+        let raw = line.replacen(r#"ap\"lay"#, r#"ap"lay"#, 1);
+        assert_eq!(scan(raw.as_bytes(), &mut names), None, "{raw}");
+        assert_eq!(scan(line.as_bytes(), &mut names), Some(ioctl));
     }
 
     #[test]
