@@ -32,6 +32,11 @@ pub const TARGET_PEAK_RSS_BYTES: u64 = 100 << 20;
 const SIZES: [u64; 1] = [1_000_000];
 const LARGE_SIZES: [u64; 1] = [10_000_000];
 
+/// How many times `check --capture` and `wc -l` run on each capture,
+/// alternating: the figures are the medians, the spread is printed beside
+/// them (these machines are noisy).
+const REPETITIONS: usize = 3;
+
 /// What one command did on one capture.
 #[derive(Clone, Copy, Debug)]
 struct Run {
@@ -44,8 +49,12 @@ struct Run {
 struct Measured {
     events: u64,
     bytes: u64,
+    /// The median wall time, and the highest peak of resident memory.
     check: Run,
+    /// Every run's wall time, in seconds, in the order they ran.
+    check_runs_s: Vec<f64>,
     check_exit: i32,
+    /// The median wall time.
     wc: Run,
     value_loop_s: f64,
     reader_s: f64,
@@ -94,6 +103,7 @@ impl Measured {
                 "events_per_s": self.check_rate(),
                 "peak_rss_bytes": self.check.peak_rss_bytes,
                 "exit": self.check_exit,
+                "runs_s": self.check_runs_s,
             },
             "wc_l": { "seconds": wc, "events_per_s": self.rate(wc) },
             "serde_json_value_loop": {
@@ -170,7 +180,6 @@ fn measure(root: &Path, path: &Path, events: u64) -> Result<Measured> {
         .len();
     let release = root.join("target/release");
     let file = path.to_string_lossy().into_owned();
-    let (wc, _) = timed(Command::new("wc").args(["-l", &file]))?;
     let (parse, parse_out) =
         timed(Command::new(release.join("examples/parse_throughput")).args(["--json", &file]))?;
     if parse.exit != 0 {
@@ -183,24 +192,50 @@ fn measure(root: &Path, path: &Path, events: u64) -> Result<Measured> {
             .as_f64()
             .with_context(|| format!("parse_throughput printed no {key}"))
     };
-    let (check, _) =
-        timed(Command::new(release.join("barwatch")).args(["check", "--capture", &file]))?;
-    if !matches!(check.exit, 0 | 1) {
-        bail!(
-            "barwatch check --capture {file} failed (exit {})",
-            check.exit
-        );
+    let (mut checks, mut wcs) = (Vec::new(), Vec::new());
+    for _ in 0..REPETITIONS {
+        wcs.push(timed(Command::new("wc").args(["-l", &file]))?.0.run);
+        let (check, _) =
+            timed(Command::new(release.join("barwatch")).args(["check", "--capture", &file]))?;
+        if !matches!(check.exit, 0 | 1) {
+            bail!(
+                "barwatch check --capture {file} failed (exit {})",
+                check.exit
+            );
+        }
+        checks.push(check);
     }
+    let check_runs_s = checks.iter().map(|c| c.run.wall.as_secs_f64()).collect();
+    let check_exit = checks[0].exit;
+    if checks.iter().any(|c| c.exit != check_exit) {
+        bail!("barwatch check --capture {file} gave different verdicts from one run to the next");
+    }
+    let peak_rss_bytes = checks.iter().map(|c| c.run.peak_rss_bytes).max();
+    let check = Run {
+        wall: median(checks.iter().map(|c| c.run.wall).collect()),
+        peak_rss_bytes: peak_rss_bytes.unwrap_or(0),
+    };
+    let wc = Run {
+        wall: median(wcs.iter().map(|w| w.wall).collect()),
+        peak_rss_bytes: 0,
+    };
     Ok(Measured {
         events,
         bytes,
-        check: check.run,
-        check_exit: check.exit,
-        wc: wc.run,
+        check,
+        check_runs_s,
+        check_exit,
+        wc,
         value_loop_s: seconds("value_loop_s")?,
         reader_s: seconds("reader_s")?,
         reader_on_a_thread_s: seconds("reader_on_a_thread_s")?,
     })
+}
+
+/// The middle one of `walls`.
+fn median(mut walls: Vec<Duration>) -> Duration {
+    walls.sort();
+    walls[walls.len() / 2]
 }
 
 /// A finished child: its exit code (-1 when a signal ended it) and its costs.
@@ -273,6 +308,14 @@ fn print(m: &Measured) {
         millions(TARGET_EVENTS_PER_S),
         millions(AIM_EVENTS_PER_S),
         TARGET_PEAK_RSS_BYTES >> 20
+    );
+    let (fastest, slowest) = m
+        .check_runs_s
+        .iter()
+        .fold((f64::MAX, 0f64), |(lo, hi), &s| (lo.min(s), hi.max(s)));
+    println!(
+        "replay:     median of {} runs, {fastest:.2}-{slowest:.2} s",
+        m.check_runs_s.len()
     );
     println!(
         "replay:   wc -l                  {wc:>7.2} s  {:>6} lines/s   check takes {:.1}x its time",
