@@ -24,7 +24,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 /// A name from the traced system: text, cheap to clone, compared, hashed and
@@ -32,13 +32,15 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone)]
 pub struct Name(Text);
 
-/// Where a name's text lives.
+/// Where a name's text lives: behind one thin pointer either way, so that a
+/// name (and an optional one) is two words, not three; an event holds a
+/// handful and is moved a few times between the line and the analysis.
 #[derive(Clone)]
 enum Text {
     /// Among the names kept for the life of the process.
-    Kept(&'static str),
+    Kept(&'static String),
     /// In a shared copy of its own.
-    Shared(Arc<str>),
+    Shared(Arc<String>),
 }
 
 impl Name {
@@ -53,7 +55,7 @@ impl Name {
 
 impl Default for Name {
     fn default() -> Self {
-        Name(Text::Kept(""))
+        Name(Text::Shared(Arc::default()))
     }
 }
 
@@ -109,13 +111,13 @@ impl Borrow<str> for Name {
 
 impl From<&str> for Name {
     fn from(text: &str) -> Self {
-        Name(Text::Shared(text.into()))
+        Name(Text::Shared(Arc::new(text.to_owned())))
     }
 }
 
 impl From<String> for Name {
     fn from(text: String) -> Self {
-        Name(Text::Shared(text.into()))
+        Name(Text::Shared(Arc::new(text)))
     }
 }
 
@@ -209,7 +211,7 @@ pub const INTERNED_BYTES: usize = 4 << 20;
 /// The names kept for the life of the process, and how many bytes they hold.
 #[derive(Default)]
 struct Kept {
-    names: FxHashSet<&'static str>,
+    names: FxHashMap<&'static str, &'static String>,
     bytes: usize,
 }
 
@@ -224,12 +226,13 @@ fn kept_or_shared(text: &str) -> Name {
     if let Some(&name) = kept.names.get(text) {
         return Name(Text::Kept(name));
     }
-    if kept.bytes + text.len() > INTERNED_BYTES {
+    let cost = text.len() + size_of::<String>();
+    if kept.bytes + cost > INTERNED_BYTES {
         return Name::from(text);
     }
-    let name: &'static str = Box::leak(text.into());
-    kept.names.insert(name);
-    kept.bytes += text.len();
+    let name: &'static String = Box::leak(Box::new(text.to_owned()));
+    kept.names.insert(&**name, name);
+    kept.bytes += cost;
     Name(Text::Kept(name))
 }
 
@@ -312,6 +315,12 @@ mod tests {
         assert!(set.contains("snd_hda_intel") && set.contains(&shared));
         let (a, b) = (Name::from("a"), Interner::default().name(b"b").unwrap());
         assert!(a < b);
+    }
+
+    #[test]
+    fn a_name_and_an_optional_one_are_two_words() {
+        assert_eq!(size_of::<Name>(), 2 * size_of::<usize>());
+        assert_eq!(size_of::<Option<Name>>(), 2 * size_of::<usize>());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::{fmt, sync::Arc};
 
 use serde::Serialize;
 
-use crate::event::{EventData, Hex};
+use crate::event::{EventData, Hex, Name};
 
 /// A step's label, e.g. `azx_stop_chip` or `iounmap(0xffffc90000300000)`. Cheap to
 /// copy; shown (and serialized) as the text.
@@ -18,11 +18,11 @@ pub struct StepLabel(Parts);
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Parts {
     /// A function's entry: its name.
-    Call(Arc<str>),
+    Call(Name),
     /// An unmap function's entry with the address it unmaps: `iounmap(0x…)`.
-    Unmap(Arc<str>, Hex),
+    Unmap(Name, Hex),
     /// A function's return: `name returned`.
-    Returned(Arc<str>),
+    Returned(Name),
     /// A map call's return with the virtual address it mapped: `ioremap -> 0x…`.
     Mapped(Hex),
     /// Any other event, in its own words (a sysfs state).
@@ -35,10 +35,10 @@ impl StepLabel {
     pub fn of(data: &EventData, unmaps: bool) -> Self {
         StepLabel(match data {
             EventData::FuncEntry { function, args, .. } if unmaps => {
-                Parts::Unmap(function.as_str().into(), args[0])
+                Parts::Unmap(function.clone(), args[0])
             }
-            EventData::FuncEntry { function, .. } => Parts::Call(function.as_str().into()),
-            EventData::FuncExit { function, .. } => Parts::Returned(function.as_str().into()),
+            EventData::FuncEntry { function, .. } => Parts::Call(function.clone()),
+            EventData::FuncExit { function, .. } => Parts::Returned(function.clone()),
             other => Parts::Event(Arc::new(other.clone())),
         })
     }
