@@ -16,6 +16,7 @@ use thiserror::Error;
 use crate::{
     event::{DevNum, Event, EventData, Hex, Name},
     ioctl,
+    name::Interner,
 };
 
 /// Why a ring-buffer record could not be decoded.
@@ -218,7 +219,7 @@ const PF_WRITE: u64 = 1 << 1;
 
 /// A stack id's frames, innermost first, each named `function+off [module]` when
 /// known; empty for [`barwatch_abi::NO_STACK`] or a stack no longer in the map.
-fn symbolized_stack(symbols: &dyn Symbols, stack_id: i64) -> Vec<Name> {
+fn symbolized_stack(names: &mut Interner, symbols: &dyn Symbols, stack_id: i64) -> Vec<Name> {
     if stack_id == barwatch_abi::NO_STACK {
         return Vec::new();
     }
@@ -227,10 +228,10 @@ fn symbolized_stack(symbols: &dyn Symbols, stack_id: i64) -> Vec<Name> {
         .unwrap_or_default()
         .into_iter()
         .map(|ip| {
-            symbols
+            let frame = symbols
                 .symbol(ip)
-                .map_or_else(|| Hex(ip).to_string(), |s| s.to_string())
-                .into()
+                .map_or_else(|| Hex(ip).to_string(), |s| s.to_string());
+            names.name_of(&frame)
         })
         .collect()
 }
@@ -238,158 +239,185 @@ fn symbolized_stack(symbols: &dyn Symbols, stack_id: i64) -> Vec<Name> {
 /// `IRQ_HANDLED`: the bit of `irqreturn_t` that says the handler claimed the IRQ.
 const IRQ_HANDLED: u32 = 1;
 
-/// Builds the domain event for a checked record, naming symbols through `symbols`.
+/// Builds the domain event for a checked record, naming symbols through
+/// `symbols`, with a decoder of its own (see [`Decoder`]).
 pub fn to_event(record: &Record, symbols: &dyn Symbols) -> Event {
-    let header = record.header();
-    let (probe, data) = match record {
-        Record::Tracepoint(r) => {
-            let arity = hda_tracepoint(header.probe).map_or(4, |(_, _, arity)| arity);
-            (
-                probe_name(header.probe),
-                EventData::Tracepoint {
-                    args: r
-                        .args
-                        .iter()
-                        .take(arity as usize)
-                        .map(|&a| Hex(a))
-                        .collect(),
-                    base: (r.base != 0).then_some(Hex(r.base)),
-                },
-            )
-        }
-        Record::PageFault(r) => (
-            probe_name(header.probe),
-            EventData::PageFault {
-                address: Hex(r.address),
-                ip: Hex(r.ip),
-                function: (r.ip != 0)
-                    .then(|| symbols.symbol(r.ip))
-                    .flatten()
-                    .map(|s| Name::from(s.to_string())),
-                write: r.error_code & PF_WRITE != 0,
-                stack: symbolized_stack(symbols, r.stack_id),
-            },
-        ),
-        Record::Module(r) => (
-            probe_name(header.probe),
-            EventData::ModuleLoad {
-                module: comm_string(&r.name),
-            },
-        ),
-        Record::Irq(r) => {
-            let handler = Hex(r.handler);
-            let handler_name = (r.handler != 0)
-                .then(|| symbols.symbol(r.handler))
-                .flatten()
-                .map(|s| Name::from(s.label()));
-            let data = if header.kind == kind::IRQ_HANDLER_ENTRY {
-                EventData::IrqHandlerEntry {
-                    irq: r.irq,
-                    handler,
-                    handler_name,
-                    thread: (r.thread_fn != 0)
-                        .then(|| symbols.symbol(r.thread_fn))
+    Decoder::default().event(record, symbols)
+}
+
+/// Builds events from records, one shared copy of each name they repeat
+/// (command, probe, function, stack frames): the recorder decodes a million
+/// records a second, and a fresh copy of each name for each would cost
+/// allocations the analysis frees again.
+#[derive(Default)]
+pub struct Decoder {
+    names: Interner,
+}
+
+impl Decoder {
+    /// The domain event for a checked record, naming symbols through `symbols`.
+    pub fn event(&mut self, record: &Record, symbols: &dyn Symbols) -> Event {
+        let names = &mut self.names;
+        let header = record.header();
+        let (probe, data) = match record {
+            Record::Tracepoint(r) => {
+                let arity = hda_tracepoint(header.probe).map_or(4, |(_, _, arity)| arity);
+                (
+                    probe_name(names, header.probe),
+                    EventData::Tracepoint {
+                        args: r
+                            .args
+                            .iter()
+                            .take(arity as usize)
+                            .map(|&a| Hex(a))
+                            .collect(),
+                        base: (r.base != 0).then_some(Hex(r.base)),
+                    },
+                )
+            }
+            Record::PageFault(r) => (
+                probe_name(names, header.probe),
+                EventData::PageFault {
+                    address: Hex(r.address),
+                    ip: Hex(r.ip),
+                    function: (r.ip != 0)
+                        .then(|| symbols.symbol(r.ip))
                         .flatten()
-                        .map(|s| Name::from(s.to_string())),
-                }
-            } else {
-                EventData::IrqHandlerExit {
-                    irq: r.irq,
-                    handler,
-                    handler_name,
-                    handled: r.ret & IRQ_HANDLED != 0,
-                }
-            };
-            (probe_name(header.probe), data)
+                        .map(|s| names.name_of(&s.to_string())),
+                    write: r.error_code & PF_WRITE != 0,
+                    stack: symbolized_stack(names, symbols, r.stack_id),
+                },
+            ),
+            Record::Module(r) => (
+                probe_name(names, header.probe),
+                EventData::ModuleLoad {
+                    module: comm_string(&r.name),
+                },
+            ),
+            Record::Irq(r) => {
+                let handler = Hex(r.handler);
+                let handler_name = (r.handler != 0)
+                    .then(|| symbols.symbol(r.handler))
+                    .flatten()
+                    .map(|s| names.name_of(&s.label()));
+                let data = if header.kind == kind::IRQ_HANDLER_ENTRY {
+                    EventData::IrqHandlerEntry {
+                        irq: r.irq,
+                        handler,
+                        handler_name,
+                        thread: (r.thread_fn != 0)
+                            .then(|| symbols.symbol(r.thread_fn))
+                            .flatten()
+                            .map(|s| names.name_of(&s.to_string())),
+                    }
+                } else {
+                    EventData::IrqHandlerExit {
+                        irq: r.irq,
+                        handler,
+                        handler_name,
+                        handled: r.ret & IRQ_HANDLED != 0,
+                    }
+                };
+                (probe_name(names, header.probe), data)
+            }
+            Record::Work(r) => {
+                let (work, function) = (Hex(r.work), Hex(r.function));
+                let symbol = (r.function != 0)
+                    .then(|| symbols.symbol(r.function))
+                    .flatten()
+                    .map(|s| names.name_of(&s.to_string()));
+                let data = if header.kind == kind::WORK_EXECUTE_START {
+                    EventData::WorkStart {
+                        work,
+                        function,
+                        symbol,
+                    }
+                } else {
+                    EventData::WorkEnd {
+                        work,
+                        function,
+                        symbol,
+                    }
+                };
+                (probe_name(names, header.probe), data)
+            }
+            Record::Ioctl(r) => {
+                let (cmd, cmd_name) = (Hex(r.cmd.into()), names.name_of(&ioctl::describe(r.cmd)));
+                let data = if header.kind == kind::IOCTL_ENTER {
+                    EventData::IoctlEnter {
+                        fd: r.fd,
+                        cmd,
+                        cmd_name,
+                        arg: Hex(r.arg),
+                        dev: DevNum::from_kernel(r.rdev),
+                    }
+                } else {
+                    EventData::IoctlExit {
+                        fd: r.fd,
+                        cmd,
+                        cmd_name,
+                        ret: r.ret,
+                        dev: DevNum::from_kernel(r.rdev),
+                    }
+                };
+                (probe_name(names, header.probe), data)
+            }
+            Record::Func(r) => {
+                let symbol = symbols.symbol(r.ip);
+                let module = symbol
+                    .as_ref()
+                    .and_then(|s| s.module.as_deref().map(|m| names.name_of(m)));
+                let function =
+                    names.name_of(&symbol.map_or_else(|| Hex(r.ip).to_string(), |s| s.label()));
+                let exit = header.kind == kind::FUNC_EXIT;
+                let probe = names.name_of(&function_probe_name(exit, &function));
+                let stack = symbolized_stack(names, symbols, r.stack_id);
+                let base = (r.base != 0).then_some(Hex(r.base));
+                let data = if exit {
+                    EventData::FuncExit {
+                        function,
+                        module,
+                        ip: Hex(r.ip),
+                        ret: Hex(r.ret),
+                        stack,
+                    }
+                } else {
+                    EventData::FuncEntry {
+                        function,
+                        module,
+                        ip: Hex(r.ip),
+                        args: r.args.map(Hex),
+                        base,
+                        stack,
+                    }
+                };
+                (probe, data)
+            }
+        };
+        Event {
+            ts_ns: header.ts_ns,
+            cpu: header.cpu,
+            pid: header.pid,
+            tid: header.tid,
+            comm: comm_name(names, &header.comm),
+            probe,
+            device: None,
+            data,
         }
-        Record::Work(r) => {
-            let (work, function) = (Hex(r.work), Hex(r.function));
-            let symbol = (r.function != 0)
-                .then(|| symbols.symbol(r.function))
-                .flatten()
-                .map(|s| Name::from(s.to_string()));
-            let data = if header.kind == kind::WORK_EXECUTE_START {
-                EventData::WorkStart {
-                    work,
-                    function,
-                    symbol,
-                }
-            } else {
-                EventData::WorkEnd {
-                    work,
-                    function,
-                    symbol,
-                }
-            };
-            (probe_name(header.probe), data)
-        }
-        Record::Ioctl(r) => {
-            let (cmd, cmd_name) = (Hex(r.cmd.into()), Name::from(ioctl::describe(r.cmd)));
-            let data = if header.kind == kind::IOCTL_ENTER {
-                EventData::IoctlEnter {
-                    fd: r.fd,
-                    cmd,
-                    cmd_name,
-                    arg: Hex(r.arg),
-                    dev: DevNum::from_kernel(r.rdev),
-                }
-            } else {
-                EventData::IoctlExit {
-                    fd: r.fd,
-                    cmd,
-                    cmd_name,
-                    ret: r.ret,
-                    dev: DevNum::from_kernel(r.rdev),
-                }
-            };
-            (probe_name(header.probe), data)
-        }
-        Record::Func(r) => {
-            let symbol = symbols.symbol(r.ip);
-            let module = symbol
-                .as_ref()
-                .and_then(|s| s.module.as_ref().map(Name::from));
-            let function = Name::from(symbol.map_or_else(|| Hex(r.ip).to_string(), |s| s.label()));
-            let exit = header.kind == kind::FUNC_EXIT;
-            let probe = Name::from(function_probe_name(exit, &function));
-            let stack = symbolized_stack(symbols, r.stack_id);
-            let base = (r.base != 0).then_some(Hex(r.base));
-            let data = if exit {
-                EventData::FuncExit {
-                    function,
-                    module,
-                    ip: Hex(r.ip),
-                    ret: Hex(r.ret),
-                    stack,
-                }
-            } else {
-                EventData::FuncEntry {
-                    function,
-                    module,
-                    ip: Hex(r.ip),
-                    args: r.args.map(Hex),
-                    base,
-                    stack,
-                }
-            };
-            (probe, data)
-        }
-    };
-    Event {
-        ts_ns: header.ts_ns,
-        cpu: header.cpu,
-        pid: header.pid,
-        tid: header.tid,
-        comm: comm_string(&header.comm).into(),
-        probe,
-        device: None,
-        data,
     }
 }
 
 /// The name of a tracepoint probe id, or a placeholder that says the id is unknown.
-fn probe_name(probe: u32) -> Name {
-    Name::from(tracepoint_probe_name(probe).unwrap_or_else(|| format!("probe#{probe}")))
+fn probe_name(names: &mut Interner, probe: u32) -> Name {
+    names.name_of(&tracepoint_probe_name(probe).unwrap_or_else(|| format!("probe#{probe}")))
+}
+
+/// A NUL-padded kernel `comm` as a name (lossily when it is not UTF-8).
+fn comm_name(names: &mut Interner, comm: &[u8]) -> Name {
+    let end = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
+    names
+        .name(&comm[..end])
+        .unwrap_or_else(|| comm_string(comm).into())
 }
 
 /// A NUL-padded kernel `comm` as text.
@@ -549,6 +577,26 @@ mod tests {
             event.data.to_string(),
             "ioctl(3, SNDRV_CTL_IOCTL_PVERSION) = -25"
         );
+    }
+
+    #[test]
+    fn one_decoder_gives_every_record_the_event_a_fresh_one_would() {
+        let symbols = Table(HashMap::from([(0xffff_0000_0000_1000, "azx_stop_chip")]));
+        let entry = FuncRecord {
+            header: header(kind::FUNC_ENTRY, probe_id::FUNC_ENTRY, 112),
+            ip: 0xffff_0000_0000_1000,
+            args: [1, 2, 3, 4],
+            ret: 0,
+            base: 0,
+            stack_id: 7,
+        };
+        let record = bytes(&entry);
+        let record = parse(&record).unwrap();
+        let mut decoder = Decoder::default();
+        let fresh = to_event(&record, &symbols);
+        for _ in 0..3 {
+            assert_eq!(decoder.event(&record, &symbols), fresh);
+        }
     }
 
     #[test]

@@ -262,6 +262,12 @@ impl Interner {
         Some(name)
     }
 
+    /// The name for `text`.
+    pub fn name_of(&mut self, text: &str) -> Name {
+        self.name(text.as_bytes())
+            .unwrap_or_else(|| unreachable!("a str is UTF-8"))
+    }
+
     /// The name for `bytes` when this interner has handed it out before.
     pub fn known(&self, bytes: &[u8]) -> Option<Name> {
         self.names.get(bytes).cloned()

@@ -14,7 +14,7 @@ use tokio::{
 use super::loader::{LiveError, LiveProbes};
 use crate::{
     capture::{format::Trailer, writer::CaptureWriter, writer::WriteError},
-    decode::{self, Symbol, Symbols},
+    decode::{self, Decoder, Symbol, Symbols},
     device::{PciDevice, attribution::DeviceMap, sysfs::read_pci_devices},
     event::{Event, EventData, Name},
     pipeline::Pipeline,
@@ -140,13 +140,14 @@ pub async fn record<W: Write>(
     let mut devices_seen = devices.generation();
     let mut rereads = reread_probes(&probes.table);
     devices.index_probes(&probes.table);
+    let mut decoder = Decoder::default();
 
     let reason = loop {
         tokio::select! {
             ready = ring.readable_mut() => {
                 let mut guard = ready.map_err(RecordError::Wait)?;
                 loop {
-                    let drained = drain(guard.get_inner_mut(), &resolver(&probes, &stacks), &rereads, &mut devices, &mut writer, pipeline.as_deref_mut())?;
+                    let drained = drain(guard.get_inner_mut(), &mut decoder, &resolver(&probes, &stacks), &rereads, &mut devices, &mut writer, pipeline.as_deref_mut())?;
                     decode_errors += drained.errors;
                     // A filter that cannot be updated costs precision or overhead, not
                     // the recording: say so and go on.
@@ -195,6 +196,7 @@ pub async fn record<W: Write>(
     loop {
         let drained = drain(
             ring.get_mut(),
+            &mut decoder,
             &resolver(&probes, &stacks),
             &rereads,
             &mut devices,
@@ -346,6 +348,7 @@ fn rereads_after(event: &Event, rereads: &HashMap<String, Reread>) -> bool {
 /// sysfs state is read again.
 fn drain<W: Write>(
     ring: &mut RingBuf<MapData>,
+    decoder: &mut Decoder,
     symbols: &LiveSymbols<'_>,
     rereads: &HashMap<String, Reread>,
     devices: &mut DeviceMap,
@@ -359,7 +362,7 @@ fn drain<W: Write>(
     while let Some(item) = ring.next() {
         match decode::parse(&item) {
             Ok(record) => {
-                let mut event = decode::to_event(&record, symbols);
+                let mut event = decoder.event(&record, symbols);
                 event.device = devices.attribute(&event, &mut reread_sysfs).map(Name::from);
                 if rereads_after(&event, rereads)
                     && let Some(now) = reread_sysfs()
