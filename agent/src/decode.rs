@@ -280,10 +280,7 @@ impl Decoder {
                 EventData::PageFault {
                     address: Hex(r.address),
                     ip: Hex(r.ip),
-                    function: (r.ip != 0)
-                        .then(|| symbols.symbol(r.ip))
-                        .flatten()
-                        .map(|s| names.name_of(&s.to_string())),
+                    function: symbol_name(names, symbols, r.ip, Symbol::to_string),
                     write: r.error_code & PF_WRITE != 0,
                     stack: symbolized_stack(names, symbols, r.stack_id),
                 },
@@ -296,19 +293,13 @@ impl Decoder {
             ),
             Record::Irq(r) => {
                 let handler = Hex(r.handler);
-                let handler_name = (r.handler != 0)
-                    .then(|| symbols.symbol(r.handler))
-                    .flatten()
-                    .map(|s| names.name_of(&s.label()));
+                let handler_name = symbol_name(names, symbols, r.handler, Symbol::label);
                 let data = if header.kind == kind::IRQ_HANDLER_ENTRY {
                     EventData::IrqHandlerEntry {
                         irq: r.irq,
                         handler,
                         handler_name,
-                        thread: (r.thread_fn != 0)
-                            .then(|| symbols.symbol(r.thread_fn))
-                            .flatten()
-                            .map(|s| names.name_of(&s.to_string())),
+                        thread: symbol_name(names, symbols, r.thread_fn, Symbol::to_string),
                     }
                 } else {
                     EventData::IrqHandlerExit {
@@ -322,10 +313,7 @@ impl Decoder {
             }
             Record::Work(r) => {
                 let (work, function) = (Hex(r.work), Hex(r.function));
-                let symbol = (r.function != 0)
-                    .then(|| symbols.symbol(r.function))
-                    .flatten()
-                    .map(|s| names.name_of(&s.to_string()));
+                let symbol = symbol_name(names, symbols, r.function, Symbol::to_string);
                 let data = if header.kind == kind::WORK_EXECUTE_START {
                     EventData::WorkStart {
                         work,
@@ -410,6 +398,17 @@ impl Decoder {
 /// The name of a tracepoint probe id, or a placeholder that says the id is unknown.
 fn probe_name(names: &mut Interner, probe: u32) -> Name {
     names.name_of(&tracepoint_probe_name(probe).unwrap_or_else(|| format!("probe#{probe}")))
+}
+
+/// The symbol at `addr` (none for 0) as a name, in the words `write` gives it.
+fn symbol_name(
+    names: &mut Interner,
+    symbols: &dyn Symbols,
+    addr: u64,
+    write: fn(&Symbol) -> String,
+) -> Option<Name> {
+    let symbol = (addr != 0).then(|| symbols.symbol(addr)).flatten()?;
+    Some(names.name_of(&write(&symbol)))
 }
 
 /// A NUL-padded kernel `comm` as a name (lossily when it is not UTF-8).
