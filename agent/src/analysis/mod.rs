@@ -445,6 +445,10 @@ impl Analysis {
             .renumber(|i: usize| new_index.get(i).copied().flatten());
         self.base_cut = new_index[..self.base_cut].iter().flatten().count();
         self.settled.forgotten_before = forgotten_before;
+        // What a burst of events grew the log to is given back once it has
+        // settled: a long recording holds the log it needs now, not the most
+        // it ever needed.
+        self.events.shrink_to_fit();
         // From the base, whose histories the copy shares: the events since
         // the base are fewer than a settle's margin.
         self.rebuild_timelines();
