@@ -255,6 +255,12 @@ pub struct Decoder {
 }
 
 impl Decoder {
+    /// The shared name for `text`: for what the recorder adds to an event
+    /// (the device it concerns).
+    pub fn name(&mut self, text: &str) -> Name {
+        self.names.name_of(text)
+    }
+
     /// The domain event for a checked record, naming symbols through `symbols`.
     pub fn event(&mut self, record: &Record, symbols: &dyn Symbols) -> Event {
         let names = &mut self.names;
@@ -578,18 +584,22 @@ mod tests {
         );
     }
 
-    #[test]
-    fn one_decoder_gives_every_record_the_event_a_fresh_one_would() {
-        let symbols = Table(HashMap::from([(0xffff_0000_0000_1000, "azx_stop_chip")]));
-        let entry = FuncRecord {
+    /// An entry of `azx_stop_chip` with a stack, touching `base`.
+    fn azx_stop_chip_entry(base: u64) -> FuncRecord {
+        FuncRecord {
             header: header(kind::FUNC_ENTRY, probe_id::FUNC_ENTRY, 112),
             ip: 0xffff_0000_0000_1000,
             args: [1, 2, 3, 4],
             ret: 0,
-            base: 0,
+            base,
             stack_id: 7,
-        };
-        let record = bytes(&entry);
+        }
+    }
+
+    #[test]
+    fn one_decoder_gives_every_record_the_event_a_fresh_one_would() {
+        let symbols = Table(HashMap::from([(0xffff_0000_0000_1000, "azx_stop_chip")]));
+        let record = bytes(&azx_stop_chip_entry(0));
         let record = parse(&record).unwrap();
         let mut decoder = Decoder::default();
         let fresh = to_event(&record, &symbols);
@@ -600,15 +610,7 @@ mod tests {
 
     #[test]
     fn function_entry_and_return_are_named_by_symbol() {
-        let entry = FuncRecord {
-            header: header(kind::FUNC_ENTRY, probe_id::FUNC_ENTRY, 112),
-            ip: 0xffff_0000_0000_1000,
-            args: [1, 2, 3, 4],
-            ret: 0,
-            base: 0xffff_c900_0030_0000,
-            stack_id: 7,
-        };
-        let event = decode(&bytes(&entry));
+        let event = decode(&bytes(&azx_stop_chip_entry(0xffff_c900_0030_0000)));
         assert_eq!(event.probe, "kprobe:azx_stop_chip");
         let EventData::FuncEntry { base, stack, .. } = &event.data else {
             panic!("{event:?}")

@@ -121,12 +121,6 @@ impl From<String> for Name {
     }
 }
 
-impl From<&String> for Name {
-    fn from(text: &String) -> Self {
-        Name::from(text.as_str())
-    }
-}
-
 impl From<Name> for String {
     fn from(name: Name) -> Self {
         name.as_str().to_owned()
@@ -148,12 +142,6 @@ impl PartialEq<&str> for Name {
 impl PartialEq<String> for Name {
     fn eq(&self, other: &String) -> bool {
         self.as_str() == other
-    }
-}
-
-impl PartialEq<Name> for &str {
-    fn eq(&self, other: &Name) -> bool {
-        *self == other.as_str()
     }
 }
 

@@ -16,7 +16,7 @@ use crate::{
     capture::{format::Trailer, writer::CaptureWriter, writer::WriteError},
     decode::{self, Decoder, Symbol, Symbols},
     device::{PciDevice, attribution::DeviceMap, sysfs::read_pci_devices},
-    event::{Event, EventData, Name},
+    event::{Event, EventData},
     pipeline::Pipeline,
     probe_table::{Edge, MappingOp, ProbeStatus, Role},
 };
@@ -363,7 +363,9 @@ fn drain<W: Write>(
         match decode::parse(&item) {
             Ok(record) => {
                 let mut event = decoder.event(&record, symbols);
-                event.device = devices.attribute(&event, &mut reread_sysfs).map(Name::from);
+                event.device = devices
+                    .attribute(&event, &mut reread_sysfs)
+                    .map(|bdf| decoder.name(&bdf));
                 if rereads_after(&event, rereads)
                     && let Some(now) = reread_sysfs()
                 {
