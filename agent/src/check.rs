@@ -2,6 +2,7 @@
 //! rule, print the verdict, and exit 0 pass, 1 violation, 2 incomplete.
 
 use std::{
+    fmt::Write as _,
     io::{self, Write},
     process::{ExitCode, ExitStatus},
     time::Duration,
@@ -9,13 +10,16 @@ use std::{
 
 use anyhow::{Context as _, Result};
 use barwatch::{
-    analysis::{Analysis, Judgement, Outcome, UnearnedKind, render::render},
+    analysis::{
+        Analysis, Judgement, Outcome, UnearnedKind,
+        render::{headline, write_body},
+    },
     capture::writer::CaptureWriter,
     expect::{self, Expectations, Unmet, exit_status},
     junit,
     live::record::{self, StopReason, Until},
     pipeline::{Pipeline, Replay, start::Started},
-    visible::visible,
+    visible::VisibleWriter,
 };
 use serde::Serialize;
 
@@ -132,16 +136,18 @@ fn print(
         out.flush()?;
         return Ok(());
     }
-    out.write_all(visible(&verdict_text(judgement, unmet, outcome)).as_bytes())?;
-    out.flush()?;
+    let mut text = VisibleWriter::new(io::BufWriter::new(out));
+    let _ = text.write_str(&verdict_head(judgement, unmet, outcome));
+    write_body(&mut text, judgement);
+    text.finish()?;
     Ok(())
 }
 
-/// The verdict as text: the report, led by the expectations' verdict when it
-/// is worse than the rules' alone.
-fn verdict_text(judgement: &Judgement, unmet: &[Unmet], outcome: Outcome) -> String {
-    let text = render(judgement);
-    let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
+/// The verdict's text up to the report's body: the report's headline, led by
+/// the expectations' verdict when it is worse than the rules' alone.
+fn verdict_head(judgement: &Judgement, unmet: &[Unmet], outcome: Outcome) -> String {
+    let head = headline(judgement);
+    let (first, rest) = head.split_once('\n').unwrap_or((&head, ""));
     let mut out = String::new();
     if outcome > judgement.outcome() {
         let word = if outcome == Outcome::Violation {

@@ -18,6 +18,7 @@ mod say;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::{
+    fmt::Write as _,
     io::{self, BufWriter, Write},
     os::fd::AsFd as _,
     process::ExitCode,
@@ -25,7 +26,7 @@ use std::{
 
 use anyhow::{Context as _, Result};
 use barwatch::{
-    analysis::render::render,
+    analysis::render::{headline, write_body},
     capture::writer::CaptureWriter,
     live::{
         loader::{Filters, LiveOptions, LiveProbes},
@@ -35,7 +36,7 @@ use barwatch::{
     probe_table,
     report::{Summary, SummaryBuilder},
     rules::RuleConfig,
-    visible::visible,
+    visible::{VisibleWriter, visible},
 };
 use clap::Parser as _;
 use cli::{Cli, Command, ProbesArgs, RecordArgs, ReportArgs};
@@ -177,8 +178,10 @@ fn report(args: ReportArgs) -> Result<()> {
         serde_json::to_writer_pretty(&mut out, &report)?;
         writeln!(out)?;
     } else {
-        let text = format!("{summary}\n{}", render(&verdict));
-        out.write_all(visible(&text).as_bytes())?;
+        let mut text = VisibleWriter::new(BufWriter::new(out));
+        let _ = write!(text, "{summary}\n{}", headline(&verdict));
+        write_body(&mut text, &verdict);
+        text.finish()?;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@
 //! escape (`\x1b`), keeping only line feeds and tabs. JSON output needs none of
 //! this: its encoder escapes control characters already, and stays exact.
 
-use std::borrow::Cow;
+use std::{borrow::Cow, fmt, io};
 
 /// `text` with every control character but `\n` and `\t` written as an escape:
 /// C0 and DEL as `\xNN`, C1 (which some terminals also obey) as `\u{NN}`.
@@ -29,9 +29,85 @@ pub fn visible(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A text sink that writes what it is given to `out` through [`visible`]: a
+/// report written piece by piece (its timelines cycle by cycle) reaches the
+/// terminal as safe as one made whole first, without being held whole. The
+/// first write error is kept and every later write skipped; [`finish`] hands
+/// it back.
+///
+/// [`finish`]: VisibleWriter::finish
+pub struct VisibleWriter<W: io::Write> {
+    out: W,
+    error: Option<io::Error>,
+}
+
+impl<W: io::Write> VisibleWriter<W> {
+    /// Writes to `out` (best buffered: reports come in small pieces).
+    pub fn new(out: W) -> Self {
+        VisibleWriter { out, error: None }
+    }
+
+    /// Flushes `out`; the first error any write met, else the flush's.
+    pub fn finish(mut self) -> io::Result<W> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+impl<W: io::Write> fmt::Write for VisibleWriter<W> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        if self.error.is_some() {
+            return Err(fmt::Error);
+        }
+        self.out
+            .write_all(visible(text).as_bytes())
+            .map_err(|e| {
+                self.error = Some(e);
+                fmt::Error
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::visible;
+    use std::fmt::Write as _;
+
+    use super::{VisibleWriter, visible};
+
+    #[test]
+    fn text_written_in_pieces_comes_out_as_visible_as_written_whole() {
+        let mut out = VisibleWriter::new(Vec::new());
+        for piece in ["aplay\x1b", "]2;PWNED", "\x07\n"] {
+            out.write_str(piece).unwrap();
+        }
+        assert_eq!(
+            String::from_utf8(out.finish().unwrap()).unwrap(),
+            visible("aplay\x1b]2;PWNED\x07\n")
+        );
+    }
+
+    #[test]
+    fn a_write_error_is_kept_and_later_writes_skipped() {
+        struct Full;
+        impl std::io::Write for Full {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::from(std::io::ErrorKind::StorageFull))
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut out = VisibleWriter::new(Full);
+        assert!(out.write_str("PASS").is_err());
+        assert!(out.write_str("more").is_err());
+        assert_eq!(
+            out.finish().unwrap_err().kind(),
+            std::io::ErrorKind::StorageFull
+        );
+    }
 
     #[test]
     fn plain_text_is_borrowed_as_it_is() {

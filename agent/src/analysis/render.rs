@@ -16,19 +16,33 @@ const STACK_FRAMES: usize = 12;
 
 /// The whole report as text.
 pub fn render(judgement: &Judgement) -> String {
-    let mut out = String::new();
-    headline(&mut out, judgement);
-    for rule in &judgement.rules {
-        for v in &rule.violations {
-            violation(&mut out, judgement, rule, v);
-        }
-    }
-    rules(&mut out, judgement);
-    timelines(&mut out, judgement);
+    let mut out = headline(judgement);
+    write_body(&mut out, judgement);
     out
 }
 
-fn headline(out: &mut String, j: &Judgement) {
+/// The report's first line, the verdict, with what follows it before the
+/// violations: what `check` puts its expectations' verdict beside.
+pub fn headline(judgement: &Judgement) -> String {
+    let mut out = String::new();
+    write_headline(&mut out, judgement);
+    out
+}
+
+/// Writes the report after its headline to `out` as it goes: a long run's
+/// timelines are written cycle by cycle, never held as one text. Write errors
+/// are the writer's to keep (see [`crate::visible::VisibleWriter`]).
+pub fn write_body(out: &mut impl Write, judgement: &Judgement) {
+    for rule in &judgement.rules {
+        for v in &rule.violations {
+            violation(out, judgement, rule, v);
+        }
+    }
+    rules(out, judgement);
+    timelines(out, judgement);
+}
+
+fn write_headline(out: &mut String, j: &Judgement) {
     let failed: Vec<&str> = j.failures().map(|r| r.id.as_str()).collect();
     let count: usize = j.failures().map(|r| r.violations.len()).sum();
     let devices: Vec<String> = j
@@ -95,7 +109,7 @@ fn describe_device(j: &Judgement, bdf: &str) -> String {
     }
 }
 
-fn violation(out: &mut String, j: &Judgement, rule: &RuleResult, v: &Violation) {
+fn violation(out: &mut impl Write, j: &Judgement, rule: &RuleResult, v: &Violation) {
     let mark = if rule.severity == Severity::Warning {
         "warning"
     } else {
@@ -132,7 +146,7 @@ fn violation(out: &mut String, j: &Judgement, rule: &RuleResult, v: &Violation) 
         );
     }
     if !v.stack.is_empty() {
-        out.push_str("  kernel stack:\n");
+        let _ = out.write_str("  kernel stack:\n");
         for frame in v.stack.iter().take(STACK_FRAMES) {
             let _ = writeln!(out, "    {frame}");
         }
@@ -140,7 +154,7 @@ fn violation(out: &mut String, j: &Judgement, rule: &RuleResult, v: &Violation) 
             let _ = writeln!(out, "    … {} more", v.stack.len() - STACK_FRAMES);
         }
     }
-    out.push_str("  evidence:\n");
+    let _ = out.write_str("  evidence:\n");
     for e in &v.events {
         let _ = writeln!(
             out,
@@ -156,8 +170,8 @@ fn violation(out: &mut String, j: &Judgement, rule: &RuleResult, v: &Violation) 
     let _ = writeln!(out, "  fix: {}\n", v.advice);
 }
 
-fn rules(out: &mut String, j: &Judgement) {
-    out.push_str("Rules\n");
+fn rules(out: &mut impl Write, j: &Judgement) {
+    let _ = out.write_str("Rules\n");
     for r in &j.rules {
         let severity = match r.severity {
             Severity::Warning => " (warning only)",
@@ -182,20 +196,20 @@ fn rules(out: &mut String, j: &Judgement) {
             }
         );
     }
-    out.push('\n');
+    let _ = out.write_char('\n');
 }
 
-fn timelines(out: &mut String, j: &Judgement) {
-    out.push_str("Timelines\n");
+fn timelines(out: &mut impl Write, j: &Judgement) {
+    let _ = out.write_str("Timelines\n");
     if j.devices.is_empty() {
-        out.push_str("  no watched device\n");
+        let _ = out.write_str("  no watched device\n");
     }
     for d in &j.devices {
         device(out, j, d);
     }
 }
 
-fn device(out: &mut String, j: &Judgement, d: &DeviceTimeline) {
+fn device(out: &mut impl Write, j: &Judgement, d: &DeviceTimeline) {
     let bars: Vec<String> = d
         .bars
         .last()
@@ -227,7 +241,7 @@ fn device(out: &mut String, j: &Judgement, d: &DeviceTimeline) {
     }
 }
 
-fn cycle(out: &mut String, j: &Judgement, c: &Cycle) {
+fn cycle(out: &mut impl Write, j: &Judgement, c: &Cycle) {
     let trigger = c
         .trigger
         .map_or("trigger unknown".to_owned(), |t| t.to_string());
