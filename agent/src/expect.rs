@@ -26,7 +26,7 @@ use crate::{
     device::parse_bdf,
     probe_table::Trigger,
     rules::{self, RuleConfig, Severity, Verdict},
-    timeline::CycleEnd,
+    timeline::CycleOutline,
 };
 
 /// Why an expectations file cannot be used.
@@ -189,9 +189,8 @@ impl Expectations {
                 continue;
             };
             let complete = timeline
-                .cycles
-                .iter()
-                .filter(|c| c.end != CycleEnd::Open && !c.started_before_capture)
+                .outlines()
+                .filter(CycleOutline::complete)
                 .filter(|c| self.trigger.is_none_or(|t| c.trigger == Some(t)))
                 .count();
             if complete < min_cycles {

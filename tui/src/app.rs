@@ -17,6 +17,7 @@ use barwatch::{
     },
     event::Event,
     rules::{RuleResult, Violation},
+    timeline::DeviceTimeline,
 };
 
 use crate::{
@@ -409,8 +410,8 @@ impl App {
                 .judgement()
                 .devices
                 .iter()
-                .flat_map(|d| &d.cycles)
-                .filter_map(|c| c.steps.first().map(|m| m.ts_ns))
+                .flat_map(DeviceTimeline::outlines)
+                .filter_map(|c| c.span.map(|w| w.start_ns))
                 .collect(),
         };
         let forward = matches!(action, Action::NextViolation | Action::NextCycle);

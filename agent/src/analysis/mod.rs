@@ -44,7 +44,11 @@ use crate::{
     probe_table::ProbeStatus,
     rules::{self, Context, Losses, RuleConfig, RuleResult, Severity, Verdict, Violation},
     skipped::{FirstCalls, SkippedHandler, skipped_handlers},
-    timeline::{self, Cycle, CycleEnd, DeviceTimeline, probes::ProbeIndex},
+    timeline::{
+        self, Cycle, CycleEnd, DeviceTimeline,
+        probes::ProbeIndex,
+        settled::{DeviceSettled, SettledCycles},
+    },
 };
 
 /// How far behind the newest event the timelines follow the log: more than the
@@ -53,7 +57,7 @@ use crate::{
 pub const REORDER_SLACK_NS: u64 = 10_000_000;
 
 /// Events collected for judging.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Analysis {
     started_monotonic_ns: u64,
     /// The probe table, indexed.
@@ -86,7 +90,7 @@ pub struct Analysis {
 
 /// What events an analysis has judged for good and forgotten contribute to its
 /// verdict.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 struct Settled {
     /// Violations they committed, by rule id, same paths merged.
     violations: BTreeMap<&'static str, Vec<Violation>>,
@@ -95,8 +99,8 @@ struct Settled {
     /// The first call of each function among them.
     first_calls: FirstCalls,
     /// The cycles judged for good and taken out of the timelines, by device,
-    /// with the indexes of the whole log.
-    cycles: BTreeMap<String, Vec<Cycle>>,
+    /// with the indexes of the whole log, out of memory.
+    cycles: SettledCycles,
     /// How many were forgotten.
     forgotten: u64,
     /// `(i, n)`: `n` events were forgotten before the kept event at index `i` and
@@ -342,16 +346,10 @@ impl Analysis {
             .filter(|(_, numbers): &(String, Vec<usize>)| !numbers.is_empty())
             .collect();
         for (bdf, numbers) in &taking {
-            let cycles = self.base.take_cycles(bdf, numbers.len());
-            let whole: Vec<Cycle> = cycles
-                .into_iter()
-                .map(|c| c.renumbered(|i| self.settled.whole_index(i)))
-                .collect();
-            self.settled
-                .cycles
-                .entry(bdf.clone())
-                .or_default()
-                .extend(whole);
+            for cycle in self.base.take_cycles(bdf, numbers.len()) {
+                let whole = cycle.renumbered(|i| self.settled.whole_index(i));
+                self.settled.cycles.push(bdf, whole);
+            }
         }
         for i in self.base.held() {
             if let Some(kept) = keep.get_mut(i) {
@@ -545,7 +543,7 @@ impl Analysis {
     /// steps get the indexes they have in it, and the cycles taken out go
     /// before theirs.
     fn whole(&self, devices: &mut [DeviceTimeline]) {
-        self.whole_with(devices, |bdf| self.settled.cycles.get(bdf).cloned());
+        self.whole_with(devices, |bdf| self.settled.cycles.of_device(bdf).cloned());
     }
 
     /// [`Analysis::whole`], with the cycles taken out of device `bdf` from
@@ -553,14 +551,14 @@ impl Analysis {
     fn whole_with(
         &self,
         devices: &mut [DeviceTimeline],
-        mut settled: impl FnMut(&str) -> Option<Vec<Cycle>>,
+        mut settled: impl FnMut(&str) -> Option<DeviceSettled>,
     ) {
         for device in devices {
             if self.settled.forgotten > 0 {
                 device.renumber(|i| self.settled.whole_index(i));
             }
             if let Some(cycles) = settled(&device.bdf) {
-                device.cycles.splice(0..0, cycles);
+                device.settled = cycles;
             }
         }
     }
@@ -572,13 +570,12 @@ impl Analysis {
         self.judgement(rules, devices)
     }
 
-    /// Judges like [`Analysis::judge`], handing the cycles judged for good to
-    /// the judgement instead of copying them: what a run's last judgement
-    /// costs stays one copy of its cycles.
+    /// Judges like [`Analysis::judge`], handing the outlines of the cycles
+    /// judged for good to the judgement instead of copying them.
     pub fn into_judgement(mut self, config: &RuleConfig) -> Judgement {
         let (rules, mut devices) = self.judge_kept(config);
         let mut settled = std::mem::take(&mut self.settled.cycles);
-        self.whole_with(&mut devices, |bdf| settled.remove(bdf));
+        self.whole_with(&mut devices, |bdf| settled.take_device(bdf));
         self.judgement(rules, devices)
     }
 

@@ -8,7 +8,7 @@ use super::{Judgement, Outcome};
 use crate::{
     rules::{RuleResult, Severity, Verdict, Violation},
     time::human_duration,
-    timeline::{Cycle, CycleEnd, DeviceTimeline},
+    timeline::{Cycle, CycleEnd, CycleOutline, DeviceTimeline},
 };
 
 /// Stack frames shown per violation; the JSON output has them all.
@@ -84,7 +84,7 @@ fn write_headline(out: &mut String, j: &Judgement) {
             "INCOMPLETE: no violation seen, but the record has gaps (see below)"
         ),
         Outcome::Pass => {
-            let cycles: usize = j.devices.iter().map(|d| d.cycles.len()).sum();
+            let cycles: usize = j.devices.iter().map(|d| d.cycle_count()).sum();
             writeln!(
                 out,
                 "PASS: {cycles} quiesce cycle{} on {} device{}, every checked rule kept",
@@ -119,7 +119,7 @@ fn violation(out: &mut impl Write, j: &Judgement, rule: &RuleResult, v: &Violati
         .cycle
         .and_then(|n| {
             let d = j.devices.iter().find(|d| d.bdf == v.device)?;
-            let c = d.cycles.get(n - 1)?;
+            let c = d.outline(n)?;
             Some(match c.trigger {
                 Some(t) => format!(" cycle {n} ({t})"),
                 None => format!(" cycle {n}"),
@@ -220,8 +220,8 @@ fn device(out: &mut impl Write, j: &Judgement, d: &DeviceTimeline) {
         "  {}  now {}, {} cycle{}, BARs [{}]",
         describe_device(j, &d.bdf),
         d.state,
-        d.cycles.len(),
-        if d.cycles.len() == 1 { "" } else { "s" },
+        d.cycle_count(),
+        if d.cycle_count() == 1 { "" } else { "s" },
         bars.join(", ")
     );
     if let Some(m) = &d.watched_from {
@@ -236,12 +236,17 @@ fn device(out: &mut impl Write, j: &Judgement, d: &DeviceTimeline) {
             m.tid
         );
     }
-    for c in &d.cycles {
-        cycle(out, j, c);
+    for c in d.all_cycles() {
+        match c {
+            Ok((outline, c)) => cycle(out, j, &outline, &c),
+            Err(e) => {
+                let _ = writeln!(out, "    {e}");
+            }
+        }
     }
 }
 
-fn cycle(out: &mut impl Write, j: &Judgement, c: &Cycle) {
+fn cycle(out: &mut impl Write, j: &Judgement, outline: &CycleOutline, c: &Cycle) {
     let trigger = c
         .trigger
         .map_or("trigger unknown".to_owned(), |t| t.to_string());
@@ -263,7 +268,7 @@ fn cycle(out: &mut impl Write, j: &Judgement, c: &Cycle) {
         ""
     };
     let _ = writeln!(out, "    cycle {} ({trigger}{before}): {end}", c.number);
-    let windows = [("quiesce", c.quiesce_window()), ("unmap", c.unmap_window())];
+    let windows = [("quiesce", outline.quiesce), ("unmap", outline.unmap)];
     for (name, window) in windows {
         if let Some(w) = window {
             let open = match (w.end_ns, c.end) {

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::{
     rules::{Losses, RuleResult, Verdict},
-    timeline::{CycleEnd, DeviceTimeline},
+    timeline::{CycleOutline, DeviceTimeline},
 };
 
 /// What keeps a judgement without failures from passing.
@@ -107,8 +107,8 @@ pub fn unearned(
     }
     let complete = devices
         .iter()
-        .flat_map(|d| &d.cycles)
-        .filter(|c| c.end != CycleEnd::Open && !c.started_before_capture)
+        .flat_map(DeviceTimeline::outlines)
+        .filter(CycleOutline::complete)
         .count();
     if complete == 0 {
         let message = if devices.is_empty() {

@@ -30,7 +30,7 @@ use crate::{
     probe_table::Role,
     skipped::SkippedHandler,
     time::human_duration,
-    timeline::{self, Cycle, DeviceTimeline, Timelines, probes::ProbeIndex},
+    timeline::{Cycle, DeviceTimeline, Timelines, probes::ProbeIndex, settled::SettledCycles},
 };
 
 /// How much a rule's failure matters.
@@ -122,7 +122,7 @@ pub struct Context<'a> {
     /// The cycles a bounded analysis judged for good and took out of the
     /// timelines, by device: their violations are judged, but whether a blind
     /// span fell into one still counts.
-    pub settled_cycles: &'a BTreeMap<String, Vec<Cycle>>,
+    pub settled_cycles: &'a SettledCycles,
 }
 
 impl Context<'_> {
@@ -203,8 +203,8 @@ impl Context<'_> {
         timeline.unmapped_at(ts_ns).is_some()
             || self
                 .settled_cycles
-                .get(&timeline.bdf)
-                .is_some_and(|cycles| timeline::unmapped_in(cycles, ts_ns).is_some())
+                .of_device(&timeline.bdf)
+                .is_some_and(|cycles| cycles.unmapped_at(ts_ns))
     }
 
     /// Why a probe with one of `roles`, or a quiesce marker (every timeline is
@@ -224,11 +224,12 @@ impl Context<'_> {
             .filter(|span| {
                 let settled = self
                     .settled_cycles
-                    .iter()
+                    .devices()
                     .filter(|(bdf, _)| self.config.judges(bdf))
-                    .flat_map(|(_, cycles)| cycles);
-                self.cycles().map(|(_, c)| c).chain(settled).any(|cycle| {
-                    cycle.span().is_some_and(|w| {
+                    .flat_map(|(_, cycles)| cycles.outlines().iter().map(|o| o.span));
+                let kept = self.cycles().map(|(_, c)| c.span());
+                kept.chain(settled).any(|cycle| {
+                    cycle.is_some_and(|w| {
                         w.start_ns < span.to_ns && w.end_ns.is_none_or(|end| end > span.from_ns)
                     })
                 })

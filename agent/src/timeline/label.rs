@@ -5,7 +5,7 @@
 
 use std::{fmt, sync::Arc};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::event::{EventData, Hex, Name};
 
@@ -27,6 +27,8 @@ enum Parts {
     Mapped(Hex),
     /// Any other event, in its own words (a sysfs state).
     Event(Arc<EventData>),
+    /// A label read back as the text it was written as (a settled cycle's).
+    Text(Name),
 }
 
 impl StepLabel {
@@ -57,6 +59,7 @@ impl fmt::Display for StepLabel {
             Parts::Returned(function) => write!(f, "{function} returned"),
             Parts::Mapped(virt) => write!(f, "ioremap -> {virt}"),
             Parts::Event(data) => data.fmt(f),
+            Parts::Text(text) => f.write_str(text),
         }
     }
 }
@@ -64,6 +67,15 @@ impl fmt::Display for StepLabel {
 impl Serialize for StepLabel {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
+    }
+}
+
+/// Reads a label back as its text: what it shows and serializes as.
+impl<'de> Deserialize<'de> for StepLabel {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Not kept among the names: labels hold addresses, and a long report's
+        // would fill that set with text read once.
+        String::deserialize(d).map(|text| StepLabel(Parts::Text(Name::from(text))))
     }
 }
 

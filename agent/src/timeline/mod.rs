@@ -28,10 +28,14 @@ pub mod history;
 pub mod label;
 pub mod mappings;
 pub mod probes;
+pub mod settled;
 
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    borrow::Cow,
+    collections::{BTreeMap, HashMap},
+};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize, ser::SerializeStruct as _};
 
 use crate::{
     capture::format::WatchedDevice,
@@ -80,7 +84,7 @@ impl std::fmt::Display for State {
 
 /// One step of a cycle: the event that made it, where in the log it is, and who
 /// ran it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Moment {
     /// When (CLOCK_MONOTONIC ns).
     pub ts_ns: u64,
@@ -107,7 +111,7 @@ impl Moment {
 }
 
 /// A time span; `end_ns` is `None` while it is still open.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Window {
     /// Start (inclusive).
     pub start_ns: u64,
@@ -128,7 +132,7 @@ impl Window {
 }
 
 /// How a cycle ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CycleEnd {
     /// The driver runs the device again.
@@ -143,7 +147,7 @@ pub enum CycleEnd {
 }
 
 /// Something in a cycle that does not follow the story, for the `unbalanced` rule.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Anomaly {
     /// Where it happened.
     pub at: Moment,
@@ -151,8 +155,10 @@ pub struct Anomaly {
     pub problem: String,
 }
 
-/// One quiesce cycle of one device.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// One quiesce cycle of one device. One read back from a store of settled
+/// cycles ([`settled`]) carries what reports show, not its stop markers: its
+/// outline has its windows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cycle {
     /// 1-based number among the device's cycles.
     pub number: usize,
@@ -186,6 +192,35 @@ pub struct Cycle {
     /// Its stop markers, from which the start and trigger are derived.
     #[serde(skip)]
     stops: Vec<StopStep>,
+}
+
+/// A cycle at a glance: its number, trigger, end and windows. All that the
+/// rules, a report's headline and the terminal UI ask of a cycle judged for
+/// good, kept in memory when the cycle itself is not ([`settled`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CycleOutline {
+    /// 1-based number among the device's cycles.
+    pub number: usize,
+    /// Why it happened, when a marker said.
+    pub trigger: Option<Trigger>,
+    /// The capture started inside it.
+    pub started_before_capture: bool,
+    /// How it ended.
+    pub end: CycleEnd,
+    /// The whole cycle ([`Cycle::span`]).
+    pub span: Option<Window>,
+    /// Its quiesce window ([`Cycle::quiesce_window`]).
+    pub quiesce: Option<Window>,
+    /// Its unmap window ([`Cycle::unmap_window`]).
+    pub unmap: Option<Window>,
+}
+
+impl CycleOutline {
+    /// Whether it counts as a cycle watched whole: it ended, and began inside
+    /// the capture.
+    pub fn complete(&self) -> bool {
+        self.end != CycleEnd::Open && !self.started_before_capture
+    }
 }
 
 impl Cycle {
@@ -270,6 +305,19 @@ impl Cycle {
         }
     }
 
+    /// Its outline.
+    pub fn outline(&self) -> CycleOutline {
+        CycleOutline {
+            number: self.number,
+            trigger: self.trigger,
+            started_before_capture: self.started_before_capture,
+            end: self.end,
+            span: self.span(),
+            quiesce: self.quiesce_window(),
+            unmap: self.unmap_window(),
+        }
+    }
+
     /// When the cycle began, when known.
     pub fn start_ns(&self) -> Option<u64> {
         [&self.quiesce, &self.unmap, &self.remap, &self.active]
@@ -321,16 +369,18 @@ impl Cycle {
 }
 
 /// One device's timeline.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceTimeline {
     /// PCI address.
     pub bdf: String,
     /// The driver last seen bound.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub driver: Option<String>,
     /// State at the end of the capture.
     pub state: State,
-    /// Its cycles, in order.
+    /// The cycles a bounded analysis judged for good and took out of `cycles`,
+    /// which follow them: in a judgement's timeline, out of memory.
+    pub settled: settled::DeviceSettled,
+    /// Its cycles, in order, after the settled ones.
     pub cycles: Vec<Cycle>,
     /// Its memory BARs as sysfs last showed them, with the time they were read
     /// (0: at the start).
@@ -338,18 +388,101 @@ pub struct DeviceTimeline {
     /// Where the device went away for good, when its timeline ends removed or
     /// unbound: the sysfs state that showed it gone or without a driver, else the
     /// last step of its last cycle.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub left: Option<Moment>,
     /// Where a device the capture's header did not list (not there when the
     /// capture began, or bound to no driver barwatch watched) was first seen (a
     /// rescan, a hot-add, a driver load). What came before is not in the
     /// capture: the end of a cycle begun before it (a remove whose rescan this
     /// is) is not judged as a cycle, and the report says so.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub watched_from: Option<Moment>,
 }
 
+/// The fields in order, the settled cycles read back before the others in
+/// `cycles`: a bounded analysis' timeline serializes as a whole one does.
+impl Serialize for DeviceTimeline {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let fields = 5 + usize::from(self.driver.is_some())
+            + usize::from(self.left.is_some())
+            + usize::from(self.watched_from.is_some());
+        let mut out = s.serialize_struct("DeviceTimeline", fields)?;
+        out.serialize_field("bdf", &self.bdf)?;
+        if let Some(driver) = &self.driver {
+            out.serialize_field("driver", driver)?;
+        }
+        out.serialize_field("state", &self.state)?;
+        out.serialize_field("cycles", &AllCycles(self))?;
+        out.serialize_field("bars", &self.bars)?;
+        if let Some(left) = &self.left {
+            out.serialize_field("left", left)?;
+        }
+        if let Some(watched_from) = &self.watched_from {
+            out.serialize_field("watched_from", watched_from)?;
+        }
+        out.end()
+    }
+}
+
+/// A timeline's cycles, settled and kept, as one list.
+struct AllCycles<'a>(&'a DeviceTimeline);
+
+impl Serialize for AllCycles<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeSeq as _};
+        let mut out = s.serialize_seq(Some(self.0.cycle_count()))?;
+        for cycle in self.0.all_cycles() {
+            let (_, cycle) = cycle.map_err(S::Error::custom)?;
+            out.serialize_element(&*cycle)?;
+        }
+        out.end()
+    }
+}
+
 impl DeviceTimeline {
+    /// How many cycles, the settled ones included.
+    pub fn cycle_count(&self) -> usize {
+        self.settled.len() + self.cycles.len()
+    }
+
+    /// Every cycle's outline, in order, the settled ones first.
+    pub fn outlines(&self) -> impl Iterator<Item = CycleOutline> + '_ {
+        let settled = self.settled.outlines().iter().copied();
+        settled.chain(self.cycles.iter().map(Cycle::outline))
+    }
+
+    /// The outline of cycle `number`.
+    pub fn outline(&self, number: usize) -> Option<CycleOutline> {
+        let index = number.checked_sub(1)?;
+        match self.settled.outlines().get(index) {
+            Some(outline) => Some(*outline),
+            None => self
+                .cycles
+                .get(index - self.settled.len())
+                .map(Cycle::outline),
+        }
+    }
+
+    /// The outline of the cycle whose span holds `ts_ns`.
+    pub fn outline_at(&self, ts_ns: u64) -> Option<CycleOutline> {
+        match self.cycle_at(ts_ns) {
+            Some(cycle) => Some(cycle.outline()),
+            None => self.settled.outline_at(ts_ns).copied(),
+        }
+    }
+
+    /// Every cycle with its outline, in order: the settled ones read back one
+    /// at a time, then the others.
+    pub fn all_cycles(
+        &self,
+    ) -> impl Iterator<Item = Result<(CycleOutline, Cow<'_, Cycle>), settled::ReadBackError>> + '_
+    {
+        let settled = self.settled.cycles().map(|c| c.map(|(o, c)| (*o, c)));
+        settled.chain(
+            self.cycles
+                .iter()
+                .map(|c| Ok((c.outline(), Cow::Borrowed(c)))),
+        )
+    }
+
     /// Whether `module` is the device's driver (module names use `_` where
     /// driver names may use `-`).
     pub fn drives(&self, module: &str) -> bool {
@@ -506,6 +639,7 @@ impl Track {
                 bdf: bdf.to_owned(),
                 driver,
                 state: if bound { State::Active } else { State::Unbound },
+                settled: settled::DeviceSettled::default(),
                 cycles: Vec::new(),
                 bars: History::default(),
                 left: None,

@@ -59,7 +59,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 state_style(d.state, theme),
             )),
             Cell::from(bar0(d, bar0_width)),
-            Cell::from(d.cycles.len().to_string()),
+            Cell::from(d.cycle_count().to_string()),
             Cell::from(counted),
         ])
         .style(if app.device_position() == Some(i) {

@@ -163,17 +163,11 @@ fn lane(
 ) -> Line<'static> {
     let mut cells: Vec<(char, Style)> = vec![(' ', Style::default()); scale.width];
     let mut windows: Vec<Option<Style>> = vec![None; scale.width];
-    for cycle in &device.cycles {
+    for cycle in device.outlines() {
         let quiesce = ('▒', theme.filter);
         let unmap = ('█', theme.warning);
-        paint(
-            &mut cells,
-            &mut windows,
-            scale,
-            cycle.quiesce_window(),
-            quiesce,
-        );
-        paint(&mut cells, &mut windows, scale, cycle.unmap_window(), unmap);
+        paint(&mut cells, &mut windows, scale, cycle.quiesce, quiesce);
+        paint(&mut cells, &mut windows, scale, cycle.unmap, unmap);
     }
     for (col, &(mark, rank)) in marks.iter().enumerate() {
         if rank > 0 {
@@ -242,15 +236,12 @@ fn paint(
 
 /// What the device's cycle under the cursor is: its windows' lengths.
 fn under_cursor(device: &DeviceTimeline, ts_ns: u64, judgement: &Judgement) -> Option<String> {
-    let cycle = device.cycle_at(ts_ns)?;
+    let cycle = device.outline_at(ts_ns)?;
     let trigger = cycle
         .trigger
         .map_or_else(|| "trigger unknown".to_owned(), |t| t.to_string());
     let mut text = format!("cycle {} ({trigger})", cycle.number);
-    for (name, window) in [
-        ("quiesce", cycle.quiesce_window()),
-        ("unmap", cycle.unmap_window()),
-    ] {
+    for (name, window) in [("quiesce", cycle.quiesce), ("unmap", cycle.unmap)] {
         if let Some(w) = window {
             text.push_str(&format!(
                 ", {name} {}",
