@@ -91,6 +91,7 @@ mod tests {
 
     #[test]
     fn a_write_error_is_kept_and_later_writes_skipped() {
+        #[derive(Debug)]
         struct Full;
         impl std::io::Write for Full {
             fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {

@@ -1082,7 +1082,7 @@ fn a_long_run_is_judged_in_bounded_memory_with_the_verdict_of_the_whole() {
     let failed = bounded.judge(&s.config);
     assert_eq!(failed.failed(), ["mmio-after-unmap"]);
     assert_eq!(failed.rule("mmio-after-unmap").violations[0].count, 3);
-    assert_eq!(failed.devices[0].cycles.len(), 40);
+    assert_eq!(failed.devices[0].cycle_count(), 40);
 }
 
 #[test]

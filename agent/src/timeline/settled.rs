@@ -219,3 +219,112 @@ impl PartialEq for DeviceSettled {
 }
 
 impl Eq for DeviceSettled {}
+
+#[cfg(test)]
+mod tests {
+    use std::{fs::File, sync::Arc};
+
+    use super::{Backing, SettledCycles};
+    use crate::{
+        analysis::Analysis,
+        capture::reader::read_capture_from,
+        timeline::{Cycle, CycleOutline},
+    };
+
+    /// The demo capture's cycles, as its timelines hold them.
+    fn demo_cycles() -> Vec<Cycle> {
+        let capture =
+            read_capture_from(&include_bytes!("../../../tui/testdata/demo-capture.jsonl")[..])
+                .unwrap();
+        let timelines = Analysis::of_capture(&capture).timelines();
+        let cycles = timelines.devices[0].cycles.clone();
+        assert!(!cycles.is_empty(), "the demo has a cycle");
+        cycles
+    }
+
+    /// What `store` gives back of `bdf`: each cycle as JSON, and its outline.
+    fn read_back(store: &SettledCycles, bdf: &str) -> Vec<(CycleOutline, String)> {
+        store
+            .of_device(bdf)
+            .unwrap()
+            .cycles()
+            .map(|c| {
+                let (outline, cycle) = c.unwrap();
+                (*outline, serde_json::to_string(&*cycle).unwrap())
+            })
+            .collect()
+    }
+
+    fn as_written(cycles: &[Cycle]) -> Vec<(CycleOutline, String)> {
+        cycles
+            .iter()
+            .map(|c| (c.outline(), serde_json::to_string(c).unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn a_cycle_read_back_shows_what_it_showed_when_written() {
+        let cycles = demo_cycles();
+        let mut store = SettledCycles::default();
+        for cycle in cycles.iter().chain(&cycles) {
+            store.push("0000:00:04.0", cycle.clone());
+        }
+        assert!(
+            matches!(store.backing.as_deref(), Some(Backing::File(_))),
+            "a temporary file holds them"
+        );
+        let twice: Vec<Cycle> = cycles.iter().chain(&cycles).cloned().collect();
+        assert_eq!(read_back(&store, "0000:00:04.0"), as_written(&twice));
+        assert!(store.of_device("0000:00:05.0").is_none());
+    }
+
+    #[test]
+    fn cycles_a_store_refuses_stay_in_memory_and_read_back_the_same() {
+        // A file opened read-only refuses every line, as a full disk would.
+        let refusing = File::open(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let cycles = demo_cycles();
+        let mut store = SettledCycles {
+            backing: Some(Arc::new(Backing::File(refusing))),
+            ..SettledCycles::default()
+        };
+        for cycle in &cycles {
+            store.push("0000:00:04.0", cycle.clone());
+        }
+        assert_eq!(store.end, 0, "nothing was written");
+        assert_eq!(read_back(&store, "0000:00:04.0"), as_written(&cycles));
+    }
+
+    #[test]
+    fn a_store_in_memory_reads_back_like_a_file() {
+        let cycles = demo_cycles();
+        let mut store = SettledCycles {
+            backing: Some(Arc::new(Backing::Memory(Default::default()))),
+            ..SettledCycles::default()
+        };
+        for cycle in &cycles {
+            store.push("0000:00:04.0", cycle.clone());
+        }
+        assert!(store.end > 0);
+        assert_eq!(read_back(&store, "0000:00:04.0"), as_written(&cycles));
+    }
+
+    #[test]
+    fn the_outlines_answer_where_a_time_falls() {
+        let cycles = demo_cycles();
+        let mut store = SettledCycles::default();
+        for cycle in &cycles {
+            store.push("0000:00:04.0", cycle.clone());
+        }
+        let device = store.of_device("0000:00:04.0").unwrap();
+        let first = &cycles[0];
+        let unmap = first.unmap_window().expect("the demo's cycle unmaps");
+        assert!(device.unmapped_at(unmap.start_ns));
+        assert!(!device.unmapped_at(unmap.start_ns - 1));
+        let span = first.span().unwrap();
+        assert_eq!(
+            device.outline_at(span.start_ns).map(|o| o.number),
+            Some(first.number)
+        );
+        assert_eq!(device.outline_at(span.start_ns - 1), None);
+    }
+}
