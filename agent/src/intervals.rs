@@ -116,14 +116,28 @@ impl<K: Ord + Hash + Clone> Lanes<K> {
     }
 
     /// Marks in `keep` (the first `keep.len()` events) the rest of every interval
-    /// whose opening it marks.
+    /// whose opening it marks. One that never closed runs until the next opens
+    /// on its lane (see [`Lanes::in_flight`]): that opening is kept too, and its
+    /// rest with it, or the log kept would show the first running for good.
     fn keep_whole(&self, keep: &mut [bool]) {
-        for interval in &self.all {
-            if keep.get(interval.open) == Some(&true) {
+        fn mark(keep: &mut [bool], i: usize) {
+            if let Some(k) = keep.get_mut(i) {
+                *k = true;
+            }
+        }
+        for positions in self.by_lane.values() {
+            for (n, &position) in positions.iter().enumerate() {
+                let interval = &self.all[position];
+                if keep.get(interval.open) != Some(&true) {
+                    continue;
+                }
                 for &i in interval.inner.iter().chain(&interval.close) {
-                    if let Some(k) = keep.get_mut(i) {
-                        *k = true;
-                    }
+                    mark(keep, i);
+                }
+                if interval.close.is_none()
+                    && let Some(&next) = positions.get(n + 1)
+                {
+                    mark(keep, self.all[next].open);
                 }
             }
         }

@@ -1140,6 +1140,31 @@ fn a_stream_kept_as_its_functions_first_start_keeps_its_stop_when_settled() {
     assert_eq!(s.judge().failed(), Vec::<&str>::new());
 }
 
+#[test]
+fn a_stream_started_again_before_its_stop_is_not_left_running_once_settled() {
+    // Found by the property below. The stream starts, starts again, stops and
+    // stops: the first start runs until the second, the stop ends the second.
+    // The first cycle's chip stop finds the first running, which pins it; the
+    // second start and its stop were forgotten, which left the first running
+    // for good and made the second cycle's chip stop a violation the whole log
+    // does not show.
+    let mut s = clean_story(&[(9, 12, 12), (0, 0, 0)])
+        .stream_starts(26)
+        .stream_stops(29)
+        .stream_starts(27)
+        .stream_stops(30);
+    let end = s.events.iter().map(|e| e.ts_ns).max().unwrap() / 1_000_000;
+    s = s.ioctl_by(600, end, Some(end + 1), false);
+    let (bounded, judged, whole) = bounded_and_whole(&s);
+    assert!(bounded.forgotten() > 0, "nothing settled");
+    assert_eq!(judged, whole);
+    assert_eq!(
+        s.judge().rule("stop-while-streaming").violations.len(),
+        1,
+        "only the first cycle's chip stop finds a stream running"
+    );
+}
+
 proptest! {
     #[test]
     fn a_bounded_analysis_judges_exactly_as_one_that_keeps_everything(
