@@ -49,7 +49,7 @@ impl Rule for StaleRemap {
                 let before: Vec<String> = timeline
                     .bars
                     .iter()
-                    .flat_map(|(_, b)| b)
+                    .flat_map(|(_, b)| b.iter())
                     .filter(|b| b.contains(phys.0))
                     .map(BarRange::to_string)
                     .collect();

@@ -33,6 +33,7 @@ pub mod settled;
 use std::{
     borrow::Cow,
     collections::{BTreeMap, HashMap},
+    sync::Arc,
 };
 
 use serde::{Deserialize, Serialize, ser::SerializeStruct as _};
@@ -383,8 +384,9 @@ pub struct DeviceTimeline {
     /// Its cycles, in order, after the settled ones.
     pub cycles: Vec<Cycle>,
     /// Its memory BARs as sysfs last showed them, with the time they were read
-    /// (0: at the start).
-    pub bars: History<(u64, Vec<BarRange>)>,
+    /// (0: at the start). A reading that shows what the one before it did
+    /// shares its list: a long run rereads the same BARs every cycle.
+    pub bars: History<(u64, Arc<[BarRange]>)>,
     /// Where the device went away for good, when its timeline ends removed or
     /// unbound: the sysfs state that showed it gone or without a driver, else the
     /// last step of its last cycle.
@@ -504,7 +506,7 @@ impl DeviceTimeline {
             .checked_sub(1)
             .and_then(|last| self.bars.get(last))
             .or(self.bars.first())
-            .map_or(&[], |(_, bars)| bars.as_slice())
+            .map_or(&[], |(_, bars)| &**bars)
     }
 
     /// The cycles whose span may overlap `from_ns..=to_ns`, found by binary
@@ -632,7 +634,7 @@ struct Track {
 }
 
 impl Track {
-    fn new(bdf: &str, driver: Option<String>, bars: Vec<BarRange>) -> Self {
+    fn new(bdf: &str, driver: Option<String>, bars: &[BarRange]) -> Self {
         let bound = driver.is_some();
         Track {
             timeline: DeviceTimeline {
@@ -847,16 +849,20 @@ impl Track {
     }
 
     /// Notes the BARs sysfs showed at `ts_ns`.
-    fn showing(mut self, ts_ns: u64, bars: Vec<BarRange>) -> Self {
+    fn showing(mut self, ts_ns: u64, bars: &[BarRange]) -> Self {
         self.show(ts_ns, bars);
         self
     }
 
     /// Notes the BARs sysfs showed at `ts_ns`, and the largest one's length.
-    fn show(&mut self, ts_ns: u64, bars: Vec<BarRange>) {
+    fn show(&mut self, ts_ns: u64, bars: &[BarRange]) {
         let lengths = bars.iter().map(|b| b.end.0.saturating_sub(b.start.0) + 1);
         self.largest_bar = lengths.fold(self.largest_bar, u64::max);
-        self.timeline.bars.push((ts_ns, bars));
+        let shown = match self.timeline.bars.last() {
+            Some((_, last)) if **last == *bars => last.clone(),
+            _ => Arc::from(bars),
+        };
+        self.timeline.bars.push((ts_ns, shown));
     }
 
     /// The largest BAR's length: the size assumed for a mapping made before the
@@ -900,7 +906,7 @@ impl Builder {
             .map(|d| {
                 (
                     d.bdf.clone(),
-                    Track::new(&d.bdf, d.driver.clone(), d.bars.clone()),
+                    Track::new(&d.bdf, d.driver.clone(), &d.bars),
                 )
             })
             .collect();
@@ -1016,7 +1022,7 @@ impl Builder {
                         track.timeline.driver = driver.clone();
                     }
                     if *present {
-                        track.show(event.ts_ns, bars.clone());
+                        track.show(event.ts_ns, bars);
                     }
                 }
             }
@@ -1171,7 +1177,7 @@ fn entry<'a>(
     at: impl FnOnce() -> Moment,
 ) -> &'a mut Track {
     tracks.entry(bdf.to_owned()).or_insert_with(|| {
-        let mut track = Track::new(bdf, None, Vec::new());
+        let mut track = Track::new(bdf, None, &[]);
         track.timeline.watched_from = Some(at());
         track
     })
