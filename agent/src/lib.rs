@@ -24,6 +24,7 @@ pub mod profile;
 pub mod report;
 pub mod rules;
 pub mod skipped;
+pub mod spill;
 pub mod test_skip;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;

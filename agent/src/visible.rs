@@ -62,12 +62,10 @@ impl<W: io::Write> fmt::Write for VisibleWriter<W> {
         if self.error.is_some() {
             return Err(fmt::Error);
         }
-        self.out
-            .write_all(visible(text).as_bytes())
-            .map_err(|e| {
-                self.error = Some(e);
-                fmt::Error
-            })
+        self.out.write_all(visible(text).as_bytes()).map_err(|e| {
+            self.error = Some(e);
+            fmt::Error
+        })
     }
 }
 

@@ -6,6 +6,7 @@ use crate::time::human_duration;
 use crate::{
     event::{Event, EventData, Name},
     probe_table::Role,
+    spill::Kept,
     timeline::mappings::MappingLife,
 };
 
@@ -131,8 +132,10 @@ fn violation(
         "The path in the stack touched the device with its BAR unmapped: {}.",
         stop_the_path(&v.stack, &event.comm)
     );
-    if let Some(unmap) = &life.unmap_event {
-        v.events.push(Event::clone(unmap));
+    match life.unmap_event.as_ref().map(Kept::get) {
+        Some(Ok(unmap)) => v.events.push(unmap.into_owned()),
+        Some(Err(e)) => log::warn!("the evidence of {} lacks its iounmap: {e}", v.rule),
+        None => {}
     }
     v
 }

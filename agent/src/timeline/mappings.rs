@@ -6,15 +6,15 @@
 //! records and ask the queries below, indexed so each answer costs O(log n) in
 //! the lives of a range. [`MapCalls`] pairs a map call with its return.
 
-use std::{
-    collections::{BTreeMap, BTreeSet, HashMap},
-    sync::Arc,
-};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 
 use super::history::History;
-use crate::event::{Event, Hex, Name};
+use crate::{
+    event::{Event, Hex, Name},
+    spill::{Kept, Spill},
+};
 
 /// Whose BAR a mapping maps, as far as the one who saw it mapped knows.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,9 +68,10 @@ pub struct MappingLife {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unmapped_ns: Option<u64>,
     /// The `iounmap` itself, for the timelines: an access long after it still
-    /// names it, when the log it was in has forgotten it.
+    /// names it, when the log it was in has forgotten it. Out of memory: one
+    /// is kept for every unmap of a long run, and read only for a violation.
     #[serde(skip)]
-    pub unmap_event: Option<Arc<Event>>,
+    pub unmap_event: Option<Kept<Event>>,
 }
 
 impl MappingLife {
@@ -256,6 +257,9 @@ pub struct MappingHistory {
     /// have had theirs forgotten ([`MappingHistory::renumber`]).
     #[serde(skip)]
     indexed: BTreeSet<usize>,
+    /// Where the lives' `iounmap`s are kept, shared by every copy.
+    #[serde(skip)]
+    spill: Spill,
 }
 
 impl MappingHistory {
@@ -453,7 +457,7 @@ impl MappingHistory {
     /// Keeps the `iounmap` that ended life `index` with the life.
     pub fn keep_unmap(&mut self, index: usize, event: &Event) {
         if let Some(life) = self.lives.get_mut(index) {
-            life.unmap_event = Some(Arc::new(event.clone()));
+            life.unmap_event = Some(self.spill.keep(event.clone()));
         }
     }
 

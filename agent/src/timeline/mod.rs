@@ -403,7 +403,8 @@ pub struct DeviceTimeline {
 /// `cycles`: a bounded analysis' timeline serializes as a whole one does.
 impl Serialize for DeviceTimeline {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let fields = 5 + usize::from(self.driver.is_some())
+        let fields = 5
+            + usize::from(self.driver.is_some())
             + usize::from(self.left.is_some())
             + usize::from(self.watched_from.is_some());
         let mut out = s.serialize_struct("DeviceTimeline", fields)?;
@@ -475,7 +476,7 @@ impl DeviceTimeline {
     /// at a time, then the others.
     pub fn all_cycles(
         &self,
-    ) -> impl Iterator<Item = Result<(CycleOutline, Cow<'_, Cycle>), settled::ReadBackError>> + '_
+    ) -> impl Iterator<Item = Result<(CycleOutline, Cow<'_, Cycle>), crate::spill::ReadBackError>> + '_
     {
         let settled = self.settled.cycles().map(|c| c.map(|(o, c)| (*o, c)));
         settled.chain(
@@ -903,12 +904,7 @@ impl Builder {
     pub fn new(watched: &[WatchedDevice]) -> Self {
         let tracks = watched
             .iter()
-            .map(|d| {
-                (
-                    d.bdf.clone(),
-                    Track::new(&d.bdf, d.driver.clone(), &d.bars),
-                )
-            })
+            .map(|d| (d.bdf.clone(), Track::new(&d.bdf, d.driver.clone(), &d.bars)))
             .collect();
         let mut mappings = MappingHistory::default();
         for device in watched {
