@@ -346,7 +346,7 @@ fn sane(run: &str, judgement: &barwatch::analysis::Judgement, cycles: u64) -> bo
     let seen = judgement
         .devices
         .first()
-        .map_or(0, |d| d.cycles.len() as u64);
+        .map_or(0, |d| d.cycle_count() as u64);
     let sane = judgement.outcome() == Outcome::Pass && seen == cycles;
     if !sane {
         eprintln!(

@@ -116,29 +116,54 @@ impl<K: Ord + Hash + Clone> Lanes<K> {
     }
 
     /// Marks in `keep` (the first `keep.len()` events) the rest of every interval
-    /// whose opening it marks. One that never closed runs until the next opens
-    /// on its lane (see [`Lanes::in_flight`]): that opening is kept too, and its
-    /// rest with it, or the log kept would show the first running for good.
+    /// whose opening it marks, after the openings that end the ones kept that
+    /// never closed ([`Lanes::keep_endings`]).
     fn keep_whole(&self, keep: &mut [bool]) {
-        fn mark(keep: &mut [bool], i: usize) {
-            if let Some(k) = keep.get_mut(i) {
-                *k = true;
-            }
-        }
         for positions in self.by_lane.values() {
-            for (n, &position) in positions.iter().enumerate() {
+            self.keep_endings(positions, keep);
+            for &position in positions {
                 let interval = &self.all[position];
                 if keep.get(interval.open) != Some(&true) {
                     continue;
                 }
                 for &i in interval.inner.iter().chain(&interval.close) {
-                    mark(keep, i);
+                    if let Some(k) = keep.get_mut(i) {
+                        *k = true;
+                    }
                 }
-                if interval.close.is_none()
-                    && let Some(&next) = positions.get(n + 1)
-                {
-                    mark(keep, self.all[next].open);
-                }
+            }
+        }
+    }
+
+    /// An interval that never closed runs until the next one opens on its lane
+    /// (see [`Lanes::in_flight`]). Where `keep` keeps one, the kept log must end
+    /// it where the whole log does, for every event kept after it and for the
+    /// events still to come: marks the last opening on the lane before each of
+    /// them. Only those: a lane whose intervals never close (an interrupt
+    /// handler seen entering, never leaving) keeps one opening per kept event,
+    /// not all of them.
+    fn keep_endings(&self, positions: &[usize], keep: &mut [bool]) {
+        let kept_open = |p: &usize| {
+            let interval = &self.all[*p];
+            interval.close.is_none() && keep.get(interval.open) == Some(&true)
+        };
+        let Some(first) = positions.iter().position(kept_open) else {
+            return;
+        };
+        if first + 1 == positions.len() {
+            return;
+        }
+        let after = self.all[positions[first]].open + 1;
+        let looks: Vec<usize> = (after..keep.len())
+            .filter(|&i| keep[i])
+            .chain([keep.len()])
+            .collect();
+        for at in looks {
+            let before = positions.partition_point(|&p| self.all[p].open < at);
+            if let Some(last) = before.checked_sub(1).filter(|&last| last > first)
+                && let Some(k) = keep.get_mut(self.all[positions[last]].open)
+            {
+                *k = true;
             }
         }
     }
