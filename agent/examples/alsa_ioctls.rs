@@ -7,7 +7,7 @@
 //! the kernel can time the same loop with and without them attached.
 //!
 //! ```text
-//! alsa_ioctls [--cpu N] [--mixed] [COUNT]
+//! alsa_ioctls [--cpu N] [--mixed] [--call alsa|other-ioctl|getppid] [COUNT]
 //! ```
 //!
 //! - `COUNT` (default 1000): the calls to issue.
@@ -15,9 +15,13 @@
 //!   from one CPU and the loop does not migrate.
 //! - `--mixed`: alternate SNDRV_CTL_IOCTL_PVERSION with SNDRV_PCM_IOCTL_INFO
 //!   (two command names in the capture) instead of issuing PVERSION only.
+//! - `--call`: what each call is: an ALSA ioctl (the default), a non-ALSA
+//!   ioctl (`FIONREAD`, also refused by `/dev/null`), or `getppid`: the work a
+//!   probe should not slow down, for the kernel benchmark.
 //!
 //! It prints one JSON line of what it did: `{"pid":…,"tid":…,"cpu":…|null,
-//! "ioctls":…,"seconds":…,"ioctls_per_s":…}`.
+//! "call":…,"ioctls":…,"seconds":…,"ioctls_per_s":…,"ns_per_call":…}`
+//! (`ioctls` counts the calls, whatever they are).
 
 use std::{fs::File, os::fd::AsRawFd, time::Instant};
 
@@ -25,21 +29,44 @@ use std::{fs::File, os::fd::AsRawFd, time::Instant};
 const SNDRV_CTL_IOCTL_PVERSION: u64 = 0x8004_5500;
 /// `_IOR('A', 0x01, struct snd_pcm_info)`.
 const SNDRV_PCM_IOCTL_INFO: u64 = 0x8120_4101;
+/// `FIONREAD`: a terminal ioctl, no ALSA type.
+const FIONREAD: u64 = 0x541b;
+
+/// What each call of the loop is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Call {
+    Alsa,
+    OtherIoctl,
+    Getppid,
+}
+
+impl Call {
+    fn name(self) -> &'static str {
+        match self {
+            Call::Alsa => "alsa",
+            Call::OtherIoctl => "other-ioctl",
+            Call::Getppid => "getppid",
+        }
+    }
+}
 
 /// The command line, validated.
 struct Options {
     count: u64,
     cpu: Option<usize>,
     mixed: bool,
+    call: Call,
 }
 
-const USAGE: &str = "usage: alsa_ioctls [--cpu N] [--mixed] [COUNT]";
+const USAGE: &str =
+    "usage: alsa_ioctls [--cpu N] [--mixed] [--call alsa|other-ioctl|getppid] [COUNT]";
 
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
     let mut options = Options {
         count: 1000,
         cpu: None,
         mixed: false,
+        call: Call::Alsa,
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -51,6 +78,15 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
                 );
             }
             "--mixed" => options.mixed = true,
+            "--call" => {
+                let call = args
+                    .next()
+                    .ok_or("--call needs alsa, other-ioctl or getppid")?;
+                options.call = [Call::Alsa, Call::OtherIoctl, Call::Getppid]
+                    .into_iter()
+                    .find(|c| c.name() == call)
+                    .ok_or_else(|| format!("not a call: {call} (alsa, other-ioctl, getppid)"))?;
+            }
             count => {
                 options.count = count
                     .parse()
@@ -104,13 +140,18 @@ fn issue(options: &Options) -> std::io::Result<()> {
     let mut buffer = [0u8; 512];
     let started = Instant::now();
     for i in 0..options.count {
-        let cmd = if options.mixed && i % 2 == 1 {
-            SNDRV_PCM_IOCTL_INFO
-        } else {
-            SNDRV_CTL_IOCTL_PVERSION
+        let cmd = match options.call {
+            Call::Getppid => {
+                // SAFETY: getppid has no arguments and cannot fail.
+                unsafe { libc::getppid() };
+                continue;
+            }
+            Call::OtherIoctl => FIONREAD,
+            Call::Alsa if options.mixed && i % 2 == 1 => SNDRV_PCM_IOCTL_INFO,
+            Call::Alsa => SNDRV_CTL_IOCTL_PVERSION,
         };
-        // SAFETY: the buffer outlives the call and is large enough for either
-        // command; /dev/null rejects both with ENOTTY without touching it.
+        // SAFETY: the buffer outlives the call and is large enough for every
+        // command; /dev/null rejects them all with ENOTTY without touching it.
         unsafe { libc::ioctl(fd, cmd, buffer.as_mut_ptr()) };
     }
     let seconds = started.elapsed().as_secs_f64();
@@ -120,10 +161,12 @@ fn issue(options: &Options) -> std::io::Result<()> {
         .cpu
         .map_or_else(|| "null".to_owned(), |cpu| cpu.to_string());
     println!(
-        r#"{{"pid":{},"tid":{tid},"cpu":{cpu},"ioctls":{},"seconds":{seconds:.6},"ioctls_per_s":{:.0}}}"#,
+        r#"{{"pid":{},"tid":{tid},"cpu":{cpu},"call":"{}","ioctls":{},"seconds":{seconds:.6},"ioctls_per_s":{:.0},"ns_per_call":{:.1}}}"#,
         std::process::id(),
+        options.call.name(),
         options.count,
         options.count as f64 / seconds.max(1e-9),
+        seconds * 1e9 / options.count.max(1) as f64,
     );
     Ok(())
 }

@@ -26,6 +26,7 @@ pub fn run() -> Result<()> {
     // toolchain's cargo it finds, or fails on a machine that has none.
     // tmux: the terminal UI's test drives barwatch-tui in a real pseudo-terminal.
     // g++: libfuzzer-sys compiles libFuzzer for the fuzz targets.
+    // bpftrace: the reference the kernel benchmark measures the probes against.
     ensure_packages(
         &[
             "rustc-web",
@@ -33,6 +34,7 @@ pub fn run() -> Result<()> {
             "libstd-rust-web-dev-bpf",
             "tmux",
             "g++",
+            "bpftrace",
         ],
         &mut apt_updated,
     )?;

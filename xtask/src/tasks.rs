@@ -35,6 +35,9 @@ pub enum BenchSection {
     Replay,
     /// The recorder's and the TUI's memory (`xtask/src/bench/live.rs`).
     Live,
+    /// What the probes cost the watched machine, next to bpftrace
+    /// (`xtask/src/bench/kernel.rs`).
+    Kernel,
 }
 
 /// `cargo xtask bench`: the analysis' throughput and memory per event on a
@@ -44,7 +47,8 @@ pub enum BenchSection {
 /// million), `check --capture` next to `wc -l` and a serde_json line loop
 /// (`xtask/src/bench/replay.rs` holds the targets); then the peak memory of
 /// `barwatch record` and of the TUI, live and replaying those captures
-/// (`xtask/src/bench/live.rs`). `only` runs one section. Every section runs even
+/// (`xtask/src/bench/live.rs`); then the probes' cost per call next to
+/// bpftrace's (`xtask/src/bench/kernel.rs`). `only` runs one section. Every section runs even
 /// when one before misses a target; the task fails when any does.
 pub fn bench(large: bool, only: Option<BenchSection>) -> Result<()> {
     let wanted = |section| only.is_none_or(|only| only == section);
@@ -66,6 +70,9 @@ pub fn bench(large: bool, only: Option<BenchSection>) -> Result<()> {
     }
     if wanted(BenchSection::Live) {
         failures.extend(crate::bench::live::run(large).err());
+    }
+    if wanted(BenchSection::Kernel) {
+        failures.extend(crate::bench::kernel::run().err());
     }
     match failures.len() {
         0 => Ok(()),

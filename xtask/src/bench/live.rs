@@ -226,17 +226,17 @@ pub fn run(large: bool) -> Result<()> {
 
 /// A missing precondition: an error under a non-empty `CI`, else the reason to
 /// skip.
-fn skip_or_fail(missing: Option<String>) -> Result<Option<String>> {
+pub(super) fn skip_or_fail(missing: Option<String>) -> Result<Option<String>> {
     match missing {
         Some(why) if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) => {
-            bail!("the live benchmark cannot run under CI: {why}")
+            bail!("the benchmark cannot run under CI: {why}")
         }
         other => Ok(other),
     }
 }
 
 /// Why `barwatch record` cannot run here, if it cannot: it loads BPF.
-fn recording_missing() -> Option<String> {
+pub(super) fn recording_missing() -> Option<String> {
     // CAP_PERFMON is 38, CAP_BPF 39, CAP_SYS_ADMIN 21.
     const NEEDED: u64 = (1 << 38) | (1 << 39);
     const ADMIN: u64 = 1 << 21;
@@ -619,7 +619,7 @@ fn quoted(path: &Path) -> String {
 }
 
 /// Removes the capture a previous run left.
-fn remove(file: &Path) -> Result<()> {
+pub(super) fn remove(file: &Path) -> Result<()> {
     match fs::remove_file(file) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             Err(e).with_context(|| format!("cannot remove {}", file.display()))
@@ -630,7 +630,7 @@ fn remove(file: &Path) -> Result<()> {
 
 /// Whether the capture at `file` has its first line (the header, which lists
 /// the whole probe table) yet.
-fn has_header(file: &Path) -> bool {
+pub(super) fn has_header(file: &Path) -> bool {
     let mut line = Vec::new();
     fs::File::open(file)
         .and_then(|f| std::io::BufReader::new(f).read_until(b'\n', &mut line))
@@ -643,7 +643,7 @@ fn file_size(file: &Path) -> u64 {
 
 /// The events written and records lost that the capture's trailer (its last
 /// line) says.
-fn trailer_counts(file: &Path) -> Result<(u64, u64)> {
+pub(super) fn trailer_counts(file: &Path) -> Result<(u64, u64)> {
     const TAIL: u64 = 1 << 20;
     let mut f = fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
     let len = f.metadata()?.len();

@@ -1,7 +1,9 @@
-//! `cargo xtask bench`'s replay and live sections: big captures made from a
-//! real one, how fast and in how much memory barwatch replays them, and how
-//! much memory the recorder and the TUI take under a million records and more.
+//! `cargo xtask bench`'s replay, live and kernel sections: big captures made
+//! from a real one, how fast and in how much memory barwatch replays them, how
+//! much memory the recorder and the TUI take under a million records and more,
+//! and what its probes cost the machine watched next to bpftrace's.
 
+pub mod kernel;
 pub mod live;
 mod process;
 pub mod replay;
