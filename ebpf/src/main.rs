@@ -13,6 +13,7 @@ use core::ptr::read_volatile;
 use aya_ebpf::programs::tracing::StackIdContext;
 use aya_ebpf::{
     EbpfContext,
+    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_probe_read_kernel,
         bpf_probe_read_kernel_buf,
@@ -95,6 +96,8 @@ static BASE_FILTER_ON: u32 = 0;
 #[unsafe(no_mangle)]
 static PID_FILTER_ON: u32 = 0;
 #[unsafe(no_mangle)]
+static WAKEUP_BYTES: u32 = 0;
+#[unsafe(no_mangle)]
 static WORK_FUNC_OFFSET: u32 = OFFSET_UNKNOWN;
 #[unsafe(no_mangle)]
 static MODULE_NAME_OFFSET: u32 = OFFSET_UNKNOWN;
@@ -172,6 +175,21 @@ fn header(kind: u32, len: usize, probe: u32, pid_tgid: u64) -> RecordHeader {
     }
 }
 
+/// How a record is submitted: without waking the reader until the buffer holds
+/// [`WAKEUP_BYTES`] (the reader polls on a timer meanwhile), then with a forced
+/// wakeup; the kernel's adaptive wakeup when the loader set no threshold.
+#[inline(always)]
+fn submit_flags() -> u64 {
+    let threshold = global(&WAKEUP_BYTES);
+    if threshold == 0 {
+        0
+    } else if EVENTS.query(BPF_RB_AVAIL_DATA as u64) >= u64::from(threshold) {
+        BPF_RB_FORCE_WAKEUP as u64
+    } else {
+        BPF_RB_NO_WAKEUP as u64
+    }
+}
+
 /// Writes `record` to the ring buffer, or counts it lost for `probe`. Returns whether
 /// it was written.
 #[inline(always)]
@@ -179,7 +197,7 @@ fn emit<T: 'static, C: EbpfContext>(ctx: &C, record: T, probe: u32) -> bool {
     match EVENTS.reserve::<T>(0) {
         Some(mut entry) => {
             entry.write(record);
-            entry.submit(0);
+            entry.submit(submit_flags());
             true
         }
         None => {

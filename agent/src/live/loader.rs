@@ -11,7 +11,7 @@ use barwatch_abi::{
     FD_RDEV_PATH, GLOBAL_BASE_FILTER_ON, GLOBAL_FD_RDEV_OFFSETS, GLOBAL_IOCTL_ARG_OFFSET,
     GLOBAL_IOCTL_CMD_OFFSET, GLOBAL_IOCTL_FD_OFFSET, GLOBAL_IOCTL_RET_OFFSET, GLOBAL_IRQ_FILTER_ON,
     GLOBAL_IRQ_HANDLER_OFFSET, GLOBAL_IRQ_LEARN_HANDLERS, GLOBAL_IRQ_THREAD_FN_OFFSET,
-    GLOBAL_MODULE_NAME_OFFSET, GLOBAL_PID_FILTER_ON, GLOBAL_PT_REGS_IP_OFFSET,
+    GLOBAL_MODULE_NAME_OFFSET, GLOBAL_PID_FILTER_ON, GLOBAL_PT_REGS_IP_OFFSET, GLOBAL_WAKEUP_BYTES,
     GLOBAL_WORK_FUNC_OFFSET, MAP_EVENTS, MAP_FUNC_LOST, MAP_IGNORED_BASES, MAP_IOCTL_CMDS,
     MAP_IRQ_FILTER, MAP_IRQ_HANDLERS, MAP_LOST, MAP_PID_FILTER, MAP_STACKS, MAP_STACKS_LOST,
     MAP_TP_BASE_OFFSET, OFFSET_UNKNOWN, is_alsa_ioctl, probe_id,
@@ -37,6 +37,11 @@ use crate::{
 
 /// The BPF object built by agent/build.rs, embedded so the binary is self-contained.
 static BPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/barwatch"));
+
+/// The part of the ring buffer that, once full, wakes the reader: fewer
+/// records wait for the poll ([`super::record::POLL_EVERY`]), and at high rates
+/// a quarter of the buffer is still free when the reader is woken.
+const WAKEUP_FRACTION: u32 = 4;
 
 /// Why the live probes could not be started.
 #[derive(Debug, Error)]
@@ -190,6 +195,7 @@ impl LiveProbes {
         let learn = u32::from(irq_filter.learn_handlers);
         let base_on = u32::from(options.filters.ignore_unwatched_bases);
         let pid_on = u32::from(!options.filters.pids.is_empty());
+        let wakeup_bytes = options.ring_bytes / WAKEUP_FRACTION;
         let [fd, cmd, arg, ret] = ioctl_offsets.unwrap_or([16, 24, 32, 16]);
         // The loader parses vmlinux BTF for itself: it goes once the object is
         // loaded.
@@ -197,6 +203,7 @@ impl LiveProbes {
         loader
             .override_global(GLOBAL_IRQ_FILTER_ON, &irq_on, true)
             .override_global(GLOBAL_PID_FILTER_ON, &pid_on, true)
+            .override_global(GLOBAL_WAKEUP_BYTES, &wakeup_bytes, true)
             .override_global(GLOBAL_IRQ_LEARN_HANDLERS, &learn, true)
             .override_global(GLOBAL_BASE_FILTER_ON, &base_on, true)
             .override_global(GLOBAL_WORK_FUNC_OFFSET, &work_func_offset, true)

@@ -24,6 +24,11 @@ use crate::{
 /// How often buffered capture lines reach the file at the latest.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
+/// How often the ring buffer is drained whether or not it woke the reader: the
+/// BPF side submits without a wakeup until a quarter of the buffer waits, so
+/// this bounds how late a record of a quiet moment is read.
+pub const POLL_EVERY: Duration = Duration::from_millis(10);
+
 /// Why recording stopped with an error.
 #[derive(Debug, Error)]
 pub enum RecordError {
@@ -142,46 +147,36 @@ pub async fn record<W: Write>(
     devices.index_probes(&probes.table);
     let mut decoder = Decoder::default();
 
+    let mut poll = interval(POLL_EVERY);
+    poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
+
     let reason = loop {
-        tokio::select! {
+        let drain_now = tokio::select! {
             ready = ring.readable_mut() => {
-                let mut guard = ready.map_err(RecordError::Wait)?;
-                loop {
-                    let drained = drain(guard.get_inner_mut(), &mut decoder, &resolver(&probes, &stacks), &rereads, &mut devices, &mut writer, pipeline.as_deref_mut())?;
-                    decode_errors += drained.errors;
-                    // A filter that cannot be updated costs precision or overhead, not
-                    // the recording: say so and go on.
-                    if devices.generation() != devices_seen {
-                        devices_seen = devices.generation();
-                        if let Err(e) = probes.watch_irqs(&devices.irqs()) {
-                            log::warn!("the IRQ filter misses a watched device's new vectors: {e}");
-                        }
-                    }
-                    let ignored = devices.take_ignored_bases();
-                    if let Err(e) = probes.ignore_bases(&ignored) {
-                        log::warn!("other devices' accessor calls keep being recorded: {e}");
-                    }
-                    let Some((module, loaded_ns)) = drained.module else {
-                        break;
-                    };
-                    after_module_load(&mut probes, &mut writer, &module, loaded_ns)?;
-                    rereads = reread_probes(&probes.table);
-                    devices.index_probes(&probes.table);
-                }
-                guard.clear_ready();
+                // Cleared before draining: a wakeup during the drain is kept.
+                ready.map_err(RecordError::Wait)?.clear_ready();
+                true
             }
+            _ = poll.tick() => true,
             ready = async { logger.as_mut().expect("guarded by the branch condition").readable_mut().await }, if logger.is_some() => {
                 let mut guard = ready.map_err(RecordError::Wait)?;
                 guard.get_inner_mut().flush();
                 guard.clear_ready();
+                false
             }
-            _ = flush.tick() => writer.flush()?,
+            _ = flush.tick() => {
+                writer.flush()?;
+                false
+            }
             _ = interrupt.recv() => break StopReason::Interrupt,
             _ = terminate.recv() => break StopReason::Terminate,
             _ = hangup.recv() => break StopReason::Terminate,
             until = &mut until, if cycles_deadline.is_none() => match until {
                 Until::Stop(reason) => break reason,
-                Until::CyclesClosed { deadline } => cycles_deadline = Some(deadline),
+                Until::CyclesClosed { deadline } => {
+                    cycles_deadline = Some(deadline);
+                    false
+                }
             },
             _ = cycles_check.tick(), if cycles_deadline.is_some() => {
                 if !pipeline.as_deref().is_some_and(Pipeline::has_open_cycle) {
@@ -190,7 +185,41 @@ pub async fn record<W: Write>(
                 if cycles_deadline.is_some_and(|deadline| tokio::time::Instant::now() >= deadline) {
                     break StopReason::WaitTimedOut;
                 }
+                false
             }
+        };
+        if !drain_now {
+            continue;
+        }
+        loop {
+            let drained = drain(
+                ring.get_mut(),
+                &mut decoder,
+                &resolver(&probes, &stacks),
+                &rereads,
+                &mut devices,
+                &mut writer,
+                pipeline.as_deref_mut(),
+            )?;
+            decode_errors += drained.errors;
+            // A filter that cannot be updated costs precision or overhead, not
+            // the recording: say so and go on.
+            if devices.generation() != devices_seen {
+                devices_seen = devices.generation();
+                if let Err(e) = probes.watch_irqs(&devices.irqs()) {
+                    log::warn!("the IRQ filter misses a watched device's new vectors: {e}");
+                }
+            }
+            let ignored = devices.take_ignored_bases();
+            if let Err(e) = probes.ignore_bases(&ignored) {
+                log::warn!("other devices' accessor calls keep being recorded: {e}");
+            }
+            let Some((module, loaded_ns)) = drained.module else {
+                break;
+            };
+            after_module_load(&mut probes, &mut writer, &module, loaded_ns)?;
+            rereads = reread_probes(&probes.table);
+            devices.index_probes(&probes.table);
         }
     };
     loop {

@@ -60,6 +60,11 @@ pub const GLOBAL_BASE_FILTER_ON: &str = "BASE_FILTER_ON";
 pub const MAP_IGNORED_BASES: &str = "IGNORED_BASES";
 /// Global: non-zero to record only the processes listed in [`MAP_PID_FILTER`].
 pub const GLOBAL_PID_FILTER_ON: &str = "PID_FILTER_ON";
+/// Global: the bytes waiting in the ring buffer from which a record wakes the
+/// reader; below, records are submitted without a wakeup and the reader polls
+/// on a timer (a wakeup per record cost more than the record). 0 leaves the
+/// kernel's adaptive wakeup.
+pub const GLOBAL_WAKEUP_BYTES: &str = "WAKEUP_BYTES";
 /// Global: offset of `work_struct.func`, resolved from BTF; [`OFFSET_UNKNOWN`] when it
 /// could not be resolved (the function is then not read).
 pub const GLOBAL_WORK_FUNC_OFFSET: &str = "WORK_FUNC_OFFSET";
