@@ -39,7 +39,7 @@ use crate::{
 static BPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/barwatch"));
 
 /// The part of the ring buffer that, once full, wakes the reader: fewer
-/// records wait for the poll ([`super::record::POLL_EVERY`]), and at high rates
+/// records wait for the poll ([`super::record::POLL_BUSY`]), and at high rates
 /// a quarter of the buffer is still free when the reader is woken.
 const WAKEUP_FRACTION: u32 = 4;
 
