@@ -139,9 +139,9 @@ impl<K: Ord + Hash + Clone> Lanes<K> {
     /// (see [`Lanes::in_flight`]). Where `keep` keeps one, the kept log must end
     /// it where the whole log does, for every event kept after it and for the
     /// events still to come: marks the last opening on the lane before each of
-    /// them. Only those: a lane whose intervals never close (an interrupt
-    /// handler seen entering, never leaving) keeps one opening per kept event,
-    /// not all of them.
+    /// them (but its own). Only those: a lane whose intervals never close (an
+    /// interrupt handler seen entering, never leaving) keeps one opening per
+    /// kept event, not all of them.
     fn keep_endings(&self, positions: &[usize], keep: &mut [bool]) {
         let kept_open = |p: &usize| {
             let interval = &self.all[*p];
@@ -153,9 +153,23 @@ impl<K: Ord + Hash + Clone> Lanes<K> {
         if first + 1 == positions.len() {
             return;
         }
+        // The lane's own events ask nothing of it: were they looks, each
+        // opening kept would keep the one before it at the next settle, and
+        // the lane would be kept back to its start.
+        let mut own: Vec<usize> = positions
+            .iter()
+            .flat_map(|&p| {
+                let interval = &self.all[p];
+                [interval.open]
+                    .into_iter()
+                    .chain(interval.inner.iter().copied())
+                    .chain(interval.close)
+            })
+            .collect();
+        own.sort_unstable();
         let after = self.all[positions[first]].open + 1;
         let looks: Vec<usize> = (after..keep.len())
-            .filter(|&i| keep[i])
+            .filter(|&i| keep[i] && own.binary_search(&i).is_err())
             .chain([keep.len()])
             .collect();
         for at in looks {
@@ -265,6 +279,28 @@ mod tests {
         major: 116,
         minor: 3,
     };
+
+    #[test]
+    fn a_lane_that_never_closes_keeps_the_openings_that_end_a_kept_one_and_no_more() {
+        // An interrupt handler seen entering at every even event, never
+        // leaving; the first entry is pinned, and event 7 (another kind) kept.
+        let mut lanes: Lanes<u32> = Lanes::default();
+        for at in (0..10).step_by(2) {
+            lanes.open(0, at);
+        }
+        let mut keep = vec![false; 10];
+        keep[0] = true;
+        keep[7] = true;
+        lanes.keep_whole(&mut keep);
+        let kept = |keep: &[bool]| (0..10).filter(|&i| keep[i]).collect::<Vec<_>>();
+        // What ends the first where event 7 looks (6), and where the events to
+        // come will (8).
+        assert_eq!(kept(&keep), [0, 6, 7, 8]);
+        // The next settle keeps no more: the openings kept ask nothing of
+        // their own lane.
+        lanes.keep_whole(&mut keep);
+        assert_eq!(kept(&keep), [0, 6, 7, 8]);
+    }
 
     fn paired(story: &Story) -> Intervals<'_> {
         Intervals::of(&story.0, &ProbeIndex::new(&[]))
