@@ -212,6 +212,14 @@ pub fn known_commands() -> impl Iterator<Item = (u32, &'static str)> {
     COMMANDS.iter().copied()
 }
 
+/// The known ALSA commands with their slots in the kernel's command filter
+/// (`barwatch_abi::alsa_ioctl_slot`): one command per slot, as the filter
+/// compares a call's command with its slot's only.
+pub fn command_slots() -> impl Iterator<Item = (u32, u32)> {
+    known_commands()
+        .filter_map(|(cmd, _)| barwatch_abi::alsa_ioctl_slot(cmd).map(|slot| (slot, cmd)))
+}
+
 /// Returns a human-readable label for `cmd`: its name if known, otherwise
 /// the decoded `_IO*` form, so that every traced ioctl can be displayed.
 pub fn describe(cmd: u32) -> String {
@@ -224,6 +232,28 @@ mod tests {
 
     /// The type bytes of the ALSA device families in the table.
     const ALSA_TYPES: [u8; 6] = [b'A', b'U', b'T', b'H', b'W', b'C'];
+
+    #[test]
+    fn no_two_known_alsa_commands_share_a_slot_of_the_kernel_filter() {
+        let mut seen = std::collections::BTreeMap::new();
+        for (slot, cmd) in command_slots() {
+            assert!(slot < barwatch_abi::IOCTL_CMD_SLOTS);
+            if let Some(other) = seen.insert(slot, cmd) {
+                panic!(
+                    "{} and {} share slot {slot}",
+                    describe(other),
+                    describe(cmd)
+                );
+            }
+        }
+        let alsa = known_commands()
+            .filter(|&(cmd, _)| barwatch_abi::is_alsa_ioctl(cmd))
+            .count();
+        assert_eq!(seen.len(), alsa, "every ALSA-typed command has its slot");
+        // TCGETS shares ALSA timer's type byte, and its slot is no command's.
+        let tcgets = barwatch_abi::alsa_ioctl_slot(0x5401).unwrap();
+        assert_ne!(seen.get(&tcgets), Some(&0x5401));
+    }
 
     #[test]
     fn well_known_values() {

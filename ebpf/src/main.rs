@@ -8,7 +8,7 @@
 #![no_std]
 #![no_main]
 
-use core::ptr::read_volatile;
+use core::ptr::{read_volatile, write_volatile};
 
 use aya_ebpf::programs::tracing::StackIdContext;
 use aya_ebpf::{
@@ -33,10 +33,11 @@ use aya_log_ebpf::debug;
 use barwatch_abi::{
     FILTER_CAPACITY, FUNC_BASE, FUNC_BY_COOKIE, FUNC_CONFIG_CAPACITY, FUNC_FILTER_BASE,
     FUNC_LOST_CAPACITY, FUNC_MAPS_RET, FUNC_STACK, FUNC_STACK_IF_UNMAPPED, FUNC_UNMAPS_ARG0,
-    FuncConfig, FuncRecord, INFLIGHT_CAPACITY, IoctlInflight, IoctlRecord, IrqRecord, KERNEL_HALF,
-    MAX_BASE_HOPS, MODULE_NAME_LEN, ModuleRecord, NO_STACK, OFFSET_UNKNOWN, PageFaultRecord,
-    RecordHeader, STACKS_CAPACITY, TracepointRecord, UNMAPPED_CAPACITY, WorkRecord, is_alsa_ioctl,
-    kind, probe_id,
+    FuncConfig, FuncRecord, INFLIGHT_CAPACITY, IOCTL_CMD_SLOTS, IOCTL_TRACEPOINT_OFFSETS,
+    IoctlInflight, IoctlRecord, IrqRecord, KERNEL_HALF, MAX_BASE_HOPS, MODULE_NAME_LEN,
+    ModuleRecord, NO_STACK, OFFSET_UNKNOWN, PageFaultRecord, RecordHeader, STACKS_CAPACITY,
+    TracepointRecord, UNMAPPED_CAPACITY, WorkRecord, alsa_ioctl_slot, is_alsa_ioctl, kind,
+    probe_id,
 };
 
 /// Default ring buffer size; the agent may override it at load time.
@@ -62,11 +63,10 @@ static IRQ_HANDLERS: HashMap<u64, u8> = HashMap::with_max_entries(FILTER_CAPACIT
 static PID_FILTER: HashMap<u32, u8> = HashMap::with_max_entries(FILTER_CAPACITY, 0);
 
 #[map(name = "IOCTL_CMDS")]
-static IOCTL_CMDS: HashMap<u32, u8> = HashMap::with_max_entries(FILTER_CAPACITY, 0);
+static IOCTL_CMDS: Array<u32> = Array::with_max_entries(IOCTL_CMD_SLOTS, 0);
 
 #[map(name = "IOCTL_INFLIGHT")]
-static IOCTL_INFLIGHT: HashMap<u32, IoctlInflight> =
-    HashMap::with_max_entries(INFLIGHT_CAPACITY, 0);
+static IOCTL_INFLIGHT: Array<IoctlInflight> = Array::with_max_entries(INFLIGHT_CAPACITY, 0);
 
 #[map(name = "FUNC_CONFIG")]
 static FUNC_CONFIG: HashMap<[u64; 2], FuncConfig> =
@@ -97,6 +97,7 @@ static BASE_FILTER_ON: u32 = 0;
 static PID_FILTER_ON: u32 = 0;
 #[unsafe(no_mangle)]
 static WAKEUP_BYTES: u32 = 0;
+
 #[unsafe(no_mangle)]
 static WORK_FUNC_OFFSET: u32 = OFFSET_UNKNOWN;
 #[unsafe(no_mangle)]
@@ -109,18 +110,12 @@ static IRQ_THREAD_FN_OFFSET: u32 = OFFSET_UNKNOWN;
 static FD_RDEV_OFFSETS: [u32; 6] = [OFFSET_UNKNOWN; 6];
 #[unsafe(no_mangle)]
 static PT_REGS_IP_OFFSET: u32 = OFFSET_UNKNOWN;
+#[unsafe(no_mangle)]
+static SYSCALL_ARG_OFFSETS: [u32; 3] = [OFFSET_UNKNOWN; 3];
 
 /// Frames a raw tracepoint program's stack starts with that are BPF's own: the
 /// program and `bpf_trace_runN` (the flags' skip field of bpf_get_stackid).
 const RAW_TP_FRAMES: u64 = 2;
-#[unsafe(no_mangle)]
-static IOCTL_FD_OFFSET: u32 = 16;
-#[unsafe(no_mangle)]
-static IOCTL_CMD_OFFSET: u32 = 24;
-#[unsafe(no_mangle)]
-static IOCTL_ARG_OFFSET: u32 = 32;
-#[unsafe(no_mangle)]
-static IOCTL_RET_OFFSET: u32 = 16;
 
 /// Reads a global that userspace set at load time; volatile so the compiler keeps the
 /// load instead of folding in the default.
@@ -367,20 +362,21 @@ pub fn workqueue_execute_end(ctx: RawTracePointContext) -> i32 {
     0
 }
 
-/// Reads a `u64` field of a classic tracepoint record at a userspace-given offset.
+/// The `u64` at byte `offset` of a classic tracepoint's record, read directly:
+/// the verifier checks a constant offset against the record's bounds.
 #[inline(always)]
-fn field(ctx: &TracePointContext, offset: &u32) -> u64 {
-    // SAFETY: read_at goes through bpf_probe_read_kernel, which checks the address.
-    unsafe { ctx.read_at::<u64>(global(offset) as usize) }.unwrap_or(0)
+fn record_field(ctx: &TracePointContext, offset: u32) -> u64 {
+    // SAFETY: the context of a classic tracepoint program is its record, at
+    // least as long as the syscall event the offset comes from.
+    unsafe { read_volatile(ctx.as_ptr().cast::<u8>().add(offset as usize).cast::<u64>()) }
 }
 
 /// Whether an ioctl command is one the agent asked for: the type byte first (cheap),
-/// then the exact command in the map of known ALSA commands, so tty ioctls that share
-/// ALSA timer's type byte stay out.
+/// then the exact command in its slot of the known ALSA commands, so tty ioctls
+/// that share ALSA timer's type byte stay out.
 #[inline(always)]
 fn ioctl_wanted(cmd: u32) -> bool {
-    // SAFETY: map lookup.
-    is_alsa_ioctl(cmd) && unsafe { IOCTL_CMDS.get(&cmd) }.is_some()
+    alsa_ioctl_slot(cmd).is_some_and(|slot| IOCTL_CMDS.get(slot) == Some(&cmd))
 }
 
 /// The device number of the current task's file `fd`, following
@@ -405,40 +401,50 @@ fn fd_rdev(fd: u32) -> Option<u32> {
     let task = unsafe { bpf_get_current_task() };
     let files = read(task + files as u64)?;
     let fdt = read(files + fdt as u64)?;
-    if fd >= read_u32(fdt + max_fds as u64)? {
+    // `max_fds` and the `fd` array are neighbours in `struct fdtable`: one read
+    // takes both where they are (a helper call costs ~100 ns here).
+    let (limit, fd_array) = if fd_array == max_fds + 8 {
+        // SAFETY: bpf_probe_read_kernel checks the address and fails on a bad one.
+        let pair =
+            unsafe { bpf_probe_read_kernel((fdt + max_fds as u64) as *const [u64; 2]) }.ok()?;
+        (pair[0] as u32, pair[1])
+    } else {
+        (
+            read_u32(fdt + max_fds as u64)?,
+            read(fdt + fd_array as u64)?,
+        )
+    };
+    if fd >= limit {
         return None;
     }
-    let file = read(read(fdt + fd_array as u64)? + fd as u64 * 8)?;
+    let file = read(fd_array + fd as u64 * 8)?;
     let inode = read(file + f_inode as u64)?;
     read_u32(inode + i_rdev as u64)
 }
 
-#[tracepoint(category = "syscalls", name = "sys_enter_ioctl")]
-pub fn sys_enter_ioctl(ctx: TracePointContext) -> i32 {
-    let cmd = field(&ctx, &IOCTL_CMD_OFFSET) as u32;
-    if !ioctl_wanted(cmd) {
-        return 0;
-    }
+/// Records the entry of an ioctl the filters want (the command passed
+/// [`ioctl_wanted`]), keeping what its exit record repeats until then.
+#[inline(always)]
+fn ioctl_enter<C: EbpfContext>(ctx: &C, fd: u32, cmd: u32, arg: u64) {
     let pid_tgid = bpf_get_current_pid_tgid();
     if !pid_wanted((pid_tgid >> 32) as u32) {
-        return 0;
+        return;
     }
-    let fd = field(&ctx, &IOCTL_FD_OFFSET) as u32;
     let inflight = IoctlInflight {
         fd,
         cmd,
-        arg: field(&ctx, &IOCTL_ARG_OFFSET),
+        arg,
         rdev: fd_rdev(fd).unwrap_or(0),
-        reserved: 0,
+        tid: 0,
     };
     let probe = probe_id::IOCTL_ENTER;
     let written = emit(
-        &ctx,
+        ctx,
         IoctlRecord {
             header: header(kind::IOCTL_ENTER, size_of::<IoctlRecord>(), probe, pid_tgid),
-            fd: inflight.fd,
+            fd,
             cmd,
-            arg: inflight.arg,
+            arg,
             ret: 0,
             rdev: inflight.rdev,
             reserved: 0,
@@ -446,34 +452,139 @@ pub fn sys_enter_ioctl(ctx: TracePointContext) -> i32 {
         probe,
     );
     if written {
-        let _ = IOCTL_INFLIGHT.insert(&(pid_tgid as u32), &inflight, 0);
+        hold_ioctl(pid_tgid as u32, inflight);
+    }
+}
+
+/// Keeps the call `inflight` of thread `tid` in its slot until its exit. The
+/// slot is marked free while it is written and names its thread last, so an
+/// exit reading it meanwhile sees another thread's mark and leaves it. A call
+/// of another thread still held there (their threads' ids collide) is pushed
+/// out: its exit will not be recorded, and is counted lost now.
+#[inline(always)]
+fn hold_ioctl(tid: u32, inflight: IoctlInflight) {
+    let Some(slot) = IOCTL_INFLIGHT.get_ptr_mut(tid % INFLIGHT_CAPACITY) else {
+        return;
+    };
+    // SAFETY: `slot` points into the array's value memory for this run; the
+    // writes are volatile so they stay in this order.
+    unsafe {
+        let held = read_volatile(&(*slot).tid);
+        if held != 0 && held != tid {
+            count_lost(probe_id::IOCTL_EXIT);
+        }
+        write_volatile(&mut (*slot).tid, 0);
+        write_volatile(slot, IoctlInflight { tid: 0, ..inflight });
+        write_volatile(&mut (*slot).tid, tid);
+    }
+}
+
+/// Takes the call of thread `tid` out of its slot, if the slot holds one. A
+/// call of a colliding thread written into the slot between the last check and
+/// the release would go with it; the window is a few instructions wide and
+/// needs two threads with ids equal modulo [`INFLIGHT_CAPACITY`] entering ALSA
+/// ioctls within it.
+#[inline(always)]
+fn release_ioctl(tid: u32) -> Option<IoctlInflight> {
+    let slot = IOCTL_INFLIGHT.get_ptr_mut(tid % INFLIGHT_CAPACITY)?;
+    // SAFETY: as in `hold_ioctl`.
+    unsafe {
+        if read_volatile(&(*slot).tid) != tid {
+            return None;
+        }
+        let inflight = read_volatile(slot);
+        if read_volatile(&(*slot).tid) != tid {
+            return None;
+        }
+        write_volatile(&mut (*slot).tid, 0);
+        Some(inflight)
+    }
+}
+
+/// Records the exit of an ioctl whose entry was recorded, with its return value.
+#[inline(always)]
+fn ioctl_exit<C: EbpfContext>(ctx: &C, ret: i64) {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let Some(inflight) = release_ioctl(pid_tgid as u32) else {
+        return;
+    };
+    let probe = probe_id::IOCTL_EXIT;
+    emit(
+        ctx,
+        IoctlRecord {
+            header: header(kind::IOCTL_EXIT, size_of::<IoctlRecord>(), probe, pid_tgid),
+            fd: inflight.fd,
+            cmd: inflight.cmd,
+            arg: inflight.arg,
+            ret,
+            rdev: inflight.rdev,
+            reserved: 0,
+        },
+        probe,
+    );
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_ioctl")]
+pub fn sys_enter_ioctl(ctx: TracePointContext) -> i32 {
+    let [fd, cmd, arg, _] = IOCTL_TRACEPOINT_OFFSETS;
+    let cmd = record_field(&ctx, cmd) as u32;
+    if ioctl_wanted(cmd) {
+        let fd = record_field(&ctx, fd) as u32;
+        ioctl_enter(&ctx, fd, cmd, record_field(&ctx, arg));
     }
     0
 }
 
 #[tracepoint(category = "syscalls", name = "sys_exit_ioctl")]
 pub fn sys_exit_ioctl(ctx: TracePointContext) -> i32 {
-    let pid_tgid = bpf_get_current_pid_tgid();
-    let tid = pid_tgid as u32;
-    // SAFETY: map lookup; the value is copied out before the entry is removed.
-    let Some(inflight) = (unsafe { IOCTL_INFLIGHT.get(&tid) }).copied() else {
+    ioctl_exit(&ctx, record_field(&ctx, IOCTL_TRACEPOINT_OFFSETS[3]) as i64);
+    0
+}
+
+/// The saved register at `offset` in the `struct pt_regs` at `regs`; 0 when it
+/// cannot be read.
+#[inline(always)]
+fn saved_register(regs: u64, offset: u32) -> u64 {
+    if regs == 0 || offset == OFFSET_UNKNOWN {
         return 0;
-    };
-    let _ = IOCTL_INFLIGHT.remove(&tid);
-    let probe = probe_id::IOCTL_EXIT;
-    emit(
-        &ctx,
-        IoctlRecord {
-            header: header(kind::IOCTL_EXIT, size_of::<IoctlRecord>(), probe, pid_tgid),
-            fd: inflight.fd,
-            cmd: inflight.cmd,
-            arg: inflight.arg,
-            ret: field(&ctx, &IOCTL_RET_OFFSET) as i64,
-            rdev: inflight.rdev,
-            reserved: 0,
-        },
-        probe,
-    );
+    }
+    // SAFETY: bpf_probe_read_kernel checks the address and fails on a bad one.
+    unsafe { bpf_probe_read_kernel((regs + offset as u64) as *const u64) }.unwrap_or(0)
+}
+
+/// [`sys_enter_ioctl`] from the entry of the ioctl syscall's own function, which
+/// takes the registers saved at syscall entry: no syscall tracepoint, so other
+/// syscalls keep their fast path. The command is read first, so an unwatched
+/// ioctl costs one read and the filter.
+#[fentry(function = "__x64_sys_ioctl")]
+pub fn sys_ioctl_fentry(ctx: FEntryContext) -> i32 {
+    let regs: u64 = ctx.arg(0);
+    // SAFETY: reading a global the loader may have overridden.
+    let [fd, cmd, arg] = unsafe { read_volatile(&SYSCALL_ARG_OFFSETS) };
+    let cmd = saved_register(regs, cmd) as u32;
+    if ioctl_wanted(cmd) {
+        ioctl_enter(
+            &ctx,
+            saved_register(regs, fd) as u32,
+            cmd,
+            saved_register(regs, arg),
+        );
+    }
+    0
+}
+
+/// [`sys_exit_ioctl`] from the return of the ioctl syscall's function. Its
+/// arguments are still there: an ioctl whose command is not ALSA's is let go
+/// before the map of calls in flight is searched.
+#[fexit(function = "__x64_sys_ioctl")]
+pub fn sys_ioctl_fexit(ctx: FExitContext) -> i32 {
+    let regs: u64 = ctx.arg(0);
+    // SAFETY: reading a global the loader may have overridden.
+    let cmd = unsafe { read_volatile(&SYSCALL_ARG_OFFSETS) }[1];
+    if is_alsa_ioctl(saved_register(regs, cmd) as u32) {
+        // The return value follows the function's one argument.
+        ioctl_exit(&ctx, ctx.arg::<u64>(1) as i64);
+    }
     0
 }
 

@@ -21,7 +21,7 @@ use super::{
     armed::ArmedEvents,
     btf::BtfCache,
     catalogue::{ProbePoint, TracepointProbe},
-    loader::module_loaded,
+    loader::{check_ioctl_record_format, module_loaded},
 };
 use crate::{
     probe_table::{Attempt, Mechanism, ProbeStatus, Role},
@@ -200,17 +200,21 @@ pub struct AttachState {
     loaded: Vec<&'static str>,
     fentry: TrampolineSlots,
     fexit: TrampolineSlots,
+    syscall_function: Result<&'static str, String>,
 }
 
 impl AttachState {
     /// Fresh state for a kernel described by `facts`; `tracefs` is where classic
     /// tracepoints are found, or why it is unavailable; `types` is the BTF already
-    /// parsed, reused for base paths.
+    /// parsed, reused for base paths; `syscall_function` is the ioctl syscall's
+    /// function that the syscall programs attach to, or why they cannot be used
+    /// (the loader found no argument offsets for them).
     pub fn new(
         facts: KernelFacts,
         order: MechanismOrder,
         tracefs: Result<std::path::PathBuf, String>,
         types: BtfCache,
+        syscall_function: Result<&'static str, String>,
     ) -> Self {
         Self {
             facts,
@@ -221,6 +225,7 @@ impl AttachState {
             loaded: Vec::new(),
             fentry: TrampolineSlots::default(),
             fexit: TrampolineSlots::default(),
+            syscall_function,
         }
     }
 }
@@ -299,6 +304,9 @@ impl<'a> Attacher<'a> {
             }
             ProbePoint::Tracepoint(t) => {
                 let mut steps = Vec::new();
+                if let Some((_, mechanism)) = t.syscall_program {
+                    steps.push(Step::Try(mechanism));
+                }
                 if t.raw_program.is_some() {
                     steps.push(Step::Try(Mechanism::RawTracepoint));
                 }
@@ -322,6 +330,17 @@ impl<'a> Attacher<'a> {
                 status.attached = status.attempts.last().map(|a| a.mechanism);
                 break;
             }
+        }
+        if let ProbePoint::Tracepoint(TracepointProbe {
+            syscall_program: Some((_, mechanism)),
+            ..
+        }) = point
+            && status.attached == Some(*mechanism)
+            && let Ok(function) = &self.state.syscall_function
+        {
+            status.note = Some(format!(
+                "on {function}, the syscall's function: no syscall tracepoint, other syscalls keep their fast path"
+            ));
         }
         status
     }
@@ -500,13 +519,24 @@ impl<'a> Attacher<'a> {
                 }),
                 Mechanism::Tracepoint,
             ) => {
-                self.state.tracefs.clone()?;
+                let tracefs = self.state.tracefs.clone()?;
+                if *category == "syscalls" {
+                    check_ioctl_record_format(&tracefs)
+                        .map_err(|reason| format!("{mechanism} not used: {reason}"))?;
+                }
                 let program: &mut TracePoint = self.program(program_name)?;
                 program
                     .attach(category, name)
                     .map(drop)
                     .map_err(|e| explain(mechanism, &e))
             }
+            (
+                ProbePoint::Tracepoint(TracepointProbe {
+                    syscall_program: Some((program_name, expected)),
+                    ..
+                }),
+                Mechanism::Fentry | Mechanism::Fexit,
+            ) if *expected == mechanism => self.attach_syscall_program(program_name, mechanism),
             (_, other) => Err(format!("{other} does not apply to {}", point.name())),
         }
     }
@@ -520,23 +550,15 @@ impl<'a> Attacher<'a> {
             &self.state.fexit
         };
         let slot = slots.claim(mechanism)?;
-        if self.state.btf.is_none() {
-            self.state.btf = Some(Btf::from_sys_fs().map_err(|e| {
-                format!("{mechanism} needs vmlinux BTF, which could not be read: {e}")
-            }));
-        }
-        let result = match self.state.btf.as_ref() {
-            Some(Ok(btf)) if entry => {
+        let result = match vmlinux_btf(&mut self.state.btf, mechanism) {
+            Ok(btf) if entry => {
                 trampoline::<FEntry>(self.ebpf, FENTRY_PROGRAMS[slot], name, btf, mechanism)
             }
-            Some(Ok(btf)) => {
-                trampoline::<FExit>(self.ebpf, FEXIT_PROGRAMS[slot], name, btf, mechanism)
-            }
-            Some(Err(reason)) => Err(TrampolineError {
-                message: reason.clone(),
+            Ok(btf) => trampoline::<FExit>(self.ebpf, FEXIT_PROGRAMS[slot], name, btf, mechanism),
+            Err(message) => Err(TrampolineError {
+                message,
                 kernel_wide: true,
             }),
-            None => unreachable!("BTF was read just above"),
         };
         let slots = if entry {
             &mut self.state.fentry
@@ -545,6 +567,28 @@ impl<'a> Attacher<'a> {
         };
         slots.settle(slot, name, &result);
         result.map_err(|e| e.message)
+    }
+
+    /// Loads `program_name`, a program of its own for the ioctl syscall's
+    /// function, for that function and attaches it.
+    fn attach_syscall_program(
+        &mut self,
+        program_name: &str,
+        mechanism: Mechanism,
+    ) -> Result<(), String> {
+        let function = self.state.syscall_function.clone()?;
+        if self.kallsyms.find(function) != Some(None) {
+            return Err(format!(
+                "{mechanism}: no {function} in vmlinux (/proc/kallsyms), the syscall's function"
+            ));
+        }
+        let btf = vmlinux_btf(&mut self.state.btf, mechanism)?;
+        let attached = if mechanism == Mechanism::Fentry {
+            trampoline::<FEntry>(self.ebpf, program_name, function, btf, mechanism)
+        } else {
+            trampoline::<FExit>(self.ebpf, program_name, function, btf, mechanism)
+        };
+        attached.map_err(|e| e.message)
     }
 
     /// The program `name`, converted to its type and loaded on first use.
@@ -568,6 +612,19 @@ impl<'a> Attacher<'a> {
         }
         Ok(program)
     }
+}
+
+/// Vmlinux BTF, read into `slot` on first use, or why `mechanism` cannot have it.
+fn vmlinux_btf(
+    slot: &mut Option<Result<Btf, String>>,
+    mechanism: Mechanism,
+) -> Result<&Btf, String> {
+    slot.get_or_insert_with(|| {
+        Btf::from_sys_fs()
+            .map_err(|e| format!("{mechanism} needs vmlinux BTF, which could not be read: {e}"))
+    })
+    .as_ref()
+    .map_err(Clone::clone)
 }
 
 /// Loads a BTF-typed program for `target` and attaches it.

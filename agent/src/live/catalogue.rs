@@ -2,16 +2,16 @@
 //! the function probes of the loaded profiles. Data, not code paths: adding a
 //! function probe is adding an entry to a profile.
 
-use barwatch_abi::HDA_TRACEPOINTS;
+use barwatch_abi::{HDA_TRACEPOINTS, PROGRAM_SYS_IOCTL_FENTRY, PROGRAM_SYS_IOCTL_FEXIT};
 
 use crate::{
     decode::function_probe_name,
-    probe_table::{MappingOp, Marker, Role},
+    probe_table::{MappingOp, Marker, Mechanism, Role},
     profile::{FunctionProbe, Profile},
 };
 
-/// A tracepoint, observed by a raw tracepoint program, a classic one, or both
-/// (tried in that order).
+/// A tracepoint, observed by a program on its syscall's function, a raw
+/// tracepoint program, a classic one, or several (tried in that order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TracepointProbe {
     /// Category, e.g. `irq`.
@@ -22,6 +22,10 @@ pub struct TracepointProbe {
     pub raw_program: Option<&'static str>,
     /// The BPF program for the classic tracepoint, if this build has one.
     pub classic_program: Option<&'static str>,
+    /// For a syscall tracepoint: the BPF program that sees the same at the
+    /// entry (fentry) or return (fexit) of the syscall's own function (see
+    /// [`crate::live::syscall`]), and which of the two it is.
+    pub syscall_program: Option<(&'static str, Mechanism)>,
     /// Its role.
     pub role: Role,
     /// The module that defines it, when it is not in vmlinux: it is attached once
@@ -80,34 +84,54 @@ const fn raw_tp(category: &'static str, name: &'static str, role: Role) -> Trace
         name,
         raw_program: Some(name),
         classic_program: None,
+        syscall_program: None,
         role,
         module: None,
     }
 }
 
-/// A classic-tracepoint-only entry.
-const fn classic_tp(category: &'static str, name: &'static str, role: Role) -> TracepointProbe {
+/// A syscall tracepoint, observed at its syscall's function (`program`, by
+/// `mechanism`) where BTF trampolines reach it, else as a classic tracepoint.
+const fn syscall_tp(
+    name: &'static str,
+    program: &'static str,
+    mechanism: Mechanism,
+    role: Role,
+) -> TracepointProbe {
     TracepointProbe {
-        category,
+        category: "syscalls",
         name,
         raw_program: None,
         classic_program: Some(name),
+        syscall_program: Some((program, mechanism)),
         role,
         module: None,
     }
 }
 
 /// The tracepoints this build has programs for (each program is named after its
-/// event). The `syscalls:*_ioctl` ones are the fallback for ALSA entries when kprobes
-/// are missing; they are classic tracepoints on purpose: the raw `sys_enter` would
-/// run for every syscall on the system.
+/// event). The `syscalls:*_ioctl` ones carry every ALSA ioctl, with its file's
+/// device number and its return: first from fentry and fexit on the ioctl
+/// syscall's function, which cost the other syscalls nothing, else from the
+/// classic tracepoints, never the raw `sys_enter`, which would run for every
+/// syscall on the system.
 pub const TRACEPOINTS: &[TracepointProbe] = &[
     raw_tp("irq", "irq_handler_entry", Role::Irq),
     raw_tp("irq", "irq_handler_exit", Role::Irq),
     raw_tp("workqueue", "workqueue_execute_start", Role::Work),
     raw_tp("workqueue", "workqueue_execute_end", Role::Work),
-    classic_tp("syscalls", "sys_enter_ioctl", Role::AlsaEntry),
-    classic_tp("syscalls", "sys_exit_ioctl", Role::AlsaEntry),
+    syscall_tp(
+        "sys_enter_ioctl",
+        PROGRAM_SYS_IOCTL_FENTRY,
+        Mechanism::Fentry,
+        Role::AlsaEntry,
+    ),
+    syscall_tp(
+        "sys_exit_ioctl",
+        PROGRAM_SYS_IOCTL_FEXIT,
+        Mechanism::Fexit,
+        Role::AlsaEntry,
+    ),
     raw_tp("module", "module_load", Role::ModuleLoad),
     raw_tp("exceptions", "page_fault_kernel", Role::PageFault),
 ];
@@ -133,6 +157,7 @@ pub fn hda_tracepoints() -> impl Iterator<Item = TracepointProbe> {
             name,
             raw_program: Some(name),
             classic_program: None,
+            syscall_program: None,
             role,
             module: Some(module),
         }

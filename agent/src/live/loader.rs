@@ -5,16 +5,18 @@ use std::{collections::BTreeMap, path::Path};
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{HashMap as BpfHashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{
+        Array as BpfArray, HashMap as BpfHashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf,
+    },
 };
 use barwatch_abi::{
-    FD_RDEV_PATH, GLOBAL_BASE_FILTER_ON, GLOBAL_FD_RDEV_OFFSETS, GLOBAL_IOCTL_ARG_OFFSET,
-    GLOBAL_IOCTL_CMD_OFFSET, GLOBAL_IOCTL_FD_OFFSET, GLOBAL_IOCTL_RET_OFFSET, GLOBAL_IRQ_FILTER_ON,
+    FD_RDEV_PATH, GLOBAL_BASE_FILTER_ON, GLOBAL_FD_RDEV_OFFSETS, GLOBAL_IRQ_FILTER_ON,
     GLOBAL_IRQ_HANDLER_OFFSET, GLOBAL_IRQ_LEARN_HANDLERS, GLOBAL_IRQ_THREAD_FN_OFFSET,
-    GLOBAL_MODULE_NAME_OFFSET, GLOBAL_PID_FILTER_ON, GLOBAL_PT_REGS_IP_OFFSET, GLOBAL_WAKEUP_BYTES,
-    GLOBAL_WORK_FUNC_OFFSET, MAP_EVENTS, MAP_FUNC_LOST, MAP_IGNORED_BASES, MAP_IOCTL_CMDS,
+    GLOBAL_MODULE_NAME_OFFSET, GLOBAL_PID_FILTER_ON, GLOBAL_PT_REGS_IP_OFFSET,
+    GLOBAL_SYSCALL_ARG_OFFSETS, GLOBAL_WAKEUP_BYTES, GLOBAL_WORK_FUNC_OFFSET,
+    IOCTL_TRACEPOINT_OFFSETS, MAP_EVENTS, MAP_FUNC_LOST, MAP_IGNORED_BASES, MAP_IOCTL_CMDS,
     MAP_IRQ_FILTER, MAP_IRQ_HANDLERS, MAP_LOST, MAP_PID_FILTER, MAP_STACKS, MAP_STACKS_LOST,
-    MAP_TP_BASE_OFFSET, OFFSET_UNKNOWN, is_alsa_ioctl, probe_id,
+    MAP_TP_BASE_OFFSET, OFFSET_UNKNOWN, probe_id,
 };
 use thiserror::Error;
 
@@ -26,7 +28,7 @@ use super::{
     kallsyms::Kallsyms,
     privileges,
     record::monotonic_now_ns,
-    tracefs,
+    syscall, tracefs,
 };
 use crate::{
     capture::format::BlindSpan,
@@ -150,10 +152,6 @@ impl LiveProbes {
         privileges::check()?;
         let kallsyms = Kallsyms::load().map_err(LiveError::Kallsyms)?;
         let tracefs = tracefs::ensure_mounted().map_err(|e| e.to_string());
-        let ioctl_offsets = tracefs
-            .as_ref()
-            .ok()
-            .and_then(|t| ioctl_field_offsets(t).ok());
         // One cache for every offset: parsing vmlinux BTF takes ~0.7 s under TCG.
         let mut types = BtfCache::default();
         let mut offset = |strukt: &str, member: &str, loss: &str| {
@@ -189,6 +187,10 @@ impl LiveProbes {
                 "ALSA ioctls will not carry their device number",
             )
         });
+        let syscall_path = syscall_arguments(&mut types);
+        let syscall_arg_offsets = syscall_path
+            .as_ref()
+            .map_or([OFFSET_UNKNOWN; 3], |&(_, offsets)| offsets);
 
         let irq_on = u32::from(options.filters.irqs.is_some());
         let irq_filter = options.filters.irqs.clone().unwrap_or_default();
@@ -196,7 +198,6 @@ impl LiveProbes {
         let base_on = u32::from(options.filters.ignore_unwatched_bases);
         let pid_on = u32::from(!options.filters.pids.is_empty());
         let wakeup_bytes = options.ring_bytes / WAKEUP_FRACTION;
-        let [fd, cmd, arg, ret] = ioctl_offsets.unwrap_or([16, 24, 32, 16]);
         // The loader parses vmlinux BTF for itself: it goes once the object is
         // loaded.
         let mut loader = EbpfLoader::new();
@@ -212,10 +213,7 @@ impl LiveProbes {
             .override_global(GLOBAL_IRQ_THREAD_FN_OFFSET, &irq_thread_fn_offset, true)
             .override_global(GLOBAL_FD_RDEV_OFFSETS, &fd_rdev_offsets, true)
             .override_global(GLOBAL_PT_REGS_IP_OFFSET, &pt_regs_ip_offset, true)
-            .override_global(GLOBAL_IOCTL_FD_OFFSET, &fd, true)
-            .override_global(GLOBAL_IOCTL_CMD_OFFSET, &cmd, true)
-            .override_global(GLOBAL_IOCTL_ARG_OFFSET, &arg, true)
-            .override_global(GLOBAL_IOCTL_RET_OFFSET, &ret, true)
+            .override_global(GLOBAL_SYSCALL_ARG_OFFSETS, &syscall_arg_offsets, true)
             .map_max_entries(MAP_EVENTS, options.ring_bytes);
         let loaded = loader.load(BPF_OBJECT);
         drop(loader);
@@ -232,14 +230,16 @@ impl LiveProbes {
             .filter_map(|name| kallsyms.address(name))
             .collect();
         fill_filter(&mut ebpf, MAP_IRQ_HANDLERS, &handlers)?;
-        let commands: Vec<u32> = ioctl::known_commands()
-            .map(|(cmd, _)| cmd)
-            .filter(|&cmd| is_alsa_ioctl(cmd))
-            .collect();
-        fill_filter(&mut ebpf, MAP_IOCTL_CMDS, &commands)?;
+        fill_ioctl_commands(&mut ebpf)?;
 
         let mut armed = tracefs.as_deref().ok().map(ArmedEvents::new);
-        let mut state = AttachState::new(KernelFacts::probe(), options.order, tracefs, types);
+        let mut state = AttachState::new(
+            KernelFacts::probe(),
+            options.order,
+            tracefs,
+            types,
+            syscall_path.map(|(function, _)| function),
+        );
         let mut not_armed = BTreeMap::new();
         let mut armed_in = BTreeMap::new();
         let mut attached_in = Vec::new();
@@ -634,6 +634,18 @@ fn fill_filter<K: aya::Pod>(
     Ok(())
 }
 
+/// Puts every known ALSA ioctl command into its slot of the command filter.
+fn fill_ioctl_commands(ebpf: &mut Ebpf) -> Result<(), LiveError> {
+    let name = MAP_IOCTL_CMDS;
+    let map_error = |source| LiveError::Map { name, source };
+    let map = ebpf.map_mut(name).ok_or_else(|| missing_map(name))?;
+    let mut slots: BpfArray<_, u32> = BpfArray::try_from(map).map_err(map_error)?;
+    for (slot, cmd) in ioctl::command_slots() {
+        slots.set(slot, cmd, 0).map_err(map_error)?;
+    }
+    Ok(())
+}
+
 /// The module to arm a function point in through a tracefs kprobe event
 /// (`MODULE:function`): the loaded module kallsyms finds its function in, or the
 /// one its profile names when that is not loaded yet. The kernel registers such
@@ -661,16 +673,47 @@ pub fn module_loaded(name: &str) -> bool {
         .exists()
 }
 
-/// The offsets of `fd`, `cmd`, `arg` in `sys_enter_ioctl` and `ret` in `sys_exit_ioctl`.
-fn ioctl_field_offsets(tracefs: &Path) -> Result<[u32; 4], tracefs::TracefsError> {
+/// The ioctl syscall's function and the offsets in `struct pt_regs` of the
+/// registers it finds `fd`, `cmd` and `arg` in, or why the programs on that
+/// function cannot be used (the syscall tracepoints carry ALSA ioctls then).
+fn syscall_arguments(types: &mut BtfCache) -> Result<(&'static str, [u32; 3]), String> {
+    let convention = syscall::native().ok_or_else(|| {
+        "the syscall convention of this architecture is not known to barwatch".to_owned()
+    })?;
+    let mut offsets = [OFFSET_UNKNOWN; 3];
+    for (slot, register) in offsets.iter_mut().zip(convention.argument_registers) {
+        *slot = types
+            .member_offset(None, "pt_regs", register)
+            .map_err(|e| {
+                format!("the saved syscall arguments cannot be read (pt_regs.{register}): {e}")
+            })?;
+    }
+    Ok((convention.ioctl_function, offsets))
+}
+
+/// Whether the ioctl syscall events' records hold `fd`, `cmd`, `arg` and `ret`
+/// where the programs read them ([`IOCTL_TRACEPOINT_OFFSETS`]), by the formats
+/// in `tracefs`; why not otherwise.
+pub fn check_ioctl_record_format(tracefs: &Path) -> Result<(), String> {
     let enter = tracefs::field_offsets(
         tracefs,
         "syscalls",
         "sys_enter_ioctl",
         &["fd", "cmd", "arg"],
-    )?;
-    let exit = tracefs::field_offsets(tracefs, "syscalls", "sys_exit_ioctl", &["ret"])?;
-    Ok([enter[0], enter[1], enter[2], exit[0]])
+    );
+    let exit = tracefs::field_offsets(tracefs, "syscalls", "sys_exit_ioctl", &["ret"]);
+    let found = match (enter, exit) {
+        (Ok(enter), Ok(exit)) => [enter[0], enter[1], enter[2], exit[0]],
+        (Err(e), _) | (_, Err(e)) => return Err(e.to_string()),
+    };
+    if found == IOCTL_TRACEPOINT_OFFSETS {
+        Ok(())
+    } else {
+        Err(format!(
+            "this kernel's ioctl syscall events put fd, cmd, arg and ret at offsets {found:?}, \
+             not {IOCTL_TRACEPOINT_OFFSETS:?} where barwatch's programs read them"
+        ))
+    }
 }
 
 #[cfg(test)]

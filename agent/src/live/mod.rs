@@ -10,4 +10,5 @@ pub mod kallsyms;
 pub mod loader;
 pub mod privileges;
 pub mod record;
+pub mod syscall;
 pub mod tracefs;

@@ -11,10 +11,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::util::{self, Recorder, issue_alsa_ioctls, require_privileges};
+use crate::util::{
+    self, Recorder, issue_alsa_ioctls, issue_alsa_ioctls_on_null, require_privileges,
+};
 use barwatch::{
     capture::reader::{Capture, CaptureEnd, read_capture},
-    event::EventData,
+    event::{DevNum, EventData},
+    probe_table::Mechanism,
 };
 
 /// How many ALSA ioctl entries of thread `tid` a capture holds.
@@ -35,7 +38,8 @@ fn records_exactly_the_alsa_ioctls_a_thread_issued() {
     let path = dir.path().join("capture.jsonl");
     let recorder = Recorder::start(&path);
 
-    let tid = issue_alsa_ioctls(1000);
+    let issued = issue_alsa_ioctls_on_null(1000);
+    let tid = issued.tid;
     thread::sleep(Duration::from_millis(1500));
     recorder.terminate();
 
@@ -50,12 +54,26 @@ fn records_exactly_the_alsa_ioctls_a_thread_issued() {
     assert_eq!(trailer.decode_errors, 0);
 
     let ours: Vec<_> = capture.events.iter().filter(|e| e.tid == tid).collect();
+    // /dev/null is character device 1:3, opened first by the issuing thread.
+    let null = Some(DevNum { major: 1, minor: 3 });
     let names_of = |want_exit: bool| -> Vec<String> {
         ours.iter()
             .filter_map(|e| match &e.data {
-                EventData::IoctlEnter { cmd_name, .. } if !want_exit => Some(cmd_name.to_string()),
-                EventData::IoctlExit { cmd_name, ret, .. } if want_exit => {
+                EventData::IoctlEnter {
+                    cmd_name, dev, fd, ..
+                } if !want_exit => {
+                    assert_eq!((*dev, *fd), (null, issued.fd), "the entry names the file");
+                    Some(cmd_name.to_string())
+                }
+                EventData::IoctlExit {
+                    cmd_name,
+                    ret,
+                    dev,
+                    fd,
+                    ..
+                } if want_exit => {
                     assert_eq!(*ret, -i64::from(libc::ENOTTY), "/dev/null answers ENOTTY");
+                    assert_eq!((*dev, *fd), (null, issued.fd), "the exit names the file");
                     Some(cmd_name.to_string())
                 }
                 _ => None,
@@ -154,6 +172,33 @@ fn probes_lists_every_point_with_how_or_why_not() {
     for p in &table {
         if !p.is_attached() {
             assert!(p.reason().is_some(), "{} is blind without a reason", p.name);
+        }
+    }
+    // ALSA ioctls are taken at the ioctl syscall's own function first, not
+    // from the syscall tracepoints that slow every syscall down; a kernel that
+    // refuses BTF trampolines (this machine's does) gets the tracepoints and
+    // the table says why.
+    if cfg!(target_arch = "x86_64") {
+        for (name, mechanism) in [
+            ("syscalls:sys_enter_ioctl", Mechanism::Fentry),
+            ("syscalls:sys_exit_ioctl", Mechanism::Fexit),
+        ] {
+            let point = table.iter().find(|p| p.name == name).unwrap();
+            assert_eq!(point.attempts[0].mechanism, mechanism, "{point:?}");
+            match point.attached {
+                Some(m) if m == mechanism => assert!(
+                    point
+                        .note
+                        .as_deref()
+                        .is_some_and(|n| n.starts_with("on __x64_sys_ioctl")),
+                    "{point:?}"
+                ),
+                Some(Mechanism::Tracepoint) => assert!(
+                    point.attempts[0].failure.is_some() && point.note.is_none(),
+                    "{point:?}"
+                ),
+                other => panic!("{name} attached by {other:?}: {point:?}"),
+            }
         }
     }
     let kprobes_built_in = std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists();

@@ -139,6 +139,19 @@ pub const SNDRV_PCM_IOCTL_INFO: u64 = 0x8120_4101;
 /// Issues `count` ALSA-typed ioctls (alternating SNDRV_CTL_IOCTL_PVERSION and
 /// SNDRV_PCM_IOCTL_INFO) on /dev/null from a new thread; returns that thread's tid.
 pub fn issue_alsa_ioctls(count: u32) -> u32 {
+    issue_alsa_ioctls_on_null(count).tid
+}
+
+/// The thread and file of [`issue_alsa_ioctls_on_null`].
+pub struct Issued {
+    /// The thread that issued the ioctls.
+    pub tid: u32,
+    /// The descriptor of `/dev/null` they were issued on.
+    pub fd: u32,
+}
+
+/// [`issue_alsa_ioctls`], telling also the descriptor the ioctls went to.
+pub fn issue_alsa_ioctls_on_null(count: u32) -> Issued {
     thread::spawn(move || {
         let null = File::open("/dev/null").unwrap();
         let mut buffer = [0u8; 512];
@@ -152,8 +165,11 @@ pub fn issue_alsa_ioctls(count: u32) -> u32 {
             let rc = unsafe { libc::ioctl(null.as_raw_fd(), cmd, buffer.as_mut_ptr()) };
             assert_eq!(rc, -1, "/dev/null must reject ALSA ioctls");
         }
-        // SAFETY: gettid has no preconditions.
-        unsafe { libc::gettid() as u32 }
+        Issued {
+            // SAFETY: gettid has no preconditions.
+            tid: unsafe { libc::gettid() as u32 },
+            fd: null.as_raw_fd() as u32,
+        }
     })
     .join()
     .unwrap()

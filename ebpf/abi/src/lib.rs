@@ -31,9 +31,11 @@ pub const MAP_IRQ_FILTER: &str = "IRQ_FILTER";
 pub const MAP_IRQ_HANDLERS: &str = "IRQ_HANDLERS";
 /// Name of the hash map of process ids (tgid) to record when [`GLOBAL_PID_FILTER_ON`] is set.
 pub const MAP_PID_FILTER: &str = "PID_FILTER";
-/// Name of the hash map of the exact ALSA ioctl command numbers to record.
+/// Name of the array of the exact ALSA ioctl command numbers to record, each in
+/// its [`alsa_ioctl_slot`]; 0 in a slot no known command has.
 pub const MAP_IOCTL_CMDS: &str = "IOCTL_CMDS";
-/// Name of the hash map that carries an ALSA ioctl from its entry to its exit, keyed by tid.
+/// Name of the array that carries an ALSA ioctl from its entry to its exit, in
+/// slot `tid % INFLIGHT_CAPACITY`.
 pub const MAP_IOCTL_INFLIGHT: &str = "IOCTL_INFLIGHT";
 
 /// Name of the hash map of per-function settings, keyed by `[function address,
@@ -98,14 +100,26 @@ pub const FD_RDEV_PATH: [(&str, &str); 6] = [
 /// faults without the faulting instruction.
 pub const GLOBAL_PT_REGS_IP_OFFSET: &str = "PT_REGS_IP_OFFSET";
 
-/// Global: offset of the `fd` field in the `syscalls:sys_enter_ioctl` record.
-pub const GLOBAL_IOCTL_FD_OFFSET: &str = "IOCTL_FD_OFFSET";
-/// Global: offset of the `cmd` field in the `syscalls:sys_enter_ioctl` record.
-pub const GLOBAL_IOCTL_CMD_OFFSET: &str = "IOCTL_CMD_OFFSET";
-/// Global: offset of the `arg` field in the `syscalls:sys_enter_ioctl` record.
-pub const GLOBAL_IOCTL_ARG_OFFSET: &str = "IOCTL_ARG_OFFSET";
-/// Global: offset of the `ret` field in the `syscalls:sys_exit_ioctl` record.
-pub const GLOBAL_IOCTL_RET_OFFSET: &str = "IOCTL_RET_OFFSET";
+/// Where the `syscalls:sys_enter_ioctl` record holds `fd`, `cmd` and `arg`, and
+/// the `sys_exit_ioctl` record its `ret`: the layout of every syscall event (the
+/// common header, the syscall's number, then each argument in 8 bytes). The
+/// programs read them at these fixed offsets, directly rather than through a
+/// helper call; the loader checks them against the events' formats in tracefs
+/// and leaves the tracepoints unattached where they differ.
+pub const IOCTL_TRACEPOINT_OFFSETS: [u32; 4] = [16, 24, 32, 16];
+
+/// Global: the offsets in `struct pt_regs` of a syscall's first three arguments
+/// (`fd`, `cmd`, `arg` of ioctl), resolved from BTF for the registers of this
+/// architecture's syscall convention: the function of a syscall
+/// (`__x64_sys_ioctl`) takes the registers saved at entry. Any
+/// [`OFFSET_UNKNOWN`] leaves the programs on that function unused.
+pub const GLOBAL_SYSCALL_ARG_OFFSETS: &str = "SYSCALL_ARG_OFFSETS";
+/// The fentry program on the ioctl syscall's function: it records what
+/// `syscalls:sys_enter_ioctl` does without the syscall tracepoint, which puts
+/// every syscall of every thread on the slow path while it is attached.
+pub const PROGRAM_SYS_IOCTL_FENTRY: &str = "sys_ioctl_fentry";
+/// The fexit program on the ioctl syscall's function, for `syscalls:sys_exit_ioctl`.
+pub const PROGRAM_SYS_IOCTL_FEXIT: &str = "sys_ioctl_fexit";
 
 /// How many functions fentry (and fexit) can watch at once: each needs its own
 /// program, since the kernel fixes a trampoline program's target at load time.
@@ -138,7 +152,8 @@ pub const OFFSET_UNKNOWN: u32 = u32::MAX;
 
 /// Maximum number of entries in the IRQ and pid filter maps.
 pub const FILTER_CAPACITY: u32 = 1024;
-/// Maximum number of ALSA ioctls in flight at once that can be matched to their exit.
+/// Slots for ALSA ioctls in flight, a power of two: a thread's call takes slot
+/// `tid % INFLIGHT_CAPACITY` from its entry to its exit.
 pub const INFLIGHT_CAPACITY: u32 = 16384;
 /// Maximum number of distinct probed functions whose losses are counted.
 pub const FUNC_LOST_CAPACITY: u32 = 4096;
@@ -465,7 +480,10 @@ const _: () = assert!(size_of::<WorkRecord>() == 64);
 const _: () = assert!(size_of::<IoctlRecord>() == 80);
 const _: () = assert!(size_of::<FuncRecord>() == 112);
 
-/// An ioctl in flight between its entry and its exit, kept per thread in the kernel.
+/// An ioctl in flight between its entry and its exit, kept in the kernel in
+/// the slot of its thread: an array slot, read and written without a helper
+/// call or a lock, where a hash map's update and delete cost more than the
+/// rest of the programs together.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IoctlInflight {
@@ -477,8 +495,9 @@ pub struct IoctlInflight {
     pub arg: u64,
     /// Device number from the entry.
     pub rdev: u32,
-    /// Keeps the value a multiple of eight bytes.
-    pub reserved: u32,
+    /// The thread whose call this is; 0 when the slot is free (thread 0, the
+    /// idle task, makes no syscalls).
+    pub tid: u32,
 }
 
 const _: () = assert!(size_of::<IoctlInflight>() == 24);
@@ -486,6 +505,25 @@ const _: () = assert!(size_of::<IoctlInflight>() == 24);
 /// `_IOC_TYPE(cmd)`: the ioctl command's type byte.
 pub const fn ioctl_type(cmd: u32) -> u8 {
     ((cmd >> 8) & 0xff) as u8
+}
+
+/// Slots of [`MAP_IOCTL_CMDS`]: one per ALSA ioctl type and command number.
+pub const IOCTL_CMD_SLOTS: u32 = ALSA_IOCTL_TYPES.len() as u32 * 256;
+
+/// The slot of [`MAP_IOCTL_CMDS`] that holds the known command with `cmd`'s
+/// type and number, if its type is ALSA's. No two known commands share one
+/// (the agent's table is checked for it), so the filter is one array read,
+/// which the kernel inlines, and a comparison.
+pub const fn alsa_ioctl_slot(cmd: u32) -> Option<u32> {
+    let t = ioctl_type(cmd);
+    let mut i = 0;
+    while i < ALSA_IOCTL_TYPES.len() {
+        if ALSA_IOCTL_TYPES[i] == t {
+            return Some(i as u32 * 256 + (cmd & 0xff));
+        }
+        i += 1;
+    }
+    None
 }
 
 /// Whether `cmd` is one of ALSA's ioctl command types ([`ALSA_IOCTL_TYPES`]).

@@ -615,6 +615,41 @@ fn playback_under_an_ioctl_storm_accounts_for_every_handler_call_the_kernel_skip
         skipped.iter().all(|s| s.probe == "kprobe:azx_interrupt"),
         "only the HD-audio handler is probed: {skipped:?}"
     );
+    // The guest's kernel takes BTF trampolines: ALSA ioctls come from the ioctl
+    // syscall's own function, and no syscall tracepoint slows other syscalls.
+    for (name, mechanism) in [
+        ("syscalls:sys_enter_ioctl", Mechanism::Fentry),
+        ("syscalls:sys_exit_ioctl", Mechanism::Fexit),
+    ] {
+        let point = capture.header.probes.iter().find(|p| p.name == name);
+        assert_eq!(
+            point.and_then(|p| p.attached),
+            Some(mechanism),
+            "{name}: {point:?}"
+        );
+    }
+    // Each control ioctl of the storm is recorded at the syscall, entering and
+    // returning, once for each time the driver's ioctl entry ran.
+    let storm = |e: &&Event| e.comm.as_str() == "ioctl_loop";
+    let count = |matches: fn(&Event) -> bool| {
+        capture
+            .events
+            .iter()
+            .filter(storm)
+            .filter(|e| matches(e))
+            .count()
+    };
+    let entries = count(|e| matches!(e.data, EventData::IoctlEnter { .. }));
+    let exits = count(|e| matches!(e.data, EventData::IoctlExit { ret: 0, .. }));
+    let reached = count(|e| e.probe.as_str() == "kprobe:snd_ctl_ioctl");
+    eprintln!(
+        "storm: {entries} ioctls recorded, {exits} returned, the driver entered {reached} times"
+    );
+    assert!(
+        entries > 1000,
+        "a 5 s storm at one ioctl per 50 µs: {entries}"
+    );
+    assert_eq!((entries, exits), (reached, reached));
 }
 
 #[test]
