@@ -66,7 +66,7 @@ pub struct RecordingArgs {
     #[arg(long = "device", value_name = "BDF", value_parser = barwatch::device::parse_bdf)]
     pub devices: Vec<String>,
     /// Ring buffer size, a power of two of at least 4096 bytes (e.g. 4194304).
-    #[arg(long, value_name = "BYTES", default_value_t = 4 << 20, value_parser = parse_ring_size)]
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_RING_BYTES, value_parser = parse_ring_size)]
     pub ring_size: u32,
     /// Attach vmlinux functions with fentry/fexit before trying kprobes: cheaper per
     /// call, but 8 functions each at most (module functions always use kprobes).
@@ -119,6 +119,9 @@ pub struct CheckArgs {
     pub command: Vec<String>,
 }
 
+/// The ring buffer a recording uses unless told otherwise.
+pub const DEFAULT_RING_BYTES: u32 = 4 << 20;
+
 /// Flags of `barwatch probes`.
 #[derive(Debug, Args)]
 pub struct ProbesArgs {
@@ -132,6 +135,10 @@ pub struct ProbesArgs {
     /// call, but 8 functions each at most (module functions always use kprobes).
     #[arg(long)]
     pub prefer_fentry: bool,
+    /// Then measure each attached program's cost for this long (e.g. 5s), as
+    /// the kernel counts it: runs per second, nanoseconds per run, CPU share.
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    pub cost: Option<Duration>,
 }
 
 /// Flags of `barwatch report`.

@@ -29,6 +29,7 @@ use barwatch::{
     analysis::render::{headline, write_body},
     capture::writer::CaptureWriter,
     live::{
+        cost,
         loader::{Filters, LiveOptions, LiveProbes},
         record::{self, StopReason},
     },
@@ -136,18 +137,39 @@ fn record(args: RecordArgs) -> Result<()> {
 /// `barwatch probes`.
 fn probes(args: ProbesArgs) -> Result<()> {
     let profiles = plan::load_profiles(&args.profiles)?;
-    let probes = LiveProbes::start(&LiveOptions {
+    let mut probes = LiveProbes::start(&LiveOptions {
         points: plan::probe_points(&profiles, &[])?,
         filters: Filters::default(),
-        ring_bytes: 4096 * 16,
+        // Measured, the programs write into a buffer of a recording's size.
+        ring_bytes: if args.cost.is_some() {
+            cli::DEFAULT_RING_BYTES
+        } else {
+            4096 * 16
+        },
         order: plan::mechanism_order(args.prefer_fentry),
     })?;
+    let cost = match args.cost {
+        Some(window) => Some(probes.measure_cost(window)?),
+        None => None,
+    };
     let mut out = io::stdout().lock();
-    if args.json {
-        serde_json::to_writer_pretty(&mut out, &probes.table)?;
-        writeln!(out)?;
-    } else {
-        out.write_all(visible(&probe_table::table_text(&probes.table)).as_bytes())?;
+    match (&cost, args.json) {
+        (None, true) => {
+            serde_json::to_writer_pretty(&mut out, &probes.table)?;
+            writeln!(out)?;
+        }
+        (Some((costs, _)), true) => {
+            let both = serde_json::json!({ "probes": &probes.table, "cost": costs });
+            serde_json::to_writer_pretty(&mut out, &both)?;
+            writeln!(out)?;
+        }
+        (_, false) => {
+            out.write_all(visible(&probe_table::table_text(&probes.table)).as_bytes())?;
+            if let Some((costs, elapsed)) = &cost {
+                writeln!(out)?;
+                out.write_all(visible(&cost::cost_text(costs, *elapsed)).as_bytes())?;
+            }
+        }
     }
     Ok(())
 }

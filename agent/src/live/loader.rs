@@ -1,7 +1,11 @@
 //! Loading the embedded BPF object, configuring it for this kernel and attaching
 //! the catalogue: the edge where the model meets aya and root.
 
-use std::{collections::BTreeMap, path::Path};
+use std::{
+    collections::BTreeMap,
+    path::Path,
+    time::{Duration, Instant},
+};
 
 use aya::{
     Ebpf, EbpfLoader,
@@ -25,6 +29,7 @@ use super::{
     attach::{AttachState, Attacher, KernelFacts, MechanismOrder},
     btf::BtfCache,
     catalogue::ProbePoint,
+    cost::{self, ProgramCost, ProgramRuns},
     kallsyms::Kallsyms,
     privileges,
     record::monotonic_now_ns,
@@ -60,6 +65,12 @@ pub enum LiveError {
          CONFIG_BPF_SYSCALL and BPF ring buffers (5.8+), and that no LSM blocks bpf()"
     )]
     Load(#[source] aya::EbpfError),
+    /// The kernel would not count what the programs cost.
+    #[error(
+        "the kernel refused to turn BPF statistics on (BPF_ENABLE_STATS needs Linux 5.8 \
+         and CAP_SYS_ADMIN); `sysctl kernel.bpf_stats_enabled=1` does the same by hand"
+    )]
+    Stats(#[source] aya::sys::SyscallError),
     /// A map the programs need is missing or of the wrong type.
     #[error("BPF map {name} is missing or malformed; the agent and its BPF object do not match")]
     Map {
@@ -500,6 +511,42 @@ impl LiveProbes {
             }
         }
         changed
+    }
+
+    /// What each loaded program costs over `window`, as the kernel counts it
+    /// with BPF statistics on (for the window only: they go off again when the
+    /// descriptor that turned them on is closed). The ring buffer is drained
+    /// meanwhile, so the programs write their records as when recording.
+    /// Returns the costs and the time they were measured over.
+    pub fn measure_cost(
+        &mut self,
+        window: Duration,
+    ) -> Result<(Vec<ProgramCost>, Duration), LiveError> {
+        let _stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).map_err(LiveError::Stats)?;
+        let mut ring = self.take_ring()?;
+        let before = self.program_runs();
+        let start = Instant::now();
+        while start.elapsed() < window {
+            while ring.next().is_some() {}
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let elapsed = start.elapsed();
+        Ok((cost::costs(&before, &self.program_runs(), elapsed), elapsed))
+    }
+
+    /// Each loaded program's counters now.
+    fn program_runs(&self) -> Vec<ProgramRuns> {
+        self.ebpf
+            .programs()
+            .filter_map(|(name, program)| {
+                let info = program.info().ok()?;
+                Some(ProgramRuns {
+                    program: name.to_owned(),
+                    run_ns: u64::try_from(info.run_time().as_nanos()).unwrap_or(u64::MAX),
+                    runs: info.run_count(),
+                })
+            })
+            .collect()
     }
 
     /// Takes the ring buffer out of the object, for the reader.

@@ -6,6 +6,7 @@ pub mod armed;
 pub mod attach;
 pub mod btf;
 pub mod catalogue;
+pub mod cost;
 pub mod kallsyms;
 pub mod loader;
 pub mod privileges;

@@ -502,3 +502,47 @@ fn a_capture_moved_while_recording_is_told_and_whole_at_its_new_place() {
         "nothing after the move is lost"
     );
 }
+
+#[test]
+fn probes_cost_counts_the_runs_of_each_program_as_the_kernel_does() {
+    if !require_privileges() {
+        return;
+    }
+    let _alone = util::recording_alone();
+    let stats_before = std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled").unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_barwatch"))
+        .args(["probes", "--cost", "3s", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The probes attach within the first second; the ioctls fall in the window.
+    thread::sleep(Duration::from_millis(1500));
+    issue_alsa_ioctls(20_000);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let both: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert!(
+        both["probes"].is_array(),
+        "the probe table comes along: {both}"
+    );
+    let cost = both["cost"].as_array().expect("a cost per program");
+    let enter = cost
+        .iter()
+        .find(|c| c["program"] == "sys_enter_ioctl" || c["program"] == "sys_ioctl_fentry")
+        .unwrap_or_else(|| panic!("the ioctl entry program is measured: {cost:?}"));
+    assert!(
+        enter["runs"].as_u64().unwrap() >= 20_000,
+        "every ioctl ran it: {enter}"
+    );
+    assert!(enter["ns_per_run"].as_f64().unwrap() > 0.0, "{enter}");
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled").unwrap(),
+        stats_before,
+        "statistics are on for the window only"
+    );
+}

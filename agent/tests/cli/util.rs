@@ -34,6 +34,11 @@ pub fn barwatch(args: &[&str]) -> Output {
 /// two tests recording at once would count each other's calls.
 static RECORDING: Mutex<()> = Mutex::new(());
 
+/// Holds the machine's ALSA ioctls for the caller alone, as a [`Recorder`] does.
+pub fn recording_alone() -> MutexGuard<'static, ()> {
+    RECORDING.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// A `barwatch record -o PATH` running in the background.
 pub struct Recorder {
     child: Child,
