@@ -7,7 +7,7 @@
 //! the kernel can time the same loop with and without them attached.
 //!
 //! ```text
-//! alsa_ioctls [--cpu N] [--mixed] [--call alsa|other-ioctl|getppid] [COUNT]
+//! alsa_ioctls [--cpu N] [--mixed] [--call alsa|other-ioctl|getppid] [--rate R] [COUNT]
 //! ```
 //!
 //! - `COUNT` (default 1000): the calls to issue.
@@ -18,6 +18,10 @@
 //! - `--call`: what each call is: an ALSA ioctl (the default), a non-ALSA
 //!   ioctl (`FIONREAD`, also refused by `/dev/null`), or `getppid`: the work a
 //!   probe should not slow down, for the kernel benchmark.
+//! - `--rate R`: issue at most `R` calls a second, evenly (checked against
+//!   the monotonic clock every few calls, which reads it without a syscall,
+//!   so the pacing adds no probed work): a known record rate held for as long
+//!   as `COUNT / R` seconds, for the benchmark of sustained recording.
 //!
 //! It prints one JSON line of what it did: `{"pid":…,"tid":…,"cpu":…|null,
 //! "call":…,"ioctls":…,"seconds":…,"ioctls_per_s":…,"ns_per_call":…}`
@@ -56,10 +60,15 @@ struct Options {
     cpu: Option<usize>,
     mixed: bool,
     call: Call,
+    rate: Option<u64>,
 }
 
 const USAGE: &str =
-    "usage: alsa_ioctls [--cpu N] [--mixed] [--call alsa|other-ioctl|getppid] [COUNT]";
+    "usage: alsa_ioctls [--cpu N] [--mixed] [--call alsa|other-ioctl|getppid] [--rate R] [COUNT]";
+
+/// Calls between two looks at the clock when pacing: few enough that a
+/// burst stays under a hundred microseconds at any rate the bench asks for.
+const PACE_EVERY: u64 = 64;
 
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
     let mut options = Options {
@@ -67,6 +76,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
         cpu: None,
         mixed: false,
         call: Call::Alsa,
+        rate: None,
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -78,6 +88,13 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
                 );
             }
             "--mixed" => options.mixed = true,
+            "--rate" => {
+                let rate = args.next().ok_or("--rate needs calls per second")?;
+                options.rate =
+                    Some(rate.parse().ok().filter(|&r: &u64| r > 0).ok_or_else(|| {
+                        format!("not a positive number of calls per second: {rate}")
+                    })?);
+            }
             "--call" => {
                 let call = args
                     .next()
@@ -130,6 +147,24 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// Waits until call `done` is due at `rate` calls a second from `started`:
+/// sleeps while more than a millisecond early, then spins.
+fn pace(started: Instant, done: u64, rate: u64) {
+    let due = started + std::time::Duration::from_secs_f64(done as f64 / rate as f64);
+    loop {
+        let now = Instant::now();
+        if now >= due {
+            return;
+        }
+        let early = due - now;
+        if early > std::time::Duration::from_millis(1) {
+            std::thread::sleep(early - std::time::Duration::from_micros(500));
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
+
 fn issue(options: &Options) -> std::io::Result<()> {
     if let Some(cpu) = options.cpu {
         pin(cpu)
@@ -140,6 +175,11 @@ fn issue(options: &Options) -> std::io::Result<()> {
     let mut buffer = [0u8; 512];
     let started = Instant::now();
     for i in 0..options.count {
+        if let Some(rate) = options.rate
+            && i % PACE_EVERY == 0
+        {
+            pace(started, i, rate);
+        }
         let cmd = match options.call {
             Call::Getppid => {
                 // SAFETY: getppid has no arguments and cannot fail.

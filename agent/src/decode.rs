@@ -11,6 +11,7 @@ use barwatch_abi::{
     FuncRecord, HDA_TRACEPOINTS, IoctlRecord, IrqRecord, ModuleRecord, PageFaultRecord,
     RecordHeader, TracepointRecord, WorkRecord, kind, probe_id, record_size,
 };
+use rustc_hash::FxHashMap;
 use thiserror::Error;
 
 use crate::{
@@ -252,6 +253,27 @@ pub fn to_event(record: &Record, symbols: &dyn Symbols) -> Event {
 #[derive(Default)]
 pub struct Decoder {
     names: Interner,
+    /// The name of each tracepoint probe id seen, and of each ioctl command:
+    /// a record names them by number, and making their text again for every
+    /// record would cost an allocation and a lookup each.
+    probes: FxHashMap<u32, Name>,
+    commands: FxHashMap<u32, Name>,
+}
+
+/// How many probe ids or ioctl commands a [`Decoder`] remembers the names of
+/// before it starts afresh: far more than the kernel side has, few enough to
+/// stay small whatever records a mismatched object sends.
+const REMEMBERED: usize = 4096;
+
+/// The value `map` holds for `key`, made by `make` and remembered when new.
+fn remembered(map: &mut FxHashMap<u32, Name>, key: u32, make: impl FnOnce() -> Name) -> Name {
+    if let Some(name) = map.get(&key) {
+        return name.clone();
+    }
+    if map.len() == REMEMBERED {
+        map.clear();
+    }
+    map.entry(key).or_insert_with(make).clone()
 }
 
 impl Decoder {
@@ -265,6 +287,9 @@ impl Decoder {
     pub fn event(&mut self, record: &Record, symbols: &dyn Symbols) -> Event {
         let names = &mut self.names;
         let header = record.header();
+        let probes = &mut self.probes;
+        let mut probe_name =
+            |names: &mut Interner, probe| remembered(probes, probe, || probe_name(names, probe));
         let (probe, data) = match record {
             Record::Tracepoint(r) => {
                 let arity = hda_tracepoint(header.probe).map_or(4, |(_, _, arity)| arity);
@@ -336,7 +361,10 @@ impl Decoder {
                 (probe_name(names, header.probe), data)
             }
             Record::Ioctl(r) => {
-                let (cmd, cmd_name) = (Hex(r.cmd.into()), names.name_of(&ioctl::describe(r.cmd)));
+                let cmd_name = remembered(&mut self.commands, r.cmd, || {
+                    names.name_of(&ioctl::describe(r.cmd))
+                });
+                let cmd = Hex(r.cmd.into());
                 let data = if header.kind == kind::IOCTL_ENTER {
                     EventData::IoctlEnter {
                         fd: r.fd,

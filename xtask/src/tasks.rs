@@ -38,6 +38,9 @@ pub enum BenchSection {
     /// What the probes cost the watched machine, next to bpftrace
     /// (`xtask/src/bench/kernel.rs`).
     Kernel,
+    /// The record rate `barwatch record` holds without a loss, and its CPU
+    /// use (`xtask/src/bench/sustained.rs`).
+    Sustained,
 }
 
 /// `cargo xtask bench`: the analysis' throughput and memory per event on a
@@ -48,7 +51,8 @@ pub enum BenchSection {
 /// (`xtask/src/bench/replay.rs` holds the targets); then the peak memory of
 /// `barwatch record` and of the TUI, live and replaying those captures
 /// (`xtask/src/bench/live.rs`); then the probes' cost per call next to
-/// bpftrace's (`xtask/src/bench/kernel.rs`). `only` runs one section. Every section runs even
+/// bpftrace's (`xtask/src/bench/kernel.rs`); then the record rate held for
+/// ten seconds without a loss (`xtask/src/bench/sustained.rs`). `only` runs one section. Every section runs even
 /// when one before misses a target; the task fails when any does.
 pub fn bench(large: bool, only: Option<BenchSection>) -> Result<()> {
     let wanted = |section| only.is_none_or(|only| only == section);
@@ -73,6 +77,9 @@ pub fn bench(large: bool, only: Option<BenchSection>) -> Result<()> {
     }
     if wanted(BenchSection::Kernel) {
         failures.extend(crate::bench::kernel::run().err());
+    }
+    if wanted(BenchSection::Sustained) {
+        failures.extend(crate::bench::sustained::run().err());
     }
     match failures.len() {
         0 => Ok(()),

@@ -1,5 +1,8 @@
 //! Capture files: the documented JSON-lines format, its writer and its reader.
 
+#[cfg(test)]
+mod arbitrary;
+mod event_json;
 mod event_line;
 mod event_scan;
 pub mod format;

@@ -22,7 +22,9 @@
 //! again once for it (BARs and IRQs change at rescan); a key that still matches
 //! nothing is not retried until the device set changes.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::{Bar, PciDevice, vmalloc::IoMapping};
 use crate::{
@@ -114,20 +116,20 @@ pub struct DeviceMap {
     /// What each probe does to the MMIO mappings.
     probes: ProbeIndex,
     /// The device of each thread's ALSA ioctl in flight.
-    ioctls: HashMap<u32, Option<String>>,
+    ioctls: FxHashMap<u32, Option<String>>,
     /// The device of each CPU's IRQ handler in flight.
-    handlers: HashMap<u32, Option<String>>,
+    handlers: FxHashMap<u32, Option<String>>,
     /// The device of each function entry waiting for its exit, by thread and name.
-    calls: HashMap<(u32, Name), Option<String>>,
+    calls: FxHashMap<(u32, Name), Option<String>>,
     /// Keys sysfs was re-read for without a match, until the device set changes.
-    tried: HashSet<Key>,
+    tried: FxHashSet<Key>,
     /// Counts the sysfs readings that changed something.
     generation: u64,
     /// BARs of the devices not watched, so their mappings are known as theirs.
     other_bars: Vec<Bar>,
     /// Accessor bases seen inside mappings of devices not watched, all reported
     /// so far.
-    ignored: HashSet<u64>,
+    ignored: FxHashSet<u64>,
     /// Those not yet taken by [`DeviceMap::take_ignored_bases`].
     newly_ignored: Vec<u64>,
     /// Watched devices sysfs showed differently, not yet taken by
@@ -171,13 +173,13 @@ impl DeviceMap {
             mappings: MappingHistory::default(),
             attributed: 0,
             probes: ProbeIndex::default(),
-            ioctls: HashMap::new(),
-            handlers: HashMap::new(),
-            calls: HashMap::new(),
-            tried: HashSet::new(),
+            ioctls: FxHashMap::default(),
+            handlers: FxHashMap::default(),
+            calls: FxHashMap::default(),
+            tried: FxHashSet::default(),
             generation: 0,
             other_bars: Vec::new(),
-            ignored: HashSet::new(),
+            ignored: FxHashSet::default(),
             newly_ignored: Vec::new(),
             changes: Vec::new(),
         };

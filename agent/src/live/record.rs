@@ -1,7 +1,9 @@
 //! The recording loop: ring buffer to events to capture file, until a duration
 //! passes, Ctrl-C or SIGTERM, always ending with the trailer.
 
-use std::{collections::HashMap, future::Future, io::Write, time::Duration};
+use std::{future::Future, io::Write, time::Duration};
+
+use rustc_hash::FxHashMap;
 
 use aya::maps::{MapData, RingBuf, StackTraceMap};
 use thiserror::Error;
@@ -363,7 +365,7 @@ enum Reread {
 
 /// The probes after whose calls the watched devices' sysfs state is read again,
 /// and when: the PCI core's stop markers, and the probes the profiles say unmap.
-fn reread_probes(table: &[ProbeStatus]) -> HashMap<String, Reread> {
+fn reread_probes(table: &[ProbeStatus]) -> FxHashMap<String, Reread> {
     table
         .iter()
         .filter_map(|p| {
@@ -382,7 +384,7 @@ fn reread_probes(table: &[ProbeStatus]) -> HashMap<String, Reread> {
 }
 
 /// Whether sysfs is read again after `event`, as `rereads` says of its probe.
-fn rereads_after(event: &Event, rereads: &HashMap<String, Reread>) -> bool {
+fn rereads_after(event: &Event, rereads: &FxHashMap<String, Reread>) -> bool {
     match rereads.get(event.probe.as_str()) {
         Some(Reread::Always) => true,
         Some(Reread::WhenWatched) => event.device.is_some(),
@@ -397,7 +399,7 @@ fn drain<W: Write>(
     ring: &mut RingBuf<MapData>,
     decoder: &mut Decoder,
     symbols: &LiveSymbols<'_>,
-    rereads: &HashMap<String, Reread>,
+    rereads: &FxHashMap<String, Reread>,
     devices: &mut DeviceMap,
     writer: &mut CaptureWriter<W>,
     mut pipeline: Option<&mut Pipeline<'_>>,

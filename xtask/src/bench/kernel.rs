@@ -101,13 +101,15 @@ struct Watcher {
     drain: Option<thread::JoinHandle<()>>,
 }
 
-struct Binaries {
-    barwatch: PathBuf,
-    load: PathBuf,
+/// The recorder and the load generator, built for the bench.
+pub(super) struct Binaries {
+    pub(super) barwatch: PathBuf,
+    pub(super) load: PathBuf,
 }
 
-/// The kernel section: prints the table, writes `target/bench/kernel.json`.
-pub fn run() -> Result<()> {
+/// Builds `barwatch` and the load generator (`agent/examples/alsa_ioctls.rs`)
+/// with release settings.
+pub(super) fn build() -> Result<Binaries> {
     shell::run(&mut tasks::cargo(&[
         "build",
         "--release",
@@ -118,12 +120,48 @@ pub fn run() -> Result<()> {
         "--example",
         "alsa_ioctls",
     ]))?;
-    let root = tasks::root();
-    let release = root.join("target/release");
-    let bins = Binaries {
+    let release = tasks::root().join("target/release");
+    Ok(Binaries {
         barwatch: release.join("barwatch"),
         load: release.join("examples/alsa_ioctls"),
-    };
+    })
+}
+
+/// Starts `barwatch record -o capture` pinned to `cpu` and waits until it has
+/// attached (its capture has its header).
+pub(super) fn start_recorder(barwatch: &Path, capture: &Path, cpu: &str) -> Result<Child> {
+    remove(capture)?;
+    let mut cmd = Command::new("taskset");
+    cmd.args(["-c", cpu])
+        .arg(barwatch)
+        .arg("record")
+        .arg("-o")
+        .arg(capture);
+    eprintln!("+ {}", shell::describe(&cmd));
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot start {}", barwatch.display()))?;
+    let deadline = Instant::now() + ATTACH_TIMEOUT;
+    while !has_header(capture) {
+        if let Some(status) = child.try_wait()? {
+            bail!("barwatch record ended before it attached ({status})");
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            bail!("barwatch record did not attach in {ATTACH_TIMEOUT:?}");
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    Ok(child)
+}
+
+/// The kernel section: prints the table, writes `target/bench/kernel.json`.
+pub fn run() -> Result<()> {
+    let bins = build()?;
+    let root = tasks::root();
     let dir = root.join("target/bench");
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let missing = recording_missing().or_else(bpftrace_missing);
@@ -200,38 +238,11 @@ fn attach(bins: &Binaries, contender: Contender, capture: &Path) -> Result<Watch
             capture: None,
             drain: None,
         }),
-        Contender::Barwatch => {
-            remove(capture)?;
-            let mut cmd = Command::new("taskset");
-            cmd.args(["-c", WATCHER_CPU])
-                .arg(&bins.barwatch)
-                .arg("record")
-                .arg("-o")
-                .arg(capture);
-            eprintln!("+ {}", shell::describe(&cmd));
-            let mut child = cmd
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .with_context(|| format!("cannot start {}", bins.barwatch.display()))?;
-            let deadline = Instant::now() + ATTACH_TIMEOUT;
-            while !has_header(capture) {
-                if let Some(status) = child.try_wait()? {
-                    bail!("barwatch record ended before it attached ({status})");
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    bail!("barwatch record did not attach in {ATTACH_TIMEOUT:?}");
-                }
-                thread::sleep(Duration::from_millis(50));
-            }
-            Ok(Watcher {
-                child: Some(child),
-                capture: Some(capture.to_owned()),
-                drain: None,
-            })
-        }
+        Contender::Barwatch => Ok(Watcher {
+            child: Some(start_recorder(&bins.barwatch, capture, WATCHER_CPU)?),
+            capture: Some(capture.to_owned()),
+            drain: None,
+        }),
         Contender::BpftraceCount | Contender::BpftracePrintf => {
             let program = if contender == Contender::BpftraceCount {
                 BPFTRACE_COUNT

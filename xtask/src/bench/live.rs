@@ -644,6 +644,17 @@ fn file_size(file: &Path) -> u64 {
 /// The events written and records lost that the capture's trailer (its last
 /// line) says.
 pub(super) fn trailer_counts(file: &Path) -> Result<(u64, u64)> {
+    let trailer = trailer(file)?;
+    let field = |key: &str| {
+        trailer[key]
+            .as_u64()
+            .with_context(|| format!("the trailer of {} has no {key}", file.display()))
+    };
+    Ok((field("events")?, field("lost")?))
+}
+
+/// The capture's trailer (its last line), whole.
+pub(super) fn trailer(file: &Path) -> Result<Value> {
     const TAIL: u64 = 1 << 20;
     let mut f = fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
     let len = f.metadata()?.len();
@@ -652,16 +663,10 @@ pub(super) fn trailer_counts(file: &Path) -> Result<(u64, u64)> {
     f.read_to_end(&mut tail)?;
     let text = String::from_utf8_lossy(&tail);
     let last = text.trim_end().rsplit('\n').next().unwrap_or_default();
-    let trailer: Value = serde_json::from_str(last)
+    serde_json::from_str(last)
         .ok()
         .filter(|v: &Value| v["type"] == "trailer")
-        .with_context(|| format!("{} does not end with a trailer", file.display()))?;
-    let field = |key: &str| {
-        trailer[key]
-            .as_u64()
-            .with_context(|| format!("the trailer of {} has no {key}", file.display()))
-    };
-    Ok((field("events")?, field("lost")?))
+        .with_context(|| format!("{} does not end with a trailer", file.display()))
 }
 
 fn print(m: &Measured) {

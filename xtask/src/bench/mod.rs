@@ -1,12 +1,14 @@
 //! `cargo xtask bench`'s replay, live and kernel sections: big captures made
 //! from a real one, how fast and in how much memory barwatch replays them, how
 //! much memory the recorder and the TUI take under a million records and more,
-//! and what its probes cost the machine watched next to bpftrace's.
+//! what its probes cost the machine watched next to bpftrace's, and the record
+//! rate the recorder holds without a loss.
 
 pub mod kernel;
 pub mod live;
 mod process;
 pub mod replay;
+pub mod sustained;
 pub mod synthetic;
 
 use std::{fs, path::Path};
