@@ -4,15 +4,17 @@
 //! while the recorder, pinned to the other CPU, writes its capture; the rate
 //! climbs until records are lost or the loop cannot go faster. Each step gives
 //! what the trailer counts (written, lost, per probe) and the recorder's CPU
-//! time over the step; the first step that loses records is judged with
-//! `barwatch check --capture`, which is what a user past the limit sees. Fails
-//! when a record is lost at the target rate, or when the recorder needs more
-//! than one core for it.
+//! time over the step. Then a step past the limit: a loop on each CPU, the
+//! recorder sharing its CPU with one. The first step that loses records is
+//! judged with `barwatch check --capture`: what a user past the limit sees.
+//! Fails when a record is lost at the target rate, or when the recorder needs
+//! more than one core for it.
 
 use std::{
     fs,
     path::{Path, PathBuf},
     process::Command,
+    thread,
     time::{Duration, Instant},
 };
 
@@ -32,6 +34,9 @@ const HOLD: Duration = Duration::from_secs(10);
 const RATES: [u64; 8] = [
     100_000, 250_000, 500_000, 750_000, 1_000_000, 1_250_000, 1_500_000, 2_000_000,
 ];
+/// The rate asked for past the limit, from a loop on each CPU: what a user
+/// whose machine makes more records than the recorder takes sees.
+const OVERLOAD: u64 = 2_000_000;
 /// The rate at which no record may be lost.
 const TARGET_RATE: u64 = 1_000_000;
 /// The recorder's CPU use at [`TARGET_RATE`], at most this many cores.
@@ -48,7 +53,9 @@ const RECORDER_CPU: &str = "1";
 /// One rate held for [`HOLD`].
 struct Step {
     asked: u64,
-    /// Records a second the loop made (two per call).
+    /// How many loops shared the rate, one per CPU from the first.
+    loops: usize,
+    /// Records a second the loops made (two per call).
     made: f64,
     written: u64,
     lost: u64,
@@ -68,6 +75,7 @@ impl Step {
     fn to_json(&self) -> Value {
         json!({
             "asked_records_per_s": self.asked,
+            "loops": self.loops,
             "made_records_per_s": self.made,
             "held": self.held(),
             "written": self.written,
@@ -98,10 +106,23 @@ pub fn run() -> Result<()> {
         }
         eprintln!("sustained: {asked} records/s for {} s", HOLD.as_secs());
         let first_loss = steps.iter().all(|s| s.lost == 0);
-        let step = hold(&barwatch, &load, &capture, asked, first_loss)?;
+        let step = hold(&barwatch, &load, &capture, asked, &[LOOP_CPU], first_loss)?;
         print(&step);
         steps.push(step);
     }
+    eprintln!(
+        "sustained: past the limit: {OVERLOAD} records/s from a loop on each CPU, the recorder sharing CPU {RECORDER_CPU} with one, for {} s",
+        HOLD.as_secs()
+    );
+    let overload = hold(
+        &barwatch,
+        &load,
+        &capture,
+        OVERLOAD,
+        &[LOOP_CPU, RECORDER_CPU],
+        true,
+    )?;
+    print(&overload);
     let _ = remove(&capture);
     let best = steps
         .iter()
@@ -132,6 +153,7 @@ pub fn run() -> Result<()> {
         "loop_cpu": LOOP_CPU,
         "recorder_cpu": RECORDER_CPU,
         "steps": steps.iter().map(Step::to_json).collect::<Vec<_>>(),
+        "overload": overload.to_json(),
         "held_without_loss_records_per_s": best,
         "first_loss_records_per_s": limit,
         "recorder_cores_at_100k": cores_at(LOW_RATE),
@@ -172,36 +194,49 @@ fn misses(steps: &[Step]) -> Vec<String> {
     misses
 }
 
-/// Holds `asked` records a second for [`HOLD`] under `barwatch record`; a
-/// lossy step is judged when `judge_loss`.
+/// Holds `asked` records a second for [`HOLD`] under `barwatch record`,
+/// shared among loops on `loop_cpus`; a lossy step is judged when
+/// `judge_loss`.
 fn hold(
     barwatch: &Path,
     load: &Path,
     capture: &Path,
     asked: u64,
+    loop_cpus: &[&str],
     judge_loss: bool,
 ) -> Result<Step> {
     let mut recorder = kernel::start_recorder(barwatch, capture, RECORDER_CPU)?;
     let pid = recorder.id();
-    let calls_per_s = asked / 2;
+    let calls_per_s = asked / 2 / loop_cpus.len() as u64;
     let calls = calls_per_s * HOLD.as_secs();
     let cpu_before = process::cpu_time(pid).unwrap_or_default();
     let started = Instant::now();
-    let said = run_load(load, calls_per_s, calls);
+    let said: Vec<Result<Value>> = thread::scope(|scope| {
+        let loops: Vec<_> = loop_cpus
+            .iter()
+            .map(|cpu| scope.spawn(move || run_load(load, cpu, calls_per_s, calls)))
+            .collect();
+        loops
+            .into_iter()
+            .map(|l| l.join().unwrap_or_else(|_| bail!("a load thread panicked")))
+            .collect()
+    });
     let wall = started.elapsed();
     let cpu_after = process::cpu_time(pid).unwrap_or_default();
     // SAFETY: kill has no memory preconditions; the pid is our child's, not yet reaped.
     unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) };
     let status = recorder.wait()?;
-    let said = said?;
     if !status.success() {
         bail!("barwatch record failed ({status})");
     }
+    let mut made = 0.0;
+    for said in said {
+        let seconds = said?["seconds"]
+            .as_f64()
+            .context("no seconds in the load's output")?;
+        made += 2.0 * calls as f64 / seconds.max(1e-9);
+    }
     let trailer = trailer(capture)?;
-    let seconds = said["seconds"]
-        .as_f64()
-        .context("no seconds in the load's output")?;
-    let made = 2.0 * calls as f64 / seconds.max(1e-9);
     let lost = trailer["lost"]
         .as_u64()
         .context("the trailer has no lost")?;
@@ -227,6 +262,7 @@ fn hold(
     };
     Ok(Step {
         asked,
+        loops: loop_cpus.len(),
         made,
         written,
         lost,
@@ -236,12 +272,13 @@ fn hold(
     })
 }
 
-/// Runs the paced loop: `calls` ALSA ioctls at `calls_per_s`; what it printed.
-fn run_load(load: &Path, calls_per_s: u64, calls: u64) -> Result<Value> {
+/// Runs one paced loop on `cpu`: `calls` ALSA ioctls at `calls_per_s`; what
+/// it printed.
+fn run_load(load: &Path, cpu: &str, calls_per_s: u64, calls: u64) -> Result<Value> {
     let mut cmd = Command::new(load);
     cmd.args([
         "--cpu",
-        LOOP_CPU,
+        cpu,
         "--rate",
         &calls_per_s.to_string(),
         &calls.to_string(),
@@ -258,18 +295,23 @@ fn run_load(load: &Path, calls_per_s: u64, calls: u64) -> Result<Value> {
     })
 }
 
-/// `barwatch check --capture` on a lossy capture: its exit code and first line.
+/// `barwatch check --capture` on a lossy capture: its exit code, its first
+/// line and the losses it reports.
 fn judge(barwatch: &Path, capture: &Path) -> Result<(i32, String)> {
     let out = shell::output(
         Command::new(barwatch)
             .args(["check", "--capture"])
             .arg(PathBuf::from(capture)),
     )?;
-    let headline = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let mut said = lines.next().unwrap_or_default().to_owned();
+    if let Some(lost) = lines.find(|l| l.trim_start().starts_with("records lost")) {
+        said.push_str(" [");
+        said.push_str(lost.trim());
+        said.push(']');
+    }
+    let headline = said;
     Ok((out.status.code().unwrap_or(-1), headline))
 }
 
