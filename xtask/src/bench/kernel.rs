@@ -8,8 +8,9 @@
 //! the table shows medians, their spread, and each contender's added cost as a
 //! ratio to bpftrace's. The kernel's own measure of each of barwatch's
 //! programs (`run_time_ns` / `run_cnt`, with `kernel.bpf_stats_enabled`) comes
-//! from a run of its own, as collecting it costs time too. Fails when a target
-//! is missed.
+//! from a run of its own, as collecting it costs time too. Then the same
+//! calls in the bench guest, where ALSA ioctls are not taken from the syscall
+//! tracepoints ([`super::guest`]). Fails when a target is missed.
 
 use std::{
     collections::BTreeMap,
@@ -201,7 +202,19 @@ pub fn run() -> Result<()> {
             p.ns_per_run()
         );
     }
-    let misses = table.misses();
+    let mut misses = table.misses();
+    let guest = match super::guest::measure() {
+        Ok(guest) => {
+            guest.print();
+            misses.extend(guest.misses());
+            Some(guest.to_json())
+        }
+        Err(e) => {
+            let why = skip_or_fail(Some(format!("the guest's columns: {e:#}")))?;
+            eprintln!("kernel: guest columns skipped: {}", why.unwrap_or_default());
+            None
+        }
+    };
     let report = json!({
         "iterations": ITERATIONS,
         "rounds": ROUNDS,
@@ -210,10 +223,12 @@ pub fn run() -> Result<()> {
         "ns_per_call": table.to_json(),
         "barwatch_losses": losses.iter().map(|(w, l)| json!({"written": w, "lost": l})).collect::<Vec<_>>(),
         "barwatch_programs": programs.iter().map(Program::to_json).collect::<Vec<_>>(),
+        "guest": guest,
         "targets": {
             "alsa_added_vs_bpftrace_count": TARGET_VS_COUNT,
             "alsa_added_vs_bpftrace_printf": TARGET_VS_PRINTF,
             "unwatched_added_vs_bpftrace_count": 1.0,
+            "guest_unwatched_added_share": super::guest::TARGET_UNWATCHED_SHARE,
         },
         "missed": misses,
     });

@@ -4,6 +4,7 @@
 //! what its probes cost the machine watched next to bpftrace's, and the record
 //! rate the recorder holds without a loss.
 
+pub mod guest;
 pub mod kernel;
 pub mod live;
 mod process;
