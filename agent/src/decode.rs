@@ -8,7 +8,7 @@
 use std::mem::size_of;
 
 use barwatch_abi::{
-    FuncRecord, HDA_TRACEPOINTS, IoctlRecord, IrqRecord, ModuleRecord, PageFaultRecord,
+    COMM_LEN, FuncRecord, HDA_TRACEPOINTS, IoctlRecord, IrqRecord, ModuleRecord, PageFaultRecord,
     RecordHeader, TracepointRecord, WorkRecord, kind, probe_id, record_size,
 };
 use rustc_hash::FxHashMap;
@@ -258,6 +258,9 @@ pub struct Decoder {
     /// record would cost an allocation and a lookup each.
     probes: FxHashMap<u32, Name>,
     commands: FxHashMap<u32, Name>,
+    /// The last task command read, raw, and its name: records come in runs
+    /// from one task, and comparing 16 bytes is cheaper than a lookup.
+    last_comm: Option<([u8; COMM_LEN], Name)>,
 }
 
 /// How many probe ids or ioctl commands a [`Decoder`] remembers the names of
@@ -421,7 +424,14 @@ impl Decoder {
             cpu: header.cpu,
             pid: header.pid,
             tid: header.tid,
-            comm: comm_name(names, &header.comm),
+            comm: match &self.last_comm {
+                Some((raw, name)) if *raw == header.comm => name.clone(),
+                _ => {
+                    let name = comm_name(names, &header.comm);
+                    self.last_comm = Some((header.comm, name.clone()));
+                    name
+                }
+            },
             probe,
             device: None,
             data,

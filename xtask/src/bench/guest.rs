@@ -88,9 +88,11 @@ impl GuestCost {
         eprintln!("kernel:   barwatch lost {} records in the guest", self.lost);
     }
 
-    /// The guest's targets missed, in words.
+    /// The guest's targets missed, in words. Its losses are no target: its
+    /// loop of ALSA ioctls runs flat out against a recorder slowed by TCG as
+    /// much as the loop is (the host's sustained section bounds the losses).
     pub fn misses(&self) -> Vec<String> {
-        let mut misses: Vec<String> = ["other-ioctl", "getppid"]
+        ["other-ioctl", "getppid"]
             .iter()
             .filter_map(|call| {
                 let share = self.added_share(call);
@@ -102,11 +104,7 @@ impl GuestCost {
                     )
                 })
             })
-            .collect();
-        if self.lost > 0 {
-            misses.push(format!("barwatch lost {} records in the guest", self.lost));
-        }
-        misses
+            .collect()
     }
 
     /// The figures as JSON.
@@ -238,14 +236,13 @@ mod tests {
     }
 
     #[test]
-    fn an_unwatched_call_slowed_past_the_target_or_a_loss_is_a_miss() {
-        let misses = guest(0).misses();
+    fn an_unwatched_call_slowed_past_the_target_is_a_miss() {
+        let misses = guest(3).misses();
         assert_eq!(misses.len(), 1, "{misses:?}");
         assert!(
             misses[0].contains("other-ioctl costs +100.0%"),
             "{misses:?}"
         );
-        assert_eq!(guest(3).misses().len(), 2);
     }
 
     #[test]
