@@ -149,7 +149,12 @@ fn probes(args: ProbesArgs) -> Result<()> {
         order: plan::mechanism_order(args.prefer_fentry),
     })?;
     let cost = match args.cost {
-        Some(window) => Some(probes.measure_cost(window)?),
+        Some(window) => Some(probes.measure_cost(window, || {
+            say(format_args!(
+                "barwatch: probes attached; measuring what each program costs for {}",
+                humantime::format_duration(window)
+            ));
+        })?),
         None => None,
     };
     let mut out = io::stdout().lock();

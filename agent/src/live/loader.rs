@@ -517,15 +517,18 @@ impl LiveProbes {
     /// with BPF statistics on (for the window only: they go off again when the
     /// descriptor that turned them on is closed). The ring buffer is drained
     /// meanwhile, so the programs write their records as when recording.
-    /// Returns the costs and the time they were measured over.
+    /// `opened` is called once the window is open: what runs from then on is
+    /// counted. Returns the costs and the time they were measured over.
     pub fn measure_cost(
         &mut self,
         window: Duration,
+        opened: impl FnOnce(),
     ) -> Result<(Vec<ProgramCost>, Duration), LiveError> {
         let _stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).map_err(LiveError::Stats)?;
         let mut ring = self.take_ring()?;
         let before = self.program_runs();
         let start = Instant::now();
+        opened();
         while start.elapsed() < window {
             while ring.next().is_some() {}
             std::thread::sleep(Duration::from_millis(1));

@@ -5,7 +5,7 @@
 //! skipped, except under `CI=true`, where a missing precondition is a failure.
 
 use std::{
-    io::{BufRead, BufReader},
+    io::{BufRead, BufReader, Read},
     process::{Command, Stdio},
     thread,
     time::{Duration, Instant},
@@ -510,21 +510,28 @@ fn probes_cost_counts_the_runs_of_each_program_as_the_kernel_does() {
     }
     let _alone = util::recording_alone();
     let stats_before = std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled").unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_barwatch"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_barwatch"))
         .args(["probes", "--cost", "3s", "--json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // The probes attach within the first second; the ioctls fall in the window.
-    thread::sleep(Duration::from_millis(1500));
+    // barwatch says when the window opens; the ioctls fall in it.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut said = String::new();
+    while !said.contains("measuring what each program costs for 3s") {
+        said.clear();
+        assert_ne!(
+            stderr.read_line(&mut said).unwrap(),
+            0,
+            "barwatch probes --cost ended before its window opened"
+        );
+    }
     issue_alsa_ioctls(20_000);
     let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert!(out.status.success(), "{rest}");
     let both: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert!(
         both["probes"].is_array(),
