@@ -291,13 +291,13 @@ impl Decoder {
         let names = &mut self.names;
         let header = record.header();
         let probes = &mut self.probes;
-        let mut probe_name =
+        let mut named_probe =
             |names: &mut Interner, probe| remembered(probes, probe, || probe_name(names, probe));
         let (probe, data) = match record {
             Record::Tracepoint(r) => {
                 let arity = hda_tracepoint(header.probe).map_or(4, |(_, _, arity)| arity);
                 (
-                    probe_name(names, header.probe),
+                    named_probe(names, header.probe),
                     EventData::Tracepoint {
                         args: r
                             .args
@@ -310,7 +310,7 @@ impl Decoder {
                 )
             }
             Record::PageFault(r) => (
-                probe_name(names, header.probe),
+                named_probe(names, header.probe),
                 EventData::PageFault {
                     address: Hex(r.address),
                     ip: Hex(r.ip),
@@ -320,7 +320,7 @@ impl Decoder {
                 },
             ),
             Record::Module(r) => (
-                probe_name(names, header.probe),
+                named_probe(names, header.probe),
                 EventData::ModuleLoad {
                     module: comm_string(&r.name),
                 },
@@ -343,7 +343,7 @@ impl Decoder {
                         handled: r.ret & IRQ_HANDLED != 0,
                     }
                 };
-                (probe_name(names, header.probe), data)
+                (named_probe(names, header.probe), data)
             }
             Record::Work(r) => {
                 let (work, function) = (Hex(r.work), Hex(r.function));
@@ -361,7 +361,7 @@ impl Decoder {
                         symbol,
                     }
                 };
-                (probe_name(names, header.probe), data)
+                (named_probe(names, header.probe), data)
             }
             Record::Ioctl(r) => {
                 let cmd_name = remembered(&mut self.commands, r.cmd, || {
@@ -385,7 +385,7 @@ impl Decoder {
                         dev: DevNum::from_kernel(r.rdev),
                     }
                 };
-                (probe_name(names, header.probe), data)
+                (named_probe(names, header.probe), data)
             }
             Record::Func(r) => {
                 let symbol = symbols.symbol(r.ip);

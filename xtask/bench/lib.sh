@@ -92,15 +92,22 @@ barwatch_start() {
     barwatch check --json --junit $R/junit.xml --expect "$expect" -o $R/capture.jsonl "$@" -- /tmp/hold \
         > $R/verdict.json 2> $R/record.log &
     BARWATCH=$!
+    capture_started $R/capture.jsonl $BARWATCH $R/record.log || return 1
+    log "barwatch checking (pid $BARWATCH)"
+}
+
+# Waits until capture $1, which barwatch (pid $2, its messages in $3) writes,
+# has its whole header line: its probes are attached from then on. Gives up
+# after a minute, or when barwatch has ended.
+capture_started() {
     i=0
-    while [ "$(head -c 1 $R/capture.jsonl 2>/dev/null)" != "{" ] || ! head -n 1 $R/capture.jsonl | grep -q '}$'; do
+    while [ "$(head -c 1 $1 2>/dev/null)" != "{" ] || ! head -n 1 $1 | grep -q '}$'; do
         i=$((i + 1))
-        if [ $i -gt 600 ] || ! kill -0 $BARWATCH 2>/dev/null; then
-            log "barwatch check did not start"; cat $R/record.log; return 1
+        if [ $i -gt 600 ] || ! kill -0 $2 2>/dev/null; then
+            log "barwatch did not start"; cat $3; return 1
         fi
         sleep 0.1
     done
-    log "barwatch checking (pid $BARWATCH)"
 }
 
 # Ends the scenario's command; check waits for open cycles, judges and exits.

@@ -127,15 +127,10 @@ impl<W: Write> CaptureWriter<W> {
 
     /// Appends one event line.
     pub fn write_event(&mut self, event: &Event) -> Result<(), WriteError> {
-        self.line.clear();
-        super::event_json::write(&mut self.line, event);
-        self.line.push(b'\n');
-        self.out
-            .write_all(&self.line)
-            .map_err(|source| WriteError::Io {
-                part: "event",
-                source,
-            })?;
+        self.put_line("event", |line| {
+            super::event_json::write(line, event);
+            Ok(())
+        })?;
         match self.events.get_mut(event.probe.as_str()) {
             Some(count) => *count += 1,
             None => {
@@ -201,11 +196,22 @@ impl<W: Write> CaptureWriter<W> {
         Ok(trailer)
     }
 
-    /// Serializes one line into memory, then writes it and its newline in one go.
+    /// Serializes a header or trailer line with serde.
     fn write_line(&mut self, line: &LineRef<'_>, part: &'static str) -> Result<(), WriteError> {
+        self.put_line(part, |out| {
+            serde_json::to_writer(out, line).map_err(|source| WriteError::Encode { part, source })
+        })
+    }
+
+    /// Has `fill` put one line into memory, then writes it and its newline in
+    /// one go.
+    fn put_line(
+        &mut self,
+        part: &'static str,
+        fill: impl FnOnce(&mut Vec<u8>) -> Result<(), WriteError>,
+    ) -> Result<(), WriteError> {
         self.line.clear();
-        serde_json::to_writer(&mut self.line, line)
-            .map_err(|source| WriteError::Encode { part, source })?;
+        fill(&mut self.line)?;
         self.line.push(b'\n');
         self.out
             .write_all(&self.line)

@@ -22,14 +22,7 @@ while [ $round -le $rounds ]; do
             rm -f /tmp/cost.jsonl
             taskset 2 barwatch record -o /tmp/cost.jsonl > $R/record-$round.log 2>&1 &
             recorder=$!
-            i=0
-            while ! head -n 1 /tmp/cost.jsonl 2>/dev/null | grep -q '}$'; do
-                i=$((i + 1))
-                if [ $i -gt 600 ] || ! kill -0 $recorder 2>/dev/null; then
-                    log "barwatch record did not start"; cat $R/record-$round.log; exit 1
-                fi
-                sleep 0.1
-            done
+            capture_started /tmp/cost.jsonl $recorder $R/record-$round.log || exit 1
             # What attaching sets off (symbols read, the first drains) settles.
             sleep 2
         fi

@@ -298,12 +298,10 @@ fn attach(bins: &Binaries, contender: Contender, capture: &Path) -> Result<Watch
 /// Stops a watcher; for barwatch, what its capture's trailer says it wrote
 /// and lost.
 fn detach(watcher: Watcher) -> Result<Option<(u64, u64)>> {
-    let Some(mut child) = watcher.child else {
+    let Some(child) = watcher.child else {
         return Ok(None);
     };
-    // SAFETY: kill has no memory preconditions; the pid is our child's, not yet reaped.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
-    let status = child.wait()?;
+    let status = interrupt(child)?;
     if let Some(drain) = watcher.drain {
         let _ = drain.join();
     }
@@ -320,27 +318,40 @@ fn detach(watcher: Watcher) -> Result<Option<(u64, u64)>> {
 
 /// Times one loop of [`ITERATIONS`] calls of `call`: ns per call.
 fn time_loop(bins: &Binaries, call: &str) -> Result<f64> {
-    let mut cmd = Command::new(&bins.load);
-    cmd.args([
-        "--cpu",
-        &LOOP_CPU.to_string(),
-        "--call",
-        call,
-        &ITERATIONS.to_string(),
-    ]);
-    let out = shell::output(&mut cmd)?;
+    let said = run_load(
+        &bins.load,
+        &[
+            "--cpu",
+            &LOOP_CPU.to_string(),
+            "--call",
+            call,
+            &ITERATIONS.to_string(),
+        ],
+    )?;
+    said["ns_per_call"]
+        .as_f64()
+        .context("no ns_per_call in the load generator's output")
+}
+
+/// Runs the load generator with `args`: the JSON line it printed of what it did.
+pub(super) fn run_load(load: &Path, args: &[&str]) -> Result<Value> {
+    let out = shell::output(Command::new(load).args(args))?;
     if !out.status.success() {
         bail!("the load generator failed ({})", out.status);
     }
-    let said: Value = serde_json::from_slice(&out.stdout).with_context(|| {
+    serde_json::from_slice(&out.stdout).with_context(|| {
         format!(
             "the load generator printed no JSON: {}",
             String::from_utf8_lossy(&out.stdout)
         )
-    })?;
-    said["ns_per_call"]
-        .as_f64()
-        .context("no ns_per_call in the load generator's output")
+    })
+}
+
+/// Ends a watcher with SIGINT, as Ctrl-C would, and waits for it.
+pub(super) fn interrupt(mut child: Child) -> Result<std::process::ExitStatus> {
+    // SAFETY: kill has no memory preconditions; the pid is our child's, not yet reaped.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    Ok(child.wait()?)
 }
 
 /// One of barwatch's programs as the kernel measured it.

@@ -205,7 +205,7 @@ fn hold(
     loop_cpus: &[&str],
     judge_loss: bool,
 ) -> Result<Step> {
-    let mut recorder = kernel::start_recorder(barwatch, capture, RECORDER_CPU)?;
+    let recorder = kernel::start_recorder(barwatch, capture, RECORDER_CPU)?;
     let pid = recorder.id();
     let calls_per_s = asked / 2 / loop_cpus.len() as u64;
     let calls = calls_per_s * HOLD.as_secs();
@@ -214,7 +214,12 @@ fn hold(
     let said: Vec<Result<Value>> = thread::scope(|scope| {
         let loops: Vec<_> = loop_cpus
             .iter()
-            .map(|cpu| scope.spawn(move || run_load(load, cpu, calls_per_s, calls)))
+            .map(|cpu| {
+                scope.spawn(move || {
+                    let (rate, calls) = (calls_per_s.to_string(), calls.to_string());
+                    kernel::run_load(load, &["--cpu", cpu, "--rate", &rate, &calls])
+                })
+            })
             .collect();
         loops
             .into_iter()
@@ -223,9 +228,7 @@ fn hold(
     });
     let wall = started.elapsed();
     let cpu_after = process::cpu_time(pid).unwrap_or_default();
-    // SAFETY: kill has no memory preconditions; the pid is our child's, not yet reaped.
-    unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) };
-    let status = recorder.wait()?;
+    let status = kernel::interrupt(recorder)?;
     if !status.success() {
         bail!("barwatch record failed ({status})");
     }
@@ -269,29 +272,6 @@ fn hold(
         lost_by_probe,
         cores: cpu_after.saturating_sub(cpu_before).as_secs_f64() / wall.as_secs_f64(),
         verdict,
-    })
-}
-
-/// Runs one paced loop on `cpu`: `calls` ALSA ioctls at `calls_per_s`; what
-/// it printed.
-fn run_load(load: &Path, cpu: &str, calls_per_s: u64, calls: u64) -> Result<Value> {
-    let mut cmd = Command::new(load);
-    cmd.args([
-        "--cpu",
-        cpu,
-        "--rate",
-        &calls_per_s.to_string(),
-        &calls.to_string(),
-    ]);
-    let out = shell::output(&mut cmd)?;
-    if !out.status.success() {
-        bail!("the load generator failed ({})", out.status);
-    }
-    serde_json::from_slice(&out.stdout).with_context(|| {
-        format!(
-            "the load generator printed no JSON: {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
     })
 }
 
