@@ -385,15 +385,20 @@ impl Decoder {
                         dev: DevNum::from_kernel(r.rdev),
                     }
                 };
-                (named_probe(names, header.probe), data)
+                let probe = if r.ip == 0 {
+                    named_probe(names, header.probe)
+                } else {
+                    let exit = header.kind == kind::IOCTL_EXIT;
+                    function_probe(names, symbols, r.ip, exit)
+                };
+                (probe, data)
             }
             Record::Func(r) => {
                 let symbol = symbols.symbol(r.ip);
                 let module = symbol
                     .as_ref()
                     .and_then(|s| s.module.as_deref().map(|m| names.name_of(m)));
-                let function =
-                    names.name_of(&symbol.map_or_else(|| Hex(r.ip).to_string(), |s| s.label()));
+                let function = names.name_of(&function_label(symbol.as_ref(), r.ip));
                 let exit = header.kind == kind::FUNC_EXIT;
                 let probe = names.name_of(&function_probe_name(exit, &function));
                 let stack = symbolized_stack(names, symbols, r.stack_id);
@@ -442,6 +447,18 @@ impl Decoder {
 /// The name of a tracepoint probe id, or a placeholder that says the id is unknown.
 fn probe_name(names: &mut Interner, probe: u32) -> Name {
     names.name_of(&tracepoint_probe_name(probe).unwrap_or_else(|| format!("probe#{probe}")))
+}
+
+/// How a function probe's records name the function at `ip`: its symbol's
+/// label, or the address where no symbol covers it.
+fn function_label(symbol: Option<&Symbol>, ip: u64) -> String {
+    symbol.map_or_else(|| Hex(ip).to_string(), Symbol::label)
+}
+
+/// The name of the probe on the function at `ip`, on its return when `exit`.
+fn function_probe(names: &mut Interner, symbols: &dyn Symbols, ip: u64, exit: bool) -> Name {
+    let function = function_label(symbols.symbol(ip).as_ref(), ip);
+    names.name_of(&function_probe_name(exit, &function))
 }
 
 /// The symbol at `addr` (none for 0) as a name, in the words `write` gives it.
@@ -519,6 +536,7 @@ mod tests {
             (0xffff_0000_0000_1000, "azx_stop_chip"),
             (0xffff_0000_0000_2000, "azx_irq_pending_work"),
             (0xffff_0000_0000_5000, "azx_interrupt"),
+            (0xffff_0000_0000_6000, "snd_ctl_ioctl"),
         ]));
         to_event(&parse(raw).unwrap(), &symbols)
     }
@@ -593,20 +611,21 @@ mod tests {
     #[test]
     fn ioctl_entry_and_exit_decode_the_command() {
         let enter = IoctlRecord {
-            header: header(kind::IOCTL_ENTER, probe_id::IOCTL_ENTER, 80),
+            header: header(kind::IOCTL_ENTER, probe_id::IOCTL_ENTER, 88),
             fd: 3,
             cmd: 0x8004_5500,
             arg: 0x7fff_0000,
             ret: 0,
             rdev: (116 << 20) | 3,
             reserved: 0,
+            ip: 0,
         };
         assert_eq!(
             decode(&bytes(&enter)).data.to_string(),
             "ioctl(3, SNDRV_CTL_IOCTL_PVERSION)"
         );
         let exit = IoctlRecord {
-            header: header(kind::IOCTL_EXIT, probe_id::IOCTL_EXIT, 80),
+            header: header(kind::IOCTL_EXIT, probe_id::IOCTL_EXIT, 88),
             ret: -25,
             ..enter
         };
@@ -620,6 +639,28 @@ mod tests {
             event.data.to_string(),
             "ioctl(3, SNDRV_CTL_IOCTL_PVERSION) = -25"
         );
+    }
+
+    #[test]
+    fn an_ioctl_an_alsa_file_operation_carried_is_named_after_its_probe() {
+        let enter = IoctlRecord {
+            header: header(kind::IOCTL_ENTER, probe_id::FUNC_ENTRY, 88),
+            fd: 5,
+            cmd: 0x8004_5500,
+            arg: 0,
+            ret: 0,
+            rdev: (116 << 20) | 3,
+            reserved: 0,
+            ip: 0xffff_0000_0000_6000,
+        };
+        let event = decode(&bytes(&enter));
+        assert_eq!(event.probe, "kprobe:snd_ctl_ioctl");
+        assert_eq!(event.data.to_string(), "ioctl(5, SNDRV_CTL_IOCTL_PVERSION)");
+        let exit = IoctlRecord {
+            header: header(kind::IOCTL_EXIT, probe_id::FUNC_EXIT, 88),
+            ..enter
+        };
+        assert_eq!(decode(&bytes(&exit)).probe, "kretprobe:snd_ctl_ioctl");
     }
 
     /// An entry of `azx_stop_chip` with a stack, touching `base`.
@@ -715,13 +756,14 @@ mod tests {
     #[test]
     fn short_records_are_errors_not_panics() {
         let entry = IoctlRecord {
-            header: header(kind::IOCTL_ENTER, probe_id::IOCTL_ENTER, 80),
+            header: header(kind::IOCTL_ENTER, probe_id::IOCTL_ENTER, 88),
             fd: 3,
             cmd: 0x8004_5500,
             arg: 0,
             ret: 0,
             rdev: 0,
             reserved: 0,
+            ip: 0,
         };
         let raw = bytes(&entry);
         assert_eq!(
@@ -733,8 +775,8 @@ mod tests {
             Err(DecodeError::SizeMismatch {
                 kind: kind::IOCTL_ENTER,
                 len: 60,
-                declared: 80,
-                need: 80
+                declared: 88,
+                need: 88
             })
         );
     }

@@ -207,6 +207,11 @@ pub struct ProbeStatus {
     /// format 1.4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mapping: Option<MappingOp>,
+    /// Whether this probe carries the ALSA ioctls: an ALSA file operation's,
+    /// recording each call as the ioctl's entry or return, the ioctl syscall's
+    /// hooks being left detached (capture format 1.5).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub carries_ioctls: bool,
 }
 
 impl ProbeStatus {
@@ -307,6 +312,7 @@ mod tests {
             note: None,
             marks: None,
             mapping: None,
+            carries_ioctls: false,
         }
     }
 
@@ -363,6 +369,7 @@ mod tests {
             note: Some("armed before barwatch_fixture loaded".into()),
             marks: None,
             mapping: None,
+            carries_ioctls: false,
         };
         let text = table_text(&[armed]);
         assert!(

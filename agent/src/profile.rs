@@ -43,6 +43,17 @@ pub enum ProfileError {
         /// What is wrong with it.
         problem: String,
     },
+    /// A function that carries the ALSA ioctls asks for what their records
+    /// cannot hold.
+    #[error(
+        "profile {source_name}: function {function} carries the ALSA ioctls, so it must have role alsa-entry and no base, tracks, marks or stack"
+    )]
+    BadCarrier {
+        /// File name or path of the profile.
+        source_name: String,
+        /// The function.
+        function: String,
+    },
 }
 
 /// When a function probe takes a kernel stack.
@@ -146,6 +157,18 @@ pub struct FunctionProbe {
     /// What a call does to the MMIO mappings, derived from `tracks`: the entry of
     /// a function whose return `maps-return` asks for the mapping.
     pub mapping: Option<MappingOp>,
+    /// Whether the function is an ALSA file's ioctl operation (`carries =
+    /// "alsa-ioctls"`: `long f(struct file *, unsigned int cmd, unsigned long
+    /// arg)`), whose probes can carry the ALSA ioctls in place of the syscall hooks.
+    pub carries_ioctls: bool,
+}
+
+/// What a function's probes can carry in place of another probe point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Carried {
+    /// The ALSA ioctls, in place of the ioctl syscall's hooks.
+    AlsaIoctls,
 }
 
 /// The TOML form of a [`FunctionProbe`].
@@ -165,6 +188,7 @@ struct RawFunction {
     tracks: Option<Tracking>,
     marks: Option<Edge>,
     trigger: Option<Trigger>,
+    carries: Option<Carried>,
 }
 
 /// The TOML form of a profile.
@@ -210,6 +234,19 @@ impl Profile {
                         function: f.name.clone(),
                         problem,
                     })?;
+                let carries_ioctls = f.carries == Some(Carried::AlsaIoctls);
+                if carries_ioctls
+                    && (f.role != Role::AlsaEntry
+                        || base.is_some()
+                        || f.tracks.is_some()
+                        || f.marks.is_some()
+                        || f.stack != StackPolicy::Never)
+                {
+                    return Err(ProfileError::BadCarrier {
+                        source_name: source_name.to_owned(),
+                        function: f.name,
+                    });
+                }
                 Ok(FunctionProbe {
                     name: f.name,
                     module: f.module,
@@ -224,6 +261,7 @@ impl Profile {
                         trigger: f.trigger,
                     }),
                     mapping: None,
+                    carries_ioctls,
                 })
             })
             .collect::<Result<Vec<_>, ProfileError>>()?;
@@ -273,6 +311,7 @@ impl Profile {
                 note: None,
                 marks,
                 mapping,
+                carries_ioctls: false,
             })
             .collect()
     }
@@ -388,5 +427,30 @@ mod tests {
         assert!(matches!(err, ProfileError::BadBase { .. }), "{err}");
         let err = Profile::parse("z.toml", "name = \"z\"\nfunktion = 1\n").unwrap_err();
         assert!(err.to_string().contains("funktion"), "{err}");
+    }
+
+    #[test]
+    fn only_a_plain_alsa_entry_carries_the_alsa_ioctls() {
+        let carrier = |extra: &str| {
+            Profile::parse(
+                "c.toml",
+                &format!(
+                    "name = \"c\"\n[[function]]\nname = \"snd_ctl_ioctl\"\ncarries = \"alsa-ioctls\"\n{extra}"
+                ),
+            )
+        };
+        let profile = carrier("role = \"alsa-entry\"\n").unwrap();
+        assert!(profile.functions[0].carries_ioctls);
+        for wrong in [
+            "role = \"irq\"\n",
+            "role = \"alsa-entry\"\nstack = \"always\"\n",
+            "role = \"alsa-entry\"\nbase = \"arg0 -> a.b\"\n",
+        ] {
+            let err = carrier(wrong).unwrap_err();
+            assert!(
+                matches!(err, ProfileError::BadCarrier { .. }),
+                "{wrong}: {err}"
+            );
+        }
     }
 }

@@ -906,7 +906,7 @@ mod tests {
     fn text_report_of_a_complete_capture() {
         let text = Summary::of(&capture(true)).to_string();
         let expected = "\
-barwatch capture: host lab3, kernel 6.1.0-37-amd64, format 1.4
+barwatch capture: host lab3, kernel 6.1.0-37-amd64, format 1.5
 7 events over 1.500 s, lost 3, decode errors 1
 
 Probes
@@ -1019,7 +1019,7 @@ ALSA ioctls by process
         assert_eq!(
             lines[..3],
             [
-                "barwatch capture: host lab3, kernel 6.1.0-37-amd64, format 1.4",
+                "barwatch capture: host lab3, kernel 6.1.0-37-amd64, format 1.5",
                 "7 events over 1.500 s, lost unknown, decode errors unknown",
                 "WARNING: no trailer: capture was cut after line 8 (line 9 is a partial line of 26 bytes); losses are unknown",
             ]
@@ -1042,7 +1042,7 @@ ALSA ioctls by process
         assert_eq!(
             text,
             "\
-barwatch capture: host lab3, kernel 6.1.0, format 1.4
+barwatch capture: host lab3, kernel 6.1.0, format 1.5
 0 events, lost 0, decode errors 0
 
 Probes

@@ -18,8 +18,9 @@ use aya_ebpf::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_probe_read_kernel,
         bpf_probe_read_kernel_buf,
         generated::{
-            bpf_get_attach_cookie, bpf_get_current_task, bpf_get_func_arg, bpf_get_func_ip,
-            bpf_get_func_ret, bpf_get_smp_processor_id, bpf_ktime_get_ns,
+            bpf_get_attach_cookie, bpf_get_current_task, bpf_get_current_task_btf,
+            bpf_get_func_arg, bpf_get_func_ip, bpf_get_func_ret, bpf_get_smp_processor_id,
+            bpf_ktime_get_ns, bpf_task_pt_regs,
         },
     },
     macros::{fentry, fexit, kprobe, kretprobe, map, raw_tracepoint, tracepoint},
@@ -36,8 +37,8 @@ use barwatch_abi::{
     FuncConfig, FuncRecord, INFLIGHT_CAPACITY, IOCTL_CMD_SLOTS, IOCTL_TRACEPOINT_OFFSETS,
     IoctlInflight, IoctlRecord, IrqRecord, KERNEL_HALF, MAX_BASE_HOPS, MODULE_NAME_LEN,
     ModuleRecord, NO_STACK, OFFSET_UNKNOWN, PageFaultRecord, RecordHeader, STACKS_CAPACITY,
-    TracepointRecord, UNMAPPED_CAPACITY, WorkRecord, alsa_ioctl_slot, is_alsa_ioctl, kind,
-    probe_id,
+    TracepointRecord, UNKNOWN_FD, UNMAPPED_CAPACITY, WorkRecord, alsa_ioctl_slot, is_alsa_ioctl,
+    kind, probe_id,
 };
 
 /// Default ring buffer size; the agent may override it at load time.
@@ -67,6 +68,9 @@ static IOCTL_CMDS: Array<u32> = Array::with_max_entries(IOCTL_CMD_SLOTS, 0);
 
 #[map(name = "IOCTL_INFLIGHT")]
 static IOCTL_INFLIGHT: Array<IoctlInflight> = Array::with_max_entries(INFLIGHT_CAPACITY, 0);
+
+#[map(name = "IOCTL_CARRIED")]
+static IOCTL_CARRIED: Array<u32> = Array::with_max_entries(1, 0);
 
 #[map(name = "FUNC_CONFIG")]
 static FUNC_CONFIG: HashMap<[u64; 2], FuncConfig> =
@@ -379,28 +383,43 @@ fn ioctl_wanted(cmd: u32) -> bool {
     alsa_ioctl_slot(cmd).is_some_and(|slot| IOCTL_CMDS.get(slot) == Some(&cmd))
 }
 
+/// A read of the kernel's `u64` at `addr`, `None` where it faults.
+#[inline(always)]
+fn read_kernel(addr: u64) -> Option<u64> {
+    // SAFETY: bpf_probe_read_kernel checks the address and fails on a bad one.
+    unsafe { bpf_probe_read_kernel(addr as *const u64) }.ok()
+}
+
+/// A read of the kernel's `u32` at `addr`, `None` where it faults.
+#[inline(always)]
+fn read_kernel_u32(addr: u64) -> Option<u32> {
+    // SAFETY: bpf_probe_read_kernel checks the address and fails on a bad one.
+    unsafe { bpf_probe_read_kernel(addr as *const u32) }.ok()
+}
+
+/// The device number of the file at `file` (a `struct file *`), following
+/// `file->f_inode->i_rdev` at the BTF offsets userspace set.
+#[inline(always)]
+fn file_rdev(file: u64, offsets: [u32; 6]) -> Option<u32> {
+    let [_, _, _, _, f_inode, i_rdev] = offsets;
+    let inode = read_kernel(file + f_inode as u64)?;
+    read_kernel_u32(inode + i_rdev as u64)
+}
+
 /// The device number of the current task's file `fd`, following
 /// `current->files->fdt->fd[fd]->f_inode->i_rdev` at the BTF offsets userspace set.
 #[inline(always)]
 fn fd_rdev(fd: u32) -> Option<u32> {
     // SAFETY: reading a global the loader may have overridden.
     let offsets = unsafe { read_volatile(&FD_RDEV_OFFSETS) };
-    let [files, fdt, max_fds, fd_array, f_inode, i_rdev] = offsets;
+    let [files, fdt, max_fds, fd_array, _, _] = offsets;
     if offsets.contains(&OFFSET_UNKNOWN) {
         return None;
     }
-    let read = |addr: u64| -> Option<u64> {
-        // SAFETY: bpf_probe_read_kernel checks the address and fails on a bad one.
-        unsafe { bpf_probe_read_kernel(addr as *const u64) }.ok()
-    };
-    let read_u32 = |addr: u64| -> Option<u32> {
-        // SAFETY: as above.
-        unsafe { bpf_probe_read_kernel(addr as *const u32) }.ok()
-    };
     // SAFETY: bpf_get_current_task only returns the current task's address.
     let task = unsafe { bpf_get_current_task() };
-    let files = read(task + files as u64)?;
-    let fdt = read(files + fdt as u64)?;
+    let files = read_kernel(task + files as u64)?;
+    let fdt = read_kernel(files + fdt as u64)?;
     // `max_fds` and the `fd` array are neighbours in `struct fdtable`: one read
     // takes both where they are (a helper call costs ~100 ns here).
     let (limit, fd_array) = if fd_array == max_fds + 8 {
@@ -410,34 +429,74 @@ fn fd_rdev(fd: u32) -> Option<u32> {
         (pair[0] as u32, pair[1])
     } else {
         (
-            read_u32(fdt + max_fds as u64)?,
-            read(fdt + fd_array as u64)?,
+            read_kernel_u32(fdt + max_fds as u64)?,
+            read_kernel(fdt + fd_array as u64)?,
         )
     };
     if fd >= limit {
         return None;
     }
-    let file = read(fd_array + fd as u64 * 8)?;
-    let inode = read(file + f_inode as u64)?;
-    read_u32(inode + i_rdev as u64)
+    let file = read_kernel(fd_array + fd as u64 * 8)?;
+    file_rdev(file, offsets)
 }
 
-/// Records the entry of an ioctl the filters want (the command passed
-/// [`ioctl_wanted`]), keeping what its exit record repeats until then.
+/// What took an ioctl's entry: a syscall hook, which has the file descriptor,
+/// or the probe of the ALSA file operation at `ip`, which has the file.
+#[derive(Clone, Copy)]
+enum IoctlSource {
+    /// `syscalls:sys_enter_ioctl` or the ioctl syscall's function.
+    Syscall,
+    /// An ALSA ioctl file operation, called with `file`.
+    FileOperation { ip: u64, file: u64 },
+}
+
+/// The probe id a record from `ip` (0 for the syscall hooks) is counted under.
 #[inline(always)]
-fn ioctl_enter<C: EbpfContext>(ctx: &C, fd: u32, cmd: u32, arg: u64) {
+fn ioctl_probe(ip: u64, exit: bool) -> u32 {
+    match (ip != 0, exit) {
+        (false, false) => probe_id::IOCTL_ENTER,
+        (false, true) => probe_id::IOCTL_EXIT,
+        (true, false) => probe_id::FUNC_ENTRY,
+        (true, true) => probe_id::FUNC_EXIT,
+    }
+}
+
+/// Counts a lost ioctl record of the source at `ip` (0 for the syscall hooks).
+#[inline(always)]
+fn count_ioctl_lost(ip: u64, exit: bool) {
+    let probe = ioctl_probe(ip, exit);
+    count_lost(probe);
+    if ip != 0 {
+        count_func_lost(ip, probe);
+    }
+}
+
+/// Records the entry of an ioctl the filters want, keeping what its exit
+/// record repeats until then.
+#[inline(always)]
+fn ioctl_enter<C: EbpfContext>(ctx: &C, fd: u32, cmd: u32, arg: u64, source: IoctlSource) {
     let pid_tgid = bpf_get_current_pid_tgid();
     if !pid_wanted((pid_tgid >> 32) as u32) {
         return;
     }
+    let (rdev, ip) = match source {
+        IoctlSource::Syscall => (fd_rdev(fd), 0),
+        IoctlSource::FileOperation { ip, file } => {
+            // SAFETY: reading a global the loader may have overridden.
+            let offsets = unsafe { read_volatile(&FD_RDEV_OFFSETS) };
+            let known = offsets[4] != OFFSET_UNKNOWN && offsets[5] != OFFSET_UNKNOWN;
+            (known.then(|| file_rdev(file, offsets)).flatten(), ip)
+        }
+    };
     let inflight = IoctlInflight {
         fd,
         cmd,
         arg,
-        rdev: fd_rdev(fd).unwrap_or(0),
+        rdev: rdev.unwrap_or(0),
         tid: 0,
+        ip,
     };
-    let probe = probe_id::IOCTL_ENTER;
+    let probe = ioctl_probe(ip, false);
     let written = emit(
         ctx,
         IoctlRecord {
@@ -448,11 +507,14 @@ fn ioctl_enter<C: EbpfContext>(ctx: &C, fd: u32, cmd: u32, arg: u64) {
             ret: 0,
             rdev: inflight.rdev,
             reserved: 0,
+            ip,
         },
         probe,
     );
     if written {
         hold_ioctl(pid_tgid as u32, inflight);
+    } else if ip != 0 {
+        count_func_lost(ip, probe);
     }
 }
 
@@ -471,7 +533,7 @@ fn hold_ioctl(tid: u32, inflight: IoctlInflight) {
     unsafe {
         let held = read_volatile(&(*slot).tid);
         if held != 0 && held != tid {
-            count_lost(probe_id::IOCTL_EXIT);
+            count_ioctl_lost(read_volatile(&(*slot).ip), true);
         }
         write_volatile(&mut (*slot).tid, 0);
         write_volatile(slot, IoctlInflight { tid: 0, ..inflight });
@@ -508,8 +570,8 @@ fn ioctl_exit<C: EbpfContext>(ctx: &C, ret: i64) {
     let Some(inflight) = release_ioctl(pid_tgid as u32) else {
         return;
     };
-    let probe = probe_id::IOCTL_EXIT;
-    emit(
+    let probe = ioctl_probe(inflight.ip, true);
+    let written = emit(
         ctx,
         IoctlRecord {
             header: header(kind::IOCTL_EXIT, size_of::<IoctlRecord>(), probe, pid_tgid),
@@ -519,9 +581,13 @@ fn ioctl_exit<C: EbpfContext>(ctx: &C, ret: i64) {
             ret,
             rdev: inflight.rdev,
             reserved: 0,
+            ip: inflight.ip,
         },
         probe,
     );
+    if !written && inflight.ip != 0 {
+        count_func_lost(inflight.ip, probe);
+    }
 }
 
 #[tracepoint(category = "syscalls", name = "sys_enter_ioctl")]
@@ -530,7 +596,7 @@ pub fn sys_enter_ioctl(ctx: TracePointContext) -> i32 {
     let cmd = record_field(&ctx, cmd) as u32;
     if ioctl_wanted(cmd) {
         let fd = record_field(&ctx, fd) as u32;
-        ioctl_enter(&ctx, fd, cmd, record_field(&ctx, arg));
+        ioctl_enter(&ctx, fd, cmd, record_field(&ctx, arg), IoctlSource::Syscall);
     }
     0
 }
@@ -573,6 +639,7 @@ pub fn sys_ioctl_fentry(ctx: FEntryContext) -> i32 {
             saved_register(regs, fd) as u32,
             cmd,
             saved_register(regs, arg),
+            IoctlSource::Syscall,
         );
     }
     0
@@ -893,6 +960,71 @@ pub fn func_exit_armed(ctx: RetProbeContext) -> u32 {
         ret,
         cookie,
     );
+    0
+}
+
+/// Whether the ALSA ioctl file operations' probes carry the ALSA ioctls (the
+/// loader set [`IOCTL_CARRIED`] once every one of them attached).
+#[inline(always)]
+fn ioctls_carried() -> bool {
+    IOCTL_CARRIED.get(0) == Some(&1)
+}
+
+/// The file descriptor the current thread's ioctl syscall was issued on, when
+/// the call now in an ALSA file operation came from one with command `cmd`, as
+/// the registers saved at syscall entry say; [`UNKNOWN_FD`] otherwise (a 32-bit
+/// process's ioctl reaches the file operation through its compat twin and
+/// saved its arguments in other registers).
+#[inline(always)]
+fn syscall_fd(cmd: u32) -> u32 {
+    // SAFETY: reading a global the loader may have overridden.
+    let [fd, saved_cmd, _] = unsafe { read_volatile(&SYSCALL_ARG_OFFSETS) };
+    if fd == OFFSET_UNKNOWN || saved_cmd == OFFSET_UNKNOWN {
+        return UNKNOWN_FD;
+    }
+    // SAFETY: both helpers take and return the current task's own structures.
+    let regs = unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) } as u64;
+    if regs == 0 {
+        return UNKNOWN_FD;
+    }
+    match (
+        read_kernel(regs + saved_cmd as u64),
+        read_kernel(regs + fd as u64),
+    ) {
+        (Some(saved), Some(fd)) if saved as u32 == cmd => fd as u32,
+        _ => UNKNOWN_FD,
+    }
+}
+
+/// An ALSA ioctl file operation's entry (`long (*)(struct file *, unsigned int
+/// cmd, unsigned long arg)`, as the profile says): an ALSA ioctl reaching
+/// the driver, recorded with its file's device number, where
+/// [`IOCTL_CARRIED`] says so; else a call like any [`func_entry`] records.
+#[kprobe]
+pub fn alsa_ioctl_entry(ctx: ProbeContext) -> u32 {
+    let args = probe_args(&ctx);
+    if ioctls_carried() {
+        // SAFETY: bpf_get_func_ip only reads the program's context.
+        let ip = unsafe { bpf_get_func_ip(ctx.as_ptr()) };
+        let cmd = args[1] as u32;
+        let source = IoctlSource::FileOperation { ip, file: args[0] };
+        ioctl_enter(&ctx, syscall_fd(cmd), cmd, args[2], source);
+    } else {
+        func_event(&ctx, kind::FUNC_ENTRY, probe_id::FUNC_ENTRY, args, 0, 0);
+    }
+    0
+}
+
+/// The return of an ALSA ioctl file operation: the ioctl's exit where
+/// [`IOCTL_CARRIED`] says so, else a return like any [`func_exit`] records.
+#[kretprobe]
+pub fn alsa_ioctl_exit(ctx: RetProbeContext) -> u32 {
+    let ret: u64 = ctx.ret();
+    if ioctls_carried() {
+        ioctl_exit(&ctx, ret as i64);
+    } else {
+        func_event(&ctx, kind::FUNC_EXIT, probe_id::FUNC_EXIT, [0; 4], ret, 0);
+    }
     0
 }
 

@@ -7,6 +7,7 @@ use proptest::prelude::*;
 use super::{Analysis, Judgement, Outcome, Retention};
 use crate::{
     capture::format::{BlindSpan, Header, KnownMapping, Trailer, WatchedDevice},
+    decode::function_probe_name,
     event::{BarRange, Event, EventData, Hex, Name, SYSFS_PROBE},
     profile::Profile,
     rules::{RuleConfig, Verdict},
@@ -39,6 +40,8 @@ struct Scenario {
     mappings_hidden: bool,
     /// The header lists no device: the controller was not there at the start.
     absent_at_start: bool,
+    /// ALSA's ioctl file operations' probes carry the ioctls, not the syscall hooks.
+    carried: bool,
 }
 
 fn story() -> Scenario {
@@ -51,6 +54,7 @@ fn story() -> Scenario {
         config: RuleConfig::default(),
         mappings_hidden: false,
         absent_at_start: false,
+        carried: false,
     }
 }
 
@@ -251,8 +255,18 @@ impl Scenario {
             arg: Hex(0),
             dev,
         };
-        let mut s = self.push(enter, tid, "syscalls:sys_enter_ioctl", true, data);
-        if reached {
+        if self.carried && !reached {
+            // ALSA's stub ran, not its file operation: nothing saw the call.
+            return self;
+        }
+        let (entry, exit_probe) = if self.carried {
+            ("kprobe:snd_pcm_ioctl", "kretprobe:snd_pcm_ioctl")
+        } else {
+            ("syscalls:sys_enter_ioctl", "syscalls:sys_exit_ioctl")
+        };
+        let carried = self.carried;
+        let mut s = self.push(enter, tid, entry, true, data);
+        if reached && !carried {
             s = s.call(enter, tid, "snd_pcm_ioctl", None, true);
         }
         match exit {
@@ -264,7 +278,7 @@ impl Scenario {
                     ret: if reached { 0 } else { -19 },
                     dev,
                 };
-                s.push(exit, tid, "syscalls:sys_exit_ioctl", true, data)
+                s.push(exit, tid, exit_probe, true, data)
             }
             None => s,
         }
@@ -304,6 +318,12 @@ impl Scenario {
         });
         self
     }
+    /// ALSA's ioctl file operations' probes carry the ioctls (where kprobes
+    /// reach ALSA): an ioctl is recorded only when it ran one of them.
+    fn ioctls_carried_by_alsa(mut self) -> Self {
+        self.carried = true;
+        self
+    }
     /// The controller was not there when the capture began (removed before it).
     fn absent_at_start(mut self) -> Self {
         self.absent_at_start = true;
@@ -320,6 +340,11 @@ impl Scenario {
             if self.blind.contains(&p.name.as_str()) {
                 p.attached = None;
             }
+            p.carries_ioctls = self.carried
+                && Profile::builtin()
+                    .iter()
+                    .flat_map(|profile| &profile.functions)
+                    .any(|f| f.carries_ioctls && p.name == function_probe_name(f.exit, &f.name));
         }
         let mut header = Header::new("6.1.0", "bench", 0, 1_000_000_000, probes);
         header.devices = vec![WatchedDevice {
@@ -625,6 +650,44 @@ fn an_ioctl_still_in_flight_at_the_unmap_fails() {
         .judge();
     assert_eq!(j.verdict("ioctl-in-window"), Verdict::Fail);
     let v = &j.rule("ioctl-in-window").violations[0];
+    assert!(
+        v.what.contains("still in the driver when iounmap"),
+        "{}",
+        v.what
+    );
+}
+
+#[test]
+fn ioctls_alsa_file_operations_carried_are_judged_as_the_syscalls_were() {
+    // Where kprobes reach ALSA, its ioctl file operations' probes record the
+    // ioctls: an ioctl is seen only if it ran one, so each seen reached the driver.
+    let clean = story()
+        .ioctls_carried_by_alsa()
+        .remove_starts(8)
+        .ioctl(9, Some(11), true)
+        .card_disconnects(10)
+        .ioctl(12, Some(12), false)
+        .chip_stops(13)
+        .bar_unmapped(14)
+        .judge();
+    assert_eq!(clean.verdict("ioctl-in-window"), Verdict::Pass);
+    let in_window = story()
+        .ioctls_carried_by_alsa()
+        .remove_starts(8)
+        .card_disconnects(10)
+        .ioctl(11, Some(12), true)
+        .chip_stops(13)
+        .bar_unmapped(14)
+        .judge();
+    assert_eq!(in_window.failed(), ["ioctl-in-window"]);
+    let in_flight = story()
+        .ioctls_carried_by_alsa()
+        .ioctl(5, None, true)
+        .remove_starts(8)
+        .bar_unmapped(14)
+        .judge();
+    assert_eq!(in_flight.verdict("ioctl-in-window"), Verdict::Fail);
+    let v = &in_flight.rule("ioctl-in-window").violations[0];
     assert!(
         v.what.contains("still in the driver when iounmap"),
         "{}",

@@ -19,7 +19,10 @@
 //!    trigger); older captures take that from the built-in profiles. Since 1.4 a
 //!    mapping probe's entry says what a call does to the MMIO mappings (`mapping`:
 //!    `map-entry`, `map-return` or `unmap`); older captures take that from the
-//!    built-in profiles by probe name.
+//!    built-in profiles by probe name. Since 1.5 the probes of ALSA's ioctl file
+//!    operations say when they carry the ALSA ioctls (`carries_ioctls`), the
+//!    syscall hooks' entries then saying what carries them; their `ioctl_enter` and
+//!    `ioctl_exit` events are named after those probes (`kprobe:snd_ctl_ioctl`).
 //! 2. **`event`**, any number, in the order the agent received them (close to, but not
 //!    strictly, time order across CPUs): the fields of [`Event`] flattened next to
 //!    `"type":"event"`, with a `kind` tag selecting the rest (`ioctl_enter`, `irq_handler_exit`,
@@ -61,7 +64,7 @@ pub const FORMAT_NAME: &str = "barwatch-capture";
 /// The major version this build writes and the newest it reads.
 pub const FORMAT_MAJOR: u32 = 1;
 /// The minor version this build writes.
-pub const FORMAT_MINOR: u32 = 4;
+pub const FORMAT_MINOR: u32 = 5;
 /// The longest line a reader accepts; a longer one is corrupt input, not an event.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
 /// The clock that event timestamps come from.

@@ -260,7 +260,7 @@ mod tests {
     fn header_new_fills_the_format_constants() {
         let header = header();
         assert_eq!(header.format, "barwatch-capture");
-        assert_eq!(header.version, "1.4");
+        assert_eq!(header.version, "1.5");
         assert_eq!(header.clock, "CLOCK_MONOTONIC");
     }
 

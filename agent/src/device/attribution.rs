@@ -672,6 +672,7 @@ mod tests {
             note: None,
             marks: None,
             mapping: Some(mapping),
+            carries_ioctls: false,
         }
     }
 

@@ -65,22 +65,28 @@ impl ArmedEvents {
     }
 
     /// Arms a kprobe (kretprobe when `exit`) on `module:function`, not loaded yet,
-    /// and attaches the KPROBE program `program` to it with `cookie`. Returns the
-    /// event's `group/name` for the probe table, or why it could not be armed.
+    /// and attaches the KPROBE program `program` to it with `cookie`. A
+    /// kretprobe keeps `returns_in_flight` calls that have not returned yet (0:
+    /// the kernel's default, max(10, 2 × CPUs)); the return of a call past
+    /// them is missed. Returns the event's `group/name` for the probe table, or
+    /// why it could not be armed.
     pub fn arm(
         &mut self,
         module: &str,
         function: &str,
         exit: bool,
+        returns_in_flight: u32,
         program: BorrowedFd<'_>,
         cookie: u64,
     ) -> Result<String, String> {
         let name = format!("{}_{function}", if exit { "r" } else { "p" });
         let event = format!("{}/{name}", self.group);
-        let spec = format!(
-            "{}:{event} {module}:{function}",
-            if exit { "r" } else { "p" }
-        );
+        let kind = match (exit, returns_in_flight) {
+            (false, _) => "p".to_owned(),
+            (true, 0) => "r".to_owned(),
+            (true, n) => format!("r{n}"),
+        };
+        let spec = format!("{kind}:{event} {module}:{function}");
         self.write_spec(&spec).map_err(|e| {
             format!(
                 "tracefs kprobe event `{spec}` refused: {e} (is {function} a function of {module}?)"

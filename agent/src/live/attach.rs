@@ -20,6 +20,7 @@ use barwatch_abi::{
 use super::{
     armed::ArmedEvents,
     btf::BtfCache,
+    carriers,
     catalogue::{ProbePoint, TracepointProbe},
     loader::{check_ioctl_record_format, module_loaded},
 };
@@ -38,7 +39,31 @@ mod program {
     pub const KPROBE_ARMED: &str = "func_entry_armed";
     /// Kretprobe for functions armed before their module loads.
     pub const KRETPROBE_ARMED: &str = "func_exit_armed";
+    /// Kprobe for an ALSA ioctl file operation, direct or armed: it needs no
+    /// settings, so no cookie.
+    pub use barwatch_abi::PROGRAM_ALSA_IOCTL_ENTRY as ALSA_IOCTL_ENTRY;
+    /// Its kretprobe twin.
+    pub use barwatch_abi::PROGRAM_ALSA_IOCTL_EXIT as ALSA_IOCTL_EXIT;
+
+    /// The kprobe (or, for `exit`, kretprobe) program for a function: its own
+    /// for one that `carries` the ALSA ioctls, `armed` for one armed before its
+    /// module loads, else the generic one.
+    pub fn for_function(exit: bool, carries: bool, armed: bool) -> &'static str {
+        match (carries, armed, exit) {
+            (true, _, false) => ALSA_IOCTL_ENTRY,
+            (true, _, true) => ALSA_IOCTL_EXIT,
+            (false, true, false) => KPROBE_ARMED,
+            (false, true, true) => KRETPROBE_ARMED,
+            (false, false, false) => KPROBE,
+            (false, false, true) => KRETPROBE,
+        }
+    }
 }
+
+/// How many calls of an ALSA ioctl file operation its armed kretprobe keeps in
+/// flight: an ioctl may sleep there (a PCM drain, a blocking write), and a
+/// return missed would leave its call open for ever. The most the kernel takes.
+const CARRIED_RETURNS_IN_FLIGHT: u32 = 4096;
 
 /// Where the kernel lists the perf PMUs; `kprobe` is there when kprobes are built in.
 const KPROBE_PMU: &str = "/sys/bus/event_source/devices/kprobe";
@@ -201,6 +226,9 @@ pub struct AttachState {
     fentry: TrampolineSlots,
     fexit: TrampolineSlots,
     syscall_function: Result<&'static str, String>,
+    /// Whether the ALSA ioctl file operations' probes carry the ALSA ioctls
+    /// (the loader decides once the first pass is done).
+    ioctls_carried: bool,
 }
 
 impl AttachState {
@@ -226,6 +254,7 @@ impl AttachState {
             fentry: TrampolineSlots::default(),
             fexit: TrampolineSlots::default(),
             syscall_function,
+            ioctls_carried: false,
         }
     }
 }
@@ -239,6 +268,12 @@ impl AttachState {
         member: &str,
     ) -> Result<u32, String> {
         self.struct_btf.member_offset(module, strukt, member)
+    }
+
+    /// Notes that the ALSA ioctl file operations' probes carry the ALSA ioctls,
+    /// so points attached from now on say so in the table.
+    pub fn carry_ioctls(&mut self) {
+        self.ioctls_carried = true;
     }
 
     /// Lets go of the parsed BTF once an attach pass is done: it is needed
@@ -274,6 +309,7 @@ impl<'a> Attacher<'a> {
             note: None,
             marks: point.marks(),
             mapping: point.mapping(),
+            carries_ioctls: false,
         };
         let steps = match point {
             ProbePoint::Function(f) => {
@@ -331,6 +367,15 @@ impl<'a> Attacher<'a> {
                 break;
             }
         }
+        if self.state.ioctls_carried
+            && point.carries_ioctls()
+            && matches!(
+                status.attached,
+                Some(Mechanism::Kprobe | Mechanism::Kretprobe)
+            )
+        {
+            carriers::mark(&mut status);
+        }
         if let ProbePoint::Tracepoint(TracepointProbe {
             syscall_program: Some((_, mechanism)),
             ..
@@ -364,11 +409,12 @@ impl<'a> Attacher<'a> {
         if !self.state.facts.kprobe_pmu {
             return Err("kprobes compiled out".into());
         }
-        let (mechanism, program_name) = if f.exit {
-            (Mechanism::Kretprobe, program::KRETPROBE_ARMED)
+        let mechanism = if f.exit {
+            Mechanism::Kretprobe
         } else {
-            (Mechanism::Kprobe, program::KPROBE_ARMED)
+            Mechanism::Kprobe
         };
+        let program_name = program::for_function(f.exit, f.carries_ioctls, true);
         let config = self.func_config(f, Some(module))?;
         if config != FuncConfig::default() {
             self.store_config([cookie, FUNC_BY_COOKIE + u64::from(f.exit)], config)?;
@@ -377,8 +423,20 @@ impl<'a> Attacher<'a> {
         let fd = program
             .fd()
             .map_err(|e| format!("program {program_name}: {e}"))?;
-        let event = armed.arm(module, &f.name, f.exit, fd.as_fd(), cookie)?;
-        Ok(ProbeStatus {
+        let returns_in_flight = if f.carries_ioctls {
+            CARRIED_RETURNS_IN_FLIGHT
+        } else {
+            0
+        };
+        let event = armed.arm(
+            module,
+            &f.name,
+            f.exit,
+            returns_in_flight,
+            fd.as_fd(),
+            cookie,
+        )?;
+        let mut status = ProbeStatus {
             name: point.name(),
             role: point.role(),
             attached: Some(mechanism),
@@ -397,7 +455,12 @@ impl<'a> Attacher<'a> {
             }),
             marks: point.marks(),
             mapping: point.mapping(),
-        })
+            carries_ioctls: false,
+        };
+        if self.state.ioctls_carried && f.carries_ioctls {
+            carriers::mark(&mut status);
+        }
+        Ok(status)
     }
 
     /// Works out what the function's probe reads and records and hands it to the
@@ -470,11 +533,8 @@ impl<'a> Attacher<'a> {
     fn try_mechanism(&mut self, point: &ProbePoint, mechanism: Mechanism) -> Result<(), String> {
         match (point, mechanism) {
             (ProbePoint::Function(f), Mechanism::Kprobe | Mechanism::Kretprobe) => {
-                let program_name = if mechanism == Mechanism::Kprobe {
-                    program::KPROBE
-                } else {
-                    program::KRETPROBE
-                };
+                let exit = mechanism == Mechanism::Kretprobe;
+                let program_name = program::for_function(exit, f.carries_ioctls, false);
                 let program: &mut KProbe = self.program(program_name)?;
                 program
                     .attach(&f.name, 0)

@@ -68,6 +68,18 @@ impl ProbePoint {
         }
     }
 
+    /// Whether its probes can carry the ALSA ioctls: an ALSA file operation's
+    /// (as its profile says).
+    pub fn carries_ioctls(&self) -> bool {
+        matches!(self, ProbePoint::Function(f) if f.carries_ioctls)
+    }
+
+    /// Whether it takes the ALSA ioctls at the syscall: the hooks that stay
+    /// detached where the file operations' probes carry them.
+    pub fn takes_ioctls_at_the_syscall(&self) -> bool {
+        matches!(self, ProbePoint::Tracepoint(t) if t.syscall_program.is_some())
+    }
+
     /// Its role in the quiesce story.
     pub fn role(&self) -> Role {
         match self {

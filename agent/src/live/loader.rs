@@ -18,9 +18,9 @@ use barwatch_abi::{
     GLOBAL_IRQ_HANDLER_OFFSET, GLOBAL_IRQ_LEARN_HANDLERS, GLOBAL_IRQ_THREAD_FN_OFFSET,
     GLOBAL_MODULE_NAME_OFFSET, GLOBAL_PID_FILTER_ON, GLOBAL_PT_REGS_IP_OFFSET,
     GLOBAL_SYSCALL_ARG_OFFSETS, GLOBAL_WAKEUP_BYTES, GLOBAL_WORK_FUNC_OFFSET,
-    IOCTL_TRACEPOINT_OFFSETS, MAP_EVENTS, MAP_FUNC_LOST, MAP_IGNORED_BASES, MAP_IOCTL_CMDS,
-    MAP_IRQ_FILTER, MAP_IRQ_HANDLERS, MAP_LOST, MAP_PID_FILTER, MAP_STACKS, MAP_STACKS_LOST,
-    MAP_TP_BASE_OFFSET, OFFSET_UNKNOWN, probe_id,
+    IOCTL_TRACEPOINT_OFFSETS, MAP_EVENTS, MAP_FUNC_LOST, MAP_IGNORED_BASES, MAP_IOCTL_CARRIED,
+    MAP_IOCTL_CMDS, MAP_IRQ_FILTER, MAP_IRQ_HANDLERS, MAP_LOST, MAP_PID_FILTER, MAP_STACKS,
+    MAP_STACKS_LOST, MAP_TP_BASE_OFFSET, OFFSET_UNKNOWN, probe_id,
 };
 use thiserror::Error;
 
@@ -28,6 +28,7 @@ use super::{
     armed::ArmedEvents,
     attach::{AttachState, Attacher, KernelFacts, MechanismOrder},
     btf::BtfCache,
+    carriers,
     catalogue::ProbePoint,
     cost::{self, ProgramCost, ProgramRuns},
     kallsyms::Kallsyms,
@@ -254,13 +255,18 @@ impl LiveProbes {
         let mut not_armed = BTreeMap::new();
         let mut armed_in = BTreeMap::new();
         let mut attached_in = Vec::new();
-        let table: Vec<ProbeStatus> = {
+        // The syscall hooks wait: they attach only when the ALSA file
+        // operations' probes cannot carry the ioctls.
+        let mut table: Vec<Option<ProbeStatus>> = {
             let mut attacher = Attacher::new(&mut ebpf, &kallsyms, &mut state);
             let mut cookie = 0;
             options
                 .points
                 .iter()
                 .map(|point| {
+                    if point.takes_ioctls_at_the_syscall() {
+                        return None;
+                    }
                     let Some(module) = arm_in(point, &kallsyms) else {
                         if let ProbePoint::Function(f) = point
                             && f.module.is_none()
@@ -271,7 +277,7 @@ impl LiveProbes {
                                 "its profile names no module to arm it in".to_owned(),
                             );
                         }
-                        return attacher.attach(point);
+                        return Some(attacher.attach(point));
                     };
                     cookie += 1;
                     let loaded = module_loaded(module);
@@ -282,7 +288,7 @@ impl LiveProbes {
                     match result {
                         Ok(status) => {
                             armed_in.insert(point.name(), module.to_owned());
-                            status
+                            Some(status)
                         }
                         Err(reason) if loaded => {
                             log::info!(
@@ -293,7 +299,7 @@ impl LiveProbes {
                             if status.is_attached() {
                                 attached_in.push((point.clone(), module.to_owned()));
                             }
-                            status
+                            Some(status)
                         }
                         Err(reason) => {
                             log::info!(
@@ -301,9 +307,33 @@ impl LiveProbes {
                                 point.name()
                             );
                             not_armed.insert(point.name(), reason);
-                            attacher.attach(point)
+                            Some(attacher.attach(point))
                         }
                     }
+                })
+                .collect()
+        };
+        let carried = carriers::file_operations_carry(&options.points, &table);
+        if carried {
+            carry_ioctls(&mut ebpf)?;
+            state.carry_ioctls();
+        }
+        let functions = carriers::carrier_functions(&options.points);
+        let table: Vec<ProbeStatus> = {
+            let mut attacher = Attacher::new(&mut ebpf, &kallsyms, &mut state);
+            options
+                .points
+                .iter()
+                .zip(&mut table)
+                .map(|(point, status)| match status.take() {
+                    Some(mut status) => {
+                        if carried && point.carries_ioctls() {
+                            carriers::mark(&mut status);
+                        }
+                        status
+                    }
+                    None if carried => carriers::carried_status(point, &functions),
+                    None => attacher.attach(point),
                 })
                 .collect()
         };
@@ -712,6 +742,15 @@ fn arm_in<'p>(point: &'p ProbePoint, kallsyms: &'p Kallsyms) -> Option<&'p str> 
             (!module_loaded(module)).then_some(module)
         }
     }
+}
+
+/// Tells the ALSA ioctl file operations' programs to carry the ALSA ioctls.
+fn carry_ioctls(ebpf: &mut Ebpf) -> Result<(), LiveError> {
+    let name = MAP_IOCTL_CARRIED;
+    let map_error = |source| LiveError::Map { name, source };
+    let map = ebpf.map_mut(name).ok_or_else(|| missing_map(name))?;
+    let mut carried: BpfArray<_, u32> = BpfArray::try_from(map).map_err(map_error)?;
+    carried.set(0, 1, 0).map_err(map_error)
 }
 
 /// Whether module `name` is loaded (`/sys/module/NAME/initstate`; built-in code has

@@ -5,6 +5,7 @@
 pub mod armed;
 pub mod attach;
 pub mod btf;
+pub mod carriers;
 pub mod catalogue;
 pub mod cost;
 pub mod kallsyms;

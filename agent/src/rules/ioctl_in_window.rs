@@ -3,8 +3,10 @@
 //!
 //! Only ioctls that reached the driver count. Once `snd_card_disconnect` has run,
 //! ALSA routes a file's ioctls to its `snd_disconnect_*` stubs, which never touch
-//! the device; an ioctl reached the driver when `snd_pcm_ioctl`/`snd_ctl_ioctl` ran
-//! inside it, or, without those probes, when it did not fail with -ENODEV.
+//! the device; an ioctl reached the driver when the probes of ALSA's ioctl file
+//! operations carried it (they record only calls that ran them), when
+//! `snd_pcm_ioctl`/`snd_ctl_ioctl` ran inside one the syscall hooks recorded, or,
+//! without those probes, when it did not fail with -ENODEV.
 
 use super::{Context, Rule, Violation};
 use crate::time::human_duration;
@@ -76,9 +78,9 @@ impl Rule for IoctlInWindow {
     }
 }
 
-/// Every ioctl call, noting which reached the driver: its ALSA entry point (a
-/// function probe with the alsa-entry role) ran inside it, or, without those
-/// probes, it did not fail with -ENODEV.
+/// Every ioctl call, noting which reached the driver: an ALSA file operation's
+/// probe carried it, its ALSA entry point (a function probe with the alsa-entry
+/// role) ran inside it, or, without those probes, it did not fail with -ENODEV.
 fn calls<'a>(ctx: &Context<'a>, entries_probed: bool) -> Vec<Call<'a>> {
     ctx.intervals
         .ioctls
@@ -86,7 +88,10 @@ fn calls<'a>(ctx: &Context<'a>, entries_probed: bool) -> Vec<Call<'a>> {
         .iter()
         .map(|call| {
             let exit = call.close.map(|i| &ctx.events[i]);
-            let reached = if entries_probed {
+            let enter = &ctx.events[call.open];
+            let reached = if ctx.probes.carries_ioctls(&enter.probe) {
+                true
+            } else if entries_probed {
                 !call.inner.is_empty()
             } else {
                 !exit.is_some_and(
@@ -94,7 +99,7 @@ fn calls<'a>(ctx: &Context<'a>, entries_probed: bool) -> Vec<Call<'a>> {
                 )
             };
             Call {
-                enter: &ctx.events[call.open],
+                enter,
                 exit,
                 reached,
             }

@@ -36,6 +36,7 @@ pub fn attached(name: &str, role: Role, mechanism: Mechanism) -> ProbeStatus {
         note: None,
         marks: None,
         mapping: None,
+        carries_ioctls: false,
     }
 }
 
@@ -52,6 +53,7 @@ pub fn refused(name: &str, role: Role, mechanism: Mechanism, why: &str) -> Probe
         note: None,
         marks: None,
         mapping: None,
+        carries_ioctls: false,
     }
 }
 

@@ -18,6 +18,7 @@ struct Point {
     role: Role,
     meaning: Meaning,
     attached: bool,
+    carries_ioctls: bool,
 }
 
 /// What a call of a probe means to the timeline: the timeline reads both of a
@@ -88,6 +89,7 @@ impl ProbeIndex {
                         mapping: p.mapping.or(known.mapping),
                     },
                     attached: p.is_attached(),
+                    carries_ioctls: p.carries_ioctls && p.is_attached(),
                 };
                 (p.name.clone(), point)
             })
@@ -144,6 +146,12 @@ impl ProbeIndex {
     /// Whether `probe` was attached.
     pub fn attached(&self, probe: &str) -> bool {
         probe == SYSFS_PROBE || self.points.get(probe).is_some_and(|p| p.attached)
+    }
+
+    /// Whether `probe` carried the ALSA ioctls: the ioctls it recorded are
+    /// calls of an ALSA file operation, so each reached the driver.
+    pub fn carries_ioctls(&self, probe: &str) -> bool {
+        self.points.get(probe).is_some_and(|p| p.carries_ioctls)
     }
 
     /// Whether some attached probe marks `edge`.

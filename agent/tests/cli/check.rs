@@ -31,6 +31,7 @@ fn probes() -> Vec<ProbeStatus> {
         note: None,
         marks: None,
         mapping: None,
+        carries_ioctls: false,
     });
     table
 }

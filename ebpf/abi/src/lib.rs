@@ -37,6 +37,11 @@ pub const MAP_IOCTL_CMDS: &str = "IOCTL_CMDS";
 /// Name of the array that carries an ALSA ioctl from its entry to its exit, in
 /// slot `tid % INFLIGHT_CAPACITY`.
 pub const MAP_IOCTL_INFLIGHT: &str = "IOCTL_INFLIGHT";
+/// Name of the one-slot array that says whether the ALSA ioctl file operations'
+/// probes ([`PROGRAM_ALSA_IOCTL_ENTRY`], [`PROGRAM_ALSA_IOCTL_EXIT`]) carry the
+/// ALSA ioctls (1), the syscall hooks being left detached, or record their calls
+/// as any function probe does (0), the syscall hooks carrying them.
+pub const MAP_IOCTL_CARRIED: &str = "IOCTL_CARRIED";
 
 /// Name of the hash map of per-function settings, keyed by `[function address,
 /// 1 for the return probe else 0]`.
@@ -120,6 +125,12 @@ pub const GLOBAL_SYSCALL_ARG_OFFSETS: &str = "SYSCALL_ARG_OFFSETS";
 pub const PROGRAM_SYS_IOCTL_FENTRY: &str = "sys_ioctl_fentry";
 /// The fexit program on the ioctl syscall's function, for `syscalls:sys_exit_ioctl`.
 pub const PROGRAM_SYS_IOCTL_FEXIT: &str = "sys_ioctl_fexit";
+/// The kprobe for an ALSA ioctl file operation (`snd_ctl_ioctl`, `snd_pcm_ioctl`,
+/// …): with [`MAP_IOCTL_CARRIED`] set it records each call as an ALSA ioctl's
+/// entry, which only ioctls on ALSA's devices run, so no syscall hook is needed.
+pub const PROGRAM_ALSA_IOCTL_ENTRY: &str = "alsa_ioctl_entry";
+/// The kretprobe twin of [`PROGRAM_ALSA_IOCTL_ENTRY`]: the ioctl's return.
+pub const PROGRAM_ALSA_IOCTL_EXIT: &str = "alsa_ioctl_exit";
 
 /// How many functions fentry (and fexit) can watch at once: each needs its own
 /// program, since the kernel fixes a trampoline program's target at load time.
@@ -376,6 +387,9 @@ pub struct IoctlRecord {
     pub rdev: u32,
     /// Keeps the record a multiple of eight bytes.
     pub reserved: u32,
+    /// The address of the ALSA file operation whose probe recorded the ioctl;
+    /// 0 when a syscall hook did.
+    pub ip: u64,
 }
 
 /// A page fault the kernel took on a kernel address: on x86-64 these no longer
@@ -477,7 +491,7 @@ const _: () = assert!(size_of::<TracepointRecord>() == 88);
 const _: () = assert!(size_of::<RecordHeader>() == 48);
 const _: () = assert!(size_of::<IrqRecord>() == 72);
 const _: () = assert!(size_of::<WorkRecord>() == 64);
-const _: () = assert!(size_of::<IoctlRecord>() == 80);
+const _: () = assert!(size_of::<IoctlRecord>() == 88);
 const _: () = assert!(size_of::<FuncRecord>() == 112);
 
 /// An ioctl in flight between its entry and its exit, kept in the kernel in
@@ -498,9 +512,15 @@ pub struct IoctlInflight {
     /// The thread whose call this is; 0 when the slot is free (thread 0, the
     /// idle task, makes no syscalls).
     pub tid: u32,
+    /// The ALSA file operation that took the entry ([`IoctlRecord::ip`]).
+    pub ip: u64,
 }
 
-const _: () = assert!(size_of::<IoctlInflight>() == 24);
+const _: () = assert!(size_of::<IoctlInflight>() == 32);
+
+/// The file descriptor of an ioctl recorded at an ALSA file operation whose
+/// syscall's saved registers do not hold it (a 32-bit process's compat ioctl).
+pub const UNKNOWN_FD: u32 = u32::MAX;
 
 /// `_IOC_TYPE(cmd)`: the ioctl command's type byte.
 pub const fn ioctl_type(cmd: u32) -> u8 {

@@ -1,9 +1,10 @@
 /*
- * call_loop CALL COUNT: times COUNT calls of one kind in a tight loop on CPU 0
- * and prints "CALL NS_PER_CALL" (nanoseconds, CLOCK_MONOTONIC). CALL is
- * "alsa" (SNDRV_CTL_IOCTL_PVERSION on /dev/null: ALSA-typed, refused with
- * ENOTTY without touching a device, so the probes record it entering and
- * returning), "other-ioctl" (FIONREAD on /dev/null: no ALSA type) or
+ * call_loop CALL COUNT [FILE]: times COUNT calls of one kind in a tight loop
+ * on CPU 0 and prints "CALL NS_PER_CALL" (nanoseconds, CLOCK_MONOTONIC). CALL
+ * is "alsa" (SNDRV_CTL_IOCTL_PVERSION on FILE: on an ALSA control device it
+ * runs snd_ctl_ioctl, which answers without touching the hardware; on
+ * /dev/null, the default, it is ALSA-typed and refused with ENOTTY, seen only
+ * by the syscall hooks), "other-ioctl" (FIONREAD on FILE: no ALSA type) or
  * "getppid": the guest's half of the kernel benchmark, the same calls as the
  * host's load generator (agent/examples/alsa_ioctls.rs). Built statically for
  * the bench guest.
@@ -34,10 +35,11 @@ int main(int argc, char **argv)
 	char buffer[512];
 	cpu_set_t cpus;
 	double started;
+	const char *file = "/dev/null";
 	int fd, getppid_only = 0;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s alsa|other-ioctl|getppid COUNT\n", argv[0]);
+	if (argc != 3 && argc != 4) {
+		fprintf(stderr, "usage: %s alsa|other-ioctl|getppid COUNT [FILE]\n", argv[0]);
 		return 2;
 	}
 	if (strcmp(argv[1], "alsa") == 0)
@@ -51,15 +53,17 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	count = strtoul(argv[2], NULL, 0);
+	if (argc == 4)
+		file = argv[3];
 	CPU_ZERO(&cpus);
 	CPU_SET(0, &cpus);
 	if (sched_setaffinity(0, sizeof(cpus), &cpus) != 0) {
 		perror("sched_setaffinity");
 		return 1;
 	}
-	fd = open("/dev/null", O_RDONLY);
+	fd = open(file, O_RDONLY);
 	if (fd < 0) {
-		perror("/dev/null");
+		perror(file);
 		return 1;
 	}
 	started = now_ns();

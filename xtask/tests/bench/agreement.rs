@@ -500,6 +500,7 @@ mod tests {
             note: None,
             marks: None,
             mapping: None,
+            carries_ioctls: false,
         };
         Capture {
             header: Header::new("6.1.0-56-amd64", "guest", 0, 0, vec![probe]),

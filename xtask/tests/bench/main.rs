@@ -615,11 +615,11 @@ fn playback_under_an_ioctl_storm_accounts_for_every_handler_call_the_kernel_skip
         skipped.iter().all(|s| s.probe == "kprobe:azx_interrupt"),
         "only the HD-audio handler is probed: {skipped:?}"
     );
-    // The guest's kernel takes BTF trampolines: ALSA ioctls come from the ioctl
-    // syscall's own function, and no syscall tracepoint slows other syscalls.
+    // The guest's kernel has kprobes on ALSA's ioctl file operations: they carry
+    // the ALSA ioctls, and no syscall hook slows other syscalls.
     for (name, mechanism) in [
-        ("syscalls:sys_enter_ioctl", Mechanism::Fentry),
-        ("syscalls:sys_exit_ioctl", Mechanism::Fexit),
+        ("syscalls:sys_enter_ioctl", Mechanism::Kprobe),
+        ("syscalls:sys_exit_ioctl", Mechanism::Kretprobe),
     ] {
         let point = capture.header.probes.iter().find(|p| p.name == name);
         assert_eq!(
@@ -627,9 +627,19 @@ fn playback_under_an_ioctl_storm_accounts_for_every_handler_call_the_kernel_skip
             Some(mechanism),
             "{name}: {point:?}"
         );
+        let note = point.and_then(|p| p.note.as_deref()).unwrap_or_default();
+        assert!(
+            note.contains("ALSA's ioctl file operations") && note.contains("snd_ctl_ioctl"),
+            "{name}: {note}"
+        );
     }
-    // Each control ioctl of the storm is recorded at the syscall, entering and
-    // returning, once for each time the driver's ioctl entry ran.
+    for name in ["kprobe:snd_ctl_ioctl", "kretprobe:snd_ctl_ioctl"] {
+        let point = capture.header.probes.iter().find(|p| p.name == name);
+        assert!(point.is_some_and(|p| p.carries_ioctls), "{name}: {point:?}");
+    }
+    // Each control ioctl of the storm is recorded where the driver's ioctl entry
+    // ran, entering and returning: the kernel's own count of snd_ctl_ioctl's
+    // calls (above) is the judge of how many.
     let storm = |e: &&Event| e.comm.as_str() == "ioctl_loop";
     let count = |matches: fn(&Event) -> bool| {
         capture
@@ -639,17 +649,28 @@ fn playback_under_an_ioctl_storm_accounts_for_every_handler_call_the_kernel_skip
             .filter(|e| matches(e))
             .count()
     };
-    let entries = count(|e| matches!(e.data, EventData::IoctlEnter { .. }));
-    let exits = count(|e| matches!(e.data, EventData::IoctlExit { ret: 0, .. }));
-    let reached = count(|e| e.probe.as_str() == "kprobe:snd_ctl_ioctl");
-    eprintln!(
-        "storm: {entries} ioctls recorded, {exits} returned, the driver entered {reached} times"
-    );
+    let entries = count(|e| {
+        matches!(e.data, EventData::IoctlEnter { .. }) && e.probe.as_str() == "kprobe:snd_ctl_ioctl"
+    });
+    let exits = count(|e| {
+        matches!(e.data, EventData::IoctlExit { ret: 0, .. })
+            && e.probe.as_str() == "kretprobe:snd_ctl_ioctl"
+    });
+    let elsewhere = count(|e| e.probe.as_str().starts_with("syscalls:"));
+    eprintln!("storm: {entries} ioctls recorded entering snd_ctl_ioctl, {exits} returning");
     assert!(
         entries > 1000,
         "a 5 s storm at one ioctl per 50 µs: {entries}"
     );
-    assert_eq!((entries, exits), (reached, reached));
+    assert_eq!(entries, exits);
+    assert_eq!(elsewhere, 0, "nothing is recorded at the syscall");
+    // The storm's ioctls carry their file descriptor and device, as the
+    // syscall hooks' did.
+    let described = capture.events.iter().filter(storm).all(|e| match &e.data {
+        EventData::IoctlEnter { fd, dev, .. } => *fd != u32::MAX && dev.is_some(),
+        _ => true,
+    });
+    assert!(described, "every storm ioctl names its fd and device");
 }
 
 #[test]
