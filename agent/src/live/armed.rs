@@ -10,6 +10,7 @@
 //! (its address is not known before the load).
 
 use std::{
+    collections::BTreeMap,
     fs::{self, OpenOptions},
     io::{self, Write},
     os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd},
@@ -37,6 +38,10 @@ const BPF_PERF_EVENT: u64 = 41;
 struct ArmedEvent {
     /// The event's name in the group.
     name: String,
+    /// The function it probes.
+    function: String,
+    /// Whether it probes the function's return.
+    exit: bool,
     /// The BPF link; dropping it detaches the program.
     _link: OwnedFd,
     /// The perf event the link is on.
@@ -97,6 +102,8 @@ impl ArmedEvents {
             Ok((perf, link)) => {
                 self.events.push(ArmedEvent {
                     name,
+                    function: function.to_owned(),
+                    exit,
                     _link: link,
                     _perf: perf,
                 });
@@ -107,6 +114,28 @@ impl ArmedEvents {
                 Err(e)
             }
         }
+    }
+
+    /// The calls each armed event's probe missed, as the kernel counts them in
+    /// `kprobe_profile` (for a kretprobe, the returns past the calls it keeps in
+    /// flight too): `(function, exit, missed)` for each event that missed any.
+    /// The records of those calls were never made, so they count as lost.
+    pub fn misses(&self) -> Result<Vec<(String, bool, u64)>, String> {
+        if self.events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let path = self.tracefs.join("kprobe_profile");
+        let profile = fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let missed = missed_by_event(&profile);
+        Ok(self
+            .events
+            .iter()
+            .filter_map(|e| {
+                let n = *missed.get(e.name.as_str())?;
+                (n > 0).then(|| (e.function.clone(), e.exit, n))
+            })
+            .collect())
     }
 
     /// Opens the perf event of `name` and links `program` to it.
@@ -165,6 +194,23 @@ fn write_kprobe_events(tracefs: &Path, spec: &str) -> io::Result<()> {
         .append(true)
         .open(tracefs.join("kprobe_events"))?;
     file.write_all(format!("{spec}\n").as_bytes())
+}
+
+/// The misses of each kprobe event by name, from `kprobe_profile`'s text
+/// (`NAME HITS MISSES` a line). The kernel names events without their group
+/// there, so two barwatch processes' events of one function add up: more
+/// misses, never fewer.
+fn missed_by_event(kprobe_profile: &str) -> BTreeMap<&str, u64> {
+    let mut missed = BTreeMap::new();
+    for line in kprobe_profile.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if let [name, _hits, misses] = fields[..]
+            && let Ok(misses) = misses.parse::<u64>()
+        {
+            *missed.entry(name).or_default() += misses;
+        }
+    }
+    missed
 }
 
 /// The `group/name` of every kprobe event of a barwatch process that no longer
@@ -262,6 +308,15 @@ fn owned(fd: libc::c_long) -> io::Result<OwnedFd> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn misses_are_read_by_event_name_and_add_up_across_groups() {
+        let profile = "  p_snd_ctl_ioctl                                    18835               0\n                         r_snd_pcm_ioctl                                       40              12\n                         r_snd_pcm_ioctl                                        3               1\n                         snd_ctl_ioctl                                      18835               0\n";
+        let missed = missed_by_event(profile);
+        assert_eq!(missed.get("r_snd_pcm_ioctl"), Some(&13));
+        assert_eq!(missed.get("p_snd_ctl_ioctl"), Some(&0));
+        assert_eq!(missed.len(), 3);
+    }
 
     #[test]
     fn only_groups_of_barwatch_processes_that_are_gone_are_stale() {

@@ -15,9 +15,16 @@ use crate::probe_table::{Attempt, Mechanism, ProbeStatus};
 /// Whether the ALSA ioctl file operations' probes carry the ALSA ioctls, given
 /// how each point of `points` attached (`None` for a point not tried yet): the
 /// catalogue has such points, each function of them has both its entry and its
-/// return there, and each attached with a kprobe (or kretprobe), directly or
-/// armed in its module.
-pub fn file_operations_carry(points: &[ProbePoint], table: &[Option<ProbeStatus>]) -> bool {
+/// return there, each attached with a kprobe (or kretprobe), and each return's
+/// kretprobe keeps enough calls in flight (`returns_kept`, by point name: an
+/// armed one keeps thousands, one attached directly the kernel's default of
+/// max(10, 2 × CPUs), too few for ioctls that sleep, whose missed returns would
+/// leave calls open for ever).
+pub fn file_operations_carry(
+    points: &[ProbePoint],
+    table: &[Option<ProbeStatus>],
+    returns_kept: impl Fn(&str) -> bool,
+) -> bool {
     let carriers: Vec<(&ProbePoint, Option<&ProbeStatus>)> = points
         .iter()
         .zip(table)
@@ -38,10 +45,13 @@ pub fn file_operations_carry(points: &[ProbePoint], table: &[Option<ProbeStatus>
             matches!(other, ProbePoint::Function(g) if g.name == f.name && g.exit != f.exit)
         })
     };
+    let kept = |point: &ProbePoint| {
+        !matches!(point, ProbePoint::Function(f) if f.exit) || returns_kept(&point.name())
+    };
     !carriers.is_empty()
         && carriers
             .iter()
-            .all(|(point, status)| by_kprobe(*status) && both_ends(point))
+            .all(|(point, status)| by_kprobe(*status) && both_ends(point) && kept(point))
 }
 
 /// The names of the functions that carry the ALSA ioctls, once each, in
@@ -140,7 +150,7 @@ mod tests {
     #[test]
     fn the_file_operations_carry_the_ioctls_when_every_probe_of_theirs_attached() {
         let (points, table) = attached_with(kprobes);
-        assert!(file_operations_carry(&points, &table));
+        assert!(file_operations_carry(&points, &table, |_| true));
         assert_eq!(
             carrier_functions(&points),
             [
@@ -158,7 +168,14 @@ mod tests {
             ProbePoint::Function(f) if f.name == "snd_hwdep_ioctl" && f.exit => None,
             other => kprobes(other),
         });
-        assert!(!file_operations_carry(&points, &table));
+        assert!(!file_operations_carry(&points, &table, |_| true));
+    }
+
+    #[test]
+    fn returns_attached_with_the_kernels_few_calls_in_flight_do_not_carry() {
+        let (points, table) = attached_with(kprobes);
+        let armed_but_one = |name: &str| name != "kretprobe:snd_pcm_ioctl";
+        assert!(!file_operations_carry(&points, &table, armed_but_one));
     }
 
     #[test]
@@ -167,7 +184,7 @@ mod tests {
             ProbePoint::Function(f) if f.name == "snd_ctl_ioctl" => Some(Mechanism::Fentry),
             other => kprobes(other),
         });
-        assert!(!file_operations_carry(&points, &table));
+        assert!(!file_operations_carry(&points, &table, |_| true));
     }
 
     #[test]
@@ -181,7 +198,7 @@ mod tests {
             .iter()
             .map(|p| Some(testkit::attached(&p.name(), p.role(), Mechanism::Kprobe)))
             .collect();
-        assert!(!file_operations_carry(&points, &table));
+        assert!(!file_operations_carry(&points, &table, |_| true));
     }
 
     #[test]
@@ -192,7 +209,7 @@ mod tests {
             .map(ProbePoint::Tracepoint)
             .collect();
         let table = vec![None; points.len()];
-        assert!(!file_operations_carry(&points, &table));
+        assert!(!file_operations_carry(&points, &table, |_| true));
     }
 
     #[test]

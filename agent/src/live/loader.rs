@@ -72,6 +72,13 @@ pub enum LiveError {
          and CAP_SYS_ADMIN); `sysctl kernel.bpf_stats_enabled=1` does the same by hand"
     )]
     Stats(#[source] aya::sys::SyscallError),
+    /// The kernel's count of the calls the armed kprobe events missed could not
+    /// be read, so whether records are missing is not known.
+    #[error(
+        "{0}: the kprobes armed through tracefs may have missed calls that nobody counted; \
+         check that tracefs is still mounted and readable"
+    )]
+    KprobeMisses(String),
     /// A map the programs need is missing or of the wrong type.
     #[error("BPF map {name} is missing or malformed; the agent and its BPF object do not match")]
     Map {
@@ -144,7 +151,7 @@ pub struct LiveProbes {
     module_loads: Vec<(String, u64)>,
     /// Points armed through tracefs kprobe events, kept for as long as the
     /// probes: dropping it detaches them and removes their events.
-    _armed: Option<ArmedEvents>,
+    armed: Option<ArmedEvents>,
     /// The module each armed point was armed in, by name.
     armed_in: BTreeMap<String, String>,
     /// Points attached directly to a function of a loaded module, with that
@@ -313,7 +320,9 @@ impl LiveProbes {
                 })
                 .collect()
         };
-        let carried = carriers::file_operations_carry(&options.points, &table);
+        let carried = carriers::file_operations_carry(&options.points, &table, |name| {
+            armed_in.contains_key(name)
+        });
         if carried {
             carry_ioctls(&mut ebpf)?;
             state.carry_ioctls();
@@ -361,7 +370,7 @@ impl LiveProbes {
             pending,
             pending_since: BTreeMap::new(),
             module_loads: Vec::new(),
-            _armed: armed,
+            armed,
             armed_in,
             attached_in,
             not_armed,
@@ -674,6 +683,24 @@ impl LiveProbes {
                 .map_or_else(|| format!("{ip:#x}"), |s| s.label());
             let name = function_probe_name(probe == u64::from(probe_id::FUNC_EXIT), &function);
             *lost.entry(name).or_default() += values.iter().sum::<u64>();
+        }
+        // A carried ioctl whose kprobe missed it has no record and nothing else
+        // that tells of it (a skipped interrupt handler's probe is told of by
+        // the handler's tracepoints, see `crate::skipped`).
+        if let Some(armed) = &self.armed
+            && self.table.iter().any(|p| p.carries_ioctls)
+        {
+            let misses = armed.misses().map_err(LiveError::KprobeMisses)?;
+            for (function, exit, missed) in misses {
+                let name = function_probe_name(exit, &function);
+                if self
+                    .table
+                    .iter()
+                    .any(|p| p.carries_ioctls && p.name == name)
+                {
+                    *lost.entry(name).or_default() += missed;
+                }
+            }
         }
         Ok(lost)
     }

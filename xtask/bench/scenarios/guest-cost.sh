@@ -16,7 +16,7 @@ rounds=$(param rounds 3)
 # barwatch has sees (the file operations' kprobes see none on /dev/null); the
 # other ioctl to /dev/null.
 alsa_file=/dev/snd/controlC0
-[ -c $alsa_file ] || { log "no $alsa_file: is snd_hda_intel bound?"; exit 1; }
+wait_for $alsa_file 60 || { log "no $alsa_file after 60 s: snd_hda_intel registered no card"; exit 1; }
 barwatch probes > $R/probes.txt 2>&1 || { cat $R/probes.txt; exit 1; }
 : > $R/cost.txt
 round=1
