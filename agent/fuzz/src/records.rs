@@ -64,7 +64,8 @@ fn stack_id(stack: &[Name]) -> i64 {
 }
 
 /// The record kind, probe id and payload fields of an event that the BPF side
-/// writes, or `None` for what the agent adds itself (sysfs device states).
+/// writes, or `None` for what the agent adds itself (sysfs device states) and
+/// for ioctls the file operations' probes carried (see [`encode`]).
 fn payload(event: &Event) -> Option<(u32, u32, Fields)> {
     let f = Fields::default();
     let tracepoint = || tracepoint_id(&event.probe);
@@ -104,7 +105,8 @@ fn payload(event: &Event) -> Option<(u32, u32, Fields)> {
                 .u64(arg.0)
                 .i64(0)
                 .u32(kernel_dev(*dev))
-                .u32(0),
+                .u32(0)
+                .u64(0),
         ),
         EventData::IoctlExit {
             fd, cmd, ret, dev, ..
@@ -116,7 +118,8 @@ fn payload(event: &Event) -> Option<(u32, u32, Fields)> {
                 .u64(0)
                 .i64(*ret)
                 .u32(kernel_dev(*dev))
-                .u32(0),
+                .u32(0)
+                .u64(0),
         ),
         EventData::PageFault {
             address,
@@ -184,7 +187,8 @@ fn payload(event: &Event) -> Option<(u32, u32, Fields)> {
 }
 
 /// The ring-buffer record the BPF side wrote for `event`, or `None` for an
-/// event the agent makes itself.
+/// event the agent makes itself and for an ioctl an ALSA file operation's
+/// probe recorded (its event keeps the function's name, not its address).
 pub fn encode(event: &Event) -> Option<Vec<u8>> {
     let (kind, probe, payload) = payload(event)?;
     let len = record_size(kind)?;
