@@ -21,6 +21,9 @@ unsafe extern "C" {
     /// mimalloc's `mi_option_set` (mimalloc.h), from the library the allocator
     /// links.
     fn mi_option_set(option: libc::c_int, value: libc::c_long);
+    /// mimalloc's `mi_option_get`: what the tests hold the option numbers to.
+    #[cfg(test)]
+    fn mi_option_get(option: libc::c_int) -> libc::c_long;
 }
 
 /// `mi_option_purge_delay` and `mi_option_arena_purge_mult` in mimalloc 2's
@@ -252,4 +255,27 @@ fn report(args: ReportArgs) -> Result<()> {
         text.finish()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_option_numbers_are_mimallocs_purge_delays() {
+        // Both default to 10 in mimalloc 2, and no option next to them does:
+        // a mimalloc that renumbered its options fails here, not silently.
+        // SAFETY: reading options; no test of this binary sets them.
+        let (delay, mult, before, after) = unsafe {
+            (
+                mi_option_get(MI_OPTION_PURGE_DELAY),
+                mi_option_get(MI_OPTION_ARENA_PURGE_MULT),
+                mi_option_get(MI_OPTION_PURGE_DELAY - 1),
+                mi_option_get(MI_OPTION_ARENA_PURGE_MULT + 1),
+            )
+        };
+        assert_eq!((delay, mult), (10, 10));
+        assert_ne!(before, 10, "eager_commit_delay");
+        assert_ne!(after, 10, "purge_extend_delay");
+    }
 }
