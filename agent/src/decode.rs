@@ -258,6 +258,9 @@ pub struct Decoder {
     /// record would cost an allocation and a lookup each.
     probes: FxHashMap<u32, Name>,
     commands: FxHashMap<u32, Name>,
+    /// The probe names of the ALSA file operations that carried ioctls, by
+    /// address and return: one per call, named once.
+    carriers: FxHashMap<(u64, bool), Name>,
     /// The last task command read, raw, and its name: records come in runs
     /// from one task, and comparing 16 bytes is cheaper than a lookup.
     last_comm: Option<([u8; COMM_LEN], Name)>,
@@ -389,7 +392,10 @@ impl Decoder {
                     named_probe(names, header.probe)
                 } else {
                     let exit = header.kind == kind::IOCTL_EXIT;
-                    function_probe(names, symbols, r.ip, exit)
+                    self.carriers
+                        .entry((r.ip, exit))
+                        .or_insert_with(|| function_probe(names, symbols, r.ip, exit))
+                        .clone()
                 };
                 (probe, data)
             }
