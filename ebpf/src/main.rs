@@ -13,14 +13,13 @@ use core::ptr::{read_volatile, write_volatile};
 use aya_ebpf::programs::tracing::StackIdContext;
 use aya_ebpf::{
     EbpfContext,
-    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
+    bindings::{BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_probe_read_kernel,
         bpf_probe_read_kernel_buf,
         generated::{
-            bpf_get_attach_cookie, bpf_get_current_task, bpf_get_current_task_btf,
-            bpf_get_func_arg, bpf_get_func_ip, bpf_get_func_ret, bpf_get_smp_processor_id,
-            bpf_ktime_get_ns, bpf_task_pt_regs,
+            bpf_get_attach_cookie, bpf_get_current_task_btf, bpf_get_func_arg, bpf_get_func_ip,
+            bpf_get_func_ret, bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_task_pt_regs,
         },
     },
     macros::{fentry, fexit, kprobe, kretprobe, map, raw_tracepoint, tracepoint},
@@ -32,7 +31,7 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::debug;
 use barwatch_abi::{
-    FILTER_CAPACITY, FUNC_BASE, FUNC_BY_COOKIE, FUNC_CONFIG_CAPACITY, FUNC_FILTER_BASE,
+    COMM_LEN, FILTER_CAPACITY, FUNC_BASE, FUNC_BY_COOKIE, FUNC_CONFIG_CAPACITY, FUNC_FILTER_BASE,
     FUNC_LOST_CAPACITY, FUNC_MAPS_RET, FUNC_STACK, FUNC_STACK_IF_UNMAPPED, FUNC_UNMAPS_ARG0,
     FuncConfig, FuncRecord, INFLIGHT_CAPACITY, IOCTL_CMD_SLOTS, IOCTL_TRACEPOINT_OFFSETS,
     IoctlInflight, IoctlRecord, IrqRecord, KERNEL_HALF, MAX_BASE_HOPS, MODULE_NAME_LEN,
@@ -91,6 +90,11 @@ static IGNORED_BASES: HashMap<u64, u8> = HashMap::with_max_entries(UNMAPPED_CAPA
 #[map(name = "UNMAPPED")]
 static UNMAPPED: HashMap<u64, u8> = HashMap::with_max_entries(UNMAPPED_CAPACITY, 0);
 
+/// The bytes this CPU submitted since it last woke the reader (see
+/// [`submit_flags`]).
+#[map(name = "UNSIGNALLED")]
+static UNSIGNALLED: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
+
 #[unsafe(no_mangle)]
 static IRQ_FILTER_ON: u32 = 0;
 #[unsafe(no_mangle)]
@@ -116,6 +120,8 @@ static FD_RDEV_OFFSETS: [u32; 6] = [OFFSET_UNKNOWN; 6];
 static PT_REGS_IP_OFFSET: u32 = OFFSET_UNKNOWN;
 #[unsafe(no_mangle)]
 static SYSCALL_ARG_OFFSETS: [u32; 3] = [OFFSET_UNKNOWN; 3];
+#[unsafe(no_mangle)]
+static TASK_OFFSETS: [u32; 3] = [OFFSET_UNKNOWN; 3];
 
 /// Frames a raw tracepoint program's stack starts with that are BPF's own: the
 /// program and `bpf_trace_runN` (the flags' skip field of bpf_get_stackid).
@@ -127,6 +133,56 @@ const RAW_TP_FRAMES: u64 = 2;
 fn global(value: &u32) -> u32 {
     // SAFETY: `value` is a valid reference to a static.
     unsafe { read_volatile(value) }
+}
+
+/// The current task's address, typed by BTF: the verifier lets a program load
+/// its members directly, each load a constant offset it checks against the type.
+#[inline(always)]
+fn current_task() -> u64 {
+    // SAFETY: the helper takes no arguments and returns the running task.
+    unsafe { bpf_get_current_task_btf() as u64 }
+}
+
+/// The member of `T` at `offset` in the BTF-typed kernel object at `object`.
+/// The offset is a read-only global, a constant to the verifier, which checks
+/// the load against the object's type; the JIT turns a fault into a zero.
+#[inline(always)]
+fn member<T>(object: u64, offset: u32) -> T {
+    // SAFETY: as above: the verifier admits the load only inside a member of
+    // the object's type, and the load cannot fault the kernel.
+    unsafe { read_volatile((object + u64::from(offset)) as *const T) }
+}
+
+/// The current thread's process and thread ids, as `bpf_get_current_pid_tgid`
+/// returns them (tgid in the high half), read from the task where BTF gave
+/// the offsets.
+#[inline(always)]
+fn current_pid_tgid() -> u64 {
+    // SAFETY: reading a global the loader may have overridden.
+    let [pid, tgid, _] = unsafe { read_volatile(&TASK_OFFSETS) };
+    if pid == OFFSET_UNKNOWN || tgid == OFFSET_UNKNOWN {
+        return bpf_get_current_pid_tgid();
+    }
+    let task = current_task();
+    (u64::from(member::<u32>(task, tgid)) << 32) | u64::from(member::<u32>(task, pid))
+}
+
+/// The current task's command name, NUL-padded, read from the task where BTF
+/// gave its offset (in two loads: the kernel keeps it NUL-terminated).
+#[inline(always)]
+fn current_comm() -> [u8; COMM_LEN] {
+    // SAFETY: reading a global the loader may have overridden.
+    let [_, _, comm] = unsafe { read_volatile(&TASK_OFFSETS) };
+    if comm == OFFSET_UNKNOWN {
+        return bpf_get_current_comm().unwrap_or([0; COMM_LEN]);
+    }
+    let task = current_task();
+    let low = member::<u64>(task, comm).to_ne_bytes();
+    let high = member::<u64>(task, comm + 8).to_ne_bytes();
+    let mut name = [0u8; COMM_LEN];
+    name[..8].copy_from_slice(&low);
+    name[8..].copy_from_slice(&high);
+    name
 }
 
 /// Whether the current process passes the pid filter.
@@ -170,36 +226,45 @@ fn header(kind: u32, len: usize, probe: u32, pid_tgid: u64) -> RecordHeader {
         pid: (pid_tgid >> 32) as u32,
         tid: pid_tgid as u32,
         probe,
-        comm: bpf_get_current_comm().unwrap_or([0; 16]),
+        comm: current_comm(),
     }
 }
 
-/// How a record is submitted: without waking the reader until the buffer holds
-/// [`WAKEUP_BYTES`] (the reader polls on a timer meanwhile), then with a forced
-/// wakeup; the kernel's adaptive wakeup when the loader set no threshold.
+/// How a record of `len` bytes is submitted: without waking the reader until
+/// this CPU has submitted [`WAKEUP_BYTES`] since it last did (the reader polls
+/// on a timer meanwhile), then with a forced wakeup; the kernel's adaptive
+/// wakeup when the loader set no threshold. A per-CPU count, not a query of
+/// the buffer: a helper call per record cost more than the count.
 #[inline(always)]
-fn submit_flags() -> u64 {
+fn submit_flags(len: usize) -> u64 {
     let threshold = global(&WAKEUP_BYTES);
     if threshold == 0 {
-        0
-    } else if EVENTS.query(BPF_RB_AVAIL_DATA as u64) >= u64::from(threshold) {
-        BPF_RB_FORCE_WAKEUP as u64
-    } else {
-        BPF_RB_NO_WAKEUP as u64
+        return 0;
+    }
+    let Some(unsignalled) = UNSIGNALLED.get_ptr_mut(0) else {
+        return BPF_RB_FORCE_WAKEUP as u64;
+    };
+    // SAFETY: per-CPU slot, only this CPU writes it while this program runs.
+    unsafe {
+        let bytes = *unsignalled + len as u32;
+        if bytes >= threshold {
+            *unsignalled = 0;
+            BPF_RB_FORCE_WAKEUP as u64
+        } else {
+            *unsignalled = bytes;
+            BPF_RB_NO_WAKEUP as u64
+        }
     }
 }
 
 /// Writes `record` to the ring buffer, or counts it lost for `probe`. Returns whether
-/// it was written.
+/// it was written. One helper call copies the record in (reserving and
+/// submitting took two).
 #[inline(always)]
 fn emit<T: 'static, C: EbpfContext>(ctx: &C, record: T, probe: u32) -> bool {
-    match EVENTS.reserve::<T>(0) {
-        Some(mut entry) => {
-            entry.write(record);
-            entry.submit(submit_flags());
-            true
-        }
-        None => {
+    match EVENTS.output::<T>(&record, submit_flags(size_of::<T>())) {
+        Ok(()) => true,
+        Err(_) => {
             count_lost(probe);
             debug!(ctx, "ring buffer full: record of probe {} lost", probe);
             false
@@ -261,7 +326,7 @@ fn irq_event(ctx: &RawTracePointContext, kind: u32, probe: u32, with_ret: bool) 
     if !irq_wanted(irq, handler) {
         return;
     }
-    let pid_tgid = bpf_get_current_pid_tgid();
+    let pid_tgid = current_pid_tgid();
     if !pid_wanted((pid_tgid >> 32) as u32) {
         return;
     }
@@ -319,7 +384,7 @@ pub fn irq_handler_exit(ctx: RawTracePointContext) -> i32 {
 /// tracepoint passes it, otherwise it is read from the work item at the BTF offset.
 #[inline(always)]
 fn work_event(ctx: &RawTracePointContext, kind: u32, probe: u32, work: u64, function: Option<u64>) {
-    let pid_tgid = bpf_get_current_pid_tgid();
+    let pid_tgid = current_pid_tgid();
     if !pid_wanted((pid_tgid >> 32) as u32) {
         return;
     }
@@ -407,7 +472,10 @@ fn file_rdev(file: u64, offsets: [u32; 6]) -> Option<u32> {
 }
 
 /// The device number of the current task's file `fd`, following
-/// `current->files->fdt->fd[fd]->f_inode->i_rdev` at the BTF offsets userspace set.
+/// `current->files->fdt->fd[fd]->f_inode->i_rdev` at the BTF offsets userspace
+/// set. The walk to the `fd` array loads BTF-typed members directly; the
+/// array's slot and what follows are untyped to the verifier and cost a
+/// helper call each.
 #[inline(always)]
 fn fd_rdev(fd: u32) -> Option<u32> {
     // SAFETY: reading a global the loader may have overridden.
@@ -416,24 +484,17 @@ fn fd_rdev(fd: u32) -> Option<u32> {
     if offsets.contains(&OFFSET_UNKNOWN) {
         return None;
     }
-    // SAFETY: bpf_get_current_task only returns the current task's address.
-    let task = unsafe { bpf_get_current_task() };
-    let files = read_kernel(task + files as u64)?;
-    let fdt = read_kernel(files + fdt as u64)?;
-    // `max_fds` and the `fd` array are neighbours in `struct fdtable`: one read
-    // takes both where they are (a helper call costs ~100 ns here).
-    let (limit, fd_array) = if fd_array == max_fds + 8 {
-        // SAFETY: bpf_probe_read_kernel checks the address and fails on a bad one.
-        let pair =
-            unsafe { bpf_probe_read_kernel((fdt + max_fds as u64) as *const [u64; 2]) }.ok()?;
-        (pair[0] as u32, pair[1])
-    } else {
-        (
-            read_kernel_u32(fdt + max_fds as u64)?,
-            read_kernel(fdt + fd_array as u64)?,
-        )
-    };
-    if fd >= limit {
+    let files: u64 = member(current_task(), files);
+    if files == 0 {
+        return None;
+    }
+    let fdt: u64 = member(files, fdt);
+    if fdt == 0 {
+        return None;
+    }
+    let limit: u32 = member(fdt, max_fds);
+    let fd_array: u64 = member(fdt, fd_array);
+    if fd >= limit || fd_array == 0 {
         return None;
     }
     let file = read_kernel(fd_array + fd as u64 * 8)?;
@@ -475,7 +536,7 @@ fn count_ioctl_lost(ip: u64, exit: bool) {
 /// record repeats until then.
 #[inline(always)]
 fn ioctl_enter<C: EbpfContext>(ctx: &C, fd: u32, cmd: u32, arg: u64, source: IoctlSource) {
-    let pid_tgid = bpf_get_current_pid_tgid();
+    let pid_tgid = current_pid_tgid();
     if !pid_wanted((pid_tgid >> 32) as u32) {
         return;
     }
@@ -566,7 +627,7 @@ fn release_ioctl(tid: u32) -> Option<IoctlInflight> {
 /// Records the exit of an ioctl whose entry was recorded, with its return value.
 #[inline(always)]
 fn ioctl_exit<C: EbpfContext>(ctx: &C, ret: i64) {
-    let pid_tgid = bpf_get_current_pid_tgid();
+    let pid_tgid = current_pid_tgid();
     let Some(inflight) = release_ioctl(pid_tgid as u32) else {
         return;
     };
@@ -607,20 +668,15 @@ pub fn sys_exit_ioctl(ctx: TracePointContext) -> i32 {
     0
 }
 
-/// The saved register at `offset` in the `struct pt_regs` at `regs`, the BTF-typed
-/// argument of the syscall's function; 0 when it cannot be read. The offset is
-/// a read-only global, a constant to the verifier, so the load is a direct one
-/// the verifier checks against `struct pt_regs` and guards against a fault,
-/// not a helper call.
+/// The saved register at `offset` in the BTF-typed `struct pt_regs` at `regs`
+/// (the syscall function's argument, or the task's saved registers); 0 when it
+/// cannot be read. A direct load (see [`member`]), not a helper call.
 #[inline(always)]
 fn saved_register(regs: u64, offset: u32) -> u64 {
     if regs == 0 || offset == OFFSET_UNKNOWN {
         return 0;
     }
-    // SAFETY: `regs` is the traced function's `const struct pt_regs *`; the
-    // verifier allows the load only at a member of it, and the JIT turns a
-    // fault into a zero.
-    unsafe { read_volatile((regs + offset as u64) as *const u64) }
+    member(regs, offset)
 }
 
 /// [`sys_enter_ioctl`] from the entry of the ioctl syscall's own function, which
@@ -669,7 +725,7 @@ pub fn page_fault_kernel(ctx: RawTracePointContext) -> i32 {
     if address < KERNEL_HALF {
         return 0;
     }
-    let pid_tgid = bpf_get_current_pid_tgid();
+    let pid_tgid = current_pid_tgid();
     if !pid_wanted((pid_tgid >> 32) as u32) {
         return 0;
     }
@@ -707,7 +763,7 @@ pub fn page_fault_kernel(ctx: RawTracePointContext) -> i32 {
 /// arguments and the controller's MMIO base read through the first.
 #[inline(always)]
 fn hda_tracepoint(ctx: &RawTracePointContext, probe: u32, arity: u32) -> i32 {
-    let pid_tgid = bpf_get_current_pid_tgid();
+    let pid_tgid = current_pid_tgid();
     if !pid_wanted((pid_tgid >> 32) as u32) {
         return 0;
     }
@@ -787,7 +843,7 @@ hda_tracepoints! {
 #[raw_tracepoint(tracepoint = "module_load")]
 pub fn module_load(ctx: RawTracePointContext) -> i32 {
     let module: u64 = ctx.arg(0);
-    let pid_tgid = bpf_get_current_pid_tgid();
+    let pid_tgid = current_pid_tgid();
     let mut name = [0u8; MODULE_NAME_LEN];
     let offset = global(&MODULE_NAME_OFFSET);
     if offset != OFFSET_UNKNOWN && module != 0 {
@@ -842,7 +898,7 @@ fn func_event<C: EbpfContext + StackIdContext>(
     ret: u64,
     cookie: u64,
 ) {
-    let pid_tgid = bpf_get_current_pid_tgid();
+    let pid_tgid = current_pid_tgid();
     if !pid_wanted((pid_tgid >> 32) as u32) {
         return;
     }
@@ -984,16 +1040,10 @@ fn syscall_fd(cmd: u32) -> u32 {
     }
     // SAFETY: both helpers take and return the current task's own structures.
     let regs = unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) } as u64;
-    if regs == 0 {
+    if regs == 0 || saved_register(regs, saved_cmd) as u32 != cmd {
         return UNKNOWN_FD;
     }
-    match (
-        read_kernel(regs + saved_cmd as u64),
-        read_kernel(regs + fd as u64),
-    ) {
-        (Some(saved), Some(fd)) if saved as u32 == cmd => fd as u32,
-        _ => UNKNOWN_FD,
-    }
+    saved_register(regs, fd) as u32
 }
 
 /// An ALSA ioctl file operation's entry (`long (*)(struct file *, unsigned int

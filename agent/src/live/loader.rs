@@ -17,10 +17,10 @@ use barwatch_abi::{
     FD_RDEV_PATH, GLOBAL_BASE_FILTER_ON, GLOBAL_FD_RDEV_OFFSETS, GLOBAL_IRQ_FILTER_ON,
     GLOBAL_IRQ_HANDLER_OFFSET, GLOBAL_IRQ_LEARN_HANDLERS, GLOBAL_IRQ_THREAD_FN_OFFSET,
     GLOBAL_MODULE_NAME_OFFSET, GLOBAL_PID_FILTER_ON, GLOBAL_PT_REGS_IP_OFFSET,
-    GLOBAL_SYSCALL_ARG_OFFSETS, GLOBAL_WAKEUP_BYTES, GLOBAL_WORK_FUNC_OFFSET,
+    GLOBAL_SYSCALL_ARG_OFFSETS, GLOBAL_TASK_OFFSETS, GLOBAL_WAKEUP_BYTES, GLOBAL_WORK_FUNC_OFFSET,
     IOCTL_TRACEPOINT_OFFSETS, MAP_EVENTS, MAP_FUNC_LOST, MAP_IGNORED_BASES, MAP_IOCTL_CARRIED,
     MAP_IOCTL_CMDS, MAP_IRQ_FILTER, MAP_IRQ_HANDLERS, MAP_LOST, MAP_PID_FILTER, MAP_STACKS,
-    MAP_STACKS_LOST, MAP_TP_BASE_OFFSET, OFFSET_UNKNOWN, probe_id,
+    MAP_STACKS_LOST, MAP_TP_BASE_OFFSET, OFFSET_UNKNOWN, TASK_PATH, probe_id,
 };
 use thiserror::Error;
 
@@ -46,10 +46,26 @@ use crate::{
 /// The BPF object built by agent/build.rs, embedded so the binary is self-contained.
 static BPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/barwatch"));
 
-/// The part of the ring buffer that, once full, wakes the reader: fewer
-/// records wait for the poll ([`super::record::POLL_BUSY`]), and at high rates
-/// a quarter of the buffer is still free when the reader is woken.
+/// The part of the ring buffer the CPUs together fill before one of them wakes
+/// the reader: fewer records wait for the poll ([`super::record::POLL_BUSY`]),
+/// and at high rates a quarter of the buffer is still free when it is woken.
 const WAKEUP_FRACTION: u32 = 4;
+
+/// The CPUs the kernel keeps per-CPU map slots for, each of which counts the
+/// bytes it leaves unannounced on its own; [`MAX_UNKNOWN_CPUS`] on a kernel
+/// that does not say, so the reader is woken more often rather than later.
+fn possible_cpus() -> u32 {
+    aya::util::nr_cpus().map_or_else(
+        |(path, e)| {
+            log::warn!("{path}: {e}: the reader will be woken more often than needed");
+            MAX_UNKNOWN_CPUS
+        },
+        |n| n.max(1) as u32,
+    )
+}
+
+/// The CPUs assumed when the kernel does not say how many there can be.
+const MAX_UNKNOWN_CPUS: u32 = 256;
 
 /// Why the live probes could not be started.
 #[derive(Debug, Error)]
@@ -206,6 +222,13 @@ impl LiveProbes {
                 "ALSA ioctls will not carry their device number",
             )
         });
+        let task_offsets = TASK_PATH.map(|(strukt, member)| {
+            offset(
+                strukt,
+                member,
+                "every record's process and name will cost helper calls",
+            )
+        });
         let syscall_path = syscall_arguments(&mut types);
         let syscall_arg_offsets = syscall_path
             .as_ref()
@@ -216,7 +239,7 @@ impl LiveProbes {
         let learn = u32::from(irq_filter.learn_handlers);
         let base_on = u32::from(options.filters.ignore_unwatched_bases);
         let pid_on = u32::from(!options.filters.pids.is_empty());
-        let wakeup_bytes = options.ring_bytes / WAKEUP_FRACTION;
+        let wakeup_bytes = (options.ring_bytes / WAKEUP_FRACTION / possible_cpus()).max(1);
         // The loader parses vmlinux BTF for itself: it goes once the object is
         // loaded.
         let mut loader = EbpfLoader::new();
@@ -233,6 +256,7 @@ impl LiveProbes {
             .override_global(GLOBAL_FD_RDEV_OFFSETS, &fd_rdev_offsets, true)
             .override_global(GLOBAL_PT_REGS_IP_OFFSET, &pt_regs_ip_offset, true)
             .override_global(GLOBAL_SYSCALL_ARG_OFFSETS, &syscall_arg_offsets, true)
+            .override_global(GLOBAL_TASK_OFFSETS, &task_offsets, true)
             .map_max_entries(MAP_EVENTS, options.ring_bytes);
         let loaded = loader.load(BPF_OBJECT);
         drop(loader);

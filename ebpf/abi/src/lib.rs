@@ -67,11 +67,25 @@ pub const GLOBAL_BASE_FILTER_ON: &str = "BASE_FILTER_ON";
 pub const MAP_IGNORED_BASES: &str = "IGNORED_BASES";
 /// Global: non-zero to record only the processes listed in [`MAP_PID_FILTER`].
 pub const GLOBAL_PID_FILTER_ON: &str = "PID_FILTER_ON";
-/// Global: the bytes waiting in the ring buffer from which a record wakes the
-/// reader; below, records are submitted without a wakeup and the reader polls
-/// on a timer (a wakeup per record cost more than the record). 0 leaves the
-/// kernel's adaptive wakeup.
+/// Global: the bytes one CPU submits to the ring buffer without waking the
+/// reader; the record that reaches it forces a wakeup and starts the count
+/// again. Below, records are submitted without a wakeup and the reader polls
+/// on a timer (a wakeup per record cost more than the record). The loader
+/// divides its part of the buffer by the CPUs, so all of them together never
+/// leave more than that part unannounced. 0 leaves the kernel's adaptive wakeup.
 pub const GLOBAL_WAKEUP_BYTES: &str = "WAKEUP_BYTES";
+/// Global: offsets of the current task's `pid`, `tgid` and `comm`, in the order
+/// of [`TASK_PATH`], resolved from BTF: the programs read them straight from
+/// the task (a helper call each costs more than the loads). Any
+/// [`OFFSET_UNKNOWN`] has them ask the kernel's helpers instead.
+pub const GLOBAL_TASK_OFFSETS: &str = "TASK_OFFSETS";
+
+/// The `task_struct` members every record's header is read from.
+pub const TASK_PATH: [(&str, &str); 3] = [
+    ("task_struct", "pid"),
+    ("task_struct", "tgid"),
+    ("task_struct", "comm"),
+];
 /// Global: offset of `work_struct.func`, resolved from BTF; [`OFFSET_UNKNOWN`] when it
 /// could not be resolved (the function is then not read).
 pub const GLOBAL_WORK_FUNC_OFFSET: &str = "WORK_FUNC_OFFSET";
