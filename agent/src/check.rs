@@ -182,8 +182,9 @@ fn live(args: &CheckArgs) -> Result<(Analysis, ExitStatus)> {
     let mut pipeline = Pipeline::new(&header);
     let mut status = None;
     let program = &args.command[0];
-    let (out, target, placed) = capture_output(args.output.as_deref(), || Box::new(io::sink()))?;
-    let writer = CaptureWriter::new(out, &header)?;
+    let (mut out, target, placed) =
+        capture_output(args.output.as_deref(), || Box::new(io::sink()))?;
+    let writer = CaptureWriter::unbuffered(&mut out, &header)?;
     let recorded = event_loop()?.block_on(async {
         let mut child = tokio::process::Command::new(program)
             .args(&args.command[1..])
@@ -203,6 +204,8 @@ fn live(args: &CheckArgs) -> Result<(Analysis, ExitStatus)> {
         };
         anyhow::Ok(record::record(probes, devices, writer, until, Some(&mut pipeline)).await?)
     })?;
+    out.close()
+        .with_context(|| format!("cannot finish writing the capture to {target}"))?;
     tell_fate(placed.as_ref(), &target);
     let analysis = pipeline.finish(Some(&recorded.trailer));
     let status = status.context("the command was not waited for: barwatch was interrupted")?;

@@ -31,3 +31,4 @@ pub mod testkit;
 pub mod time;
 pub mod timeline;
 pub mod visible;
+pub mod write_behind;

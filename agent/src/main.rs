@@ -137,9 +137,8 @@ fn record(args: RecordArgs) -> Result<()> {
         header,
         attached,
     } = recording::start(&args.recording)?;
-    let (out, target, placed) = capture_output(args.output.as_deref(), || {
-        Box::new(BufWriter::new(io::stdout().lock()))
-    })?;
+    let (mut out, target, placed) =
+        capture_output(args.output.as_deref(), || Box::new(io::stdout()))?;
     let output = match &placed {
         Some(placed) => placed.descriptor(),
         None => io::stdout().as_fd().try_clone_to_owned(),
@@ -154,10 +153,12 @@ fn record(args: RecordArgs) -> Result<()> {
     let recorded = event_loop()?.block_on(record::record(
         probes,
         devices,
-        CaptureWriter::new(out, &header)?,
+        CaptureWriter::unbuffered(&mut out, &header)?,
         until,
         None,
     ))?;
+    out.close()
+        .with_context(|| format!("cannot finish writing the capture to {target}"))?;
     tell_fate(placed.as_ref(), &target);
     let why = match recorded.reason {
         StopReason::Duration => "duration reached",

@@ -9,6 +9,7 @@ use barwatch::{
     output::{Fate, Placed},
     pipeline::{plan::RecordingPlan, start::Started},
     probe_table,
+    write_behind::WriteBehind,
 };
 
 use crate::{cli::RecordingArgs, say::say};
@@ -30,12 +31,13 @@ pub fn start(args: &RecordingArgs) -> Result<Started> {
 
 /// Where a capture goes: the file at `path` (opened as [`barwatch::output`]
 /// describes, and remembered so its fate can be told at the end), else
-/// `otherwise`'s writer; with words for it in messages.
+/// `otherwise`'s writer; with words for it in messages. A thread of its own
+/// writes it ([`WriteBehind`]): close it before telling the file's fate.
 pub fn capture_output(
     path: Option<&std::path::Path>,
-    otherwise: impl FnOnce() -> Box<dyn Write>,
-) -> Result<(Box<dyn Write>, String, Option<Placed>)> {
-    Ok(match path {
+    otherwise: impl FnOnce() -> Box<dyn Write + Send>,
+) -> Result<(WriteBehind, String, Option<Placed>)> {
+    let (sink, target, placed): (Box<dyn Write + Send>, _, _) = match path {
         Some(path) => {
             let file = barwatch::output::create(path).context("cannot create the capture file")?;
             let placed = Placed::new(path, &file)
@@ -43,7 +45,9 @@ pub fn capture_output(
             (Box::new(file), path.display().to_string(), Some(placed))
         }
         None => (otherwise(), "standard output".to_owned(), None),
-    })
+    };
+    let out = WriteBehind::new(sink).context("cannot start the thread that writes the capture")?;
+    Ok((out, target, placed))
 }
 
 /// Says what became of the capture file if it did not stay where it was made.

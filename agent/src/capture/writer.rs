@@ -110,8 +110,20 @@ pub struct CaptureWriter<W: Write> {
 impl<W: Write> CaptureWriter<W> {
     /// Starts a capture by writing its header line.
     pub fn new(out: W, header: &Header) -> Result<Self, WriteError> {
+        Self::buffered(out, header, WRITE_BUFFER)
+    }
+
+    /// Starts a capture on a sink that buffers its writes itself (such as
+    /// [`crate::write_behind::WriteBehind`]): each line goes straight to it,
+    /// not copied through a buffer of the writer's own first.
+    pub fn unbuffered(out: W, header: &Header) -> Result<Self, WriteError> {
+        Self::buffered(out, header, 0)
+    }
+
+    /// Starts a capture whose lines are gathered `capacity` bytes at a time.
+    fn buffered(out: W, header: &Header, capacity: usize) -> Result<Self, WriteError> {
         let mut writer = CaptureWriter {
-            out: BufWriter::with_capacity(WRITE_BUFFER, out),
+            out: BufWriter::with_capacity(capacity, out),
             events: header
                 .probes
                 .iter()

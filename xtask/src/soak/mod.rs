@@ -43,9 +43,9 @@ pub fn sample_every(cycles: usize) -> usize {
 
 /// How much barwatch's heap (RssAnon) may grow from the first sample past
 /// [`WARM_UP_CYCLES`] to the last, in kB. The heap is where a leak shows: the rest of VmRSS is
-/// mappings of a fixed size (the binary, and the BPF ring buffer, whose 4 MiB
-/// are mapped twice: VmRSS rose by 8 MiB of file-backed pages once in each
-/// 50-cycle soak, at a different cycle in each). Past the first cycles (probes attached, buffers and
+/// mappings of a fixed size (the binary, and the BPF ring buffer, whose 16 MiB
+/// are mapped twice: with 4 MiB, VmRSS rose by 8 MiB of file-backed pages once
+/// in each 50-cycle soak, at a different cycle in each). Past the first cycles (probes attached, buffers and
 /// maps at their size) a barwatch that keeps only a bounded window of events
 /// holds per cycle just the cycle's summary (its steps: a few kB). Retaining
 /// the events themselves cost about 350 bytes each in the bench guest, at some
