@@ -10,7 +10,7 @@
 
 use std::io::{self, Write};
 use std::mem;
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::{self, JoinHandle};
 
 /// The size of a block handed to the writer thread: writes of 64 KiB cost a
@@ -21,6 +21,11 @@ pub const BLOCK: usize = 256 * 1024;
 /// How many full blocks may wait for the writer thread (16 MiB): the stalls a
 /// recording rides out are those the writer catches up from within that.
 pub const QUEUED_BLOCKS: usize = 64;
+
+/// How many written blocks are kept for reuse: enough that a steady
+/// recording allocates none, few enough that a stall which filled the queue
+/// does not leave its 16 MiB allocated for the rest of the recording.
+const SPARE_BLOCKS: usize = 4;
 
 /// A [`Write`] whose bytes a thread of its own writes to the sink, a block at a
 /// time. [`Write::flush`] hands the bytes so far to the thread without waiting
@@ -41,7 +46,7 @@ impl WriteBehind {
     /// Starts the writer thread for `sink`.
     pub fn new(sink: impl Write + Send + 'static) -> io::Result<Self> {
         let (blocks, queued) = sync_channel::<Vec<u8>>(QUEUED_BLOCKS);
-        let (give_back, spare) = sync_channel::<Vec<u8>>(QUEUED_BLOCKS);
+        let (give_back, spare) = sync_channel::<Vec<u8>>(SPARE_BLOCKS);
         let writer = thread::Builder::new()
             .name("capture-writer".to_owned())
             .spawn(move || write_blocks(sink, &queued, &give_back))?;
@@ -67,10 +72,10 @@ impl WriteBehind {
         let Some(blocks) = &self.blocks else {
             return Err(closed());
         };
-        let next = match self.spare.try_recv() {
-            Ok(block) => block,
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => Vec::with_capacity(BLOCK),
-        };
+        let next = self
+            .spare
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(BLOCK));
         let full = mem::replace(&mut self.block, next);
         if blocks.send(full).is_err() {
             // The thread stopped on an error: that error is what to report.
